@@ -1,0 +1,18 @@
+//! Database migrations for keyward.
+//!
+//! The server runs these at start-up; they are the only place tables are
+//! created, so tests and production always share one schema.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261126_000001_initial;
+
+/// Every migration of keyward, in the order it must be applied.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261126_000001_initial::Migration)]
+    }
+}

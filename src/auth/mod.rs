@@ -1,0 +1,108 @@
+//! Authentication: from an `Authorization` header to a [`Principal`].
+
+mod credentials;
+mod guard;
+mod password;
+mod principal;
+mod secret;
+mod token;
+
+use axum::http::HeaderValue;
+
+pub use credentials::{Credentials, CredentialsError};
+pub use guard::AdminGuard;
+pub use password::Hasher;
+pub use principal::{KeyPrincipal, Principal};
+pub use secret::Secret;
+pub use token::NewKeyPair;
+
+use crate::error::Error;
+use crate::last_used::LastUsed;
+use crate::store::{KeyState, Store};
+
+/// Resolves the credentials of a request, once, into the caller.
+#[derive(Clone)]
+pub struct Authenticator {
+    store: Store,
+    hasher: Hasher,
+    last_used: LastUsed,
+}
+
+impl Authenticator {
+    pub fn new(store: Store, hasher: Hasher, last_used: LastUsed) -> Self {
+        Self {
+            store,
+            hasher,
+            last_used,
+        }
+    }
+
+    /// The caller behind `header`.
+    ///
+    /// While access control is off everyone is [`Principal::Anonymous`],
+    /// whatever they send. Once it is on, anything but the admin's password or
+    /// an active key's secret is [`Error::Unauthenticated`]; the reason is
+    /// logged at debug level and never told to the client.
+    #[tracing::instrument(skip_all)]
+    pub async fn authenticate(&self, header: Option<&HeaderValue>) -> Result<Principal, Error> {
+        // Read on every request (no cache), so that turning access control on
+        // or off holds from the very next request on every replica.
+        let settings = self.store.settings().await?;
+        if !settings.access_control_enabled {
+            return Ok(Principal::Anonymous);
+        }
+        let Some(header) = header else {
+            tracing::debug!("refused: no Authorization header");
+            return Err(Error::Unauthenticated);
+        };
+        let credentials = Credentials::from_header(header).map_err(|cause| {
+            tracing::debug!(%cause, "refused: malformed Authorization header");
+            Error::Unauthenticated
+        })?;
+
+        if settings.admin_username.as_deref() == Some(credentials.username.as_str()) {
+            let stored = settings.admin_password_hash;
+            return if self.hasher.verify(stored, credentials.password).await? {
+                Ok(Principal::Admin)
+            } else {
+                tracing::debug!("refused: wrong administrator password");
+                Err(Error::Unauthenticated)
+            };
+        }
+
+        let key = if token::looks_like_access_key(&credentials.username) {
+            self.store.key_by_access_key(&credentials.username).await?
+        } else {
+            None
+        };
+        // Always verify, against a dummy hash if need be: see `Hasher`.
+        let stored = key.as_ref().map(|key| key.secret_hash.clone());
+        let secret_matches = self.hasher.verify(stored, credentials.password).await?;
+        match key {
+            Some(key) if secret_matches && key.state == KeyState::Active => {
+                self.last_used.record(key.id);
+                Ok(Principal::ApiKey(KeyPrincipal {
+                    key_id: key.id,
+                    project_id: key.project_id,
+                    role: key.role,
+                }))
+            }
+            Some(key) if secret_matches => {
+                tracing::debug!(access_key = %key.access_key, "refused: key is inactive");
+                Err(Error::Unauthenticated)
+            }
+            Some(key) => {
+                tracing::debug!(access_key = %key.access_key, "refused: wrong secret key");
+                Err(Error::Unauthenticated)
+            }
+            None => {
+                tracing::debug!("refused: unknown access key or username");
+                Err(Error::Unauthenticated)
+            }
+        }
+    }
+
+    pub fn hasher(&self) -> &Hasher {
+        &self.hasher
+    }
+}

@@ -1,0 +1,117 @@
+//! Server configuration: command-line flags, each with an environment variable.
+
+use std::net::SocketAddr;
+
+use axum::http::uri::Authority;
+
+/// How `keyward serve` is configured.
+#[derive(Clone, Debug, clap::Args)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "KEYWARD_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Database URL: `sqlite://…` (embedded) or `postgres://…`.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://keyward.db?mode=rwc",
+        hide_env_values = true
+    )]
+    pub database_url: String,
+
+    /// Public base URL of this server (e.g. `https://keys.example.com`), used to
+    /// build project endpoints. Defaults to `http://` + the request's Host.
+    #[arg(long, env = "KEYWARD_PUBLIC_URL", value_parser = parse_public_url)]
+    pub public_url: Option<String>,
+
+    #[command(flatten)]
+    pub hashing: HashingConfig,
+}
+
+/// argon2id cost of newly stored secrets and passwords. Stored hashes carry
+/// their own parameters, so changing these never invalidates existing keys.
+#[derive(Clone, Copy, Debug, clap::Args)]
+pub struct HashingConfig {
+    /// argon2id memory cost in KiB (OWASP minimum: 19456).
+    #[arg(long, env = "KEYWARD_ARGON2_MEMORY_KIB", default_value_t = 19_456)]
+    pub argon2_memory_kib: u32,
+
+    /// argon2id iterations (OWASP minimum with 19456 KiB: 2).
+    #[arg(long, env = "KEYWARD_ARGON2_ITERATIONS", default_value_t = 2)]
+    pub argon2_iterations: u32,
+
+    /// argon2id parallelism.
+    #[arg(long, env = "KEYWARD_ARGON2_PARALLELISM", default_value_t = 1)]
+    pub argon2_parallelism: u32,
+}
+
+impl HashingConfig {
+    /// The OWASP minimum, which is also the default.
+    pub const OWASP_MINIMUM: Self = Self {
+        argon2_memory_kib: 19_456,
+        argon2_iterations: 2,
+        argon2_parallelism: 1,
+    };
+
+    /// The cheapest parameters argon2 accepts: for tests only.
+    pub const INSECURE_FOR_TESTS: Self = Self {
+        argon2_memory_kib: 8,
+        argon2_iterations: 1,
+        argon2_parallelism: 1,
+    };
+
+    pub fn is_below_owasp_minimum(&self) -> bool {
+        self.argon2_memory_kib < Self::OWASP_MINIMUM.argon2_memory_kib
+            || self.argon2_iterations < Self::OWASP_MINIMUM.argon2_iterations
+    }
+}
+
+impl Config {
+    /// A configuration with every default, for the given address and database.
+    pub fn new(listen: SocketAddr, database_url: impl Into<String>) -> Self {
+        Self {
+            listen,
+            database_url: database_url.into(),
+            public_url: None,
+            hashing: HashingConfig::OWASP_MINIMUM,
+        }
+    }
+}
+
+/// Accepts `http(s)://authority` with an optional path prefix; stores it without
+/// a trailing slash so endpoints can be appended.
+fn parse_public_url(raw: &str) -> Result<String, String> {
+    let rest = raw
+        .strip_prefix("https://")
+        .or_else(|| raw.strip_prefix("http://"))
+        .ok_or("must start with http:// or https://")?;
+    let authority = rest.split('/').next().unwrap_or_default();
+    authority
+        .parse::<Authority>()
+        .map_err(|e| format!("invalid host: {e}"))?;
+    if raw.contains(['?', '#']) {
+        return Err("must not have a query or fragment".into());
+    }
+    Ok(raw.trim_end_matches('/').to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_url_is_normalised_and_checked() {
+        assert_eq!(
+            parse_public_url("https://keys.example.com/").as_deref(),
+            Ok("https://keys.example.com")
+        );
+        assert_eq!(
+            parse_public_url("http://10.0.0.1:8080/keyward").as_deref(),
+            Ok("http://10.0.0.1:8080/keyward")
+        );
+        assert!(parse_public_url("keys.example.com").is_err());
+        assert!(parse_public_url("https://").is_err());
+        assert!(parse_public_url("https://a.example/?x=1").is_err());
+    }
+}

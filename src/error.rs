@@ -1,0 +1,195 @@
+//! The one error type of keyward, and where it becomes a GraphQL error or an
+//! HTTP response.
+//!
+//! Every failure a client can see is one of [`ErrorCode`]. Internal failures
+//! keep their cause for the log and reach the client as a bare `INTERNAL`.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use sea_orm::DbErr;
+
+/// The `extensions.code` of every error keyward returns.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum ErrorCode {
+    Unauthenticated,
+    Forbidden,
+    NotFound,
+    BadUserInput,
+    Conflict,
+    Internal,
+}
+
+impl ErrorCode {
+    /// The string clients match on.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unauthenticated => "UNAUTHENTICATED",
+            Self::Forbidden => "FORBIDDEN",
+            Self::NotFound => "NOT_FOUND",
+            Self::BadUserInput => "BAD_USER_INPUT",
+            Self::Conflict => "CONFLICT",
+            Self::Internal => "INTERNAL",
+        }
+    }
+
+    /// The HTTP status used when the error ends a request before GraphQL runs.
+    pub fn status(self) -> StatusCode {
+        match self {
+            Self::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::BadUserInput => StatusCode::BAD_REQUEST,
+            Self::Conflict => StatusCode::CONFLICT,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Missing or wrong credentials. Deliberately says nothing about which part
+    /// was wrong; the cause is logged where it is detected.
+    #[error("valid credentials are required")]
+    Unauthenticated,
+
+    #[error("{0}")]
+    Forbidden(&'static str),
+
+    /// The object does not exist, or exists in a project the caller cannot see:
+    /// the two must read the same.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+
+    #[error("{field}: {message}")]
+    BadUserInput {
+        field: &'static str,
+        message: String,
+    },
+
+    #[error("{0}")]
+    Conflict(String),
+
+    #[error("internal error")]
+    Internal(#[source] BoxError),
+}
+
+impl Error {
+    pub fn bad_input(field: &'static str, message: impl Into<String>) -> Self {
+        Self::BadUserInput {
+            field,
+            message: message.into(),
+        }
+    }
+
+    pub fn internal(err: impl Into<BoxError>) -> Self {
+        Self::Internal(err.into())
+    }
+
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::Unauthenticated => ErrorCode::Unauthenticated,
+            Self::Forbidden(_) => ErrorCode::Forbidden,
+            Self::NotFound(_) => ErrorCode::NotFound,
+            Self::BadUserInput { .. } => ErrorCode::BadUserInput,
+            Self::Conflict(_) => ErrorCode::Conflict,
+            Self::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
+    /// The message a client may see. Logs the cause of internal errors, which
+    /// is the only place it goes.
+    fn public_message(&self) -> String {
+        if let Self::Internal(cause) = self {
+            log_internal(cause.as_ref());
+        }
+        self.to_string()
+    }
+}
+
+impl From<DbErr> for Error {
+    fn from(err: DbErr) -> Self {
+        Self::internal(err)
+    }
+}
+
+impl From<tokio::task::JoinError> for Error {
+    fn from(err: tokio::task::JoinError) -> Self {
+        Self::internal(err)
+    }
+}
+
+/// Gives every error of a GraphQL response its `extensions.code`.
+///
+/// Resolvers return [`Error`] with `?`; async-graphql keeps it as the error's
+/// source, and this recovers it. Errors async-graphql raises itself (syntax,
+/// validation, variable coercion) have no source and are the client's input.
+pub fn annotate(error: &mut async_graphql::ServerError) {
+    let (code, field) = match error.source::<Error>() {
+        Some(err) => {
+            if let Error::Internal(cause) = err {
+                log_internal(cause.as_ref());
+            }
+            let field = match err {
+                Error::BadUserInput { field, .. } => Some(*field),
+                _ => None,
+            };
+            (err.code(), field)
+        }
+        None => (ErrorCode::BadUserInput, None),
+    };
+    let extensions = error.extensions.get_or_insert_with(Default::default);
+    if extensions.get("code").is_none() {
+        extensions.set("code", code.as_str());
+    }
+    if let Some(field) = field {
+        extensions.set("field", field);
+    }
+}
+
+fn log_internal(cause: &(dyn std::error::Error + Send + Sync)) {
+    tracing::error!(error = %cause, source = ?cause.source(), "internal error");
+}
+
+/// A GraphQL-shaped JSON error body: `{"errors":[{"message":…,"extensions":{"code":…}}]}`.
+pub fn error_body(message: &str, code: ErrorCode) -> serde_json::Value {
+    serde_json::json!({
+        "errors": [{ "message": message, "extensions": { "code": code.as_str() } }]
+    })
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let code = self.code();
+        let body = error_body(&self.public_message(), code);
+        let mut response = (code.status(), axum::Json(body)).into_response();
+        if code == ErrorCode::Unauthenticated {
+            // Makes a browser prompt for the access key and secret key.
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"keyward\", charset=\"UTF-8\""),
+            );
+        }
+        response
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("cannot connect to the database: {0}")]
+    Connect(#[source] DbErr),
+    #[error("cannot migrate the database: {0}")]
+    Migrate(#[source] DbErr),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Other(#[from] Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,53 @@
+use async_graphql::{Context, InputObject, Object, Result};
+
+use crate::auth::{AdminGuard, Secret};
+use crate::error::Error;
+use crate::graphql::context::parts;
+use crate::graphql::types::AccessControl;
+use crate::validation;
+
+/// The administrator who will manage the server once access control is on.
+#[derive(InputObject)]
+pub struct EnableAccessControlInput {
+    /// The administrator's username (Basic username), 1 to 128 characters, no ':'.
+    pub username: String,
+    /// The administrator's password (Basic password), 12 to 1024 characters.
+    /// Stored only as an argon2id hash.
+    pub password: String,
+}
+
+#[derive(Default)]
+pub struct AccessControlMutation;
+
+#[Object]
+impl AccessControlMutation {
+    /// Turns access control on: from now on every request needs the
+    /// administrator's or an active API key's credentials. Fails with CONFLICT
+    /// if it is already on.
+    #[graphql(guard = "AdminGuard")]
+    async fn enable_access_control(
+        &self,
+        ctx: &Context<'_>,
+        input: EnableAccessControlInput,
+    ) -> Result<AccessControl> {
+        let (services, _) = parts(ctx)?;
+        let username = validation::admin_username("input.username", &input.username)?;
+        validation::admin_password("input.password", &input.password)?;
+        let hash = services.hasher.hash(Secret::new(input.password)).await?;
+        if !services.store.enable_access_control(&username, &hash).await? {
+            return Err(Error::Conflict("access control is already enabled".into()).into());
+        }
+        tracing::info!(%username, "access control enabled");
+        Ok(AccessControl { enabled: true })
+    }
+
+    /// Turns access control off and forgets the administrator: anyone who can
+    /// reach the server then has full access. Succeeds if it is already off.
+    #[graphql(guard = "AdminGuard")]
+    async fn disable_access_control(&self, ctx: &Context<'_>) -> Result<AccessControl> {
+        let (services, _) = parts(ctx)?;
+        services.store.disable_access_control().await?;
+        tracing::warn!("access control disabled: anyone who can reach this server has full access");
+        Ok(AccessControl { enabled: false })
+    }
+}

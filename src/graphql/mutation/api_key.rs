@@ -1,0 +1,213 @@
+use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, Result, SimpleObject};
+
+use crate::auth::NewKeyPair;
+use crate::error::Error;
+use crate::graphql::context::{Services, parts};
+use crate::graphql::types::{ApiKey, KeyState, Role};
+use crate::auth::Principal;
+use crate::ids::{GlobalId, NodeKind};
+use crate::store::{DeleteKeyOutcome, NewKey, api_key};
+use crate::validation;
+
+/// A new API key.
+#[derive(InputObject)]
+pub struct CreateApiKeyInput {
+    /// The project the key will belong to. Optional on a project's endpoint,
+    /// or for an API key creating a key in its own project.
+    pub project_id: Option<ID>,
+    /// Name, 1 to 128 characters.
+    pub name: String,
+    /// Description, at most 1024 characters.
+    pub description: Option<String>,
+    /// The key's role.
+    #[graphql(default_with = "Role::Owner")]
+    pub role: Role,
+}
+
+/// The key created, with its secret key: the only time the secret is shown.
+#[derive(SimpleObject)]
+pub struct CreateApiKeyPayload {
+    /// The new key, ACTIVE.
+    pub api_key: ApiKey,
+    /// The secret key (Basic password). Store it now: it is never shown again,
+    /// and only its hash is kept.
+    pub secret_key: String,
+}
+
+/// Activates or deactivates a key.
+#[derive(InputObject)]
+pub struct SetKeyStateInput {
+    /// The key's global id.
+    pub id: ID,
+    /// ACTIVE to accept its credentials, INACTIVE to refuse them at once.
+    pub state: KeyState,
+}
+
+/// The key after its state changed.
+#[derive(SimpleObject)]
+pub struct SetKeyStatePayload {
+    /// The key as it is now.
+    pub api_key: ApiKey,
+}
+
+/// New name and description of a key. Fields left out stay as they are; the
+/// access key and secret key never change.
+#[derive(InputObject)]
+pub struct RenameKeyInput {
+    /// The key's global id.
+    pub id: ID,
+    /// New name, 1 to 128 characters.
+    pub name: MaybeUndefined<String>,
+    /// New description; null clears it.
+    pub description: MaybeUndefined<String>,
+}
+
+/// The key after it was renamed.
+#[derive(SimpleObject)]
+pub struct RenameKeyPayload {
+    /// The key as it is now.
+    pub api_key: ApiKey,
+}
+
+/// The key to delete; it must be INACTIVE.
+#[derive(InputObject)]
+pub struct DeleteKeyInput {
+    /// The key's global id.
+    pub id: ID,
+}
+
+/// The key deleted.
+#[derive(SimpleObject)]
+pub struct DeleteKeyPayload {
+    /// Global id of the key that was deleted.
+    pub deleted_key_id: ID,
+}
+
+#[derive(Default)]
+pub struct ApiKeyMutation;
+
+#[Object]
+impl ApiKeyMutation {
+    /// Creates an ACTIVE key with a new access key and secret key. OWNER keys
+    /// may create keys of any role in their project, MEMBER keys only MEMBER
+    /// and READ_ONLY keys.
+    async fn create_api_key(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateApiKeyInput,
+    ) -> Result<CreateApiKeyPayload> {
+        let (services, request) = parts(ctx)?;
+        let project_id = match &input.project_id {
+            Some(id) => GlobalId::parse_as(NodeKind::Project, "input.projectId", id)?,
+            None => request.implied_project().ok_or_else(|| {
+                Error::bad_input("input.projectId", "is required outside a project endpoint")
+            })?,
+        };
+        request.principal.require_visible(project_id, "project")?;
+        request
+            .principal
+            .require_key_manager(project_id, input.role.into())?;
+        let name = validation::name("input.name", &input.name)?;
+        let description =
+            validation::description("input.description", input.description.as_deref())?;
+        let project = services
+            .store
+            .project(project_id)
+            .await?
+            .ok_or(Error::NotFound("project"))?;
+
+        let pair = NewKeyPair::generate();
+        let secret_hash = services.hasher.hash(pair.secret_key.clone()).await?;
+        let model = services
+            .store
+            .insert_key(NewKey {
+                project_id,
+                access_key: pair.access_key,
+                secret_hash,
+                name,
+                description,
+                role: input.role.into(),
+            })
+            .await?;
+        tracing::info!(key_id = model.id, project_id, access_key = %model.access_key, "API key created");
+        Ok(CreateApiKeyPayload {
+            api_key: ApiKey::with_project(model, project.into()),
+            secret_key: pair.secret_key.expose().to_owned(),
+        })
+    }
+
+    /// Activates or deactivates a key. Deactivation refuses its credentials
+    /// from the very next request. Setting the state a key already has
+    /// changes nothing.
+    async fn set_key_state(
+        &self,
+        ctx: &Context<'_>,
+        input: SetKeyStateInput,
+    ) -> Result<SetKeyStatePayload> {
+        let (services, request) = parts(ctx)?;
+        let key = manageable_key(services, &request.principal, &input.id).await?;
+        let key = services
+            .store
+            .set_key_state(key.id, input.state.into())
+            .await?
+            .ok_or(Error::NotFound("API key"))?;
+        tracing::info!(key_id = key.id, state = ?key.state, "API key state set");
+        Ok(SetKeyStatePayload {
+            api_key: key.into(),
+        })
+    }
+
+    /// Changes a key's name and description; nothing else about a key can change.
+    async fn rename_key(&self, ctx: &Context<'_>, input: RenameKeyInput) -> Result<RenameKeyPayload> {
+        let (services, request) = parts(ctx)?;
+        let key = manageable_key(services, &request.principal, &input.id).await?;
+        let changes = super::changes(input.name, input.description)?;
+        let key = services
+            .store
+            .update_key(key.id, changes)
+            .await?
+            .ok_or(Error::NotFound("API key"))?;
+        Ok(RenameKeyPayload {
+            api_key: key.into(),
+        })
+    }
+
+    /// Deletes an INACTIVE key for good. An ACTIVE key fails with CONFLICT:
+    /// deactivate it first.
+    async fn delete_key(&self, ctx: &Context<'_>, input: DeleteKeyInput) -> Result<DeleteKeyPayload> {
+        let (services, request) = parts(ctx)?;
+        let key = manageable_key(services, &request.principal, &input.id).await?;
+        match services.store.delete_inactive_key(key.id).await? {
+            DeleteKeyOutcome::Deleted => {
+                tracing::info!(key_id = key.id, "API key deleted");
+                Ok(DeleteKeyPayload {
+                    deleted_key_id: GlobalId::api_key(key.id).into(),
+                })
+            }
+            DeleteKeyOutcome::StillActive => Err(Error::Conflict(
+                "the key is ACTIVE: deactivate it before deleting it".into(),
+            )
+            .into()),
+            DeleteKeyOutcome::NotFound => Err(Error::NotFound("API key").into()),
+        }
+    }
+}
+
+/// The key behind `id`, if the caller may manage it: NOT_FOUND when it does
+/// not exist or lies in another project, FORBIDDEN when the caller's role
+/// does not reach the key's role.
+async fn manageable_key(
+    services: &Services,
+    principal: &Principal,
+    id: &ID,
+) -> Result<api_key::Model, Error> {
+    let id = GlobalId::parse_as(NodeKind::ApiKey, "input.id", id)?;
+    let key = services
+        .store
+        .key(id)
+        .await?
+        .filter(|key| principal.can_see(key.project_id))
+        .ok_or(Error::NotFound("API key"))?;
+    principal.require_key_manager(key.project_id, key.role)?;
+    Ok(key)
+}

@@ -1,0 +1,38 @@
+//! The mutation root, merged from one part per subject.
+
+mod access_control;
+mod api_key;
+mod project;
+
+use async_graphql::{MaybeUndefined, MergedObject};
+
+use crate::error::Error;
+use crate::store::Changes;
+use crate::validation;
+
+/// Changes to access control, projects and keys.
+#[derive(MergedObject, Default)]
+pub struct Mutation(
+    access_control::AccessControlMutation,
+    project::ProjectMutation,
+    api_key::ApiKeyMutation,
+);
+
+/// Validates the optional name and description of an update: a field left
+/// out stays as it is, `description: null` clears it, `name: null` is refused.
+fn changes(
+    name: MaybeUndefined<String>,
+    description: MaybeUndefined<String>,
+) -> Result<Changes, Error> {
+    let name = match name {
+        MaybeUndefined::Undefined => None,
+        MaybeUndefined::Null => return Err(Error::bad_input("input.name", "must not be null")),
+        MaybeUndefined::Value(name) => Some(validation::name("input.name", &name)?),
+    };
+    let description = match description {
+        MaybeUndefined::Undefined => None,
+        MaybeUndefined::Null => Some(None),
+        MaybeUndefined::Value(d) => Some(validation::description("input.description", Some(&d))?),
+    };
+    Ok(Changes { name, description })
+}

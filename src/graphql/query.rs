@@ -1,0 +1,164 @@
+//! The query root.
+
+use async_graphql::{Context, ID, Object, Result};
+
+use super::context::{RequestContext, Services, parts};
+use super::types::connection::{Connection, PageArgs, ProjectConnection, wants_total_count};
+use super::types::{AccessControl, ApiKey, Node, Project, Viewer, ViewerKind};
+use crate::auth::Principal;
+use crate::error::Error;
+use crate::ids::{GlobalId, NodeKind};
+
+/// Most ids `nodes` accepts in one call.
+const MAX_NODES: usize = 100;
+
+/// Read access to projects, keys and the caller.
+#[derive(Default)]
+pub struct Query;
+
+#[Object]
+impl Query {
+    /// Any object by its global id; null when it does not exist or lies in a
+    /// project the caller cannot see.
+    async fn node(&self, ctx: &Context<'_>, #[graphql(desc = "A global id.")] id: ID) -> Result<Option<Node>> {
+        let (services, request) = parts(ctx)?;
+        let id = parse_node_id("id", &id)?;
+        Ok(load_node(services, request, id).await?)
+    }
+
+    /// Several objects by their global ids, in the order given; null for each
+    /// one that does not exist or cannot be seen.
+    async fn nodes(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Global ids (at most 100).")] ids: Vec<ID>,
+    ) -> Result<Vec<Option<Node>>> {
+        let (services, request) = parts(ctx)?;
+        if ids.len() > MAX_NODES {
+            return Err(Error::bad_input("ids", format!("at most {MAX_NODES} ids")).into());
+        }
+        let ids = ids
+            .iter()
+            .map(|id| parse_node_id("ids", id))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut nodes = Vec::with_capacity(ids.len());
+        for id in ids {
+            nodes.push(load_node(services, request, id).await?);
+        }
+        Ok(nodes)
+    }
+
+    /// Who the caller is.
+    async fn viewer(&self, ctx: &Context<'_>) -> Result<Viewer> {
+        let (services, request) = parts(ctx)?;
+        let project = match request.implied_project() {
+            Some(id) => services.store.project(id).await?.map(Project::from),
+            None => None,
+        };
+        let viewer = match &request.principal {
+            Principal::Anonymous | Principal::Admin => Viewer {
+                kind: if request.principal == Principal::Admin {
+                    ViewerKind::Admin
+                } else {
+                    ViewerKind::Anonymous
+                },
+                role: None,
+                api_key: None,
+                project,
+            },
+            Principal::ApiKey(key) => Viewer {
+                kind: ViewerKind::ApiKey,
+                role: Some(key.role.into()),
+                api_key: services.store.key(key.key_id).await?.map(ApiKey::from),
+                project,
+            },
+        };
+        Ok(viewer)
+    }
+
+    /// Whether requests must carry credentials.
+    async fn access_control(&self, ctx: &Context<'_>) -> Result<AccessControl> {
+        let (services, _) = parts(ctx)?;
+        let settings = services.store.settings().await?;
+        Ok(AccessControl {
+            enabled: settings.access_control_enabled,
+        })
+    }
+
+    /// The projects the caller can see, oldest first: all of them for the
+    /// administrator, its own for an API key.
+    async fn projects(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "How many projects to return (0 to 100, default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor after which to start (`endCursor` of the previous page).")]
+        after: Option<String>,
+    ) -> Result<ProjectConnection> {
+        let (services, request) = parts(ctx)?;
+        let args = PageArgs::parse(first, after.as_deref(), NodeKind::Project)?;
+        let only = request.principal.confined_to();
+        let page = services.store.projects(only, args.after, args.limit).await?;
+        let total = if wants_total_count(ctx) {
+            services.store.count_projects(only).await?
+        } else {
+            0
+        };
+        let items = page
+            .items
+            .into_iter()
+            .map(|model| {
+                let project = Project::from(model);
+                (project.global_id(), project)
+            })
+            .collect();
+        Ok(Connection::new(items, args, page.has_next_page, total))
+    }
+
+    /// A project by id. Without an id: the project of the endpoint called,
+    /// else the calling key's project, else null.
+    async fn project(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The project's global id.")] id: Option<ID>,
+    ) -> Result<Option<Project>> {
+        let (services, request) = parts(ctx)?;
+        let id = match id {
+            Some(id) => GlobalId::parse_as(NodeKind::Project, "id", &id)?,
+            None => match request.implied_project() {
+                Some(id) => id,
+                None => return Ok(None),
+            },
+        };
+        if !request.principal.can_see(id) {
+            return Ok(None);
+        }
+        Ok(services.store.project(id).await?.map(Project::from))
+    }
+}
+
+fn parse_node_id(field: &'static str, id: &ID) -> Result<GlobalId, Error> {
+    GlobalId::parse(id).ok_or_else(|| Error::bad_input(field, "not a valid global id"))
+}
+
+/// The object behind `id`, if it exists and the caller can see it.
+async fn load_node(
+    services: &Services,
+    request: &RequestContext,
+    id: GlobalId,
+) -> Result<Option<Node>, Error> {
+    let visible = |project_id| request.principal.can_see(project_id);
+    Ok(match id.kind {
+        NodeKind::Project => services
+            .store
+            .project(id.id)
+            .await?
+            .filter(|project| visible(project.id))
+            .map(|project| Node::Project(project.into())),
+        NodeKind::ApiKey => services
+            .store
+            .key(id.id)
+            .await?
+            .filter(|key| visible(key.project_id))
+            .map(|key| Node::ApiKey(key.into())),
+    })
+}

@@ -1,0 +1,124 @@
+use async_graphql::{Context, ID, Object, Result};
+use chrono::{DateTime, Utc};
+
+use super::{KeyState, Project, Role};
+use crate::error::Error;
+use crate::graphql::context::parts;
+use crate::ids::GlobalId;
+use crate::store::{self, api_key};
+
+/// An API key: a public access key and a secret key, used as HTTP Basic
+/// credentials (username = access key, password = secret key) for one
+/// project. The secret key is shown once, when the key is created.
+#[derive(Clone, Debug)]
+pub struct ApiKey {
+    id: i64,
+    project_id: i64,
+    access_key: String,
+    name: String,
+    description: Option<String>,
+    state: store::KeyState,
+    role: store::Role,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    last_used_at: Option<DateTime<Utc>>,
+    /// The project, when the caller already has it (listing a project's keys).
+    project: Option<Project>,
+}
+
+impl From<api_key::Model> for ApiKey {
+    // Field by field: the secret hash is deliberately not carried over.
+    fn from(model: api_key::Model) -> Self {
+        Self {
+            id: model.id,
+            project_id: model.project_id,
+            access_key: model.access_key,
+            name: model.name,
+            description: model.description,
+            state: model.state,
+            role: model.role,
+            created_at: model.created_at,
+            updated_at: model.updated_at,
+            last_used_at: model.last_used_at,
+            project: None,
+        }
+    }
+}
+
+impl ApiKey {
+    pub fn with_project(model: api_key::Model, project: Project) -> Self {
+        Self {
+            project: Some(project),
+            ..Self::from(model)
+        }
+    }
+
+    pub fn global_id(&self) -> GlobalId {
+        GlobalId::api_key(self.id)
+    }
+}
+
+#[Object]
+impl ApiKey {
+    /// Opaque global id of the key.
+    pub async fn id(&self) -> ID {
+        self.global_id().into()
+    }
+
+    /// The public half of the credentials: 20 characters of `[A-Z0-9]`, sent as
+    /// the Basic username. Never changes.
+    async fn access_key(&self) -> &str {
+        &self.access_key
+    }
+
+    /// Human-readable name.
+    async fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Free-text description.
+    async fn description(&self) -> Option<&str> {
+        self.description.as_deref()
+    }
+
+    /// ACTIVE keys authenticate; INACTIVE keys are refused.
+    async fn state(&self) -> KeyState {
+        self.state.into()
+    }
+
+    /// What the key may do within its project.
+    async fn role(&self) -> Role {
+        self.role.into()
+    }
+
+    /// The project the key belongs to, and the only one it reaches.
+    async fn project(&self, ctx: &Context<'_>) -> Result<Project> {
+        if let Some(project) = &self.project {
+            return Ok(project.clone());
+        }
+        let (services, _) = parts(ctx)?;
+        let project = services
+            .store
+            .project(self.project_id)
+            .await?
+            // Only possible if the project was deleted during this request.
+            .ok_or(Error::NotFound("project"))?;
+        Ok(project.into())
+    }
+
+    /// When the key was created.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.created_at
+    }
+
+    /// When the key's name, description or state last changed.
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.updated_at
+    }
+
+    /// When the key last authenticated (refreshed about once a minute); null
+    /// if it never has.
+    async fn last_used_at(&self) -> Option<DateTime<Utc>> {
+        self.last_used_at
+    }
+}

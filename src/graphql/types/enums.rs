@@ -1,0 +1,38 @@
+//! Enumerations of the schema.
+
+use async_graphql::Enum;
+
+use crate::store;
+
+/// Whether an API key's credentials are accepted.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(remote = "store::KeyState")]
+pub enum KeyState {
+    /// The key authenticates.
+    Active,
+    /// The key is refused; it can be activated again, or deleted.
+    Inactive,
+}
+
+/// What an API key may do within its project.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(remote = "store::Role")]
+pub enum Role {
+    /// Reads the project; manages its keys of every role; updates the project.
+    Owner,
+    /// Reads the project; manages its MEMBER and READ_ONLY keys.
+    Member,
+    /// Reads the project and its keys; changes nothing.
+    ReadOnly,
+}
+
+/// Who a request is authenticated as.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum ViewerKind {
+    /// Access control is off: every caller acts with the administrator's rights.
+    Anonymous,
+    /// The administrator set up by `enableAccessControl`.
+    Admin,
+    /// An API key, confined to its project.
+    ApiKey,
+}

@@ -1,0 +1,18 @@
+//! The GraphQL object types: one per file. They are built from store models
+//! by copying the published fields, never by exposing the models themselves.
+
+pub mod access_control;
+pub mod api_key;
+pub mod connection;
+pub mod enums;
+pub mod node;
+pub mod project;
+pub mod viewer;
+
+pub use access_control::AccessControl;
+pub use api_key::ApiKey;
+pub use connection::{Connection, Edge, PageArgs, PageInfo};
+pub use enums::{KeyState, Role, ViewerKind};
+pub use node::Node;
+pub use project::Project;
+pub use viewer::Viewer;

@@ -1,0 +1,112 @@
+use async_graphql::{Context, ID, Object, Result};
+use chrono::{DateTime, Utc};
+
+use super::connection::{ApiKeyConnection, Connection, PageArgs, wants_total_count};
+use super::{ApiKey, KeyState};
+use crate::graphql::context::parts;
+use crate::ids::{GlobalId, NodeKind};
+use crate::store::project;
+
+/// A project: the unit of work API keys belong to. A key only ever reaches
+/// its own project.
+#[derive(Clone, Debug)]
+pub struct Project {
+    id: i64,
+    name: String,
+    description: Option<String>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<project::Model> for Project {
+    fn from(model: project::Model) -> Self {
+        Self {
+            id: model.id,
+            name: model.name,
+            description: model.description,
+            created_at: model.created_at,
+            updated_at: model.updated_at,
+        }
+    }
+}
+
+impl Project {
+    pub fn row_id(&self) -> i64 {
+        self.id
+    }
+
+    pub fn global_id(&self) -> GlobalId {
+        GlobalId::project(self.id)
+    }
+}
+
+#[Object]
+impl Project {
+    /// Opaque global id of the project.
+    pub async fn id(&self) -> ID {
+        self.global_id().into()
+    }
+
+    /// Human-readable name, unique on this server.
+    async fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Free-text description.
+    async fn description(&self) -> Option<&str> {
+        self.description.as_deref()
+    }
+
+    /// When the project was created.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.created_at
+    }
+
+    /// When the project's name or description last changed.
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.updated_at
+    }
+
+    /// Absolute URL of this project's own GraphQL endpoint: requests sent
+    /// there are scoped to this project.
+    async fn endpoint(&self, ctx: &Context<'_>) -> Result<String> {
+        let (_, request) = parts(ctx)?;
+        Ok(format!(
+            "{}/projects/{}/graphql",
+            request.base_url,
+            self.global_id()
+        ))
+    }
+
+    /// The project's API keys, oldest first.
+    async fn api_keys(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "How many keys to return (0 to 100, default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor after which to start (`endCursor` of the previous page).")]
+        after: Option<String>,
+        #[graphql(desc = "Only keys in this state.")] state: Option<KeyState>,
+    ) -> Result<ApiKeyConnection> {
+        let (services, _) = parts(ctx)?;
+        let args = PageArgs::parse(first, after.as_deref(), NodeKind::ApiKey)?;
+        let state = state.map(Into::into);
+        let page = services
+            .store
+            .keys(self.id, state, args.after, args.limit)
+            .await?;
+        let total = if wants_total_count(ctx) {
+            services.store.count_keys(self.id, state).await?
+        } else {
+            0
+        };
+        let items = page
+            .items
+            .into_iter()
+            .map(|model| {
+                let key = ApiKey::with_project(model, self.clone());
+                (key.global_id(), key)
+            })
+            .collect();
+        Ok(Connection::new(items, args, page.has_next_page, total))
+    }
+}

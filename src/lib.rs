@@ -1,0 +1,126 @@
+//! keyward: a GraphQL server for project-scoped API keys.
+//!
+//! [`Application::build`] wires the pieces together: the [`store`] (SeaORM,
+//! migrated at start-up), [`auth`] (Basic credentials to a principal), the
+//! [`graphql`] schema, and the [`http`] routes.
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod graphql;
+pub mod http;
+pub mod ids;
+mod last_used;
+pub mod store;
+pub mod validation;
+
+use std::net::SocketAddr;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use config::{Config, HashingConfig};
+pub use error::{Error, StartupError};
+pub use graphql::sdl;
+
+use auth::{Authenticator, Hasher};
+use graphql::Services;
+use last_used::LastUsed;
+use store::Store;
+
+/// A running server.
+pub struct Application {
+    local_addr: SocketAddr,
+    shutdown: oneshot::Sender<()>,
+    server: JoinHandle<()>,
+    last_used_writer: JoinHandle<()>,
+}
+
+impl Application {
+    /// Connects to and migrates the database, then starts serving.
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
+        let store = Store::connect(&config.database_url)
+            .await
+            .map_err(StartupError::Connect)?;
+        store.migrate().await.map_err(StartupError::Migrate)?;
+
+        if config.hashing.is_below_owasp_minimum() {
+            tracing::warn!(
+                ?config.hashing,
+                "argon2 cost is below the OWASP minimum (m=19456 KiB, t=2): new secrets are weakly hashed"
+            );
+        }
+        let hasher = Hasher::new(config.hashing).await?;
+        let (last_used, last_used_writer) = LastUsed::start(store.clone());
+        let auth = Authenticator::new(store.clone(), hasher.clone(), last_used);
+        let schema = graphql::schema(Services {
+            store: store.clone(),
+            hasher,
+        });
+
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| StartupError::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        let local_addr = listener.local_addr().map_err(|source| StartupError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+
+        let access_control = store.settings().await?.access_control_enabled;
+        tracing::info!(url = %format!("http://{local_addr}/graphql"), "keyward is serving");
+        if !access_control {
+            tracing::warn!(
+                "ACCESS CONTROL IS OFF: anyone who can reach {local_addr} has full access. \
+                 Turn it on with the enableAccessControl mutation."
+            );
+        }
+
+        let router = http::router(http::AppState {
+            schema,
+            auth,
+            store,
+            public_url: config.public_url.clone(),
+            listen: local_addr,
+        });
+        let (shutdown, stop) = oneshot::channel();
+        let server = tokio::spawn(http::serve(listener, router, async {
+            // Either an explicit stop or the handle being dropped.
+            let _ = stop.await;
+        }));
+        Ok(Self {
+            local_addr,
+            shutdown,
+            server,
+            last_used_writer,
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Serves until `signal` resolves, then shuts down gracefully.
+    pub async fn run_until(self, signal: impl std::future::Future<Output = ()>) {
+        signal.await;
+        self.stop().await;
+    }
+
+    /// Stops accepting, lets in-flight requests finish, and writes pending
+    /// `lastUsedAt` updates.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(());
+        if let Err(err) = self.server.await {
+            tracing::error!(error = %err, "server task failed");
+        }
+        // The router (and with it the last handle of the writer's channel) is
+        // gone now, so the writer drains its queue and ends.
+        if let Err(err) = self.last_used_writer.await {
+            tracing::error!(error = %err, "lastUsedAt writer failed");
+        }
+    }
+}

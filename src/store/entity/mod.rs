@@ -1,0 +1,8 @@
+//! SeaORM entities: the rows as the database holds them.
+//!
+//! These types never leave the `store` module's callers unfiltered: the GraphQL
+//! layer copies the fields it publishes, so `secret_hash` cannot be exposed.
+
+pub mod api_key;
+pub mod project;
+pub mod settings;

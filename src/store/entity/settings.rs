@@ -1,0 +1,34 @@
+//! Server-wide settings: one row, id 1, created by the initial migration.
+
+use sea_orm::entity::prelude::*;
+
+/// The id of the only settings row.
+pub const SETTINGS_ID: i32 = 1;
+
+#[derive(Clone, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "settings")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: i32,
+    pub access_control_enabled: bool,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub admin_username: Option<String>,
+    /// argon2id PHC string of the administrator's password.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub admin_password_hash: Option<String>,
+    pub updated_at: DateTimeUtc,
+}
+
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("settings::Model")
+            .field("access_control_enabled", &self.access_control_enabled)
+            .field("admin_username", &self.admin_username)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

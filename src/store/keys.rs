@@ -1,0 +1,179 @@
+//! Queries on API keys.
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveEnum, ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set,
+};
+
+use super::entity::api_key::{self, Column, Entity as ApiKey, KeyState, Role};
+use super::{Changes, Page, Store, conflict_on_unique, now};
+use crate::error::Error;
+
+/// A key about to be stored: its secret is already hashed.
+#[derive(Debug)]
+pub struct NewKey {
+    pub project_id: i64,
+    pub access_key: String,
+    pub secret_hash: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub role: Role,
+}
+
+/// What `delete_inactive_key` did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum DeleteKeyOutcome {
+    Deleted,
+    NotFound,
+    /// The key exists but is active; it was left alone.
+    StillActive,
+}
+
+impl Store {
+    pub async fn key(&self, id: i64) -> Result<Option<api_key::Model>, Error> {
+        Ok(ApiKey::find_by_id(id).one(self.db()).await?)
+    }
+
+    pub async fn key_by_access_key(
+        &self,
+        access_key: &str,
+    ) -> Result<Option<api_key::Model>, Error> {
+        Ok(ApiKey::find()
+            .filter(Column::AccessKey.eq(access_key))
+            .one(self.db())
+            .await?)
+    }
+
+    /// A project's keys in creation order, after key `after`, optionally only
+    /// those in `state`. Keyset pagination on (project_id, id).
+    pub async fn keys(
+        &self,
+        project_id: i64,
+        state: Option<KeyState>,
+        after: Option<i64>,
+        limit: u64,
+    ) -> Result<Page<api_key::Model>, Error> {
+        let mut query = ApiKey::find()
+            .filter(Column::ProjectId.eq(project_id))
+            .order_by_asc(Column::Id)
+            .limit(limit + 1);
+        if let Some(state) = state {
+            query = query.filter(Column::State.eq(state));
+        }
+        if let Some(after) = after {
+            query = query.filter(Column::Id.gt(after));
+        }
+        Ok(Page::from_overfetch(query.all(self.db()).await?, limit))
+    }
+
+    pub async fn count_keys(&self, project_id: i64, state: Option<KeyState>) -> Result<u64, Error> {
+        let mut query = ApiKey::find().filter(Column::ProjectId.eq(project_id));
+        if let Some(state) = state {
+            query = query.filter(Column::State.eq(state));
+        }
+        Ok(query.count(self.db()).await?)
+    }
+
+    /// Stores a new, active key. A project deleted meanwhile makes this fail
+    /// on the foreign key, reported as NOT_FOUND.
+    pub async fn insert_key(&self, key: NewKey) -> Result<api_key::Model, Error> {
+        let now = now();
+        let project_id = key.project_id;
+        let inserted = api_key::ActiveModel {
+            project_id: Set(key.project_id),
+            access_key: Set(key.access_key),
+            secret_hash: Set(key.secret_hash),
+            name: Set(key.name),
+            description: Set(key.description),
+            state: Set(KeyState::Active),
+            role: Set(key.role),
+            created_at: Set(now),
+            updated_at: Set(now),
+            last_used_at: Set(None),
+            ..Default::default()
+        }
+        .insert(self.db())
+        .await;
+        match inserted {
+            Ok(model) => Ok(model),
+            Err(err) if matches!(err.sql_err(), Some(sea_orm::SqlErr::ForeignKeyConstraintViolation(_))) => {
+                tracing::debug!(project_id, "project vanished while a key was created");
+                Err(Error::NotFound("project"))
+            }
+            // 20 characters of [A-Z0-9] collide with negligible probability;
+            // if they ever do, the database refuses and the caller may retry.
+            Err(err) => Err(conflict_on_unique(err, || {
+                Error::Conflict("access key collision; try again".into())
+            })),
+        }
+    }
+
+    /// Sets a key's state; a key already in `state` is left untouched.
+    /// `None` when there is no such key.
+    pub async fn set_key_state(
+        &self,
+        id: i64,
+        state: KeyState,
+    ) -> Result<Option<api_key::Model>, Error> {
+        ApiKey::update_many()
+            .col_expr(Column::State, Expr::value(state.to_value()))
+            .col_expr(Column::UpdatedAt, Expr::value(now()))
+            .filter(Column::Id.eq(id))
+            .filter(Column::State.ne(state))
+            .exec(self.db())
+            .await?;
+        self.key(id).await
+    }
+
+    /// Changes a key's name and description; `None` when there is no such key.
+    pub async fn update_key(
+        &self,
+        id: i64,
+        changes: Changes,
+    ) -> Result<Option<api_key::Model>, Error> {
+        let mut update = ApiKey::update_many()
+            .col_expr(Column::UpdatedAt, Expr::value(now()))
+            .filter(Column::Id.eq(id));
+        if let Some(name) = changes.name {
+            update = update.col_expr(Column::Name, Expr::value(name));
+        }
+        if let Some(description) = changes.description {
+            update = update.col_expr(Column::Description, Expr::value(description));
+        }
+        if update.exec(self.db()).await?.rows_affected == 0 {
+            return Ok(None);
+        }
+        self.key(id).await
+    }
+
+    /// Deletes a key only if it is inactive. The state check is part of the
+    /// DELETE itself, so a concurrent activation cannot slip in between.
+    pub async fn delete_inactive_key(&self, id: i64) -> Result<DeleteKeyOutcome, Error> {
+        let result = ApiKey::delete_many()
+            .filter(Column::Id.eq(id))
+            .filter(Column::State.eq(KeyState::Inactive))
+            .exec(self.db())
+            .await?;
+        if result.rows_affected > 0 {
+            return Ok(DeleteKeyOutcome::Deleted);
+        }
+        Ok(match self.key(id).await? {
+            Some(_) => DeleteKeyOutcome::StillActive,
+            None => DeleteKeyOutcome::NotFound,
+        })
+    }
+
+    /// Records when keys were last used (batched by [`crate::last_used`]).
+    pub async fn touch_keys(&self, uses: &[(i64, DateTime<Utc>)]) -> Result<(), Error> {
+        for (id, at) in uses {
+            ApiKey::update_many()
+                .col_expr(Column::LastUsedAt, Expr::value(Some(*at)))
+                .filter(Column::Id.eq(*id))
+                .exec(self.db())
+                .await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,96 @@
+//! Queries on projects.
+
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
+};
+
+use super::entity::project::{self, Column, Entity as Project};
+use super::{Changes, Page, Store, conflict_on_unique, now};
+use crate::error::Error;
+
+fn name_taken(name: &str) -> Error {
+    Error::Conflict(format!("a project named \"{name}\" already exists"))
+}
+
+impl Store {
+    pub async fn project(&self, id: i64) -> Result<Option<project::Model>, Error> {
+        Ok(Project::find_by_id(id).one(self.db()).await?)
+    }
+
+    /// Projects in creation order, after the project `after`; only project
+    /// `only` when set (what an API key may list).
+    pub async fn projects(
+        &self,
+        only: Option<i64>,
+        after: Option<i64>,
+        limit: u64,
+    ) -> Result<Page<project::Model>, Error> {
+        let mut query = Project::find().order_by_asc(Column::Id).limit(limit + 1);
+        if let Some(id) = only {
+            query = query.filter(Column::Id.eq(id));
+        }
+        if let Some(after) = after {
+            query = query.filter(Column::Id.gt(after));
+        }
+        Ok(Page::from_overfetch(query.all(self.db()).await?, limit))
+    }
+
+    pub async fn count_projects(&self, only: Option<i64>) -> Result<u64, Error> {
+        let mut query = Project::find();
+        if let Some(id) = only {
+            query = query.filter(Column::Id.eq(id));
+        }
+        Ok(query.count(self.db()).await?)
+    }
+
+    pub async fn create_project(
+        &self,
+        name: String,
+        description: Option<String>,
+    ) -> Result<project::Model, Error> {
+        let now = now();
+        project::ActiveModel {
+            name: Set(name.clone()),
+            description: Set(description),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        }
+        .insert(self.db())
+        .await
+        .map_err(|e| conflict_on_unique(e, || name_taken(&name)))
+    }
+
+    /// Applies `changes`; `None` when there is no such project.
+    pub async fn update_project(
+        &self,
+        id: i64,
+        changes: Changes,
+    ) -> Result<Option<project::Model>, Error> {
+        let mut update = Project::update_many()
+            .col_expr(Column::UpdatedAt, Expr::value(now()))
+            .filter(Column::Id.eq(id));
+        if let Some(name) = &changes.name {
+            update = update.col_expr(Column::Name, Expr::value(name.clone()));
+        }
+        if let Some(description) = changes.description {
+            update = update.col_expr(Column::Description, Expr::value(description));
+        }
+        let result = update.exec(self.db()).await.map_err(|e| {
+            conflict_on_unique(e, || name_taken(changes.name.as_deref().unwrap_or_default()))
+        })?;
+        if result.rows_affected == 0 {
+            return Ok(None);
+        }
+        self.project(id).await
+    }
+
+    /// Deletes a project and, by the foreign key's cascade, all its keys.
+    /// `false` when there was no such project.
+    pub async fn delete_project(&self, id: i64) -> Result<bool, Error> {
+        let result = Project::delete_by_id(id).exec(self.db()).await?;
+        Ok(result.rows_affected > 0)
+    }
+}

@@ -1,0 +1,50 @@
+//! The server-wide settings row: access control and the administrator.
+
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+use super::entity::settings::{self, Column, Entity as Settings, SETTINGS_ID};
+use super::{Store, now};
+use crate::error::Error;
+
+impl Store {
+    pub async fn settings(&self) -> Result<settings::Model, Error> {
+        Settings::find_by_id(SETTINGS_ID)
+            .one(self.db())
+            .await?
+            .ok_or_else(|| Error::internal("the settings row is missing; was the database migrated?"))
+    }
+
+    /// Turns access control on with this administrator. `false` when it was
+    /// already on: the check and the change are one statement, so two
+    /// concurrent calls cannot both succeed.
+    pub async fn enable_access_control(
+        &self,
+        username: &str,
+        password_hash: &str,
+    ) -> Result<bool, Error> {
+        let result = Settings::update_many()
+            .col_expr(Column::AccessControlEnabled, Expr::value(true))
+            .col_expr(Column::AdminUsername, Expr::value(username))
+            .col_expr(Column::AdminPasswordHash, Expr::value(password_hash))
+            .col_expr(Column::UpdatedAt, Expr::value(now()))
+            .filter(Column::Id.eq(SETTINGS_ID))
+            .filter(Column::AccessControlEnabled.eq(false))
+            .exec(self.db())
+            .await?;
+        Ok(result.rows_affected > 0)
+    }
+
+    /// Turns access control off and forgets the administrator.
+    pub async fn disable_access_control(&self) -> Result<(), Error> {
+        Settings::update_many()
+            .col_expr(Column::AccessControlEnabled, Expr::value(false))
+            .col_expr(Column::AdminUsername, Expr::value(Option::<String>::None))
+            .col_expr(Column::AdminPasswordHash, Expr::value(Option::<String>::None))
+            .col_expr(Column::UpdatedAt, Expr::value(now()))
+            .filter(Column::Id.eq(SETTINGS_ID))
+            .exec(self.db())
+            .await?;
+        Ok(())
+    }
+}
