@@ -101,7 +101,10 @@ async fn execute(
     body: &[u8],
     project: Option<&str>,
 ) -> Result<Response, Error> {
-    let principal = app.auth.authenticate(headers.get(header::AUTHORIZATION)).await?;
+    let principal = app
+        .auth
+        .authenticate(headers.get(header::AUTHORIZATION))
+        .await?;
     let scope = match project {
         Some(raw) => Some(app.project_scope(&principal, raw).await?),
         None => None,
@@ -179,7 +182,10 @@ async fn graphiql(
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return Ok(response);
     }
-    let principal = app.auth.authenticate(headers.get(header::AUTHORIZATION)).await?;
+    let principal = app
+        .auth
+        .authenticate(headers.get(header::AUTHORIZATION))
+        .await?;
     let endpoint = match project {
         Some(raw) => {
             let id = app.project_scope(&principal, raw).await?;
@@ -214,7 +220,11 @@ async fn not_found(method: Method) -> Response {
     } else {
         StatusCode::METHOD_NOT_ALLOWED
     };
-    (status, Json(error_body("no such route", ErrorCode::NotFound))).into_response()
+    (
+        status,
+        Json(error_body("no such route", ErrorCode::NotFound)),
+    )
+        .into_response()
 }
 
 impl AppState {

@@ -8,7 +8,12 @@ use tracing_subscriber::EnvFilter;
 
 /// A GraphQL server for project-scoped API keys.
 #[derive(Parser)]
-#[command(name = "keyward", version, about, args_conflicts_with_subcommands = true)]
+#[command(
+    name = "keyward",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,

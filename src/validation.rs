@@ -24,7 +24,10 @@ pub fn name(field: &'static str, raw: &str) -> Result<String, Error> {
         ));
     }
     if name.chars().any(char::is_control) {
-        return Err(Error::bad_input(field, "must not contain control characters"));
+        return Err(Error::bad_input(
+            field,
+            "must not contain control characters",
+        ));
     }
     Ok(name.to_owned())
 }
@@ -45,7 +48,10 @@ pub fn description(field: &'static str, raw: Option<&str>) -> Result<Option<Stri
         .chars()
         .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
     {
-        return Err(Error::bad_input(field, "must not contain control characters"));
+        return Err(Error::bad_input(
+            field,
+            "must not contain control characters",
+        ));
     }
     Ok(Some(description.to_owned()))
 }
@@ -86,7 +92,10 @@ mod tests {
     fn names_are_trimmed_and_bounded() {
         assert_eq!(name("name", "  ci  ").ok().as_deref(), Some("ci"));
         assert!(name("name", "   ").is_err());
-        assert!(name("name", &"é".repeat(128)).is_ok(), "characters, not bytes");
+        assert!(
+            name("name", &"é".repeat(128)).is_ok(),
+            "characters, not bytes"
+        );
         assert!(name("name", &"a".repeat(129)).is_err());
         assert!(name("name", "a\u{0}b").is_err());
         assert!(name("name", "a\nb").is_err());
@@ -100,7 +109,10 @@ mod tests {
 
     #[test]
     fn descriptions_allow_lines_but_not_other_controls() {
-        assert_eq!(description("d", Some("a\nb")).ok().flatten().as_deref(), Some("a\nb"));
+        assert_eq!(
+            description("d", Some("a\nb")).ok().flatten().as_deref(),
+            Some("a\nb")
+        );
         assert_eq!(description("d", Some("  ")).ok(), Some(None));
         assert!(description("d", Some("a\u{7}")).is_err());
         assert!(description("d", Some(&"x".repeat(1025))).is_err());

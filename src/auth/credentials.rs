@@ -58,9 +58,7 @@ impl Credentials {
             .map_err(|_| CredentialsError::NotBase64)?;
         let decoded = String::from_utf8(decoded).map_err(|_| CredentialsError::NotUtf8)?;
         // The username cannot contain ':', the password can (RFC 7617 §2).
-        let (username, password) = decoded
-            .split_once(':')
-            .ok_or(CredentialsError::NoColon)?;
+        let (username, password) = decoded.split_once(':').ok_or(CredentialsError::NoColon)?;
         if username.is_empty() || password.is_empty() {
             return Err(CredentialsError::Empty);
         }
@@ -89,7 +87,10 @@ mod tests {
         let creds = parse(&basic(b"AKEY:pa:ss")).expect("valid");
         assert_eq!(creds.username, "AKEY");
         assert_eq!(creds.password.expose(), "pa:ss");
-        assert!(parse(b"basic QUtFWTpwdw==").is_ok(), "scheme is case-insensitive");
+        assert!(
+            parse(b"basic QUtFWTpwdw==").is_ok(),
+            "scheme is case-insensitive"
+        );
     }
 
     #[test]
@@ -97,10 +98,16 @@ mod tests {
         assert_eq!(parse(b"Bearer abc").err(), Some(CredentialsError::NotBasic));
         assert_eq!(parse(b"Basic").err(), Some(CredentialsError::NotBasic));
         assert_eq!(parse(b"Basic !!!").err(), Some(CredentialsError::NotBase64));
-        assert_eq!(parse(&basic(b"nocolon")).err(), Some(CredentialsError::NoColon));
+        assert_eq!(
+            parse(&basic(b"nocolon")).err(),
+            Some(CredentialsError::NoColon)
+        );
         assert_eq!(parse(&basic(b":pw")).err(), Some(CredentialsError::Empty));
         assert_eq!(parse(&basic(b"user:")).err(), Some(CredentialsError::Empty));
-        assert_eq!(parse(&basic(b"\xff\xfe:pw")).err(), Some(CredentialsError::NotUtf8));
+        assert_eq!(
+            parse(&basic(b"\xff\xfe:pw")).err(),
+            Some(CredentialsError::NotUtf8)
+        );
         assert_eq!(parse(b"Basic \xe9").err(), Some(CredentialsError::NotAscii));
         let long = basic(&vec![b'a'; MAX_HEADER_LEN]);
         assert_eq!(parse(&long).err(), Some(CredentialsError::TooLong));

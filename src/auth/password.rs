@@ -53,9 +53,8 @@ impl Hasher {
         let known = stored.is_some();
         let hash = stored.unwrap_or_else(|| self.dummy_hash.to_string());
         let matched = blocking(move || {
-            let parsed = PasswordHash::new(&hash).map_err(|e| {
-                Error::internal(format!("stored hash is not a PHC string: {e}"))
-            })?;
+            let parsed = PasswordHash::new(&hash)
+                .map_err(|e| Error::internal(format!("stored hash is not a PHC string: {e}")))?;
             // Verification takes the algorithm and cost from the stored hash
             // and compares the outputs in constant time.
             Ok::<_, Error>(
@@ -102,7 +101,9 @@ mod tests {
         let hash = hasher.hash(Secret::new("right")).await.expect("hash");
         assert!(hash.starts_with("$argon2id$v=19$m=8,t=1,p=1$"), "{hash}");
         assert!(!hash.contains("right"));
-        let ok = hasher.verify(Some(hash.clone()), Secret::new("right")).await;
+        let ok = hasher
+            .verify(Some(hash.clone()), Secret::new("right"))
+            .await;
         assert!(ok.expect("verify"));
         let wrong = hasher.verify(Some(hash), Secret::new("wrong")).await;
         assert!(!wrong.expect("verify"));
@@ -122,6 +123,9 @@ mod tests {
             .await
             .expect("hasher");
         let hash = hasher.hash(Secret::new("s")).await.expect("hash");
-        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
+        assert!(
+            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hash}"
+        );
     }
 }

@@ -31,9 +31,15 @@ pub fn schema(services: Services) -> KeywardSchema {
 /// The SDL of the schema, with fields and enum values sorted so that the
 /// checked-in `schema.graphql` diffs cleanly.
 pub fn sdl() -> String {
-    schema_builder().finish().sdl_with_options(
+    let sdl = schema_builder().finish().sdl_with_options(
         async_graphql::SDLExportOptions::new()
             .sorted_fields()
             .sorted_enum_items(),
-    )
+    );
+    // async-graphql's introspection always lists the built-in `Float`, even
+    // though no field uses it, while its SDL leaves built-in scalars out.
+    // Declaring it keeps a schema built from this file identical to the one
+    // clients get by introspection (graphql-js and graphql-core otherwise
+    // report Float as removed).
+    format!("{sdl}\nscalar Float\n")
 }

@@ -20,7 +20,11 @@ pub struct Query;
 impl Query {
     /// Any object by its global id; null when it does not exist or lies in a
     /// project the caller cannot see.
-    async fn node(&self, ctx: &Context<'_>, #[graphql(desc = "A global id.")] id: ID) -> Result<Option<Node>> {
+    async fn node(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "A global id.")] id: ID,
+    ) -> Result<Option<Node>> {
         let (services, request) = parts(ctx)?;
         let id = parse_node_id("id", &id)?;
         Ok(load_node(services, request, id).await?)
@@ -97,7 +101,10 @@ impl Query {
         let (services, request) = parts(ctx)?;
         let args = PageArgs::parse(first, after.as_deref(), NodeKind::Project)?;
         let only = request.principal.confined_to();
-        let page = services.store.projects(only, args.after, args.limit).await?;
+        let page = services
+            .store
+            .projects(only, args.after, args.limit)
+            .await?;
         let total = if wants_total_count(ctx) {
             services.store.count_projects(only).await?
         } else {

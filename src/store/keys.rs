@@ -98,7 +98,12 @@ impl Store {
         .await;
         match inserted {
             Ok(model) => Ok(model),
-            Err(err) if matches!(err.sql_err(), Some(sea_orm::SqlErr::ForeignKeyConstraintViolation(_))) => {
+            Err(err)
+                if matches!(
+                    err.sql_err(),
+                    Some(sea_orm::SqlErr::ForeignKeyConstraintViolation(_))
+                ) =>
+            {
                 tracing::debug!(project_id, "project vanished while a key was created");
                 Err(Error::NotFound("project"))
             }

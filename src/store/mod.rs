@@ -84,7 +84,6 @@ impl Store {
     pub(crate) fn db(&self) -> &DatabaseConnection {
         &self.db
     }
-
 }
 
 /// The current time at the precision every backend stores (microseconds), so
@@ -102,4 +101,3 @@ pub(crate) fn conflict_on_unique(err: DbErr, conflict: impl FnOnce() -> Error) -
         _ => Error::from(err),
     }
 }
-

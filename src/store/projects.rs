@@ -79,7 +79,9 @@ impl Store {
             update = update.col_expr(Column::Description, Expr::value(description));
         }
         let result = update.exec(self.db()).await.map_err(|e| {
-            conflict_on_unique(e, || name_taken(changes.name.as_deref().unwrap_or_default()))
+            conflict_on_unique(e, || {
+                name_taken(changes.name.as_deref().unwrap_or_default())
+            })
         })?;
         if result.rows_affected == 0 {
             return Ok(None);

@@ -12,7 +12,9 @@ impl Store {
         Settings::find_by_id(SETTINGS_ID)
             .one(self.db())
             .await?
-            .ok_or_else(|| Error::internal("the settings row is missing; was the database migrated?"))
+            .ok_or_else(|| {
+                Error::internal("the settings row is missing; was the database migrated?")
+            })
     }
 
     /// Turns access control on with this administrator. `false` when it was
@@ -40,7 +42,10 @@ impl Store {
         Settings::update_many()
             .col_expr(Column::AccessControlEnabled, Expr::value(false))
             .col_expr(Column::AdminUsername, Expr::value(Option::<String>::None))
-            .col_expr(Column::AdminPasswordHash, Expr::value(Option::<String>::None))
+            .col_expr(
+                Column::AdminPasswordHash,
+                Expr::value(Option::<String>::None),
+            )
             .col_expr(Column::UpdatedAt, Expr::value(now()))
             .filter(Column::Id.eq(SETTINGS_ID))
             .exec(self.db())

@@ -28,13 +28,17 @@ impl AccessControlMutation {
     async fn enable_access_control(
         &self,
         ctx: &Context<'_>,
-        input: EnableAccessControlInput,
+        #[graphql(desc = "The administrator to create.")] input: EnableAccessControlInput,
     ) -> Result<AccessControl> {
         let (services, _) = parts(ctx)?;
         let username = validation::admin_username("input.username", &input.username)?;
         validation::admin_password("input.password", &input.password)?;
         let hash = services.hasher.hash(Secret::new(input.password)).await?;
-        if !services.store.enable_access_control(&username, &hash).await? {
+        if !services
+            .store
+            .enable_access_control(&username, &hash)
+            .await?
+        {
             return Err(Error::Conflict("access control is already enabled".into()).into());
         }
         tracing::info!(%username, "access control enabled");

@@ -1,10 +1,10 @@
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, Result, SimpleObject};
 
 use crate::auth::NewKeyPair;
+use crate::auth::Principal;
 use crate::error::Error;
 use crate::graphql::context::{Services, parts};
 use crate::graphql::types::{ApiKey, KeyState, Role};
-use crate::auth::Principal;
 use crate::ids::{GlobalId, NodeKind};
 use crate::store::{DeleteKeyOutcome, NewKey, api_key};
 use crate::validation;
@@ -94,7 +94,7 @@ impl ApiKeyMutation {
     async fn create_api_key(
         &self,
         ctx: &Context<'_>,
-        input: CreateApiKeyInput,
+        #[graphql(desc = "The key to create.")] input: CreateApiKeyInput,
     ) -> Result<CreateApiKeyPayload> {
         let (services, request) = parts(ctx)?;
         let project_id = match &input.project_id {
@@ -142,7 +142,7 @@ impl ApiKeyMutation {
     async fn set_key_state(
         &self,
         ctx: &Context<'_>,
-        input: SetKeyStateInput,
+        #[graphql(desc = "The key and its new state.")] input: SetKeyStateInput,
     ) -> Result<SetKeyStatePayload> {
         let (services, request) = parts(ctx)?;
         let key = manageable_key(services, &request.principal, &input.id).await?;
@@ -158,7 +158,11 @@ impl ApiKeyMutation {
     }
 
     /// Changes a key's name and description; nothing else about a key can change.
-    async fn rename_key(&self, ctx: &Context<'_>, input: RenameKeyInput) -> Result<RenameKeyPayload> {
+    async fn rename_key(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The key and its new name and description.")] input: RenameKeyInput,
+    ) -> Result<RenameKeyPayload> {
         let (services, request) = parts(ctx)?;
         let key = manageable_key(services, &request.principal, &input.id).await?;
         let changes = super::changes(input.name, input.description)?;
@@ -174,7 +178,11 @@ impl ApiKeyMutation {
 
     /// Deletes an INACTIVE key for good. An ACTIVE key fails with CONFLICT:
     /// deactivate it first.
-    async fn delete_key(&self, ctx: &Context<'_>, input: DeleteKeyInput) -> Result<DeleteKeyPayload> {
+    async fn delete_key(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The INACTIVE key to delete.")] input: DeleteKeyInput,
+    ) -> Result<DeleteKeyPayload> {
         let (services, request) = parts(ctx)?;
         let key = manageable_key(services, &request.principal, &input.id).await?;
         match services.store.delete_inactive_key(key.id).await? {

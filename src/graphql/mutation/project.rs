@@ -65,7 +65,7 @@ impl ProjectMutation {
     async fn create_project(
         &self,
         ctx: &Context<'_>,
-        input: CreateProjectInput,
+        #[graphql(desc = "The project to create.")] input: CreateProjectInput,
     ) -> Result<CreateProjectPayload> {
         let (services, _) = parts(ctx)?;
         let name = validation::name("input.name", &input.name)?;
@@ -83,7 +83,7 @@ impl ProjectMutation {
     async fn update_project(
         &self,
         ctx: &Context<'_>,
-        input: UpdateProjectInput,
+        #[graphql(desc = "The project and its changes.")] input: UpdateProjectInput,
     ) -> Result<UpdateProjectPayload> {
         let (services, request) = parts(ctx)?;
         let id = GlobalId::parse_as(NodeKind::Project, "input.id", &input.id)?;
@@ -105,7 +105,7 @@ impl ProjectMutation {
     async fn delete_project(
         &self,
         ctx: &Context<'_>,
-        input: DeleteProjectInput,
+        #[graphql(desc = "The project to delete.")] input: DeleteProjectInput,
     ) -> Result<DeleteProjectPayload> {
         let (services, _) = parts(ctx)?;
         let id = GlobalId::parse_as(NodeKind::Project, "input.id", &input.id)?;
