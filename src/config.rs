@@ -26,7 +26,41 @@ pub struct Config {
     pub public_url: Option<String>,
 
     #[command(flatten)]
+    pub database: DatabaseOptions,
+
+    #[command(flatten)]
     pub hashing: HashingConfig,
+}
+
+/// Connection pool and timeouts of the database.
+#[derive(Clone, Copy, Debug, clap::Args)]
+pub struct DatabaseOptions {
+    /// Most database connections this server opens.
+    #[arg(long, env = "KEYWARD_DB_MAX_CONNECTIONS", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub db_max_connections: u32,
+
+    /// How long to wait for a database connection, in milliseconds: past it a
+    /// request fails with INTERNAL instead of hanging while the database is away.
+    #[arg(long, env = "KEYWARD_DB_CONNECT_TIMEOUT_MS", default_value_t = 3_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub db_connect_timeout_ms: u64,
+
+    /// Longest a statement may run, in milliseconds (PostgreSQL
+    /// `statement_timeout`; on SQLite, how long a statement waits for a lock).
+    #[arg(long, env = "KEYWARD_DB_STATEMENT_TIMEOUT_MS", default_value_t = 5_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub db_statement_timeout_ms: u64,
+}
+
+impl Default for DatabaseOptions {
+    fn default() -> Self {
+        Self {
+            db_max_connections: 10,
+            db_connect_timeout_ms: 3_000,
+            db_statement_timeout_ms: 5_000,
+        }
+    }
 }
 
 /// argon2id cost of newly stored secrets and passwords. Stored hashes carry
@@ -74,6 +108,7 @@ impl Config {
             listen,
             database_url: database_url.into(),
             public_url: None,
+            database: DatabaseOptions::default(),
             hashing: HashingConfig::OWASP_MINIMUM,
         }
     }
@@ -99,6 +134,36 @@ fn parse_public_url(raw: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        config: Config,
+    }
+
+    #[test]
+    fn defaults_match_the_documented_ones() {
+        let parsed = Cli::try_parse_from(["keyward"])
+            .expect("defaults parse")
+            .config;
+        let defaults = Config::new(parsed.listen, parsed.database_url.clone());
+        assert_eq!(parsed.listen, "127.0.0.1:8080".parse().expect("addr"));
+        assert_eq!(
+            parsed.database.db_max_connections,
+            defaults.database.db_max_connections
+        );
+        assert_eq!(
+            parsed.database.db_connect_timeout_ms,
+            defaults.database.db_connect_timeout_ms
+        );
+        assert_eq!(
+            parsed.database.db_statement_timeout_ms,
+            defaults.database.db_statement_timeout_ms
+        );
+        assert_eq!(parsed.hashing.argon2_memory_kib, 19_456);
+        assert_eq!(parsed.hashing.argon2_iterations, 2);
+    }
 
     #[test]
     fn public_url_is_normalised_and_checked() {

@@ -111,7 +111,7 @@ async fn execute(
     };
     let request = match parse_request(headers, body) {
         Ok(request) => request,
-        Err(rejection) => return Ok(rejection),
+        Err((status, message)) => return Ok(rejection(status, &message)),
     };
     let context = RequestContext {
         principal,
@@ -131,28 +131,31 @@ async fn execute(
 /// Reads a GraphQL-over-HTTP JSON body. Requiring `application/json` also
 /// keeps other sites from posting to the API from a browser without a CORS
 /// preflight (a form can only send text/plain or form encodings).
-fn parse_request(headers: &HeaderMap, body: &[u8]) -> Result<async_graphql::Request, Response> {
+fn parse_request(
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<async_graphql::Request, (StatusCode, String)> {
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.split(';').next())
         .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"));
     if !is_json {
-        return Err(rejection(
+        return Err((
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "send the GraphQL request as JSON with Content-Type: application/json",
+            "send the GraphQL request as JSON with Content-Type: application/json".into(),
         ));
     }
     if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
-        return Err(rejection(
+        return Err((
             StatusCode::BAD_REQUEST,
-            "batched requests are not supported: send one operation per request",
+            "batched requests are not supported: send one operation per request".into(),
         ));
     }
     serde_json::from_slice(body).map_err(|e| {
-        rejection(
+        (
             StatusCode::BAD_REQUEST,
-            &format!("the body is not a GraphQL request: {e}"),
+            format!("the body is not a GraphQL request: {e}"),
         )
     })
 }

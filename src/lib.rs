@@ -20,7 +20,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use config::{Config, HashingConfig};
+pub use config::{Config, DatabaseOptions, HashingConfig};
 pub use error::{Error, StartupError};
 pub use graphql::sdl;
 
@@ -40,7 +40,7 @@ pub struct Application {
 impl Application {
     /// Connects to and migrates the database, then starts serving.
     pub async fn build(config: Config) -> Result<Self, StartupError> {
-        let store = Store::connect(&config.database_url)
+        let store = Store::connect(&config.database_url, &config.database)
             .await
             .map_err(StartupError::Connect)?;
         store.migrate().await.map_err(StartupError::Migrate)?;

@@ -12,10 +12,11 @@ use crate::ids::{GlobalId, NodeKind};
 /// Most ids `nodes` accepts in one call.
 const MAX_NODES: usize = 100;
 
-/// Read access to projects, keys and the caller.
+/// The query root (GraphQL description on the impl).
 #[derive(Default)]
 pub struct Query;
 
+/// Read access to projects, keys and the caller.
 #[Object]
 impl Query {
     /// Any object by its global id; null when it does not exist or lies in a

@@ -12,13 +12,21 @@ use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, SqlErr};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, SqlErr,
+    TransactionTrait,
+};
 
 pub use entity::api_key::{KeyState, Role};
 pub use entity::{api_key, project, settings as settings_entity};
 pub use keys::{DeleteKeyOutcome, NewKey};
 
+use crate::config::DatabaseOptions;
 use crate::error::Error;
+
+/// Key of the PostgreSQL advisory lock held while migrating ("keyward" in
+/// ASCII, as a number).
+const MIGRATION_LOCK_KEY: i64 = 0x006B_6579_7761_7264;
 
 /// The database behind keyward. Cheap to clone (a pool handle).
 #[derive(Clone, Debug)]
@@ -55,25 +63,52 @@ pub struct Changes {
 
 impl Store {
     /// Connects to `url`; the backend (SQLite or PostgreSQL) follows from it.
-    pub async fn connect(url: &str) -> Result<Self, DbErr> {
+    pub async fn connect(url: &str, pool: &DatabaseOptions) -> Result<Self, DbErr> {
+        let connect_timeout = Duration::from_millis(pool.db_connect_timeout_ms);
+        let statement_timeout = Duration::from_millis(pool.db_statement_timeout_ms);
         let mut options = ConnectOptions::new(url);
         options
-            .connect_timeout(Duration::from_secs(5))
-            .acquire_timeout(Duration::from_secs(5))
+            .max_connections(pool.db_max_connections)
+            .min_connections(0)
+            .connect_timeout(connect_timeout)
+            .acquire_timeout(connect_timeout)
+            // A pooled connection may have died with the database; checking
+            // it on the way out lets the pool replace it instead of failing
+            // the request, which is how the server recovers by itself.
+            .test_before_acquire(true)
             // Statement logging would print bound values; keep it off.
             .sqlx_logging(false)
-            .map_sqlx_sqlite_opts(|opts| {
+            .map_sqlx_sqlite_opts(move |opts| {
                 // WAL lets readers proceed while a write commits.
                 opts.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                    .busy_timeout(statement_timeout)
+            })
+            .map_sqlx_postgres_opts(move |opts| {
+                opts.options([(
+                    "statement_timeout",
+                    statement_timeout.as_millis().to_string(),
+                )])
             });
         Ok(Self {
             db: Database::connect(options).await?,
         })
     }
 
-    /// Applies every pending migration.
+    /// Applies every pending migration, in one transaction.
+    ///
+    /// On PostgreSQL the transaction first takes an advisory lock, so that
+    /// replicas starting together against an empty database take turns: the
+    /// first one migrates, the others wait and then find nothing to do.
     pub async fn migrate(&self) -> Result<(), DbErr> {
-        Migrator::up(&self.db, None).await
+        let txn = self.db.begin().await?;
+        if txn.get_database_backend() == DbBackend::Postgres {
+            txn.execute_unprepared(&format!(
+                "SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"
+            ))
+            .await?;
+        }
+        Migrator::up(&txn, None).await?;
+        txn.commit().await
     }
 
     /// Answers once the database does.

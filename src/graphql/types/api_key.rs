@@ -7,9 +7,8 @@ use crate::graphql::context::parts;
 use crate::ids::GlobalId;
 use crate::store::{self, api_key};
 
-/// An API key: a public access key and a secret key, used as HTTP Basic
-/// credentials (username = access key, password = secret key) for one
-/// project. The secret key is shown once, when the key is created.
+/// The published fields of a key row: everything but the secret hash
+/// (GraphQL description on the impl).
 #[derive(Clone, Debug)]
 pub struct ApiKey {
     id: i64,
@@ -58,6 +57,9 @@ impl ApiKey {
     }
 }
 
+/// An API key: a public access key and a secret key, used as HTTP Basic
+/// credentials (username = access key, password = secret key) for one
+/// project. The secret key is shown once, when the key is created.
 #[Object]
 impl ApiKey {
     /// Opaque global id of the key.

@@ -7,8 +7,7 @@ use crate::graphql::context::parts;
 use crate::ids::{GlobalId, NodeKind};
 use crate::store::project;
 
-/// A project: the unit of work API keys belong to. A key only ever reaches
-/// its own project.
+/// The published fields of a project row (GraphQL description on the impl).
 #[derive(Clone, Debug)]
 pub struct Project {
     id: i64,
@@ -40,6 +39,8 @@ impl Project {
     }
 }
 
+/// A project: the unit of work API keys belong to. A key only ever reaches
+/// its own project.
 #[Object]
 impl Project {
     /// Opaque global id of the project.
