@@ -1,0 +1,22 @@
+//! Integration tests: each starts a real server on an ephemeral port with a
+//! fresh database and speaks HTTP to it. Tests declared with
+//! `on_every_backend!` run on SQLite, and on PostgreSQL when
+//! `KEYWARD_TEST_POSTGRES_URL` is set. One binary, many modules, so the suite
+//! links once.
+
+mod access_control;
+mod backend;
+mod cli;
+mod cross_project;
+mod helpers;
+mod input;
+mod key_lifecycle;
+mod malformed_auth;
+mod persistence;
+mod process;
+mod project_endpoint;
+mod projects;
+mod proxy;
+mod replicas;
+mod roles;
+mod schema;

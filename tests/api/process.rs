@@ -1,0 +1,91 @@
+//! `keyward serve` as a separate process, as users and replicas run it.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::helpers::{Auth, Reply, send, with_auth};
+
+/// A running `keyward serve --listen 127.0.0.1:0`, killed when dropped.
+pub struct ServerProcess {
+    child: Child,
+    /// `http://127.0.0.1:PORT`, read from the server's own log line.
+    pub base_url: String,
+    /// Log lines after the one that announced the URL.
+    pub log: mpsc::Receiver<String>,
+    client: reqwest::Client,
+}
+
+impl ServerProcess {
+    /// Starts the binary on `database_url` and waits until it says where it
+    /// serves. Fails the test if it does not within 60 s.
+    pub fn start(database_url: &str) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_keyward"))
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--database-url",
+                database_url,
+            ])
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            // Tests may lower the argon2 cost (see `HashingConfig`).
+            .env("KEYWARD_ARGON2_MEMORY_KIB", "8")
+            .env("KEYWARD_ARGON2_ITERATIONS", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("keyward starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let (lines_tx, log) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if lines_tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut seen = Vec::new();
+        let base_url = loop {
+            let Ok(line) = log.recv_timeout(Duration::from_secs(60)) else {
+                let _ = child.kill();
+                panic!("keyward never announced its URL; log: {seen:#?}");
+            };
+            if let Some(at) = line.find("url=http://") {
+                let url = line[at + 4..].split_whitespace().next().unwrap_or_default();
+                break url.trim_end_matches("/graphql").to_owned();
+            }
+            seen.push(line);
+        };
+        Self {
+            child,
+            base_url,
+            log,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    /// A GraphQL request to this server's `/graphql`.
+    pub async fn gql(&self, query: &str, variables: Value, auth: &Auth) -> Reply {
+        let request = self
+            .client
+            .post(format!("{}/graphql", self.base_url))
+            .json(&json!({ "query": query, "variables": variables }));
+        send(with_auth(request, auth)).await
+    }
+
+    pub async fn ok(&self, query: &str, variables: Value, auth: &Auth) -> Value {
+        self.gql(query, variables, auth).await.data().clone()
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

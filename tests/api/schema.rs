@@ -1,0 +1,85 @@
+use std::collections::BTreeSet;
+use std::process::Command;
+
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+const SCHEMA_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql");
+
+#[test]
+fn schema_graphql_is_what_the_server_serves() {
+    let committed = std::fs::read_to_string(SCHEMA_FILE).expect("schema.graphql at the root");
+    assert!(
+        committed == keyward::sdl(),
+        "schema.graphql is out of date: run `cargo run -- schema > schema.graphql`"
+    );
+}
+
+#[test]
+fn keyward_schema_prints_schema_graphql_byte_for_byte() {
+    let output = Command::new(env!("CARGO_BIN_EXE_keyward"))
+        .arg("schema")
+        .output()
+        .expect("keyward runs");
+    assert!(output.status.success(), "{output:?}");
+    let committed = std::fs::read(SCHEMA_FILE).expect("schema.graphql at the root");
+    assert!(
+        output.stdout == committed,
+        "`keyward schema` differs from schema.graphql"
+    );
+}
+
+/// Every type, field, argument, input field and enum value of keyward's own
+/// schema is documented: the schema is the API's documentation.
+#[tokio::test]
+async fn every_type_and_field_has_a_description() {
+    let app = TestApp::spawn().await;
+    let data = app
+        .ok(
+            "{ __schema { types { name kind description
+                fields { name description args { name description } }
+                inputFields { name description }
+                enumValues { name description } } } }",
+            json!({}),
+            &Auth::None,
+        )
+        .await;
+    let builtin: BTreeSet<&str> = ["String", "Int", "Float", "Boolean", "ID"].into();
+    let described = |v: &Value| {
+        v["description"]
+            .as_str()
+            .is_some_and(|d| !d.trim().is_empty())
+    };
+    let mut missing = Vec::new();
+    for ty in data["__schema"]["types"].as_array().expect("types") {
+        let name = ty["name"].as_str().unwrap_or_default();
+        if name.starts_with("__") || builtin.contains(name) {
+            continue;
+        }
+        if !described(ty) {
+            missing.push(name.to_owned());
+        }
+        for field in ty["fields"].as_array().into_iter().flatten() {
+            if !described(field) {
+                missing.push(format!("{name}.{}", field["name"]));
+            }
+            for arg in field["args"].as_array().into_iter().flatten() {
+                if !described(arg) {
+                    missing.push(format!("{name}.{}({})", field["name"], arg["name"]));
+                }
+            }
+        }
+        for field in ty["inputFields"].as_array().into_iter().flatten() {
+            if !described(field) {
+                missing.push(format!("{name}.{}", field["name"]));
+            }
+        }
+        for value in ty["enumValues"].as_array().into_iter().flatten() {
+            if !described(value) {
+                missing.push(format!("{name}.{}", value["name"]));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "undocumented: {missing:?}");
+}
