@@ -78,6 +78,12 @@ pub struct HashingConfig {
     /// argon2id parallelism.
     #[arg(long, env = "KEYWARD_ARGON2_PARALLELISM", default_value_t = 1)]
     pub argon2_parallelism: u32,
+
+    /// Most argon2 computations running at once (each holds the memory cost);
+    /// further verifications wait their turn.
+    #[arg(long, env = "KEYWARD_ARGON2_MAX_CONCURRENT", default_value_t = 2,
+          value_parser = clap::value_parser!(u32).range(1..1024))]
+    pub argon2_max_concurrent: u32,
 }
 
 impl HashingConfig {
@@ -86,6 +92,7 @@ impl HashingConfig {
         argon2_memory_kib: 19_456,
         argon2_iterations: 2,
         argon2_parallelism: 1,
+        argon2_max_concurrent: 2,
     };
 
     /// The cheapest parameters argon2 accepts: for tests only.
@@ -93,6 +100,7 @@ impl HashingConfig {
         argon2_memory_kib: 8,
         argon2_iterations: 1,
         argon2_parallelism: 1,
+        argon2_max_concurrent: 2,
     };
 
     pub fn is_below_owasp_minimum(&self) -> bool {

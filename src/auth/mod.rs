@@ -1,5 +1,6 @@
 //! Authentication: from an `Authorization` header to a [`Principal`].
 
+mod cache;
 mod credentials;
 mod guard;
 mod password;
@@ -16,6 +17,10 @@ pub use principal::{KeyPrincipal, Principal};
 pub use secret::Secret;
 pub use token::NewKeyPair;
 
+use std::sync::Arc;
+
+use cache::{Lookup, VerifiedCache};
+
 use crate::error::Error;
 use crate::last_used::LastUsed;
 use crate::store::{KeyState, Store};
@@ -26,6 +31,7 @@ pub struct Authenticator {
     store: Store,
     hasher: Hasher,
     last_used: LastUsed,
+    cache: Arc<VerifiedCache>,
 }
 
 impl Authenticator {
@@ -34,6 +40,7 @@ impl Authenticator {
             store,
             hasher,
             last_used,
+            cache: Arc::new(VerifiedCache::new(cache::DEFAULT_CAPACITY)),
         }
     }
 
@@ -43,10 +50,14 @@ impl Authenticator {
     /// whatever they send. Once it is on, anything but the admin's password or
     /// an active key's secret is [`Error::Unauthenticated`]; the reason is
     /// logged at debug level and never told to the client.
+    ///
+    /// Hot path: one read of the settings row (access control and the auth
+    /// epoch), then a cache hit; no argon2, no key lookup. See [`cache`].
     #[tracing::instrument(skip_all)]
     pub async fn authenticate(&self, header: Option<&HeaderValue>) -> Result<Principal, Error> {
-        // Read on every request (no cache), so that turning access control on
-        // or off holds from the very next request on every replica.
+        // Read on every request (never cached), so that turning access
+        // control on or off, and every revocation, holds from the very next
+        // request on every replica.
         let settings = self.store.settings().await?;
         if !settings.access_control_enabled {
             return Ok(Principal::Anonymous);
@@ -59,7 +70,62 @@ impl Authenticator {
             tracing::debug!(%cause, "refused: malformed Authorization header");
             Error::Unauthenticated
         })?;
+        let epoch = settings.auth_epoch;
+        let presented = self
+            .cache
+            .present(&credentials.username, &credentials.password);
+        match self.cache.lookup(&presented, epoch) {
+            Lookup::Fresh(principal) => return Ok(self.admit(principal)),
+            Lookup::Stale(principal) => match self.recheck(principal).await? {
+                Some(principal) => {
+                    self.cache.insert(presented, principal.clone(), epoch);
+                    return Ok(self.admit(principal));
+                }
+                None => self.cache.remove(&presented),
+            },
+            Lookup::Miss => {}
+        }
+        let principal = self.verify(credentials, settings).await?;
+        self.cache.insert(presented, principal.clone(), epoch);
+        Ok(self.admit(principal))
+    }
 
+    /// Re-checks a verification from an earlier epoch against the database:
+    /// the key must still exist, be active, and keep its project. The secret
+    /// cannot have changed (a key pair never does), so no argon2 is needed.
+    /// The admin is simply verified again.
+    async fn recheck(&self, principal: Principal) -> Result<Option<Principal>, Error> {
+        let Principal::ApiKey(key) = principal else {
+            return Ok(None);
+        };
+        Ok(self
+            .store
+            .key(key.key_id)
+            .await?
+            .filter(|row| row.state == KeyState::Active)
+            .map(|row| {
+                Principal::ApiKey(KeyPrincipal {
+                    key_id: row.id,
+                    project_id: row.project_id,
+                    role: row.role,
+                })
+            }))
+    }
+
+    /// Lets `principal` in, noting a key's use.
+    fn admit(&self, principal: Principal) -> Principal {
+        if let Principal::ApiKey(key) = &principal {
+            self.last_used.record(key.key_id);
+        }
+        principal
+    }
+
+    /// The slow path: argon2 against the stored hash.
+    async fn verify(
+        &self,
+        credentials: Credentials,
+        settings: crate::store::settings_entity::Model,
+    ) -> Result<Principal, Error> {
         if settings.admin_username.as_deref() == Some(credentials.username.as_str()) {
             let stored = settings.admin_password_hash;
             return if self.hasher.verify(stored, credentials.password).await? {
@@ -80,7 +146,6 @@ impl Authenticator {
         let secret_matches = self.hasher.verify(stored, credentials.password).await?;
         match key {
             Some(key) if secret_matches && key.state == KeyState::Active => {
-                self.last_used.record(key.id);
                 Ok(Principal::ApiKey(KeyPrincipal {
                     key_id: key.id,
                     project_id: key.project_id,

@@ -6,6 +6,7 @@ use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier 
 use argon2::{Algorithm, Argon2, Params, Version};
 use rand::TryRngCore;
 use rand::rngs::OsRng;
+use tokio::sync::Semaphore;
 use tracing::Span;
 
 use super::Secret;
@@ -16,6 +17,10 @@ use crate::error::Error;
 #[derive(Clone)]
 pub struct Hasher {
     params: Params,
+    /// Each argon2 run holds `m` KiB (19 MiB by default) and a core for tens
+    /// of milliseconds. Bounding how many run at once bounds the memory and
+    /// CPU a flood of wrong secrets can take; the rest wait without either.
+    running: Arc<Semaphore>,
     /// Hash of a random secret that nobody knows, verified against when the
     /// username matches no one: an unknown access key then costs the same as
     /// a wrong secret, so response times do not reveal which keys exist.
@@ -36,14 +41,27 @@ impl Hasher {
         let dummy_hash = blocking(move || hash_with(&dummy_params, &unknowable)).await??;
         Ok(Self {
             params,
+            running: Arc::new(Semaphore::new(
+                usize::try_from(config.argon2_max_concurrent)
+                    .unwrap_or(1)
+                    .max(1),
+            )),
             dummy_hash: dummy_hash.into(),
         })
     }
 
     /// The argon2id PHC string of `secret`, with a fresh random salt.
     pub async fn hash(&self, secret: Secret) -> Result<String, Error> {
+        let _turn = self.turn().await?;
         let params = self.params.clone();
         blocking(move || hash_with(&params, &secret)).await?
+    }
+
+    async fn turn(&self) -> Result<tokio::sync::SemaphorePermit<'_>, Error> {
+        self.running
+            .acquire()
+            .await
+            .map_err(|e| Error::internal(format!("argon2 limiter closed: {e}")))
     }
 
     /// Whether `secret` matches `stored`. With no stored hash, verifies against
@@ -52,6 +70,7 @@ impl Hasher {
     pub async fn verify(&self, stored: Option<String>, secret: Secret) -> Result<bool, Error> {
         let known = stored.is_some();
         let hash = stored.unwrap_or_else(|| self.dummy_hash.to_string());
+        let _turn = self.turn().await?;
         let matched = blocking(move || {
             let parsed = PasswordHash::new(&hash)
                 .map_err(|e| Error::internal(format!("stored hash is not a PHC string: {e}")))?;

@@ -4,8 +4,7 @@ use async_graphql::{Context, ID, Object, Result};
 
 use super::context::{RequestContext, Services, parts};
 use super::types::connection::{Connection, PageArgs, ProjectConnection, wants_total_count};
-use super::types::{AccessControl, ApiKey, Node, Project, Viewer, ViewerKind};
-use crate::auth::Principal;
+use super::types::{AccessControl, Node, Project, Viewer};
 use crate::error::Error;
 use crate::ids::{GlobalId, NodeKind};
 
@@ -55,30 +54,11 @@ impl Query {
 
     /// Who the caller is.
     async fn viewer(&self, ctx: &Context<'_>) -> Result<Viewer> {
-        let (services, request) = parts(ctx)?;
-        let project = match request.implied_project() {
-            Some(id) => services.store.project(id).await?.map(Project::from),
-            None => None,
-        };
-        let viewer = match &request.principal {
-            Principal::Anonymous | Principal::Admin => Viewer {
-                kind: if request.principal == Principal::Admin {
-                    ViewerKind::Admin
-                } else {
-                    ViewerKind::Anonymous
-                },
-                role: None,
-                api_key: None,
-                project,
-            },
-            Principal::ApiKey(key) => Viewer {
-                kind: ViewerKind::ApiKey,
-                role: Some(key.role.into()),
-                api_key: services.store.key(key.key_id).await?.map(ApiKey::from),
-                project,
-            },
-        };
-        Ok(viewer)
+        let (_, request) = parts(ctx)?;
+        Ok(Viewer::new(
+            request.principal.clone(),
+            request.implied_project(),
+        ))
     }
 
     /// Whether requests must carry credentials.

@@ -3,12 +3,12 @@
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveEnum, ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    ActiveEnum, ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    Set, TransactionTrait,
 };
 
 use super::entity::api_key::{self, Column, Entity as ApiKey, KeyState, Role};
-use super::{Changes, Page, Store, conflict_on_unique, now};
+use super::{Changes, Page, Store, adjust_key_count, bump_auth_epoch, conflict_on_unique, now};
 use crate::error::Error;
 
 /// A key about to be stored: its secret is already hashed.
@@ -68,12 +68,18 @@ impl Store {
         Ok(Page::from_overfetch(query.all(self.db()).await?, limit))
     }
 
+    /// How many keys `project_id` has (in `state`), from the counts kept on
+    /// the project row: constant time, exact after every committed write.
     pub async fn count_keys(&self, project_id: i64, state: Option<KeyState>) -> Result<u64, Error> {
-        let mut query = ApiKey::find().filter(Column::ProjectId.eq(project_id));
-        if let Some(state) = state {
-            query = query.filter(Column::State.eq(state));
-        }
-        Ok(query.count(self.db()).await?)
+        let Some(project) = self.project(project_id).await? else {
+            return Ok(0);
+        };
+        let count = match state {
+            Some(KeyState::Active) => project.active_key_count,
+            Some(KeyState::Inactive) => project.inactive_key_count,
+            None => project.active_key_count + project.inactive_key_count,
+        };
+        Ok(u64::try_from(count).unwrap_or(0))
     }
 
     /// Stores a new, active key. A project deleted meanwhile makes this fail
@@ -81,6 +87,7 @@ impl Store {
     pub async fn insert_key(&self, key: NewKey) -> Result<api_key::Model, Error> {
         let now = now();
         let project_id = key.project_id;
+        let txn = self.db().begin().await?;
         let inserted = api_key::ActiveModel {
             project_id: Set(key.project_id),
             access_key: Set(key.access_key),
@@ -94,10 +101,14 @@ impl Store {
             last_used_at: Set(None),
             ..Default::default()
         }
-        .insert(self.db())
+        .insert(&txn)
         .await;
         match inserted {
-            Ok(model) => Ok(model),
+            Ok(model) => {
+                adjust_key_count(&txn, project_id, KeyState::Active, 1).await?;
+                txn.commit().await?;
+                Ok(model)
+            }
             Err(err)
                 if matches!(
                     err.sql_err(),
@@ -122,14 +133,28 @@ impl Store {
         id: i64,
         state: KeyState,
     ) -> Result<Option<api_key::Model>, Error> {
-        ApiKey::update_many()
+        let txn = self.db().begin().await?;
+        let changed = ApiKey::update_many()
             .col_expr(Column::State, Expr::value(state.to_value()))
             .col_expr(Column::UpdatedAt, Expr::value(now()))
             .filter(Column::Id.eq(id))
             .filter(Column::State.ne(state))
-            .exec(self.db())
-            .await?;
-        self.key(id).await
+            .exec(&txn)
+            .await?
+            .rows_affected
+            > 0;
+        let key = ApiKey::find_by_id(id).one(&txn).await?;
+        if let (true, Some(key)) = (changed, &key) {
+            let previous = match state {
+                KeyState::Active => KeyState::Inactive,
+                KeyState::Inactive => KeyState::Active,
+            };
+            adjust_key_count(&txn, key.project_id, previous, -1).await?;
+            adjust_key_count(&txn, key.project_id, state, 1).await?;
+            bump_auth_epoch(&txn).await?;
+        }
+        txn.commit().await?;
+        Ok(key)
     }
 
     /// Changes a key's name and description; `None` when there is no such key.
@@ -156,18 +181,24 @@ impl Store {
     /// Deletes a key only if it is inactive. The state check is part of the
     /// DELETE itself, so a concurrent activation cannot slip in between.
     pub async fn delete_inactive_key(&self, id: i64) -> Result<DeleteKeyOutcome, Error> {
-        let result = ApiKey::delete_many()
+        let txn = self.db().begin().await?;
+        let Some(key) = ApiKey::find_by_id(id).one(&txn).await? else {
+            return Ok(DeleteKeyOutcome::NotFound);
+        };
+        let deleted = ApiKey::delete_many()
             .filter(Column::Id.eq(id))
             .filter(Column::State.eq(KeyState::Inactive))
-            .exec(self.db())
-            .await?;
-        if result.rows_affected > 0 {
-            return Ok(DeleteKeyOutcome::Deleted);
+            .exec(&txn)
+            .await?
+            .rows_affected
+            > 0;
+        if !deleted {
+            return Ok(DeleteKeyOutcome::StillActive);
         }
-        Ok(match self.key(id).await? {
-            Some(_) => DeleteKeyOutcome::StillActive,
-            None => DeleteKeyOutcome::NotFound,
-        })
+        adjust_key_count(&txn, key.project_id, KeyState::Inactive, -1).await?;
+        bump_auth_epoch(&txn).await?;
+        txn.commit().await?;
+        Ok(DeleteKeyOutcome::Deleted)
     }
 
     /// Records when keys were last used (batched by [`crate::last_used`]).

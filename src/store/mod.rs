@@ -12,9 +12,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use migration::{Migrator, MigratorTrait};
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, SqlErr,
-    TransactionTrait,
+    ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr,
+    EntityTrait, QueryFilter, SqlErr, TransactionTrait,
 };
 
 pub use entity::api_key::{KeyState, Role};
@@ -125,6 +126,39 @@ impl Store {
 /// that what a mutation returns equals what a later read returns.
 pub fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
+}
+
+/// Bumps the auth epoch. Part of the transaction of every change that can
+/// revoke credentials, so that no replica trusts a cached verification made
+/// before the change once the change has committed.
+async fn bump_auth_epoch(conn: &impl ConnectionTrait) -> Result<(), DbErr> {
+    use entity::settings::{Column, Entity, SETTINGS_ID};
+    Entity::update_many()
+        .col_expr(Column::AuthEpoch, Expr::col(Column::AuthEpoch).add(1))
+        .filter(Column::Id.eq(SETTINGS_ID))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// Adds `delta` to the count of `project_id`'s keys in `state`.
+async fn adjust_key_count(
+    conn: &impl ConnectionTrait,
+    project_id: i64,
+    state: KeyState,
+    delta: i64,
+) -> Result<(), DbErr> {
+    use entity::project::{Column, Entity};
+    let column = match state {
+        KeyState::Active => Column::ActiveKeyCount,
+        KeyState::Inactive => Column::InactiveKeyCount,
+    };
+    Entity::update_many()
+        .col_expr(column, Expr::col(column).add(delta))
+        .filter(Column::Id.eq(project_id))
+        .exec(conn)
+        .await?;
+    Ok(())
 }
 
 /// Turns a unique-constraint violation into the user-facing `conflict`; any

@@ -3,11 +3,11 @@
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    QuerySelect, Set, TransactionTrait,
 };
 
 use super::entity::project::{self, Column, Entity as Project};
-use super::{Changes, Page, Store, conflict_on_unique, now};
+use super::{Changes, Page, Store, bump_auth_epoch, conflict_on_unique, now};
 use crate::error::Error;
 
 fn name_taken(name: &str) -> Error {
@@ -56,6 +56,8 @@ impl Store {
             description: Set(description),
             created_at: Set(now),
             updated_at: Set(now),
+            active_key_count: Set(0),
+            inactive_key_count: Set(0),
             ..Default::default()
         }
         .insert(self.db())
@@ -92,7 +94,12 @@ impl Store {
     /// Deletes a project and, by the foreign key's cascade, all its keys.
     /// `false` when there was no such project.
     pub async fn delete_project(&self, id: i64) -> Result<bool, Error> {
-        let result = Project::delete_by_id(id).exec(self.db()).await?;
-        Ok(result.rows_affected > 0)
+        let txn = self.db().begin().await?;
+        if Project::delete_by_id(id).exec(&txn).await?.rows_affected == 0 {
+            return Ok(false);
+        }
+        bump_auth_epoch(&txn).await?;
+        txn.commit().await?;
+        Ok(true)
     }
 }

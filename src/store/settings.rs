@@ -1,6 +1,6 @@
 //! The server-wide settings row: access control and the administrator.
 
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use super::entity::settings::{self, Column, Entity as Settings, SETTINGS_ID};
@@ -29,6 +29,7 @@ impl Store {
             .col_expr(Column::AccessControlEnabled, Expr::value(true))
             .col_expr(Column::AdminUsername, Expr::value(username))
             .col_expr(Column::AdminPasswordHash, Expr::value(password_hash))
+            .col_expr(Column::AuthEpoch, Expr::col(Column::AuthEpoch).add(1))
             .col_expr(Column::UpdatedAt, Expr::value(now()))
             .filter(Column::Id.eq(SETTINGS_ID))
             .filter(Column::AccessControlEnabled.eq(false))

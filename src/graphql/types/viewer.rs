@@ -1,16 +1,58 @@
-use async_graphql::SimpleObject;
+use async_graphql::{Context, Object, Result};
 
 use super::{ApiKey, Project, Role, ViewerKind};
+use crate::auth::Principal;
+use crate::graphql::context::parts;
+
+/// The caller of a request. Fields load only what is asked for.
+#[derive(Clone, Debug)]
+pub struct Viewer {
+    principal: Principal,
+    /// The calling key's project, or the endpoint's.
+    project_id: Option<i64>,
+}
+
+impl Viewer {
+    pub fn new(principal: Principal, project_id: Option<i64>) -> Self {
+        Self {
+            principal,
+            project_id,
+        }
+    }
+}
 
 /// The caller of the current request.
-#[derive(SimpleObject, Clone, Debug)]
-pub struct Viewer {
+#[Object]
+impl Viewer {
     /// How the caller authenticated.
-    pub kind: ViewerKind,
+    async fn kind(&self) -> ViewerKind {
+        match self.principal {
+            Principal::Anonymous => ViewerKind::Anonymous,
+            Principal::Admin => ViewerKind::Admin,
+            Principal::ApiKey(_) => ViewerKind::ApiKey,
+        }
+    }
+
     /// The calling key's role; null unless `kind` is API_KEY.
-    pub role: Option<Role>,
+    async fn role(&self) -> Option<Role> {
+        self.principal.key().map(|key| key.role.into())
+    }
+
     /// The calling key; null unless `kind` is API_KEY.
-    pub api_key: Option<ApiKey>,
+    async fn api_key(&self, ctx: &Context<'_>) -> Result<Option<ApiKey>> {
+        let Some(key) = self.principal.key() else {
+            return Ok(None);
+        };
+        let (services, _) = parts(ctx)?;
+        Ok(services.store.key(key.key_id).await?.map(ApiKey::from))
+    }
+
     /// The calling key's project, or the project of the endpoint called.
-    pub project: Option<Project>,
+    async fn project(&self, ctx: &Context<'_>) -> Result<Option<Project>> {
+        let Some(id) = self.project_id else {
+            return Ok(None);
+        };
+        let (services, _) = parts(ctx)?;
+        Ok(services.store.project(id).await?.map(Project::from))
+    }
 }

@@ -13,6 +13,10 @@ pub struct Model {
     pub description: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// Maintained in the same transaction as every insert, state change and
+    /// delete of the project's keys, so `totalCount` never scans.
+    pub active_key_count: i64,
+    pub inactive_key_count: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

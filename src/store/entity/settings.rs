@@ -17,6 +17,10 @@ pub struct Model {
     #[sea_orm(column_type = "Text", nullable)]
     pub admin_password_hash: Option<String>,
     pub updated_at: DateTimeUtc,
+    /// Bumped in the transaction of every change that can revoke credentials
+    /// (key state, key or project deletion, access control). A cached
+    /// verification is trusted only while the epoch it was made in is current.
+    pub auth_epoch: i64,
 }
 
 impl std::fmt::Debug for Model {
@@ -24,6 +28,7 @@ impl std::fmt::Debug for Model {
         f.debug_struct("settings::Model")
             .field("access_control_enabled", &self.access_control_enabled)
             .field("admin_username", &self.admin_username)
+            .field("auth_epoch", &self.auth_epoch)
             .finish_non_exhaustive()
     }
 }
