@@ -138,7 +138,11 @@ async fn three_replicas_starting_at_once_on_an_empty_database_all_serve() {
             .expect("a row");
         let migrations = <migration::Migrator as migration::MigratorTrait>::migrations().len();
         let applied = applied.try_get::<i64>("", "n").expect("n");
-        assert_eq!(usize::try_from(applied).ok(), Some(migrations), "each migration once");
+        assert_eq!(
+            usize::try_from(applied).ok(),
+            Some(migrations),
+            "each migration once"
+        );
         let _ = db.close().await;
     })
     .await;
