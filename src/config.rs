@@ -79,8 +79,8 @@ pub struct HashingConfig {
     #[arg(long, env = "KEYWARD_ARGON2_PARALLELISM", default_value_t = 1)]
     pub argon2_parallelism: u32,
 
-    /// Most argon2 computations running at once (each holds the memory cost);
-    /// further verifications wait their turn.
+    /// Threads that run argon2, hence most computations at once (each holds
+    /// the memory cost); further verifications wait their turn.
     #[arg(long, env = "KEYWARD_ARGON2_MAX_CONCURRENT", default_value_t = 2,
           value_parser = clap::value_parser!(u32).range(1..1024))]
     pub argon2_max_concurrent: u32,

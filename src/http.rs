@@ -26,7 +26,7 @@ use crate::auth::{Authenticator, Principal};
 use crate::error::{Error, ErrorCode, error_body};
 use crate::graphql::{KeywardSchema, RequestContext};
 use crate::ids::{GlobalId, NodeKind};
-use crate::store::Store;
+use crate::store::{Store, project};
 
 /// Largest request body accepted (a GraphQL document plus variables).
 const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -191,8 +191,8 @@ async fn graphiql(
         .await?;
     let endpoint = match project {
         Some(raw) => {
-            let id = app.project_scope(&principal, raw).await?;
-            format!("/projects/{}/graphql", GlobalId::project(id))
+            let project = app.project_scope(&principal, raw).await?;
+            format!("/projects/{}/graphql", GlobalId::project(project.id))
         }
         None => "/graphql".to_owned(),
     };
@@ -233,19 +233,25 @@ async fn not_found(method: Method) -> Response {
 impl AppState {
     /// The project of a `/projects/{id}/graphql` request: 404 if there is no
     /// such project, 403 if the caller is a key of another project.
-    async fn project_scope(&self, principal: &Principal, raw_id: &str) -> Result<i64, Error> {
+    async fn project_scope(
+        &self,
+        principal: &Principal,
+        raw_id: &str,
+    ) -> Result<project::Model, Error> {
         let id = GlobalId::parse(raw_id)
             .filter(|gid| gid.kind == NodeKind::Project)
             .ok_or(Error::NotFound("project"))?;
-        if self.store.project(id.id).await?.is_none() {
-            return Err(Error::NotFound("project"));
-        }
-        if !principal.can_see(id.id) {
+        let project = self
+            .store
+            .project(id.id)
+            .await?
+            .ok_or(Error::NotFound("project"))?;
+        if !principal.can_see(project.id) {
             return Err(Error::Forbidden(
                 "these credentials belong to another project",
             ));
         }
-        Ok(id.id)
+        Ok(project)
     }
 
     /// Base URL of project endpoints: the configured public URL, else

@@ -17,7 +17,8 @@ pub use principal::{KeyPrincipal, Principal};
 pub use secret::Secret;
 pub use token::NewKeyPair;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use cache::{Lookup, VerifiedCache};
 
@@ -32,6 +33,12 @@ pub struct Authenticator {
     hasher: Hasher,
     last_used: LastUsed,
     cache: Arc<VerifiedCache>,
+    /// One slow-path verification at a time per username: concurrent
+    /// requests with the same credentials (a client's first burst, or just
+    /// after an epoch change) wait for the first verification and reuse it,
+    /// and a flood of wrong secrets for one key runs argon2 one at a time.
+    /// Entries live only while a verification is under way.
+    in_flight: InFlight,
 }
 
 impl Authenticator {
@@ -41,6 +48,7 @@ impl Authenticator {
             hasher,
             last_used,
             cache: Arc::new(VerifiedCache::new(cache::DEFAULT_CAPACITY)),
+            in_flight: Arc::default(),
         }
     }
 
@@ -85,7 +93,14 @@ impl Authenticator {
             },
             Lookup::Miss => {}
         }
-        let principal = self.verify(credentials, settings).await?;
+
+        let turn = Turn::take(&self.in_flight, &credentials.username);
+        let _held = turn.lock().await;
+        // Whoever held the turn may have just verified these very credentials.
+        let principal = match self.cache.lookup(&presented, epoch) {
+            Lookup::Fresh(principal) => principal,
+            _ => self.verify(credentials, settings).await?,
+        };
         self.cache.insert(presented, principal.clone(), epoch);
         Ok(self.admit(principal))
     }
@@ -169,5 +184,50 @@ impl Authenticator {
 
     pub fn hasher(&self) -> &Hasher {
         &self.hasher
+    }
+}
+
+type InFlight = Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>;
+
+/// A request's place in line for a username's slow path. Dropping it (done,
+/// failed, or the client went away) forgets the username once nobody else
+/// waits, so the map only ever holds usernames being verified right now.
+struct Turn {
+    in_flight: InFlight,
+    username: String,
+    lock: Option<Arc<tokio::sync::Mutex<()>>>,
+}
+
+impl Turn {
+    fn take(in_flight: &InFlight, username: &str) -> Self {
+        let mut map = in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        let lock = Arc::clone(map.entry(username.to_owned()).or_default());
+        Self {
+            in_flight: Arc::clone(in_flight),
+            username: username.to_owned(),
+            lock: Some(lock),
+        }
+    }
+
+    async fn lock(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match &self.lock {
+            Some(lock) => Some(lock.lock().await),
+            None => None,
+        }
+    }
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        let mut map = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        // Let go of our reference under the map's lock, where every other
+        // reference is taken, so the count below cannot race.
+        drop(self.lock.take());
+        if map
+            .get(&self.username)
+            .is_some_and(|lock| Arc::strong_count(lock) == 1)
+        {
+            map.remove(&self.username);
+        }
     }
 }

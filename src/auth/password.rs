@@ -6,7 +6,9 @@ use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier 
 use argon2::{Algorithm, Argon2, Params, Version};
 use rand::TryRngCore;
 use rand::rngs::OsRng;
-use tokio::sync::Semaphore;
+use std::sync::{Mutex, mpsc};
+
+use tokio::sync::oneshot;
 use tracing::Span;
 
 use super::Secret;
@@ -18,9 +20,12 @@ use crate::error::Error;
 pub struct Hasher {
     params: Params,
     /// Each argon2 run holds `m` KiB (19 MiB by default) and a core for tens
-    /// of milliseconds. Bounding how many run at once bounds the memory and
-    /// CPU a flood of wrong secrets can take; the rest wait without either.
-    running: Arc<Semaphore>,
+    /// of milliseconds. Runs happen only on these few threads, so a flood of
+    /// wrong secrets can take no more memory and CPU than they have (the rest
+    /// wait in the queue without either); and freed argon2 memory is reused
+    /// by the same few threads instead of piling up in the allocator's
+    /// per-thread arenas, as it would across tokio's blocking pool.
+    workers: Workers,
     /// Hash of a random secret that nobody knows, verified against when the
     /// username matches no one: an unknown access key then costs the same as
     /// a wrong secret, so response times do not reveal which keys exist.
@@ -36,32 +41,25 @@ impl Hasher {
             None,
         )
         .map_err(|e| Error::internal(format!("invalid argon2 parameters: {e}")))?;
+        let workers = Workers::start(config.argon2_max_concurrent)?;
         let unknowable = Secret::new(super::token::random_string(b"abcdefghijklmnop", 32));
         let dummy_params = params.clone();
-        let dummy_hash = blocking(move || hash_with(&dummy_params, &unknowable)).await??;
+        let dummy_hash = workers
+            .run(move || hash_with(&dummy_params, &unknowable))
+            .await??;
         Ok(Self {
             params,
-            running: Arc::new(Semaphore::new(
-                usize::try_from(config.argon2_max_concurrent)
-                    .unwrap_or(1)
-                    .max(1),
-            )),
+            workers,
             dummy_hash: dummy_hash.into(),
         })
     }
 
     /// The argon2id PHC string of `secret`, with a fresh random salt.
     pub async fn hash(&self, secret: Secret) -> Result<String, Error> {
-        let _turn = self.turn().await?;
         let params = self.params.clone();
-        blocking(move || hash_with(&params, &secret)).await?
-    }
-
-    async fn turn(&self) -> Result<tokio::sync::SemaphorePermit<'_>, Error> {
-        self.running
-            .acquire()
-            .await
-            .map_err(|e| Error::internal(format!("argon2 limiter closed: {e}")))
+        self.workers
+            .run(move || hash_with(&params, &secret))
+            .await?
     }
 
     /// Whether `secret` matches `stored`. With no stored hash, verifies against
@@ -70,19 +68,21 @@ impl Hasher {
     pub async fn verify(&self, stored: Option<String>, secret: Secret) -> Result<bool, Error> {
         let known = stored.is_some();
         let hash = stored.unwrap_or_else(|| self.dummy_hash.to_string());
-        let _turn = self.turn().await?;
-        let matched = blocking(move || {
-            let parsed = PasswordHash::new(&hash)
-                .map_err(|e| Error::internal(format!("stored hash is not a PHC string: {e}")))?;
-            // Verification takes the algorithm and cost from the stored hash
-            // and compares the outputs in constant time.
-            Ok::<_, Error>(
-                Argon2::default()
-                    .verify_password(secret.expose().as_bytes(), &parsed)
-                    .is_ok(),
-            )
-        })
-        .await??;
+        let matched = self
+            .workers
+            .run(move || {
+                let parsed = PasswordHash::new(&hash).map_err(|e| {
+                    Error::internal(format!("stored hash is not a PHC string: {e}"))
+                })?;
+                // Verification takes the algorithm and cost from the stored hash
+                // and compares the outputs in constant time.
+                Ok::<_, Error>(
+                    Argon2::default()
+                        .verify_password(secret.expose().as_bytes(), &parsed)
+                        .is_ok(),
+                )
+            })
+            .await??;
         Ok(known && matched)
     }
 }
@@ -99,13 +99,63 @@ fn hash_with(params: &Params, secret: &Secret) -> Result<String, Error> {
         .map_err(|e| Error::internal(format!("argon2 hashing failed: {e}")))
 }
 
-/// Runs CPU-heavy work on the blocking pool, inside the caller's span so its
-/// log lines stay attached to the request.
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, Error> {
-    let span = Span::current();
-    Ok(tokio::task::spawn_blocking(move || span.in_scope(work)).await?)
+type Job = Box<dyn FnOnce() + Send>;
+
+/// A fixed set of threads that run argon2, fed by one queue.
+#[derive(Clone)]
+struct Workers {
+    queue: mpsc::Sender<Job>,
+}
+
+impl Workers {
+    fn start(threads: u32) -> Result<Self, Error> {
+        let (queue, jobs) = mpsc::channel::<Job>();
+        let jobs = Arc::new(Mutex::new(jobs));
+        for n in 0..threads.max(1) {
+            let jobs = Arc::clone(&jobs);
+            std::thread::Builder::new()
+                .name(format!("argon2-{n}"))
+                .spawn(move || {
+                    loop {
+                        // Ends when every `Workers` handle has been dropped.
+                        let job = match jobs.lock() {
+                            Ok(jobs) => jobs.recv(),
+                            Err(poisoned) => poisoned.into_inner().recv(),
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => break,
+                        }
+                    }
+                })
+                .map_err(|e| Error::internal(format!("cannot start an argon2 thread: {e}")))?;
+        }
+        Ok(Self { queue })
+    }
+
+    /// Runs `work` on a worker, inside the caller's span so that its log
+    /// lines stay attached to the request.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, Error> {
+        let span = Span::current();
+        let (done, result) = oneshot::channel();
+        let job: Job = Box::new(move || {
+            let outcome =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| span.in_scope(work)));
+            // The caller may have gone away (client disconnected); fine.
+            let _ = done.send(outcome);
+        });
+        self.queue
+            .send(job)
+            .map_err(|_| Error::internal("the argon2 threads are gone"))?;
+        match result.await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(_panic)) => Err(Error::internal("argon2 computation panicked")),
+            Err(_) => Err(Error::internal("the argon2 thread dropped the job")),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -120,7 +120,7 @@ impl Query {
         if !request.principal.can_see(id) {
             return Ok(None);
         }
-        Ok(services.store.project(id).await?.map(Project::from))
+        Ok(request.project(services, id).await?.map(Project::from))
     }
 }
 

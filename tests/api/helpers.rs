@@ -127,7 +127,8 @@ pub struct TestApp {
     config: Config,
     app: Option<Application>,
     // Declared last: dropped after the server, when nothing uses it any more.
-    _database: TestDatabase,
+    // `None` for a replica, which shares its primary's database.
+    _database: Option<TestDatabase>,
 }
 
 impl TestApp {
@@ -151,7 +152,22 @@ impl TestApp {
             client: reqwest::Client::new(),
             config,
             app: Some(app),
-            _database: database,
+            _database: Some(database),
+        }
+    }
+
+    /// A second server on the same database, as another replica would be.
+    /// It must not outlive `self`, which owns the database.
+    pub async fn replica(&self) -> TestApp {
+        let app = Application::build(self.config.clone())
+            .await
+            .expect("the replica starts");
+        TestApp {
+            addr: app.local_addr(),
+            client: reqwest::Client::new(),
+            config: self.config.clone(),
+            app: Some(app),
+            _database: None,
         }
     }
 

@@ -5,6 +5,7 @@
 //! links once.
 
 mod access_control;
+mod auth_cache;
 mod backend;
 mod cli;
 mod cross_project;

@@ -62,7 +62,9 @@ async fn what_one_replica_does_holds_on_the_next_request_to_another() {
         let viewer = b.ok(VIEWER, json!({}), &key.auth()).await;
         assert_eq!(viewer["viewer"]["apiKey"]["id"], json!(key.id));
 
-        // Deactivated through B: the next request on A is refused.
+        // Deactivated through B: the next request on A is refused, although
+        // A has just verified (and cached) the key.
+        a.ok(VIEWER, json!({}), &key.auth()).await;
         b.ok(
             SET_STATE,
             json!({ "i": { "id": key.id, "state": "INACTIVE" } }),

@@ -52,7 +52,7 @@ impl Viewer {
         let Some(id) = self.project_id else {
             return Ok(None);
         };
-        let (services, _) = parts(ctx)?;
-        Ok(services.store.project(id).await?.map(Project::from))
+        let (services, request) = parts(ctx)?;
+        Ok(request.project(services, id).await?.map(Project::from))
     }
 }
