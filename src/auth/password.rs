@@ -2,8 +2,10 @@
 
 use std::sync::Arc;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use std::cell::RefCell;
+
+use argon2::password_hash::{Output, PasswordHash, SaltString};
+use argon2::{ARGON2ID_IDENT, Algorithm, Argon2, Block, Params, Version};
 use rand::TryRngCore;
 use rand::rngs::OsRng;
 use std::sync::{Mutex, mpsc};
@@ -70,33 +72,80 @@ impl Hasher {
         let hash = stored.unwrap_or_else(|| self.dummy_hash.to_string());
         let matched = self
             .workers
-            .run(move || {
-                let parsed = PasswordHash::new(&hash).map_err(|e| {
-                    Error::internal(format!("stored hash is not a PHC string: {e}"))
-                })?;
-                // Verification takes the algorithm and cost from the stored hash
-                // and compares the outputs in constant time.
-                Ok::<_, Error>(
-                    Argon2::default()
-                        .verify_password(secret.expose().as_bytes(), &parsed)
-                        .is_ok(),
-                )
-            })
+            .run(move || verify_with(&hash, &secret))
             .await??;
         Ok(known && matched)
     }
 }
 
+/// Length of the argon2 output we store.
+const OUTPUT_LEN: usize = 32;
+
+thread_local! {
+    /// This worker thread's argon2 memory: allocated once, at the largest cost
+    /// seen, and reused by every computation on the thread. Allocating and
+    /// freeing 19 MiB per verification instead leaves the freed memory in the
+    /// allocator's arenas, and resident memory climbs with every run.
+    static MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
+
+/// argon2id of `password` and `salt` into `out`, in this thread's memory.
+fn argon2_into(params: &Params, password: &[u8], salt: &[u8], out: &mut [u8]) -> Result<(), Error> {
+    let blocks = params.block_count();
+    MEMORY.with_borrow_mut(|memory| {
+        if memory.len() < blocks {
+            memory.resize(blocks, Block::default());
+        }
+        Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+            .hash_password_into_with_memory(password, salt, out, &mut memory[..blocks])
+            .map_err(|e| Error::internal(format!("argon2 failed: {e}")))
+    })
+}
+
+/// A PHC string (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`) for `secret`, with a
+/// fresh random salt.
 fn hash_with(params: &Params, secret: &Secret) -> Result<String, Error> {
     let mut salt = [0u8; 16];
     OsRng
         .try_fill_bytes(&mut salt)
         .map_err(|e| Error::internal(format!("no randomness for a salt: {e}")))?;
-    let salt = SaltString::encode_b64(&salt).map_err(|e| Error::internal(e.to_string()))?;
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
-        .hash_password(secret.expose().as_bytes(), &salt)
-        .map(|hash| hash.to_string())
-        .map_err(|e| Error::internal(format!("argon2 hashing failed: {e}")))
+    let mut out = [0u8; OUTPUT_LEN];
+    argon2_into(params, secret.expose().as_bytes(), &salt, &mut out)?;
+    let salt = SaltString::encode_b64(&salt).map_err(phc_error)?;
+    let out = Output::new(&out).map_err(phc_error)?;
+    Ok(format!(
+        "${}$v={}$m={},t={},p={}${}${}",
+        ARGON2ID_IDENT.as_str(),
+        u32::from(Version::V0x13),
+        params.m_cost(),
+        params.t_cost(),
+        params.p_cost(),
+        salt.as_str(),
+        out
+    ))
+}
+
+/// Whether `secret` matches the PHC string `stored`. The cost comes from the
+/// stored hash; the outputs are compared in constant time.
+fn verify_with(stored: &str, secret: &Secret) -> Result<bool, Error> {
+    let parsed = PasswordHash::new(stored).map_err(phc_error)?;
+    if parsed.algorithm != ARGON2ID_IDENT || parsed.version != Some(u32::from(Version::V0x13)) {
+        return Err(Error::internal("stored hash is not argon2id v19"));
+    }
+    let params = Params::try_from(&parsed).map_err(phc_error)?;
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return Err(Error::internal("stored hash lacks a salt or an output"));
+    };
+    let mut salt_buf = [0u8; 64];
+    let salt = salt.decode_b64(&mut salt_buf).map_err(phc_error)?;
+    let mut out = vec![0u8; expected.len()];
+    argon2_into(&params, secret.expose().as_bytes(), salt, &mut out)?;
+    // `Output`'s equality is constant-time.
+    Ok(Output::new(&out).map_err(phc_error)? == expected)
+}
+
+fn phc_error(err: argon2::password_hash::Error) -> Error {
+    Error::internal(format!("PHC string: {err}"))
 }
 
 type Job = Box<dyn FnOnce() + Send>;

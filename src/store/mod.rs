@@ -170,3 +170,33 @@ pub(crate) fn conflict_on_unique(err: DbErr, conflict: impl FnOnce() -> Error) -
         _ => Error::from(err),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `--db-statement-timeout-ms` reaches PostgreSQL. Needs
+    /// `KEYWARD_TEST_POSTGRES_URL`; skipped without it.
+    #[tokio::test]
+    async fn statements_past_the_timeout_are_cancelled_on_postgres() {
+        let Ok(url) = std::env::var("KEYWARD_TEST_POSTGRES_URL") else {
+            return;
+        };
+        let options = DatabaseOptions {
+            db_statement_timeout_ms: 200,
+            ..DatabaseOptions::default()
+        };
+        let store = Store::connect(&url, &options).await.expect("connect");
+        let slow = store
+            .db()
+            .execute_unprepared("SELECT pg_sleep(2)")
+            .await
+            .expect_err("cancelled by statement_timeout");
+        assert!(slow.to_string().contains("statement timeout"), "{slow}");
+        store
+            .db()
+            .execute_unprepared("SELECT pg_sleep(0.01)")
+            .await
+            .expect("short statements run");
+    }
+}
