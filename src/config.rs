@@ -29,7 +29,79 @@ pub struct Config {
     pub database: DatabaseOptions,
 
     #[command(flatten)]
+    pub limits: Limits,
+
+    #[command(flatten)]
     pub hashing: HashingConfig,
+}
+
+/// Protection against brute force and resource exhaustion.
+#[derive(Clone, Debug, clap::Args)]
+pub struct Limits {
+    /// Failed authentications allowed per access key (or admin username) per
+    /// window; past it, requests naming it get 429 RATE_LIMITED, right secret
+    /// or not, until the window ends.
+    #[arg(long, env = "KEYWARD_AUTH_FAILURES_PER_KEY", default_value_t = 20)]
+    pub auth_failures_per_key: u32,
+
+    /// Failed authentications allowed per client address per window; past it,
+    /// that address can only use credentials already verified.
+    #[arg(long, env = "KEYWARD_AUTH_FAILURES_PER_ADDRESS", default_value_t = 100)]
+    pub auth_failures_per_address: u32,
+
+    /// Length of the failure window, in seconds.
+    #[arg(long, env = "KEYWARD_AUTH_FAILURE_WINDOW_SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub auth_failure_window_secs: u64,
+
+    /// Pause before answering a throttled request, in milliseconds, so that a
+    /// flood of them ties up (capped) connections instead of CPU.
+    #[arg(long, env = "KEYWARD_AUTH_THROTTLE_DELAY_MS", default_value_t = 1_000)]
+    pub auth_throttle_delay_ms: u64,
+
+    /// Address of a reverse proxy whose `X-Forwarded-For` is believed
+    /// (repeatable). Without it, the client address is the socket's peer.
+    #[arg(
+        long = "trusted-proxy",
+        env = "KEYWARD_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+
+    /// Browser origin allowed to call the API cross-origin (repeatable, e.g.
+    /// `https://console.example.com`). None by default.
+    #[arg(
+        long = "cors-origin",
+        env = "KEYWARD_CORS_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub cors_origins: Vec<String>,
+
+    /// Most connections served at once; further clients wait to be accepted.
+    #[arg(long, env = "KEYWARD_MAX_CONNECTIONS", default_value_t = 1024,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+
+    /// Longest a request may take, in milliseconds, before it is answered
+    /// with 408 (slow clients included).
+    #[arg(long, env = "KEYWARD_REQUEST_TIMEOUT_MS", default_value_t = 30_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub request_timeout_ms: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            auth_failures_per_key: 20,
+            auth_failures_per_address: 100,
+            auth_failure_window_secs: 60,
+            auth_throttle_delay_ms: 1_000,
+            trusted_proxies: Vec::new(),
+            cors_origins: Vec::new(),
+            max_connections: 1024,
+            request_timeout_ms: 30_000,
+        }
+    }
 }
 
 /// Connection pool and timeouts of the database.
@@ -117,6 +189,7 @@ impl Config {
             database_url: database_url.into(),
             public_url: None,
             database: DatabaseOptions::default(),
+            limits: Limits::default(),
             hashing: HashingConfig::OWASP_MINIMUM,
         }
     }
@@ -169,6 +242,16 @@ mod tests {
             parsed.database.db_statement_timeout_ms,
             defaults.database.db_statement_timeout_ms
         );
+        assert_eq!(
+            parsed.limits.auth_failures_per_key,
+            defaults.limits.auth_failures_per_key
+        );
+        assert_eq!(parsed.limits.auth_failures_per_key, 20);
+        assert_eq!(
+            parsed.limits.max_connections,
+            defaults.limits.max_connections
+        );
+        assert!(parsed.limits.cors_origins.is_empty());
         assert_eq!(parsed.hashing.argon2_memory_kib, 19_456);
         assert_eq!(parsed.hashing.argon2_iterations, 2);
     }

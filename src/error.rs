@@ -16,6 +16,7 @@ pub enum ErrorCode {
     NotFound,
     BadUserInput,
     Conflict,
+    RateLimited,
     Internal,
 }
 
@@ -28,6 +29,7 @@ impl ErrorCode {
             Self::NotFound => "NOT_FOUND",
             Self::BadUserInput => "BAD_USER_INPUT",
             Self::Conflict => "CONFLICT",
+            Self::RateLimited => "RATE_LIMITED",
             Self::Internal => "INTERNAL",
         }
     }
@@ -40,6 +42,7 @@ impl ErrorCode {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::BadUserInput => StatusCode::BAD_REQUEST,
             Self::Conflict => StatusCode::CONFLICT,
+            Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -71,6 +74,11 @@ pub enum Error {
     #[error("{0}")]
     Conflict(String),
 
+    /// Too many failed authentications for these credentials or from this
+    /// address; says nothing about whether the credentials are right.
+    #[error("too many failed authentications; retry in {} s", retry_after_secs(*.retry_after))]
+    RateLimited { retry_after: std::time::Duration },
+
     #[error("internal error")]
     Internal(#[source] BoxError),
 }
@@ -94,6 +102,7 @@ impl Error {
             Self::NotFound(_) => ErrorCode::NotFound,
             Self::BadUserInput { .. } => ErrorCode::BadUserInput,
             Self::Conflict(_) => ErrorCode::Conflict,
+            Self::RateLimited { .. } => ErrorCode::RateLimited,
             Self::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -159,11 +168,22 @@ pub fn error_body(message: &str, code: ErrorCode) -> serde_json::Value {
     })
 }
 
+/// Whole seconds, rounded up, for `Retry-After`.
+fn retry_after_secs(wait: std::time::Duration) -> u64 {
+    wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
+}
+
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let code = self.code();
         let body = error_body(&self.public_message(), code);
         let mut response = (code.status(), axum::Json(body)).into_response();
+        if let Self::RateLimited { retry_after } = self {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(retry_after_secs(retry_after)),
+            );
+        }
         if code == ErrorCode::Unauthenticated {
             // Makes a browser prompt for the access key and secret key.
             response.headers_mut().insert(

@@ -2,53 +2,67 @@
 //! and the accept loop.
 
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_graphql::http::GraphiQLSource;
+use axum::Extension;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::DefaultBodyLimit;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::header::{self, HeaderMap, HeaderValue};
 use axum::http::uri::Authority;
 use axum::http::{Method, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tower_http::limit::RequestBodyLimitLayer;
+use tokio::sync::Semaphore;
+use tower::Layer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::{Authenticator, Principal};
+use crate::config::Limits;
 use crate::error::{Error, ErrorCode, error_body};
-use crate::graphql::{KeywardSchema, RequestContext};
+use crate::graphql::{RequestContext, Schemas};
 use crate::ids::{GlobalId, NodeKind};
 use crate::store::{Store, project};
 
 /// Largest request body accepted (a GraphQL document plus variables).
 const MAX_BODY_BYTES: usize = 1024 * 1024;
-/// Largest request head hyper buffers. Generous, so that an absurdly long
-/// Authorization header still reaches the authenticator and gets the same 401
-/// as any other malformed one rather than a bare connection error.
-const MAX_HEAD_BYTES: usize = 8 * 1024 * 1024;
+/// Longest GraphQL document accepted, in bytes.
+const MAX_QUERY_BYTES: usize = 32 * 1024;
+/// Largest request head hyper buffers (past it: 431). Generous, so that a
+/// megabytes-long Authorization header still reaches the authenticator and
+/// gets the same 401 as any other malformed one.
+const MAX_HEAD_BYTES: usize = 4 * 1024 * 1024;
+/// How long a client may take to send a request's head.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long in-flight requests get to finish on shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Everything a handler needs.
 #[derive(Clone)]
 pub struct AppState {
-    pub schema: KeywardSchema,
+    pub schemas: Schemas,
     pub auth: Authenticator,
     pub store: Store,
     pub public_url: Option<String>,
     pub listen: SocketAddr,
+    /// Peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Arc<[IpAddr]>,
 }
 
-pub fn router(state: AppState) -> Router {
-    Router::new()
+pub fn router(state: AppState, limits: &Limits) -> Router {
+    let router = Router::new()
         .route("/graphql", post(graphql_root).get(graphiql_root))
         .route(
             "/projects/{project_id}/graphql",
@@ -56,38 +70,87 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/healthz", get(healthz))
         .fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_millis(limits.request_timeout_ms),
+        ))
         // The default span records method and path only: never headers, so
         // credentials cannot reach the log through it.
         .layer(TraceLayer::new_for_http())
-        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
-        .with_state(state)
+        .with_state(state);
+    match cors(&limits.cors_origins) {
+        Some(cors) => router.layer(cors),
+        None => router,
+    }
 }
 
-async fn graphql_root(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    execute(&app, &headers, &body, None).await.into_response()
+/// CORS for the allowed origins; none by default, so browsers on other
+/// origins cannot call the API. Origins that are not valid header values
+/// are skipped with a warning.
+fn cors(origins: &[String]) -> Option<CorsLayer> {
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(
+            |origin| match HeaderValue::from_str(origin.trim_end_matches('/')) {
+                Ok(value) => Some(value),
+                Err(_) => {
+                    tracing::warn!(%origin, "ignoring invalid --cors-origin");
+                    None
+                }
+            },
+        )
+        .collect();
+    if origins.is_empty() {
+        return None;
+    }
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([Method::GET, Method::POST])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+            .max_age(Duration::from_secs(600)),
+    )
 }
 
-async fn graphql_project(
+async fn graphql_root(
     State(app): State<AppState>,
-    Path(project_id): Path<String>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    execute(&app, &headers, &body, Some(&project_id))
+    execute(&app, peer, &headers, body, None)
         .await
         .into_response()
 }
 
-async fn graphiql_root(State(app): State<AppState>, headers: HeaderMap) -> Response {
-    graphiql(&app, &headers, None).await.into_response()
+async fn graphql_project(
+    State(app): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(project_id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    execute(&app, peer, &headers, body, Some(&project_id))
+        .await
+        .into_response()
+}
+
+async fn graphiql_root(
+    State(app): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    graphiql(&app, peer, &headers, None).await.into_response()
 }
 
 async fn graphiql_project(
     State(app): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(project_id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    graphiql(&app, &headers, Some(&project_id))
+    graphiql(&app, peer, &headers, Some(&project_id))
         .await
         .into_response()
 }
@@ -97,19 +160,24 @@ async fn graphiql_project(
 /// caller without valid credentials.
 async fn execute(
     app: &AppState,
+    peer: SocketAddr,
     headers: &HeaderMap,
-    body: &[u8],
+    body: Result<Bytes, BytesRejection>,
     project: Option<&str>,
 ) -> Result<Response, Error> {
-    let principal = app
-        .auth
-        .authenticate(headers.get(header::AUTHORIZATION))
-        .await?;
+    let principal = app.authenticate(peer, headers).await?;
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => {
+            let message = format!("cannot read the body: {}", rejection.body_text());
+            return Ok(self::rejection(rejection.status(), &message));
+        }
+    };
     let scope = match project {
         Some(raw) => Some(app.project_scope(&principal, raw).await?),
         None => None,
     };
-    let request = match parse_request(headers, body) {
+    let request = match parse_request(headers, &body) {
         Ok(request) => request,
         Err((status, message)) => return Ok(rejection(status, &message)),
     };
@@ -118,7 +186,11 @@ async fn execute(
         scope,
         base_url: app.base_url(headers),
     };
-    let mut response = app.schema.execute(request.data(context)).await;
+    let schema = match context.principal {
+        Principal::Anonymous => &app.schemas.anonymous,
+        Principal::Admin | Principal::ApiKey(_) => &app.schemas.authenticated,
+    };
+    let mut response = schema.execute(request.data(context)).await;
     response.errors.iter_mut().for_each(crate::error::annotate);
     let mut response = Json(response).into_response();
     // Responses may carry a one-time secret key; no cache may keep them.
@@ -152,12 +224,19 @@ fn parse_request(
             "batched requests are not supported: send one operation per request".into(),
         ));
     }
-    serde_json::from_slice(body).map_err(|e| {
+    let request: async_graphql::Request = serde_json::from_slice(body).map_err(|e| {
         (
             StatusCode::BAD_REQUEST,
             format!("the body is not a GraphQL request: {e}"),
         )
-    })
+    })?;
+    if request.query.len() > MAX_QUERY_BYTES {
+        return Err((
+            StatusCode::BAD_REQUEST,
+            format!("the query is longer than {MAX_QUERY_BYTES} bytes"),
+        ));
+    }
+    Ok(request)
 }
 
 fn rejection(status: StatusCode, message: &str) -> Response {
@@ -168,6 +247,7 @@ fn rejection(status: StatusCode, message: &str) -> Response {
 /// gets the 401 and `WWW-Authenticate` that make it prompt for a key.
 async fn graphiql(
     app: &AppState,
+    peer: SocketAddr,
     headers: &HeaderMap,
     project: Option<&str>,
 ) -> Result<Response, Error> {
@@ -185,10 +265,7 @@ async fn graphiql(
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return Ok(response);
     }
-    let principal = app
-        .auth
-        .authenticate(headers.get(header::AUTHORIZATION))
-        .await?;
+    let principal = app.authenticate(peer, headers).await?;
     let endpoint = match project {
         Some(raw) => {
             let project = app.project_scope(&principal, raw).await?;
@@ -231,6 +308,39 @@ async fn not_found(method: Method) -> Response {
 }
 
 impl AppState {
+    async fn authenticate(
+        &self,
+        peer: SocketAddr,
+        headers: &HeaderMap,
+    ) -> Result<Principal, Error> {
+        let client = self.client_address(peer, headers);
+        self.auth
+            .authenticate(headers.get(header::AUTHORIZATION), Some(client))
+            .await
+    }
+
+    /// The client's address: the socket's peer, unless the peer is a trusted
+    /// proxy; then the nearest untrusted address in `X-Forwarded-For`
+    /// (walking from the right, where each proxy appends what it saw).
+    fn client_address(&self, peer: SocketAddr, headers: &HeaderMap) -> IpAddr {
+        let peer = peer.ip();
+        if !self.trusted_proxies.contains(&peer) {
+            return peer;
+        }
+        let forwarded: Vec<IpAddr> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .filter_map(|hop| hop.trim().parse().ok())
+            .collect();
+        forwarded
+            .into_iter()
+            .rev()
+            .find(|hop| !self.trusted_proxies.contains(hop))
+            .unwrap_or(peer)
+    }
+
     /// The project of a `/projects/{id}/graphql` request: 404 if there is no
     /// such project, 403 if the caller is a key of another project.
     async fn project_scope(
@@ -278,15 +388,37 @@ impl AppState {
 ///
 /// A hand-written accept loop rather than `axum::serve`, because the latter
 /// does not expose hyper's buffer limits (see [`MAX_HEAD_BYTES`]).
-pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<Output = ()>) {
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    max_connections: u32,
+    shutdown: impl Future<Output = ()>,
+) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().max_buf_size(MAX_HEAD_BYTES);
+    builder
+        .http1()
+        .max_buf_size(MAX_HEAD_BYTES)
+        // Slow-header clients (slowloris) are cut off.
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
     builder
         .http2()
         .max_header_list_size(u32::try_from(MAX_HEAD_BYTES).unwrap_or(u32::MAX));
     let graceful = GracefulShutdown::new();
+    let slots = Arc::new(Semaphore::new(
+        usize::try_from(max_connections).unwrap_or(usize::MAX),
+    ));
     tokio::pin!(shutdown);
     loop {
+        // At the cap, stop accepting: new clients wait in the kernel's
+        // backlog instead of costing memory here.
+        let slot = tokio::select! {
+            slot = Arc::clone(&slots).acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -299,13 +431,17 @@ pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<
             },
             () = &mut shutdown => break,
         };
-        let service = TowerToHyperService::new(router.clone());
-        let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+        let service = Extension(ConnectInfo(peer)).layer(router.clone());
+        let connection = builder.serve_connection_with_upgrades(
+            TokioIo::new(stream),
+            TowerToHyperService::new(service),
+        );
         let connection = graceful.watch(connection.into_owned());
         tokio::spawn(async move {
             if let Err(err) = connection.await {
                 tracing::debug!(%peer, error = %err, "connection ended with an error");
             }
+            drop(slot);
         });
     }
     drop(listener);

@@ -53,8 +53,8 @@ impl Application {
         }
         let hasher = Hasher::new(config.hashing).await?;
         let (last_used, last_used_writer) = LastUsed::start(store.clone());
-        let auth = Authenticator::new(store.clone(), hasher.clone(), last_used);
-        let schema = graphql::schema(Services {
+        let auth = Authenticator::new(store.clone(), hasher.clone(), last_used, &config.limits);
+        let schemas = graphql::Schemas::new(Services {
             store: store.clone(),
             hasher,
         });
@@ -80,15 +80,20 @@ impl Application {
             );
         }
 
-        let router = http::router(http::AppState {
-            schema,
-            auth,
-            store,
-            public_url: config.public_url.clone(),
-            listen: local_addr,
-        });
+        let router = http::router(
+            http::AppState {
+                schemas,
+                auth,
+                store,
+                public_url: config.public_url.clone(),
+                listen: local_addr,
+                trusted_proxies: config.limits.trusted_proxies.clone().into(),
+            },
+            &config.limits,
+        );
         let (shutdown, stop) = oneshot::channel();
-        let server = tokio::spawn(http::serve(listener, router, async {
+        let max_connections = config.limits.max_connections;
+        let server = tokio::spawn(http::serve(listener, router, max_connections, async {
             // Either an explicit stop or the handle being dropped.
             let _ = stop.await;
         }));

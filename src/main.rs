@@ -26,7 +26,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the GraphQL API (the default).
-    Serve(Config),
+    Serve(Box<Config>),
     /// Print the GraphQL schema (SDL) to stdout.
     Schema,
 }
@@ -39,7 +39,7 @@ async fn main() -> ExitCode {
             print!("{}", keyward::sdl());
             return ExitCode::SUCCESS;
         }
-        Some(Command::Serve(config)) => config,
+        Some(Command::Serve(config)) => *config,
         None => cli.serve,
     };
     tracing_subscriber::fmt()

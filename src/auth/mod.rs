@@ -6,6 +6,7 @@ mod guard;
 mod password;
 mod principal;
 mod secret;
+mod throttle;
 mod token;
 
 use axum::http::HeaderValue;
@@ -18,10 +19,14 @@ pub use secret::Secret;
 pub use token::NewKeyPair;
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use cache::{Lookup, VerifiedCache};
+use throttle::{Throttle, ThrottleConfig, Verdict};
 
+use crate::config::Limits;
 use crate::error::Error;
 use crate::last_used::LastUsed;
 use crate::store::{KeyState, Store};
@@ -39,16 +44,27 @@ pub struct Authenticator {
     /// and a flood of wrong secrets for one key runs argon2 one at a time.
     /// Entries live only while a verification is under way.
     in_flight: InFlight,
+    throttle: Arc<Throttle>,
+    /// Pause before a RATE_LIMITED answer (see `Limits`).
+    throttle_delay: Duration,
 }
 
 impl Authenticator {
-    pub fn new(store: Store, hasher: Hasher, last_used: LastUsed) -> Self {
+    pub fn new(store: Store, hasher: Hasher, last_used: LastUsed, limits: &Limits) -> Self {
+        let throttle = Throttle::new(ThrottleConfig {
+            per_username: limits.auth_failures_per_key,
+            per_address: limits.auth_failures_per_address,
+            window: Duration::from_secs(limits.auth_failure_window_secs),
+            max_tracked: throttle::DEFAULT_MAX_TRACKED,
+        });
         Self {
             store,
             hasher,
             last_used,
             cache: Arc::new(VerifiedCache::new(cache::DEFAULT_CAPACITY)),
             in_flight: Arc::default(),
+            throttle: Arc::new(throttle),
+            throttle_delay: Duration::from_millis(limits.auth_throttle_delay_ms),
         }
     }
 
@@ -61,8 +77,14 @@ impl Authenticator {
     ///
     /// Hot path: one read of the settings row (access control and the auth
     /// epoch), then a cache hit; no argon2, no key lookup. See [`cache`].
+    /// Failures count against the username and the client address; past
+    /// their limits requests are refused before argon2. See [`throttle`].
     #[tracing::instrument(skip_all)]
-    pub async fn authenticate(&self, header: Option<&HeaderValue>) -> Result<Principal, Error> {
+    pub async fn authenticate(
+        &self,
+        header: Option<&HeaderValue>,
+        client: Option<IpAddr>,
+    ) -> Result<Principal, Error> {
         // Read on every request (never cached), so that turning access
         // control on or off, and every revocation, holds from the very next
         // request on every replica.
@@ -74,10 +96,19 @@ impl Authenticator {
             tracing::debug!("refused: no Authorization header");
             return Err(Error::Unauthenticated);
         };
-        let credentials = Credentials::from_header(header).map_err(|cause| {
-            tracing::debug!(%cause, "refused: malformed Authorization header");
-            Error::Unauthenticated
-        })?;
+        let credentials = match Credentials::from_header(header) {
+            Ok(credentials) => credentials,
+            Err(cause) => {
+                tracing::debug!(%cause, "refused: malformed Authorization header");
+                self.throttle.record_failure(None, client);
+                return Err(Error::Unauthenticated);
+            }
+        };
+        let verdict = self.throttle.check(&credentials.username, client);
+        if let Verdict::UsernameThrottled { retry_after } = verdict {
+            // Before the cache: even the right secret is refused (no oracle).
+            return Err(self.throttled(retry_after).await);
+        }
         let epoch = settings.auth_epoch;
         let presented = self
             .cache
@@ -93,13 +124,25 @@ impl Authenticator {
             },
             Lookup::Miss => {}
         }
+        if let Verdict::AddressThrottled { retry_after } = verdict {
+            return Err(self.throttled(retry_after).await);
+        }
 
         let turn = Turn::take(&self.in_flight, &credentials.username);
         let _held = turn.lock().await;
         // Whoever held the turn may have just verified these very credentials.
         let principal = match self.cache.lookup(&presented, epoch) {
             Lookup::Fresh(principal) => principal,
-            _ => self.verify(credentials, settings).await?,
+            _ => {
+                let username = credentials.username.clone();
+                match self.verify(credentials, settings).await {
+                    Err(Error::Unauthenticated) => {
+                        self.throttle.record_failure(Some(&username), client);
+                        return Err(Error::Unauthenticated);
+                    }
+                    verified => verified?,
+                }
+            }
         };
         self.cache.insert(presented, principal.clone(), epoch);
         Ok(self.admit(principal))
@@ -125,6 +168,14 @@ impl Authenticator {
                     role: row.role,
                 })
             }))
+    }
+
+    /// The RATE_LIMITED error, after a pause: a flood of throttled requests
+    /// then ties up connections (capped) rather than CPU.
+    async fn throttled(&self, retry_after: Duration) -> Error {
+        tracing::debug!(?retry_after, "refused: throttled");
+        tokio::time::sleep(self.throttle_delay.min(retry_after)).await;
+        Error::RateLimited { retry_after }
     }
 
     /// Lets `principal` in, noting a key's use.

@@ -15,17 +15,41 @@ pub use query::Query;
 pub type KeywardSchema = Schema<Query, Mutation, EmptySubscription>;
 
 /// Deeper than any legitimate query (introspection included) needs.
-const MAX_DEPTH: usize = 16;
+pub const MAX_DEPTH: usize = 16;
+/// Most work one operation may ask for. Every field costs 1, and a
+/// connection's selection counts once per requested object (`first`), so
+/// aliases, repeated fields and large pages all add up. A full page of 100
+/// keys with every field costs about 1,500; a full introspection query less.
+pub const MAX_COMPLEXITY: usize = 2_500;
 
 /// The schema with its limits, before any data is attached. The SDL comes
 /// from here, so printing it needs no database.
 pub fn schema_builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
-    Schema::build(Query, Mutation::default(), EmptySubscription).limit_depth(MAX_DEPTH)
+    Schema::build(Query, Mutation::default(), EmptySubscription)
+        .limit_depth(MAX_DEPTH)
+        .limit_recursive_depth(MAX_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY)
 }
 
-/// The schema, ready to execute requests against `services`.
-pub fn schema(services: Services) -> KeywardSchema {
-    schema_builder().data(services).finish()
+/// The schemas requests run against: the same schema, with field suggestions
+/// ("did you mean …?") only for authenticated callers, so that anonymous
+/// callers cannot map the API by trial and error.
+#[derive(Clone)]
+pub struct Schemas {
+    pub authenticated: KeywardSchema,
+    pub anonymous: KeywardSchema,
+}
+
+impl Schemas {
+    pub fn new(services: Services) -> Self {
+        Self {
+            authenticated: schema_builder().data(services.clone()).finish(),
+            anonymous: schema_builder()
+                .data(services)
+                .disable_suggestions()
+                .finish(),
+        }
+    }
 }
 
 /// The SDL of the schema, with fields and enum values sorted so that the

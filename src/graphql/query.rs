@@ -3,7 +3,9 @@
 use async_graphql::{Context, ID, Object, Result};
 
 use super::context::{RequestContext, Services, parts};
-use super::types::connection::{Connection, PageArgs, ProjectConnection, wants_total_count};
+use super::types::connection::{
+    Connection, PageArgs, ProjectConnection, connection_complexity, wants_total_count,
+};
 use super::types::{AccessControl, Node, Project, Viewer};
 use crate::error::Error;
 use crate::ids::{GlobalId, NodeKind};
@@ -32,6 +34,7 @@ impl Query {
 
     /// Several objects by their global ids, in the order given; null for each
     /// one that does not exist or cannot be seen.
+    #[graphql(complexity = "ids.len().saturating_mul(child_complexity).saturating_add(1)")]
     async fn nodes(
         &self,
         ctx: &Context<'_>,
@@ -72,6 +75,7 @@ impl Query {
 
     /// The projects the caller can see, oldest first: all of them for the
     /// administrator, its own for an API key.
+    #[graphql(complexity = "connection_complexity(first, child_complexity)")]
     async fn projects(
         &self,
         ctx: &Context<'_>,

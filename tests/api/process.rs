@@ -16,6 +16,8 @@ pub struct ServerProcess {
     pub base_url: String,
     /// Log lines after the one that announced the URL.
     pub log: mpsc::Receiver<String>,
+    /// Log lines up to and including the one that announced the URL.
+    pub startup_log: Vec<String>,
     client: reqwest::Client,
 }
 
@@ -23,6 +25,11 @@ impl ServerProcess {
     /// Starts the binary on `database_url` and waits until it says where it
     /// serves. Fails the test if it does not within 60 s.
     pub fn start(database_url: &str) -> Self {
+        Self::start_logging(database_url, "info")
+    }
+
+    /// Like `start`, with `RUST_LOG` set to `filter` (the log goes to stdout).
+    pub fn start_logging(database_url: &str, filter: &str) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_keyward"))
             .args([
                 "serve",
@@ -31,7 +38,7 @@ impl ServerProcess {
                 "--database-url",
                 database_url,
             ])
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", filter)
             .env("NO_COLOR", "1")
             // Tests may lower the argon2 cost (see `HashingConfig`).
             .env("KEYWARD_ARGON2_MEMORY_KIB", "8")
@@ -55,16 +62,17 @@ impl ServerProcess {
                 let _ = child.kill();
                 panic!("keyward never announced its URL; log: {seen:#?}");
             };
+            seen.push(line.clone());
             if let Some(at) = line.find("url=http://") {
                 let url = line[at + 4..].split_whitespace().next().unwrap_or_default();
                 break url.trim_end_matches("/graphql").to_owned();
             }
-            seen.push(line);
         };
         Self {
             child,
             base_url,
             log,
+            startup_log: seen,
             client: reqwest::Client::new(),
         }
     }
@@ -80,6 +88,17 @@ impl ServerProcess {
 
     pub async fn ok(&self, query: &str, variables: Value, auth: &Auth) -> Value {
         self.gql(query, variables, auth).await.data().clone()
+    }
+
+    /// Stops the server and returns everything it logged.
+    pub fn stop(mut self) -> Vec<String> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let mut lines = std::mem::take(&mut self.startup_log);
+        while let Ok(line) = self.log.recv_timeout(Duration::from_secs(2)) {
+            lines.push(line);
+        }
+        lines
     }
 }
 

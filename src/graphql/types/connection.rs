@@ -110,6 +110,16 @@ where
     }
 }
 
+/// Complexity of a connection field: each requested object costs what its
+/// selection costs, so `first` multiplies (aliases add up on their own).
+pub fn connection_complexity(first: Option<i32>, child_complexity: usize) -> usize {
+    let page = first.unwrap_or(DEFAULT_PAGE_SIZE).clamp(1, MAX_PAGE_SIZE);
+    usize::try_from(page)
+        .unwrap_or(1)
+        .saturating_mul(child_complexity)
+        .saturating_add(1)
+}
+
 /// Whether the query asks for `totalCount`, so that a page only pays for a
 /// COUNT when someone wants it.
 pub fn wants_total_count(ctx: &Context<'_>) -> bool {

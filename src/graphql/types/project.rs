@@ -1,7 +1,9 @@
 use async_graphql::{Context, ID, Object, Result};
 use chrono::{DateTime, Utc};
 
-use super::connection::{ApiKeyConnection, Connection, PageArgs, wants_total_count};
+use super::connection::{
+    ApiKeyConnection, Connection, PageArgs, connection_complexity, wants_total_count,
+};
 use super::{ApiKey, KeyState};
 use crate::graphql::context::parts;
 use crate::ids::{GlobalId, NodeKind};
@@ -80,6 +82,7 @@ impl Project {
     }
 
     /// The project's API keys, oldest first.
+    #[graphql(complexity = "connection_complexity(first, child_complexity)")]
     async fn api_keys(
         &self,
         ctx: &Context<'_>,

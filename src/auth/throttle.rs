@@ -1,0 +1,227 @@
+//! Throttling of failed authentications.
+//!
+//! Each failure counts against the username it named (an access key or the
+//! admin's username) and against the client address it came from, in fixed
+//! windows. Past the limit, requests are refused with RATE_LIMITED before any
+//! argon2 runs:
+//! - a throttled *username* is refused whatever the secret, even the right
+//!   one, so that a guess cannot be confirmed while throttled (no oracle);
+//! - a throttled *address* may still use credentials this server has already
+//!   verified (a cache hit), so that a misbehaving client behind the same
+//!   NAT does not lock out everyone there, but it cannot make new guesses.
+//!
+//! The state is bounded: at most `max_tracked` usernames and addresses each;
+//! when full, expired windows are dropped first, then the oldest. An attacker
+//! spraying random usernames fills it only until it evicts its own entries.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Usernames, and addresses, tracked at most by default.
+pub const DEFAULT_MAX_TRACKED: usize = 100_000;
+
+/// Limits of the throttle.
+#[derive(Clone, Copy, Debug)]
+pub struct ThrottleConfig {
+    /// Failures allowed per username per window.
+    pub per_username: u32,
+    /// Failures allowed per client address per window.
+    pub per_address: u32,
+    pub window: Duration,
+    /// Most usernames, and most addresses, tracked at once.
+    pub max_tracked: usize,
+}
+
+pub struct Throttle {
+    config: ThrottleConfig,
+    usernames: Mutex<Windows<String>>,
+    addresses: Mutex<Windows<IpAddr>>,
+}
+
+/// Whether a request may try to authenticate.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Allowed,
+    /// Refused for the username: no credentials for it are accepted until then.
+    UsernameThrottled {
+        retry_after: Duration,
+    },
+    /// Refused for the address: only already-verified credentials pass.
+    AddressThrottled {
+        retry_after: Duration,
+    },
+}
+
+impl Throttle {
+    pub fn new(config: ThrottleConfig) -> Self {
+        Self {
+            config,
+            usernames: Mutex::new(Windows::default()),
+            addresses: Mutex::new(Windows::default()),
+        }
+    }
+
+    /// Checks `username` and `address` without counting anything.
+    pub fn check(&self, username: &str, address: Option<IpAddr>) -> Verdict {
+        let now = Instant::now();
+        let window = self.config.window;
+        if let Some(retry_after) =
+            lock(&self.usernames).blocked(username, self.config.per_username, window, now)
+        {
+            return Verdict::UsernameThrottled { retry_after };
+        }
+        if let Some(address) = address
+            && let Some(retry_after) =
+                lock(&self.addresses).blocked(&address, self.config.per_address, window, now)
+        {
+            return Verdict::AddressThrottled { retry_after };
+        }
+        Verdict::Allowed
+    }
+
+    /// Counts one failed authentication: against the username it named, if
+    /// any (a malformed header names none), and the address it came from.
+    pub fn record_failure(&self, username: Option<&str>, address: Option<IpAddr>) {
+        let now = Instant::now();
+        let (window, max) = (self.config.window, self.config.max_tracked);
+        if let Some(username) = username {
+            lock(&self.usernames).count(username.to_owned(), window, max, now);
+        }
+        if let Some(address) = address {
+            lock(&self.addresses).count(address, window, max, now);
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Counters hold no invariant a panicking holder could break.
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Failure counts per key in fixed windows.
+struct Windows<K> {
+    entries: HashMap<K, Window>,
+}
+
+impl<K> Default for Windows<K> {
+    fn default() -> Self {
+        Self {
+            entries: HashMap::new(),
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Window {
+    started: Instant,
+    failures: u32,
+}
+
+impl<K: Hash + Eq + Clone> Windows<K> {
+    /// How long until `key` may try again, if it has used up `limit`.
+    fn blocked<Q>(&self, key: &Q, limit: u32, window: Duration, now: Instant) -> Option<Duration>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let entry = self.entries.get(key)?;
+        let ends = entry.started + window;
+        (entry.failures >= limit && now < ends).then(|| ends - now)
+    }
+
+    fn count(&mut self, key: K, window: Duration, max_tracked: usize, now: Instant) {
+        if !self.entries.contains_key(&key) && self.entries.len() >= max_tracked {
+            self.entries.retain(|_, entry| now < entry.started + window);
+            if self.entries.len() >= max_tracked
+                && let Some(oldest) = self
+                    .entries
+                    .iter()
+                    .min_by_key(|(_, entry)| entry.started)
+                    .map(|(key, _)| key.clone())
+            {
+                self.entries.remove(&oldest);
+            }
+        }
+        let entry = self.entries.entry(key).or_insert(Window {
+            started: now,
+            failures: 0,
+        });
+        if now >= entry.started + window {
+            *entry = Window {
+                started: now,
+                failures: 0,
+            };
+        }
+        entry.failures = entry.failures.saturating_add(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn throttle(per_username: u32, per_address: u32, max_tracked: usize) -> Throttle {
+        Throttle::new(ThrottleConfig {
+            per_username,
+            per_address,
+            window: Duration::from_secs(60),
+            max_tracked,
+        })
+    }
+
+    const HOME: Option<IpAddr> = Some(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
+
+    #[test]
+    fn a_username_is_throttled_after_its_limit_and_others_are_not() {
+        let throttle = throttle(3, 100, 10);
+        for _ in 0..3 {
+            assert_eq!(throttle.check("AK", HOME), Verdict::Allowed);
+            throttle.record_failure(Some("AK"), HOME);
+        }
+        assert!(matches!(
+            throttle.check("AK", HOME),
+            Verdict::UsernameThrottled { retry_after } if retry_after <= Duration::from_secs(60)
+        ));
+        assert_eq!(throttle.check("OTHER", HOME), Verdict::Allowed);
+    }
+
+    #[test]
+    fn an_address_is_throttled_across_usernames() {
+        let throttle = throttle(100, 3, 10);
+        for n in 0..3 {
+            throttle.record_failure(Some(&format!("AK{n}")), HOME);
+        }
+        assert!(matches!(
+            throttle.check("FRESH", HOME),
+            Verdict::AddressThrottled { .. }
+        ));
+        assert_eq!(throttle.check("FRESH", None), Verdict::Allowed);
+    }
+
+    #[test]
+    fn windows_expire() {
+        let throttle = Throttle::new(ThrottleConfig {
+            per_username: 1,
+            per_address: 100,
+            window: Duration::from_millis(20),
+            max_tracked: 10,
+        });
+        throttle.record_failure(Some("AK"), None);
+        assert_ne!(throttle.check("AK", None), Verdict::Allowed);
+        std::thread::sleep(Duration::from_millis(30));
+        assert_eq!(throttle.check("AK", None), Verdict::Allowed);
+    }
+
+    #[test]
+    fn spraying_usernames_cannot_grow_the_state_past_its_bound() {
+        let throttle = throttle(5, u32::MAX, 100);
+        for n in 0..10_000 {
+            throttle.record_failure(Some(&format!("SPRAY{n}")), HOME);
+        }
+        assert!(lock(&throttle.usernames).entries.len() <= 100);
+        assert!(lock(&throttle.addresses).entries.len() <= 100);
+    }
+}
