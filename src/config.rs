@@ -25,6 +25,13 @@ pub struct Config {
     #[arg(long, env = "KEYWARD_PUBLIC_URL", value_parser = parse_public_url)]
     pub public_url: Option<String>,
 
+    /// Longest lifetime of a new API key, in days: later `expiresAt` values
+    /// are refused, and keys created without one get this lifetime. Unset,
+    /// keys may live forever.
+    #[arg(long, env = "KEYWARD_MAX_KEY_LIFETIME_DAYS",
+          value_parser = clap::value_parser!(u32).range(1..=36_500))]
+    pub max_key_lifetime_days: Option<u32>,
+
     #[command(flatten)]
     pub database: DatabaseOptions,
 
@@ -188,6 +195,7 @@ impl Config {
             listen,
             database_url: database_url.into(),
             public_url: None,
+            max_key_lifetime_days: None,
             database: DatabaseOptions::default(),
             limits: Limits::default(),
             hashing: HashingConfig::OWASP_MINIMUM,

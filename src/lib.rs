@@ -57,6 +57,11 @@ impl Application {
         let schemas = graphql::Schemas::new(Services {
             store: store.clone(),
             hasher,
+            keys: graphql::KeyPolicy {
+                max_lifetime: config
+                    .max_key_lifetime_days
+                    .map(|days| chrono::Duration::days(i64::from(days))),
+            },
         });
 
         let listener =

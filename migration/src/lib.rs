@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261126_000001_initial;
 mod m20261126_000002_auth_epoch_and_key_counts;
+mod m20261126_000003_key_expiry_and_failures;
 
 /// Every migration of keyward, in the order it must be applied.
 pub struct Migrator;
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261126_000001_initial::Migration),
             Box::new(m20261126_000002_auth_epoch_and_key_counts::Migration),
+            Box::new(m20261126_000003_key_expiry_and_failures::Migration),
         ]
     }
 }

@@ -155,6 +155,7 @@ mod tests {
             key_id,
             project_id: 1,
             role: Role::Owner,
+            expires_at: None,
         })
     }
 

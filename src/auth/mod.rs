@@ -114,11 +114,11 @@ impl Authenticator {
             .cache
             .present(&credentials.username, &credentials.password);
         match self.cache.lookup(&presented, epoch) {
-            Lookup::Fresh(principal) => return Ok(self.admit(principal)),
+            Lookup::Fresh(principal) => return self.admit(principal),
             Lookup::Stale(principal) => match self.recheck(principal).await? {
                 Some(principal) => {
                     self.cache.insert(presented, principal.clone(), epoch);
-                    return Ok(self.admit(principal));
+                    return self.admit(principal);
                 }
                 None => self.cache.remove(&presented),
             },
@@ -145,7 +145,7 @@ impl Authenticator {
             }
         };
         self.cache.insert(presented, principal.clone(), epoch);
-        Ok(self.admit(principal))
+        self.admit(principal)
     }
 
     /// Re-checks a verification from an earlier epoch against the database:
@@ -166,6 +166,7 @@ impl Authenticator {
                     key_id: row.id,
                     project_id: row.project_id,
                     role: row.role,
+                    expires_at: row.expires_at,
                 })
             }))
     }
@@ -178,12 +179,18 @@ impl Authenticator {
         Error::RateLimited { retry_after }
     }
 
-    /// Lets `principal` in, noting a key's use.
-    fn admit(&self, principal: Principal) -> Principal {
+    /// Lets `principal` in, noting a key's use, unless it is a key past its
+    /// expiry: that is checked here, on every request, because the clock
+    /// moves while cache entries and epochs do not.
+    fn admit(&self, principal: Principal) -> Result<Principal, Error> {
         if let Principal::ApiKey(key) = &principal {
+            if key.expires_at.is_some_and(|at| at <= crate::store::now()) {
+                tracing::debug!(key_id = key.key_id, "refused: key has expired");
+                return Err(Error::Unauthenticated);
+            }
             self.last_used.record(key.key_id);
         }
-        principal
+        Ok(principal)
     }
 
     /// The slow path: argon2 against the stored hash.
@@ -216,6 +223,7 @@ impl Authenticator {
                     key_id: key.id,
                     project_id: key.project_id,
                     role: key.role,
+                    expires_at: key.expires_at,
                 }))
             }
             Some(key) if secret_matches => {
@@ -224,6 +232,7 @@ impl Authenticator {
             }
             Some(key) => {
                 tracing::debug!(access_key = %key.access_key, "refused: wrong secret key");
+                self.store.record_failed_auth(key.id).await?;
                 Err(Error::Unauthenticated)
             }
             None => {

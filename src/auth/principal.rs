@@ -24,6 +24,9 @@ pub struct KeyPrincipal {
     pub key_id: i64,
     pub project_id: i64,
     pub role: Role,
+    /// Checked on every request, cache or not: an expired key is refused at
+    /// the exact second on every replica.
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Principal {
@@ -104,6 +107,7 @@ mod tests {
             key_id: 1,
             project_id,
             role,
+            expires_at: None,
         })
     }
 

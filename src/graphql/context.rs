@@ -1,6 +1,7 @@
 //! What every resolver can reach: the services, and who is asking.
 
 use async_graphql::Context;
+use chrono::{DateTime, Utc};
 
 use crate::auth::{Hasher, Principal};
 use crate::error::Error;
@@ -11,6 +12,37 @@ use crate::store::{Store, project};
 pub struct Services {
     pub store: Store,
     pub hasher: Hasher,
+    pub keys: KeyPolicy,
+}
+
+/// Server-wide rules for new keys.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct KeyPolicy {
+    /// Longest a key may live; keys created without `expiresAt` get it.
+    pub max_lifetime: Option<chrono::Duration>,
+}
+
+impl KeyPolicy {
+    /// The expiry of a key asked to expire at `requested` (if at all),
+    /// created at `now`.
+    pub fn expiry(
+        &self,
+        requested: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, Error> {
+        let latest = self.max_lifetime.map(|lifetime| now + lifetime);
+        match (requested, latest) {
+            (Some(at), _) if at <= now => {
+                Err(Error::bad_input("input.expiresAt", "must be in the future"))
+            }
+            (Some(at), Some(latest)) if at > latest => Err(Error::bad_input(
+                "input.expiresAt",
+                format!("must be at most the server's maximum key lifetime away ({latest})"),
+            )),
+            (Some(at), _) => Ok(Some(at)),
+            (None, latest) => Ok(latest),
+        }
+    }
 }
 
 /// Per-request data, added by the HTTP layer after authentication.

@@ -7,7 +7,7 @@ pub mod types;
 
 use async_graphql::{EmptySubscription, Schema, SchemaBuilder};
 
-pub use context::{RequestContext, Services};
+pub use context::{KeyPolicy, RequestContext, Services};
 pub use mutation::Mutation;
 pub use query::Query;
 

@@ -1,10 +1,10 @@
 //! Queries on API keys.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveEnum, ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    Set, TransactionTrait,
+    ActiveEnum, ActiveModelTrait, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 
 use super::entity::api_key::{self, Column, Entity as ApiKey, KeyState, Role};
@@ -20,6 +20,35 @@ pub struct NewKey {
     pub name: String,
     pub description: Option<String>,
     pub role: Role,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// What a key reports as its state: ACTIVE and INACTIVE as stored, unless
+/// it is past its expiry, which wins.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum KeyStatus {
+    Active,
+    Inactive,
+    Expired,
+}
+
+impl From<KeyState> for KeyStatus {
+    fn from(state: KeyState) -> Self {
+        match state {
+            KeyState::Active => Self::Active,
+            KeyState::Inactive => Self::Inactive,
+        }
+    }
+}
+
+impl KeyStatus {
+    pub fn of(key: &api_key::Model, now: DateTime<Utc>) -> Self {
+        match key.state {
+            _ if key.expired_at(now) => Self::Expired,
+            KeyState::Active => Self::Active,
+            KeyState::Inactive => Self::Inactive,
+        }
+    }
 }
 
 /// What `delete_inactive_key` did.
@@ -47,11 +76,11 @@ impl Store {
     }
 
     /// A project's keys in creation order, after key `after`, optionally only
-    /// those in `state`. Keyset pagination on (project_id, id).
+    /// those with `status`. Keyset pagination on (project_id, id).
     pub async fn keys(
         &self,
         project_id: i64,
-        state: Option<KeyState>,
+        status: Option<KeyStatus>,
         after: Option<i64>,
         limit: u64,
     ) -> Result<Page<api_key::Model>, Error> {
@@ -59,8 +88,8 @@ impl Store {
             .filter(Column::ProjectId.eq(project_id))
             .order_by_asc(Column::Id)
             .limit(limit + 1);
-        if let Some(state) = state {
-            query = query.filter(Column::State.eq(state));
+        if let Some(status) = status {
+            query = query.filter(status_condition(status, now()));
         }
         if let Some(after) = after {
             query = query.filter(Column::Id.gt(after));
@@ -68,18 +97,52 @@ impl Store {
         Ok(Page::from_overfetch(query.all(self.db()).await?, limit))
     }
 
-    /// How many keys `project_id` has (in `state`), from the counts kept on
-    /// the project row: constant time, exact after every committed write.
-    pub async fn count_keys(&self, project_id: i64, state: Option<KeyState>) -> Result<u64, Error> {
+    /// How many keys `project_id` has (with `status`). The total comes from
+    /// the counts kept on the project row (constant time, exact after every
+    /// committed write); a status filter also counts the expired keys, which
+    /// walks an index over the expired ones only.
+    pub async fn count_keys(
+        &self,
+        project_id: i64,
+        status: Option<KeyStatus>,
+    ) -> Result<u64, Error> {
         let Some(project) = self.project(project_id).await? else {
             return Ok(0);
         };
-        let count = match state {
-            Some(KeyState::Active) => project.active_key_count,
-            Some(KeyState::Inactive) => project.inactive_key_count,
+        let expired = |state: Option<KeyState>| {
+            let mut query = ApiKey::find()
+                .filter(Column::ProjectId.eq(project_id))
+                .filter(Column::ExpiresAt.lte(now()));
+            if let Some(state) = state {
+                query = query.filter(Column::State.eq(state));
+            }
+            query.count(self.db())
+        };
+        let count = match status {
             None => project.active_key_count + project.inactive_key_count,
+            Some(KeyStatus::Active) => {
+                project.active_key_count - count_i64(expired(Some(KeyState::Active)).await?)
+            }
+            Some(KeyStatus::Inactive) => {
+                project.inactive_key_count - count_i64(expired(Some(KeyState::Inactive)).await?)
+            }
+            Some(KeyStatus::Expired) => count_i64(expired(None).await?),
         };
         Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    /// Counts a failed authentication naming key `id`.
+    pub async fn record_failed_auth(&self, id: i64) -> Result<(), Error> {
+        ApiKey::update_many()
+            .col_expr(
+                Column::FailedAuthCount,
+                Expr::col(Column::FailedAuthCount).add(1),
+            )
+            .col_expr(Column::LastFailedAuthAt, Expr::value(Some(now())))
+            .filter(Column::Id.eq(id))
+            .exec(self.db())
+            .await?;
+        Ok(())
     }
 
     /// Stores a new, active key. A project deleted meanwhile makes this fail
@@ -99,6 +162,9 @@ impl Store {
             created_at: Set(now),
             updated_at: Set(now),
             last_used_at: Set(None),
+            expires_at: Set(key.expires_at),
+            failed_auth_count: Set(0),
+            last_failed_auth_at: Set(None),
             ..Default::default()
         }
         .insert(&txn)
@@ -178,8 +244,8 @@ impl Store {
         self.key(id).await
     }
 
-    /// Deletes a key only if it is inactive. The state check is part of the
-    /// DELETE itself, so a concurrent activation cannot slip in between.
+    /// Deletes a key only if it is inactive or expired. The check is part of
+    /// the DELETE itself, so a concurrent activation cannot slip in between.
     pub async fn delete_inactive_key(&self, id: i64) -> Result<DeleteKeyOutcome, Error> {
         let txn = self.db().begin().await?;
         let Some(key) = ApiKey::find_by_id(id).one(&txn).await? else {
@@ -187,7 +253,11 @@ impl Store {
         };
         let deleted = ApiKey::delete_many()
             .filter(Column::Id.eq(id))
-            .filter(Column::State.eq(KeyState::Inactive))
+            .filter(
+                Condition::any()
+                    .add(Column::State.eq(KeyState::Inactive))
+                    .add(Column::ExpiresAt.lte(now())),
+            )
             .exec(&txn)
             .await?
             .rows_affected
@@ -195,7 +265,7 @@ impl Store {
         if !deleted {
             return Ok(DeleteKeyOutcome::StillActive);
         }
-        adjust_key_count(&txn, key.project_id, KeyState::Inactive, -1).await?;
+        adjust_key_count(&txn, key.project_id, key.state, -1).await?;
         bump_auth_epoch(&txn).await?;
         txn.commit().await?;
         Ok(DeleteKeyOutcome::Deleted)
@@ -212,4 +282,24 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// The rows whose reported state is `status` at `now`.
+fn status_condition(status: KeyStatus, now: DateTime<Utc>) -> Condition {
+    let unexpired = Condition::any()
+        .add(Column::ExpiresAt.is_null())
+        .add(Column::ExpiresAt.gt(now));
+    match status {
+        KeyStatus::Expired => Condition::all().add(Column::ExpiresAt.lte(now)),
+        KeyStatus::Active => Condition::all()
+            .add(Column::State.eq(KeyState::Active))
+            .add(unexpired),
+        KeyStatus::Inactive => Condition::all()
+            .add(Column::State.eq(KeyState::Inactive))
+            .add(unexpired),
+    }
+}
+
+fn count_i64(count: u64) -> i64 {
+    i64::try_from(count).unwrap_or(i64::MAX)
 }

@@ -20,7 +20,7 @@ use sea_orm::{
 
 pub use entity::api_key::{KeyState, Role};
 pub use entity::{api_key, project, settings as settings_entity};
-pub use keys::{DeleteKeyOutcome, NewKey};
+pub use keys::{DeleteKeyOutcome, KeyStatus, NewKey};
 
 use crate::config::DatabaseOptions;
 use crate::error::Error;
@@ -184,6 +184,8 @@ mod tests {
         };
         let options = DatabaseOptions {
             db_statement_timeout_ms: 200,
+            // A busy test machine must not turn this into a pool timeout.
+            db_connect_timeout_ms: 30_000,
             ..DatabaseOptions::default()
         };
         let store = Store::connect(&url, &options).await.expect("connect");

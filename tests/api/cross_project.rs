@@ -207,8 +207,8 @@ async fn a_key_sees_nothing_of_another_project_through_any_query() {
             .gql(
                 "{ viewer { project { id name } apiKey { id project { id } } }
                    project { id name apiKeys(first: 100) { totalCount edges { node { id accessKey project { id } } } } }
-                   projects(first: 100) { edges { node { id name description
-                       apiKeys(first: 100) { edges { node { id accessKey } } } } } } }",
+                   projects(first: 10) { edges { node { id name description
+                       apiKeys(first: 20) { edges { node { id accessKey } } } } } } }",
                 json!({}),
                 &auth,
             )

@@ -9,6 +9,7 @@ mod auth_cache;
 mod backend;
 mod cli;
 mod cross_project;
+mod expiry;
 mod helpers;
 mod input;
 mod key_lifecycle;

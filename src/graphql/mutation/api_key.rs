@@ -1,4 +1,5 @@
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, Result, SimpleObject};
+use chrono::{DateTime, Utc};
 
 use crate::auth::NewKeyPair;
 use crate::auth::Principal;
@@ -6,7 +7,7 @@ use crate::error::Error;
 use crate::graphql::context::{Services, parts};
 use crate::graphql::types::{ApiKey, KeyState, Role};
 use crate::ids::{GlobalId, NodeKind};
-use crate::store::{DeleteKeyOutcome, NewKey, api_key};
+use crate::store::{self, DeleteKeyOutcome, NewKey, api_key};
 use crate::validation;
 
 /// A new API key.
@@ -22,6 +23,10 @@ pub struct CreateApiKeyInput {
     /// The key's role.
     #[graphql(default_with = "Role::Owner")]
     pub role: Role,
+    /// When the key stops working by itself (RFC 3339, in the future). Left
+    /// out, the key does not expire, unless the server has a maximum key
+    /// lifetime, which then applies.
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// The key created, with its secret key: the only time the secret is shown.
@@ -69,7 +74,7 @@ pub struct RenameKeyPayload {
     pub api_key: ApiKey,
 }
 
-/// The key to delete; it must be INACTIVE.
+/// The key to delete; it must be INACTIVE or EXPIRED.
 #[derive(InputObject)]
 pub struct DeleteKeyInput {
     /// The key's global id.
@@ -110,6 +115,7 @@ impl ApiKeyMutation {
         let name = validation::name("input.name", &input.name)?;
         let description =
             validation::description("input.description", input.description.as_deref())?;
+        let expires_at = services.keys.expiry(input.expires_at, store::now())?;
         let project = services
             .store
             .project(project_id)
@@ -127,6 +133,7 @@ impl ApiKeyMutation {
                 name,
                 description,
                 role: input.role.into(),
+                expires_at,
             })
             .await?;
         tracing::info!(key_id = model.id, project_id, access_key = %model.access_key, "API key created");
@@ -138,17 +145,34 @@ impl ApiKeyMutation {
 
     /// Activates or deactivates a key. Deactivation refuses its credentials
     /// from the very next request. Setting the state a key already has
-    /// changes nothing.
+    /// changes nothing. An EXPIRED key cannot be activated (CONFLICT).
     async fn set_key_state(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "The key and its new state.")] input: SetKeyStateInput,
     ) -> Result<SetKeyStatePayload> {
         let (services, request) = parts(ctx)?;
+        let state = match input.state {
+            KeyState::Active => store::KeyState::Active,
+            KeyState::Inactive => store::KeyState::Inactive,
+            KeyState::Expired => {
+                return Err(Error::bad_input(
+                    "input.state",
+                    "must be ACTIVE or INACTIVE: keys expire by themselves",
+                )
+                .into());
+            }
+        };
         let key = manageable_key(services, &request.principal, &input.id).await?;
+        if state == store::KeyState::Active && key.expired_at(store::now()) {
+            return Err(Error::Conflict(
+                "the key has expired and cannot be activated again: create a new key".into(),
+            )
+            .into());
+        }
         let key = services
             .store
-            .set_key_state(key.id, input.state.into())
+            .set_key_state(key.id, state)
             .await?
             .ok_or(Error::NotFound("API key"))?;
         tracing::info!(key_id = key.id, state = ?key.state, "API key state set");
@@ -176,8 +200,8 @@ impl ApiKeyMutation {
         })
     }
 
-    /// Deletes an INACTIVE key for good. An ACTIVE key fails with CONFLICT:
-    /// deactivate it first.
+    /// Deletes an INACTIVE or EXPIRED key for good. An ACTIVE key fails with
+    /// CONFLICT: deactivate it first.
     async fn delete_key(
         &self,
         ctx: &Context<'_>,

@@ -21,6 +21,9 @@ pub struct ApiKey {
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
     last_used_at: Option<DateTime<Utc>>,
+    expires_at: Option<DateTime<Utc>>,
+    failed_auth_count: i64,
+    last_failed_auth_at: Option<DateTime<Utc>>,
     /// The project, when the caller already has it (listing a project's keys).
     project: Option<Project>,
 }
@@ -39,6 +42,9 @@ impl From<api_key::Model> for ApiKey {
             created_at: model.created_at,
             updated_at: model.updated_at,
             last_used_at: model.last_used_at,
+            expires_at: model.expires_at,
+            failed_auth_count: model.failed_auth_count,
+            last_failed_auth_at: model.last_failed_auth_at,
             project: None,
         }
     }
@@ -83,9 +89,27 @@ impl ApiKey {
         self.description.as_deref()
     }
 
-    /// ACTIVE keys authenticate; INACTIVE keys are refused.
+    /// ACTIVE keys authenticate; INACTIVE and EXPIRED keys are refused.
     async fn state(&self) -> KeyState {
-        self.state.into()
+        match self.expires_at {
+            Some(expires_at) if expires_at <= store::now() => KeyState::Expired,
+            _ => store::KeyStatus::from(self.state).into(),
+        }
+    }
+
+    /// When the key stops working by itself; null if it never does.
+    async fn expires_at(&self) -> Option<DateTime<Utc>> {
+        self.expires_at
+    }
+
+    /// How many authentications have named this key with a wrong secret.
+    async fn failed_auth_count(&self) -> i64 {
+        self.failed_auth_count
+    }
+
+    /// When the last such failure happened; null if none ever did.
+    async fn last_failed_auth_at(&self) -> Option<DateTime<Utc>> {
+        self.last_failed_auth_at
     }
 
     /// What the key may do within its project.

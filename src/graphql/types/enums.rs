@@ -6,12 +6,15 @@ use crate::store;
 
 /// Whether an API key's credentials are accepted.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
-#[graphql(remote = "store::KeyState")]
+#[graphql(remote = "store::KeyStatus")]
 pub enum KeyState {
     /// The key authenticates.
     Active,
     /// The key is refused; it can be activated again, or deleted.
     Inactive,
+    /// The key is past its `expiresAt` and refused for good: it can be
+    /// deleted, never activated again.
+    Expired,
 }
 
 /// What an API key may do within its project.

@@ -44,6 +44,18 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     pub last_used_at: Option<DateTimeUtc>,
+    /// From this instant on the key is refused, whatever its state.
+    pub expires_at: Option<DateTimeUtc>,
+    /// Failed authentications naming this key (one counter, not one row each).
+    pub failed_auth_count: i64,
+    pub last_failed_auth_at: Option<DateTimeUtc>,
+}
+
+impl Model {
+    /// Whether the key has expired at `now`.
+    pub fn expired_at(&self, now: DateTimeUtc) -> bool {
+        self.expires_at.is_some_and(|expires_at| expires_at <= now)
+    }
 }
 
 // Written by hand so that the hash never lands in a log line.
