@@ -16,6 +16,9 @@ pub type KeywardSchema = Schema<Query, Mutation, EmptySubscription>;
 
 /// Deeper than any legitimate query (introspection included) needs.
 pub const MAX_DEPTH: usize = 16;
+/// Nesting of selection sets and fragments while parsing. Standard
+/// introspection queries nest their `TypeRef` fragment about 20 deep.
+pub const MAX_RECURSIVE_DEPTH: usize = 32;
 /// Most work one operation may ask for. Every field costs 1, and a
 /// connection's selection counts once per requested object (`first`), so
 /// aliases, repeated fields and large pages all add up. A full page of 100
@@ -27,7 +30,7 @@ pub const MAX_COMPLEXITY: usize = 2_500;
 pub fn schema_builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
     Schema::build(Query, Mutation::default(), EmptySubscription)
         .limit_depth(MAX_DEPTH)
-        .limit_recursive_depth(MAX_DEPTH)
+        .limit_recursive_depth(MAX_RECURSIVE_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
 }
 

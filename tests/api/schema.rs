@@ -30,6 +30,23 @@ fn keyward_schema_prints_schema_graphql_byte_for_byte() {
     );
 }
 
+/// Scripts introspect the schema with the standard query of graphql-js and
+/// graphql-core (saved from graphql-core 3.2); the limits must let it through,
+/// anonymous or authenticated.
+#[tokio::test]
+async fn the_standard_introspection_query_is_answered() {
+    let app = TestApp::spawn().await;
+    let query = include_str!("introspection.graphql");
+    for auth in [Auth::None, Auth::admin()] {
+        if matches!(auth, Auth::Basic(..)) {
+            app.enable_access_control().await;
+        }
+        let data = app.ok(query, json!({}), &auth).await;
+        let types = data["__schema"]["types"].as_array().expect("types");
+        assert!(types.iter().any(|t| t["name"] == "ApiKey"));
+    }
+}
+
 /// Every type, field, argument, input field and enum value of keyward's own
 /// schema is documented: the schema is the API's documentation.
 #[tokio::test]
