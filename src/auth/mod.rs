@@ -129,7 +129,16 @@ impl Authenticator {
         }
 
         let turn = Turn::take(&self.in_flight, &credentials.username);
-        let _held = turn.lock().await;
+        let held = turn.lock().await;
+        // While this request waited its turn, the failures of those before it
+        // may have used up the username's allowance: check again, so that a
+        // burst of guesses cannot run more argon2 than the limit allows.
+        if let Verdict::UsernameThrottled { retry_after } =
+            self.throttle.check(&credentials.username, client)
+        {
+            drop(held);
+            return Err(self.throttled(retry_after).await);
+        }
         // Whoever held the turn may have just verified these very credentials.
         let principal = match self.cache.lookup(&presented, epoch) {
             Lookup::Fresh(principal) => principal,
@@ -240,10 +249,6 @@ impl Authenticator {
                 Err(Error::Unauthenticated)
             }
         }
-    }
-
-    pub fn hasher(&self) -> &Hasher {
-        &self.hasher
     }
 }
 

@@ -12,6 +12,7 @@ use crate::helpers::*;
 
 on_every_backend!(
     a_brute_force_is_throttled_without_running_argon2,
+    a_burst_of_concurrent_guesses_gets_no_more_tries_than_the_limit,
     a_throttled_key_is_refused_even_its_right_secret_until_the_window_ends,
     a_throttled_address_keeps_verified_keys_but_cannot_guess_more,
     abusive_documents_get_clean_errors_while_normal_requests_go_on,
@@ -80,6 +81,34 @@ async fn a_brute_force_is_throttled_without_running_argon2() {
 
     // Other keys are unaffected.
     app.ok(VIEWER, json!({}), &Auth::admin()).await;
+}
+
+async fn a_burst_of_concurrent_guesses_gets_no_more_tries_than_the_limit() {
+    let app = TestApp::spawn_with(|config| {
+        config.limits.auth_failures_per_key = 5;
+        config.limits.auth_failures_per_address = 10_000;
+        config.limits.auth_throttle_delay_ms = 0;
+    })
+    .await;
+    app.enable_access_control().await;
+    let project = app.default_project(&Auth::admin()).await;
+    let key = app.create_key(&Auth::admin(), &project, "OWNER").await;
+    let app = &app;
+    let guesses = (0..40).map(|n| {
+        let guess = Auth::basic(&key.access_key, &format!("{n:0>40}"));
+        async move { app.gql(VIEWER, json!({}), &guess).await.status }
+    });
+    let statuses = futures::future::join_all(guesses).await;
+    let tried = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    let throttled = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!(tried, 5, "{statuses:?}");
+    assert_eq!(throttled, 35, "{statuses:?}");
 }
 
 fn retry_after(reply: &Reply) -> u64 {
