@@ -6,6 +6,7 @@
 
 mod access_control;
 mod auth_cache;
+mod authorization_matrix;
 mod backend;
 mod cli;
 mod cross_project;
