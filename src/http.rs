@@ -26,6 +26,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower::Layer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -38,6 +39,8 @@ use crate::store::{Store, project};
 
 /// Largest request body accepted (a GraphQL document plus variables).
 const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Header carrying each request's id, in requests and responses.
+const REQUEST_ID: &str = "x-request-id";
 /// Longest GraphQL document accepted, in bytes.
 const MAX_QUERY_BYTES: usize = 32 * 1024;
 /// Largest request head hyper buffers (past it: 431). Generous, so that a
@@ -75,14 +78,33 @@ pub fn router(state: AppState, limits: &Limits) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_millis(limits.request_timeout_ms),
         ))
-        // The default span records method and path only: never headers, so
-        // credentials cannot reach the log through it.
-        .layer(TraceLayer::new_for_http())
+        // Each request's span records its method, path and request id: never
+        // headers or the query string, so credentials cannot reach the log
+        // through it.
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        // Outermost: every response, errors included, carries the id its log
+        // lines have. An id set by a proxy in front is kept.
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state);
     match cors(&limits.cors_origins) {
         Some(cors) => router.layer(cors),
         None => router,
     }
+}
+
+fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let request_id = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|id| id.to_str().ok())
+        .unwrap_or_default();
+    tracing::info_span!(
+        "request",
+        method = %request.method(),
+        path = %request.uri().path(),
+        request_id,
+    )
 }
 
 /// CORS for the allowed origins; none by default, so browsers on other

@@ -212,6 +212,10 @@ async fn health_and_unknown_routes_answer_in_json() {
     let app = TestApp::spawn().await;
     let health = send(app.client.get(app.url("/healthz"))).await;
     assert_eq!(health.status, 200);
+    // Every response names its request, and no two the same.
+    let again = send(app.client.get(app.url("/healthz"))).await;
+    let ids = [&health, &again].map(|reply| reply.headers["x-request-id"].clone());
+    assert_ne!(ids[0], ids[1]);
     let missing = send(app.client.get(app.url("/nope"))).await;
     assert_eq!(missing.status, 404);
     missing.assert_code("NOT_FOUND");
