@@ -23,6 +23,22 @@ pub struct NewKey {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
+/// A project's key counts by stored state, as kept on the project row.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct KeyCounts {
+    pub active: i64,
+    pub inactive: i64,
+}
+
+impl From<&super::entity::project::Model> for KeyCounts {
+    fn from(project: &super::entity::project::Model) -> Self {
+        Self {
+            active: project.active_key_count,
+            inactive: project.inactive_key_count,
+        }
+    }
+}
+
 /// What a key reports as its state: ACTIVE and INACTIVE as stored, unless
 /// it is past its expiry, which wins.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -97,18 +113,16 @@ impl Store {
         Ok(Page::from_overfetch(query.all(self.db()).await?, limit))
     }
 
-    /// How many keys `project_id` has (with `status`). The total comes from
-    /// the counts kept on the project row (constant time, exact after every
-    /// committed write); a status filter also counts the expired keys, which
-    /// walks an index over the expired ones only.
+    /// How many keys `project_id` has (with `status`), given the `counts`
+    /// kept on its row (constant time, exact after every committed write). A
+    /// status filter also counts the expired keys, which walks an index over
+    /// the expired ones only.
     pub async fn count_keys(
         &self,
         project_id: i64,
+        counts: KeyCounts,
         status: Option<KeyStatus>,
     ) -> Result<u64, Error> {
-        let Some(project) = self.project(project_id).await? else {
-            return Ok(0);
-        };
         let expired = |state: Option<KeyState>| {
             let mut query = ApiKey::find()
                 .filter(Column::ProjectId.eq(project_id))
@@ -119,12 +133,12 @@ impl Store {
             query.count(self.db())
         };
         let count = match status {
-            None => project.active_key_count + project.inactive_key_count,
+            None => counts.active + counts.inactive,
             Some(KeyStatus::Active) => {
-                project.active_key_count - count_i64(expired(Some(KeyState::Active)).await?)
+                counts.active - count_i64(expired(Some(KeyState::Active)).await?)
             }
             Some(KeyStatus::Inactive) => {
-                project.inactive_key_count - count_i64(expired(Some(KeyState::Inactive)).await?)
+                counts.inactive - count_i64(expired(Some(KeyState::Inactive)).await?)
             }
             Some(KeyStatus::Expired) => count_i64(expired(None).await?),
         };

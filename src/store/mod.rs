@@ -20,7 +20,7 @@ use sea_orm::{
 
 pub use entity::api_key::{KeyState, Role};
 pub use entity::{api_key, project, settings as settings_entity};
-pub use keys::{DeleteKeyOutcome, KeyStatus, NewKey};
+pub use keys::{DeleteKeyOutcome, KeyCounts, KeyStatus, NewKey};
 
 use crate::config::DatabaseOptions;
 use crate::error::Error;

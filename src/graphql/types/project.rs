@@ -7,7 +7,7 @@ use super::connection::{
 use super::{ApiKey, KeyState};
 use crate::graphql::context::parts;
 use crate::ids::{GlobalId, NodeKind};
-use crate::store::project;
+use crate::store::{KeyCounts, project};
 
 /// The published fields of a project row (GraphQL description on the impl).
 #[derive(Clone, Debug)]
@@ -17,11 +17,14 @@ pub struct Project {
     description: Option<String>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    /// Read with the row, so `totalCount` needs no second read of it.
+    key_counts: KeyCounts,
 }
 
 impl From<project::Model> for Project {
     fn from(model: project::Model) -> Self {
         Self {
+            key_counts: KeyCounts::from(&model),
             id: model.id,
             name: model.name,
             description: model.description,
@@ -99,7 +102,10 @@ impl Project {
             .keys(self.id, state, args.after, args.limit)
             .await?;
         let total = if wants_total_count(ctx) {
-            services.store.count_keys(self.id, state).await?
+            services
+                .store
+                .count_keys(self.id, self.key_counts, state)
+                .await?
         } else {
             0
         };
