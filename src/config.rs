@@ -4,6 +4,9 @@ use std::net::SocketAddr;
 
 use axum::http::uri::Authority;
 
+/// Days audit events are kept by default.
+pub const DEFAULT_AUDIT_RETENTION_DAYS: u32 = 365;
+
 /// How `keyward serve` is configured.
 #[derive(Clone, Debug, clap::Args)]
 pub struct Config {
@@ -31,6 +34,11 @@ pub struct Config {
     #[arg(long, env = "KEYWARD_MAX_KEY_LIFETIME_DAYS",
           value_parser = clap::value_parser!(u32).range(1..=36_500))]
     pub max_key_lifetime_days: Option<u32>,
+
+    /// How long audit events are kept, in days; older ones are pruned hourly.
+    #[arg(long, env = "KEYWARD_AUDIT_RETENTION_DAYS", default_value_t = DEFAULT_AUDIT_RETENTION_DAYS,
+          value_parser = clap::value_parser!(u32).range(1..=36_500))]
+    pub audit_retention_days: u32,
 
     #[command(flatten)]
     pub database: DatabaseOptions,
@@ -196,6 +204,7 @@ impl Config {
             database_url: database_url.into(),
             public_url: None,
             max_key_lifetime_days: None,
+            audit_retention_days: DEFAULT_AUDIT_RETENTION_DAYS,
             database: DatabaseOptions::default(),
             limits: Limits::default(),
             hashing: HashingConfig::OWASP_MINIMUM,
@@ -238,6 +247,8 @@ mod tests {
             .config;
         let defaults = Config::new(parsed.listen, parsed.database_url.clone());
         assert_eq!(parsed.listen, "127.0.0.1:8080".parse().expect("addr"));
+        assert_eq!(parsed.audit_retention_days, 365);
+        assert_eq!(parsed.audit_retention_days, defaults.audit_retention_days);
         assert_eq!(
             parsed.database.db_max_connections,
             defaults.database.db_max_connections

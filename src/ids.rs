@@ -17,6 +17,7 @@ use crate::error::Error;
 pub enum NodeKind {
     Project,
     ApiKey,
+    AuditEvent,
 }
 
 impl NodeKind {
@@ -24,6 +25,7 @@ impl NodeKind {
         match self {
             Self::Project => "Project",
             Self::ApiKey => "ApiKey",
+            Self::AuditEvent => "AuditEvent",
         }
     }
 }
@@ -35,6 +37,7 @@ impl FromStr for NodeKind {
         match s {
             "Project" => Ok(Self::Project),
             "ApiKey" => Ok(Self::ApiKey),
+            "AuditEvent" => Ok(Self::AuditEvent),
             _ => Err(()),
         }
     }
@@ -61,6 +64,10 @@ impl GlobalId {
 
     pub fn api_key(id: i64) -> Self {
         Self::new(NodeKind::ApiKey, id)
+    }
+
+    pub fn audit_event(id: i64) -> Self {
+        Self::new(NodeKind::AuditEvent, id)
     }
 
     /// Decodes any global id; `None` when it is not one.

@@ -12,6 +12,7 @@ pub mod http;
 pub mod ids;
 mod last_used;
 pub mod store;
+mod tasks;
 pub mod validation;
 
 use std::net::SocketAddr;
@@ -35,6 +36,7 @@ pub struct Application {
     shutdown: oneshot::Sender<()>,
     server: JoinHandle<()>,
     last_used_writer: JoinHandle<()>,
+    tasks: tasks::Tasks,
 }
 
 impl Application {
@@ -76,6 +78,11 @@ impl Application {
             source,
         })?;
 
+        let tasks = tasks::Tasks::start(
+            &store,
+            chrono::Duration::days(i64::from(config.audit_retention_days)),
+        );
+
         let access_control = store.settings().await?.access_control_enabled;
         tracing::info!(url = %format!("http://{local_addr}/graphql"), "keyward is serving");
         if !access_control {
@@ -93,6 +100,7 @@ impl Application {
                 public_url: config.public_url.clone(),
                 listen: local_addr,
                 trusted_proxies: config.limits.trusted_proxies.clone().into(),
+                allowed_origins: config.limits.cors_origins.clone().into(),
             },
             &config.limits,
         );
@@ -107,6 +115,7 @@ impl Application {
             shutdown,
             server,
             last_used_writer,
+            tasks,
         })
     }
 
@@ -128,6 +137,7 @@ impl Application {
         if let Err(err) = self.server.await {
             tracing::error!(error = %err, "server task failed");
         }
+        self.tasks.stop().await;
         // The router (and with it the last handle of the writer's channel) is
         // gone now, so the writer drains its queue and ends.
         if let Err(err) = self.last_used_writer.await {

@@ -8,6 +8,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261126_000001_initial;
 mod m20261126_000002_auth_epoch_and_key_counts;
 mod m20261126_000003_key_expiry_and_failures;
+mod m20261126_000004_audit_events;
 
 /// Every migration of keyward, in the order it must be applied.
 pub struct Migrator;
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000001_initial::Migration),
             Box::new(m20261126_000002_auth_epoch_and_key_counts::Migration),
             Box::new(m20261126_000003_key_expiry_and_failures::Migration),
+            Box::new(m20261126_000004_audit_events::Migration),
         ]
     }
 }

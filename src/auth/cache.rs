@@ -153,6 +153,7 @@ mod tests {
     fn key_principal(key_id: i64) -> Principal {
         Principal::ApiKey(KeyPrincipal {
             key_id,
+            access_key: format!("AK{key_id}"),
             project_id: 1,
             role: Role::Owner,
             expires_at: None,

@@ -5,6 +5,7 @@ mod credentials;
 mod guard;
 mod password;
 mod principal;
+mod revocation;
 mod secret;
 mod throttle;
 mod token;
@@ -15,6 +16,7 @@ pub use credentials::{Credentials, CredentialsError};
 pub use guard::AdminGuard;
 pub use password::Hasher;
 pub use principal::{KeyPrincipal, Principal};
+pub use revocation::until_revoked;
 pub use secret::Secret;
 pub use token::NewKeyPair;
 
@@ -173,6 +175,7 @@ impl Authenticator {
             .map(|row| {
                 Principal::ApiKey(KeyPrincipal {
                     key_id: row.id,
+                    access_key: row.access_key,
                     project_id: row.project_id,
                     role: row.role,
                     expires_at: row.expires_at,
@@ -230,6 +233,7 @@ impl Authenticator {
             Some(key) if secret_matches && key.state == KeyState::Active => {
                 Ok(Principal::ApiKey(KeyPrincipal {
                     key_id: key.id,
+                    access_key: key.access_key,
                     project_id: key.project_id,
                     role: key.role,
                     expires_at: key.expires_at,

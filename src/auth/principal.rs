@@ -22,6 +22,8 @@ pub enum Principal {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyPrincipal {
     pub key_id: i64,
+    /// The key's public half, named in the audit trail.
+    pub access_key: String,
     pub project_id: i64,
     pub role: Role,
     /// Checked on every request, cache or not: an expired key is refused at
@@ -105,6 +107,7 @@ mod tests {
     fn key(project_id: i64, role: Role) -> Principal {
         Principal::ApiKey(KeyPrincipal {
             key_id: 1,
+            access_key: "AK".into(),
             project_id,
             role,
             expires_at: None,

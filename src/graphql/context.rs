@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use crate::auth::{Hasher, Principal};
 use crate::error::Error;
-use crate::store::{Store, project};
+use crate::store::{Actor, AuditAction, AuditContext, AuditOutcome, Store, Target, project};
 
 /// Long-lived services, stored once in the schema.
 #[derive(Clone)]
@@ -54,6 +54,10 @@ pub struct RequestContext {
     pub scope: Option<project::Model>,
     /// Base URL project endpoints are built on, without a trailing slash.
     pub base_url: String,
+    /// The client's address, as recorded in the audit trail.
+    pub client_address: Option<std::net::IpAddr>,
+    /// The request's `x-request-id`, as recorded in the audit trail.
+    pub request_id: Option<String>,
 }
 
 impl RequestContext {
@@ -77,6 +81,62 @@ impl RequestContext {
             Some(scope) if scope.id == id => Ok(Some(scope.clone())),
             _ => services.store.project(id).await,
         }
+    }
+}
+
+impl RequestContext {
+    /// Who is acting and from where, for the audit trail.
+    pub fn audit(&self) -> AuditContext {
+        let actor = match &self.principal {
+            Principal::Anonymous => Actor::Anonymous,
+            Principal::Admin => Actor::Admin,
+            Principal::ApiKey(key) => Actor::Key {
+                id: key.key_id,
+                access_key: key.access_key.clone(),
+                role: key.role,
+            },
+        };
+        AuditContext {
+            actor,
+            client_address: self.client_address.map(|address| address.to_string()),
+            request_id: self.request_id.clone(),
+        }
+    }
+
+    /// Passes `err` on, recording it in the audit trail first if it is a
+    /// refusal (FORBIDDEN, NOT_FOUND, CONFLICT) of `action` on `target`.
+    ///
+    /// A refused mutation's event names the project the caller is confined
+    /// to unless `target` names a project the caller can see: an attempt on
+    /// another project's object is told to the caller's own project (and the
+    /// admin), never to the other project, and it says nothing the caller did
+    /// not already know.
+    pub async fn refuse(
+        &self,
+        services: &Services,
+        action: AuditAction,
+        mut target: Target,
+        err: Error,
+    ) -> Error {
+        let Some(outcome) = AuditOutcome::of_refusal(err.code()) else {
+            return err;
+        };
+        if !target
+            .project_id
+            .is_some_and(|id| self.principal.can_see(id))
+        {
+            target.project_id = self.principal.confined_to();
+            target.access_key = None;
+        }
+        let recorded = services
+            .store
+            .record_refusal(&self.audit(), action, outcome, target, err.to_string())
+            .await;
+        if let Err(failure) = recorded {
+            // The refusal stands either way; the trail misses one entry.
+            tracing::error!(error = ?failure, ?action, "could not record a refused mutation");
+        }
+        err
     }
 }
 

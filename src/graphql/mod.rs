@@ -1,18 +1,21 @@
-//! The GraphQL schema: query and mutation roots, types, and the builder.
+//! The GraphQL schema: query, mutation and subscription roots, types, and
+//! the builder.
 
 pub mod context;
 mod mutation;
 mod query;
+mod subscription;
 pub mod types;
 
-use async_graphql::{EmptySubscription, Schema, SchemaBuilder};
+use async_graphql::{Schema, SchemaBuilder};
 
 pub use context::{KeyPolicy, RequestContext, Services};
 pub use mutation::Mutation;
 pub use query::Query;
+pub use subscription::Subscription;
 
 /// The schema keyward serves.
-pub type KeywardSchema = Schema<Query, Mutation, EmptySubscription>;
+pub type KeywardSchema = Schema<Query, Mutation, Subscription>;
 
 /// Deeper than any legitimate query (introspection included) needs.
 pub const MAX_DEPTH: usize = 16;
@@ -27,8 +30,8 @@ pub const MAX_COMPLEXITY: usize = 2_500;
 
 /// The schema with its limits, before any data is attached. The SDL comes
 /// from here, so printing it needs no database.
-pub fn schema_builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
-    Schema::build(Query, Mutation::default(), EmptySubscription)
+pub fn schema_builder() -> SchemaBuilder<Query, Mutation, Subscription> {
+    Schema::build(Query, Mutation::default(), Subscription)
         .limit_depth(MAX_DEPTH)
         .limit_recursive_depth(MAX_RECURSIVE_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)

@@ -4,11 +4,14 @@ use async_graphql::{Context, ID, Object, Result};
 
 use super::context::{RequestContext, Services, parts};
 use super::types::connection::{
-    Connection, PageArgs, ProjectConnection, connection_complexity, wants_total_count,
+    AuditEventConnection, Connection, PageArgs, ProjectConnection, connection_complexity,
+    wants_total_count,
 };
-use super::types::{AccessControl, Node, Project, Viewer};
+use super::types::{AccessControl, AuditAction, AuditEvent, Node, Project, Viewer, audit_event};
+use crate::auth::AdminGuard;
 use crate::error::Error;
 use crate::ids::{GlobalId, NodeKind};
+use crate::store::EventFilter;
 
 /// Most ids `nodes` accepts in one call.
 const MAX_NODES: usize = 100;
@@ -106,6 +109,32 @@ impl Query {
         Ok(Connection::new(items, args, page.has_next_page, total))
     }
 
+    /// The whole audit trail, newest first: every project's events and the
+    /// server-wide ones (access control). Administrator only; keys read
+    /// their project's trail with `Project.auditEvents`.
+    #[graphql(
+        guard = "AdminGuard",
+        complexity = "connection_complexity(first, child_complexity)"
+    )]
+    async fn audit_events(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "How many events to return (0 to 100, default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor after which to continue (`endCursor` of the previous page).")]
+        after: Option<String>,
+        #[graphql(desc = "Only events of this action.")] action: Option<AuditAction>,
+        #[graphql(desc = "Only events at or after this instant.")] since: Option<
+            chrono::DateTime<chrono::Utc>,
+        >,
+    ) -> Result<AuditEventConnection> {
+        let filter = EventFilter {
+            project_id: None,
+            action: action.map(Into::into),
+            since,
+        };
+        audit_event::page(ctx, filter, first, after.as_deref(), None).await
+    }
+
     /// A project by id. Without an id: the project of the endpoint called,
     /// else the calling key's project, else null.
     async fn project(
@@ -152,5 +181,16 @@ async fn load_node(
             .await?
             .filter(|key| visible(key.project_id))
             .map(|key| Node::ApiKey(key.into())),
+        NodeKind::AuditEvent => services
+            .store
+            .audit_event(id.id)
+            .await?
+            .map(AuditEvent::from)
+            // Server-wide events belong to no project: the admin's alone.
+            .filter(|event| match event.project_row_id() {
+                Some(project_id) => visible(project_id),
+                None => request.principal.is_admin(),
+            })
+            .map(Node::AuditEvent),
     })
 }

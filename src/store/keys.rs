@@ -7,6 +7,7 @@ use sea_orm::{
     QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 
+use super::audit::{self, AuditAction, AuditContext, AuditOutcome, Target};
 use super::entity::api_key::{self, Column, Entity as ApiKey, KeyState, Role};
 use super::{Changes, Page, Store, adjust_key_count, bump_auth_epoch, conflict_on_unique, now};
 use crate::error::Error;
@@ -161,7 +162,11 @@ impl Store {
 
     /// Stores a new, active key. A project deleted meanwhile makes this fail
     /// on the foreign key, reported as NOT_FOUND.
-    pub async fn insert_key(&self, key: NewKey) -> Result<api_key::Model, Error> {
+    pub async fn insert_key(
+        &self,
+        key: NewKey,
+        audit: &AuditContext,
+    ) -> Result<api_key::Model, Error> {
         let now = now();
         let project_id = key.project_id;
         let txn = self.db().begin().await?;
@@ -179,6 +184,7 @@ impl Store {
             expires_at: Set(key.expires_at),
             failed_auth_count: Set(0),
             last_failed_auth_at: Set(None),
+            expiry_recorded: Set(false),
             ..Default::default()
         }
         .insert(&txn)
@@ -186,7 +192,16 @@ impl Store {
         match inserted {
             Ok(model) => {
                 adjust_key_count(&txn, project_id, KeyState::Active, 1).await?;
-                txn.commit().await?;
+                let event = audit::insert(
+                    &txn,
+                    audit,
+                    AuditAction::KeyCreated,
+                    AuditOutcome::Succeeded,
+                    Target::key(&model),
+                    None,
+                )
+                .await?;
+                self.commit_with_events(txn, [event]).await?;
                 Ok(model)
             }
             Err(err)
@@ -212,6 +227,7 @@ impl Store {
         &self,
         id: i64,
         state: KeyState,
+        audit: &AuditContext,
     ) -> Result<Option<api_key::Model>, Error> {
         let txn = self.db().begin().await?;
         let changed = ApiKey::update_many()
@@ -223,8 +239,10 @@ impl Store {
             .await?
             .rows_affected
             > 0;
-        let key = ApiKey::find_by_id(id).one(&txn).await?;
-        if let (true, Some(key)) = (changed, &key) {
+        let Some(key) = ApiKey::find_by_id(id).one(&txn).await? else {
+            return Ok(None);
+        };
+        if changed {
             let previous = match state {
                 KeyState::Active => KeyState::Inactive,
                 KeyState::Inactive => KeyState::Active,
@@ -233,8 +251,21 @@ impl Store {
             adjust_key_count(&txn, key.project_id, state, 1).await?;
             bump_auth_epoch(&txn).await?;
         }
-        txn.commit().await?;
-        Ok(key)
+        let action = match state {
+            KeyState::Active => AuditAction::KeyActivated,
+            KeyState::Inactive => AuditAction::KeyDeactivated,
+        };
+        let event = audit::insert(
+            &txn,
+            audit,
+            action,
+            AuditOutcome::Succeeded,
+            Target::key(&key),
+            None,
+        )
+        .await?;
+        self.commit_with_events(txn, [event]).await?;
+        Ok(Some(key))
     }
 
     /// Changes a key's name and description; `None` when there is no such key.
@@ -242,7 +273,9 @@ impl Store {
         &self,
         id: i64,
         changes: Changes,
+        audit: &AuditContext,
     ) -> Result<Option<api_key::Model>, Error> {
+        let txn = self.db().begin().await?;
         let mut update = ApiKey::update_many()
             .col_expr(Column::UpdatedAt, Expr::value(now()))
             .filter(Column::Id.eq(id));
@@ -252,15 +285,32 @@ impl Store {
         if let Some(description) = changes.description {
             update = update.col_expr(Column::Description, Expr::value(description));
         }
-        if update.exec(self.db()).await?.rows_affected == 0 {
+        if update.exec(&txn).await?.rows_affected == 0 {
             return Ok(None);
         }
-        self.key(id).await
+        let Some(key) = ApiKey::find_by_id(id).one(&txn).await? else {
+            return Ok(None);
+        };
+        let event = audit::insert(
+            &txn,
+            audit,
+            AuditAction::KeyRenamed,
+            AuditOutcome::Succeeded,
+            Target::key(&key),
+            None,
+        )
+        .await?;
+        self.commit_with_events(txn, [event]).await?;
+        Ok(Some(key))
     }
 
     /// Deletes a key only if it is inactive or expired. The check is part of
     /// the DELETE itself, so a concurrent activation cannot slip in between.
-    pub async fn delete_inactive_key(&self, id: i64) -> Result<DeleteKeyOutcome, Error> {
+    pub async fn delete_inactive_key(
+        &self,
+        id: i64,
+        audit: &AuditContext,
+    ) -> Result<DeleteKeyOutcome, Error> {
         let txn = self.db().begin().await?;
         let Some(key) = ApiKey::find_by_id(id).one(&txn).await? else {
             return Ok(DeleteKeyOutcome::NotFound);
@@ -281,7 +331,16 @@ impl Store {
         }
         adjust_key_count(&txn, key.project_id, key.state, -1).await?;
         bump_auth_epoch(&txn).await?;
-        txn.commit().await?;
+        let event = audit::insert(
+            &txn,
+            audit,
+            AuditAction::KeyDeleted,
+            AuditOutcome::Succeeded,
+            Target::key(&key),
+            None,
+        )
+        .await?;
+        self.commit_with_events(txn, [event]).await?;
         Ok(DeleteKeyOutcome::Deleted)
     }
 

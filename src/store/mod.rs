@@ -3,6 +3,7 @@
 //! Nothing here knows about GraphQL or HTTP; callers get entity models and
 //! decide what to publish.
 
+mod audit;
 pub mod entity;
 mod keys;
 mod projects;
@@ -19,7 +20,10 @@ use sea_orm::{
 };
 
 pub use entity::api_key::{KeyState, Role};
-pub use entity::{api_key, project, settings as settings_entity};
+pub use audit::{
+    Actor, ActorKind, AuditAction, AuditContext, AuditOutcome, EventFeed, EventFilter, Target,
+};
+pub use entity::{api_key, audit_event, project, settings as settings_entity};
 pub use keys::{DeleteKeyOutcome, KeyCounts, KeyStatus, NewKey};
 
 use crate::config::DatabaseOptions;
@@ -33,6 +37,8 @@ const MIGRATION_LOCK_KEY: i64 = 0x006B_6579_7761_7264;
 #[derive(Clone, Debug)]
 pub struct Store {
     db: DatabaseConnection,
+    /// Committed audit events, for live subscriptions.
+    events: EventFeed,
 }
 
 /// One page of a keyset-paginated list.
@@ -92,6 +98,7 @@ impl Store {
             });
         Ok(Self {
             db: Database::connect(options).await?,
+            events: EventFeed::default(),
         })
     }
 

@@ -6,6 +6,7 @@ use sea_orm::{
     QuerySelect, Set, TransactionTrait,
 };
 
+use super::audit::{self, AuditAction, AuditContext, AuditOutcome, Target};
 use super::entity::project::{self, Column, Entity as Project};
 use super::{Changes, Page, Store, bump_auth_epoch, conflict_on_unique, now};
 use crate::error::Error;
@@ -49,9 +50,11 @@ impl Store {
         &self,
         name: String,
         description: Option<String>,
+        audit: &AuditContext,
     ) -> Result<project::Model, Error> {
         let now = now();
-        project::ActiveModel {
+        let txn = self.db().begin().await?;
+        let project = project::ActiveModel {
             name: Set(name.clone()),
             description: Set(description),
             created_at: Set(now),
@@ -60,9 +63,20 @@ impl Store {
             inactive_key_count: Set(0),
             ..Default::default()
         }
-        .insert(self.db())
+        .insert(&txn)
         .await
-        .map_err(|e| conflict_on_unique(e, || name_taken(&name)))
+        .map_err(|e| conflict_on_unique(e, || name_taken(&name)))?;
+        let event = audit::insert(
+            &txn,
+            audit,
+            AuditAction::ProjectCreated,
+            AuditOutcome::Succeeded,
+            Target::project(project.id),
+            None,
+        )
+        .await?;
+        self.commit_with_events(txn, [event]).await?;
+        Ok(project)
     }
 
     /// Applies `changes`; `None` when there is no such project.
@@ -70,7 +84,9 @@ impl Store {
         &self,
         id: i64,
         changes: Changes,
+        audit: &AuditContext,
     ) -> Result<Option<project::Model>, Error> {
+        let txn = self.db().begin().await?;
         let mut update = Project::update_many()
             .col_expr(Column::UpdatedAt, Expr::value(now()))
             .filter(Column::Id.eq(id));
@@ -80,7 +96,7 @@ impl Store {
         if let Some(description) = changes.description {
             update = update.col_expr(Column::Description, Expr::value(description));
         }
-        let result = update.exec(self.db()).await.map_err(|e| {
+        let result = update.exec(&txn).await.map_err(|e| {
             conflict_on_unique(e, || {
                 name_taken(changes.name.as_deref().unwrap_or_default())
             })
@@ -88,18 +104,52 @@ impl Store {
         if result.rows_affected == 0 {
             return Ok(None);
         }
-        self.project(id).await
+        let Some(project) = Project::find_by_id(id).one(&txn).await? else {
+            return Ok(None);
+        };
+        let event = audit::insert(
+            &txn,
+            audit,
+            AuditAction::ProjectUpdated,
+            AuditOutcome::Succeeded,
+            Target::project(id),
+            None,
+        )
+        .await?;
+        self.commit_with_events(txn, [event]).await?;
+        Ok(Some(project))
     }
 
     /// Deletes a project and, by the foreign key's cascade, all its keys.
     /// `false` when there was no such project.
-    pub async fn delete_project(&self, id: i64) -> Result<bool, Error> {
+    pub async fn delete_project(&self, id: i64, audit: &AuditContext) -> Result<bool, Error> {
         let txn = self.db().begin().await?;
         if Project::delete_by_id(id).exec(&txn).await?.rows_affected == 0 {
             return Ok(false);
         }
         bump_auth_epoch(&txn).await?;
-        txn.commit().await?;
+        let event = audit::insert(
+            &txn,
+            audit,
+            AuditAction::ProjectDeleted,
+            AuditOutcome::Succeeded,
+            Target::project(id),
+            None,
+        )
+        .await?;
+        self.commit_with_events(txn, [event]).await?;
         Ok(true)
+    }
+
+    /// The projects with these ids (in no particular order); missing ones
+    /// are left out.
+    pub async fn projects_by_ids(&self, ids: &[i64]) -> Result<Vec<project::Model>, Error> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(Project::find()
+            .filter(Column::Id.is_in(ids.iter().copied()))
+            .all(self.db())
+            .await?)
     }
 }

@@ -1,8 +1,9 @@
 //! The server-wide settings row: access control and the administrator.
 
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
 
+use super::audit::{self, AuditAction, AuditContext, AuditOutcome, Target};
 use super::entity::settings::{self, Column, Entity as Settings, SETTINGS_ID};
 use super::{Store, now};
 use crate::error::Error;
@@ -24,7 +25,9 @@ impl Store {
         &self,
         username: &str,
         password_hash: &str,
+        audit: &AuditContext,
     ) -> Result<bool, Error> {
+        let txn = self.db().begin().await?;
         let result = Settings::update_many()
             .col_expr(Column::AccessControlEnabled, Expr::value(true))
             .col_expr(Column::AdminUsername, Expr::value(username))
@@ -33,13 +36,27 @@ impl Store {
             .col_expr(Column::UpdatedAt, Expr::value(now()))
             .filter(Column::Id.eq(SETTINGS_ID))
             .filter(Column::AccessControlEnabled.eq(false))
-            .exec(self.db())
+            .exec(&txn)
             .await?;
-        Ok(result.rows_affected > 0)
+        if result.rows_affected == 0 {
+            return Ok(false);
+        }
+        let event = audit::insert(
+            &txn,
+            audit,
+            AuditAction::AccessControlEnabled,
+            AuditOutcome::Succeeded,
+            Target::default(),
+            None,
+        )
+        .await?;
+        self.commit_with_events(txn, [event]).await?;
+        Ok(true)
     }
 
     /// Turns access control off and forgets the administrator.
-    pub async fn disable_access_control(&self) -> Result<(), Error> {
+    pub async fn disable_access_control(&self, audit: &AuditContext) -> Result<(), Error> {
+        let txn = self.db().begin().await?;
         Settings::update_many()
             .col_expr(Column::AccessControlEnabled, Expr::value(false))
             .col_expr(Column::AdminUsername, Expr::value(Option::<String>::None))
@@ -49,8 +66,18 @@ impl Store {
             )
             .col_expr(Column::UpdatedAt, Expr::value(now()))
             .filter(Column::Id.eq(SETTINGS_ID))
-            .exec(self.db())
+            .exec(&txn)
             .await?;
+        let event = audit::insert(
+            &txn,
+            audit,
+            AuditAction::AccessControlDisabled,
+            AuditOutcome::Succeeded,
+            Target::default(),
+            None,
+        )
+        .await?;
+        self.commit_with_events(txn, [event]).await?;
         Ok(())
     }
 }

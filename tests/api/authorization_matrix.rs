@@ -162,6 +162,7 @@ async fn every_root_field_allows_and_refuses_each_caller_as_the_roles_table_says
         "accessControl",
         "projects",
         "project",
+        "auditEvents",
         "enableAccessControl",
         "disableAccessControl",
         "createProject",
@@ -252,6 +253,25 @@ async fn run_cases(
             .flatten()
             .any(|e| e["node"]["id"] == json!(home))
     });
+    let reply = app
+        .gql(
+            "{ auditEvents(first: 100, action: PROJECT_CREATED) { edges { node { project { id } } } } }",
+            json!({}),
+            &auth,
+        )
+        .await;
+    record(
+        "auditEvents",
+        admin_only(caller, Allowed),
+        reply,
+        |data, home| {
+            data["auditEvents"]["edges"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|e| e["node"]["project"]["id"] == json!(home))
+        },
+    );
     let everyone = if matches!(caller, Anonymous | WrongSecret) {
         Unauthenticated
     } else {

@@ -1,8 +1,9 @@
 use async_graphql::{Context, InputObject, Object, Result};
 
-use crate::auth::{AdminGuard, Secret};
+use crate::auth::Secret;
 use crate::error::Error;
 use crate::graphql::context::parts;
+use crate::store::{AuditAction, Target};
 use crate::graphql::types::AccessControl;
 use crate::validation;
 
@@ -24,22 +25,32 @@ impl AccessControlMutation {
     /// Turns access control on: from now on every request needs the
     /// administrator's or an active API key's credentials. Fails with CONFLICT
     /// if it is already on.
-    #[graphql(guard = "AdminGuard")]
     async fn enable_access_control(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "The administrator to create.")] input: EnableAccessControlInput,
     ) -> Result<AccessControl> {
-        let (services, _) = parts(ctx)?;
+        let (services, request) = parts(ctx)?;
+        let action = AuditAction::AccessControlEnabled;
+        if let Err(err) = request.principal.require_admin() {
+            return Err(request
+                .refuse(services, action, Target::default(), err)
+                .await
+                .into());
+        }
         let username = validation::admin_username("input.username", &input.username)?;
         validation::admin_password("input.password", &input.password)?;
         let hash = services.hasher.hash(Secret::new(input.password)).await?;
         if !services
             .store
-            .enable_access_control(&username, &hash)
+            .enable_access_control(&username, &hash, &request.audit())
             .await?
         {
-            return Err(Error::Conflict("access control is already enabled".into()).into());
+            let err = Error::Conflict("access control is already enabled".into());
+            return Err(request
+                .refuse(services, action, Target::default(), err)
+                .await
+                .into());
         }
         tracing::info!(%username, "access control enabled");
         Ok(AccessControl { enabled: true })
@@ -47,10 +58,19 @@ impl AccessControlMutation {
 
     /// Turns access control off and forgets the administrator: anyone who can
     /// reach the server then has full access. Succeeds if it is already off.
-    #[graphql(guard = "AdminGuard")]
     async fn disable_access_control(&self, ctx: &Context<'_>) -> Result<AccessControl> {
-        let (services, _) = parts(ctx)?;
-        services.store.disable_access_control().await?;
+        let (services, request) = parts(ctx)?;
+        if let Err(err) = request.principal.require_admin() {
+            let action = AuditAction::AccessControlDisabled;
+            return Err(request
+                .refuse(services, action, Target::default(), err)
+                .await
+                .into());
+        }
+        services
+            .store
+            .disable_access_control(&request.audit())
+            .await?;
         tracing::warn!("access control disabled: anyone who can reach this server has full access");
         Ok(AccessControl { enabled: false })
     }

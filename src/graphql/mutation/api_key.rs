@@ -2,12 +2,11 @@ use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, Result, Si
 use chrono::{DateTime, Utc};
 
 use crate::auth::NewKeyPair;
-use crate::auth::Principal;
 use crate::error::Error;
-use crate::graphql::context::{Services, parts};
+use crate::graphql::context::{RequestContext, Services, parts};
 use crate::graphql::types::{ApiKey, KeyState, Role};
 use crate::ids::{GlobalId, NodeKind};
-use crate::store::{self, DeleteKeyOutcome, NewKey, api_key};
+use crate::store::{self, AuditAction, DeleteKeyOutcome, NewKey, Target, api_key};
 use crate::validation;
 
 /// A new API key.
@@ -108,34 +107,54 @@ impl ApiKeyMutation {
                 Error::bad_input("input.projectId", "is required outside a project endpoint")
             })?,
         };
-        request.principal.require_visible(project_id, "project")?;
-        request
-            .principal
-            .require_key_manager(project_id, input.role.into())?;
         let name = validation::name("input.name", &input.name)?;
         let description =
             validation::description("input.description", input.description.as_deref())?;
         let expires_at = services.keys.expiry(input.expires_at, store::now())?;
-        let project = services
-            .store
-            .project(project_id)
-            .await?
-            .ok_or(Error::NotFound("project"))?;
+        let refuse = |err| {
+            request.refuse(
+                services,
+                AuditAction::KeyCreated,
+                Target::project(project_id),
+                err,
+            )
+        };
+        let allowed = request
+            .principal
+            .require_visible(project_id, "project")
+            .and_then(|()| {
+                request
+                    .principal
+                    .require_key_manager(project_id, input.role.into())
+            });
+        if let Err(err) = allowed {
+            return Err(refuse(err).await.into());
+        }
+        let Some(project) = services.store.project(project_id).await? else {
+            return Err(refuse(Error::NotFound("project")).await.into());
+        };
 
         let pair = NewKeyPair::generate();
         let secret_hash = services.hasher.hash(pair.secret_key.clone()).await?;
-        let model = services
+        let inserted = services
             .store
-            .insert_key(NewKey {
-                project_id,
-                access_key: pair.access_key,
-                secret_hash,
-                name,
-                description,
-                role: input.role.into(),
-                expires_at,
-            })
-            .await?;
+            .insert_key(
+                NewKey {
+                    project_id,
+                    access_key: pair.access_key,
+                    secret_hash,
+                    name,
+                    description,
+                    role: input.role.into(),
+                    expires_at,
+                },
+                &request.audit(),
+            )
+            .await;
+        let model = match inserted {
+            Ok(model) => model,
+            Err(err) => return Err(refuse(err).await.into()),
+        };
         tracing::info!(key_id = model.id, project_id, access_key = %model.access_key, "API key created");
         Ok(CreateApiKeyPayload {
             api_key: ApiKey::with_project(model, project.into()),
@@ -163,16 +182,23 @@ impl ApiKeyMutation {
                 .into());
             }
         };
-        let key = manageable_key(services, &request.principal, &input.id).await?;
+        let action = match state {
+            store::KeyState::Active => AuditAction::KeyActivated,
+            store::KeyState::Inactive => AuditAction::KeyDeactivated,
+        };
+        let key = manageable_key(services, request, &input.id, action).await?;
         if state == store::KeyState::Active && key.expired_at(store::now()) {
-            return Err(Error::Conflict(
+            let err = Error::Conflict(
                 "the key has expired and cannot be activated again: create a new key".into(),
-            )
-            .into());
+            );
+            return Err(request
+                .refuse(services, action, Target::key(&key), err)
+                .await
+                .into());
         }
         let key = services
             .store
-            .set_key_state(key.id, state)
+            .set_key_state(key.id, state, &request.audit())
             .await?
             .ok_or(Error::NotFound("API key"))?;
         tracing::info!(key_id = key.id, state = ?key.state, "API key state set");
@@ -188,11 +214,11 @@ impl ApiKeyMutation {
         #[graphql(desc = "The key and its new name and description.")] input: RenameKeyInput,
     ) -> Result<RenameKeyPayload> {
         let (services, request) = parts(ctx)?;
-        let key = manageable_key(services, &request.principal, &input.id).await?;
         let changes = super::changes(input.name, input.description)?;
+        let key = manageable_key(services, request, &input.id, AuditAction::KeyRenamed).await?;
         let key = services
             .store
-            .update_key(key.id, changes)
+            .update_key(key.id, changes, &request.audit())
             .await?
             .ok_or(Error::NotFound("API key"))?;
         Ok(RenameKeyPayload {
@@ -208,18 +234,27 @@ impl ApiKeyMutation {
         #[graphql(desc = "The INACTIVE key to delete.")] input: DeleteKeyInput,
     ) -> Result<DeleteKeyPayload> {
         let (services, request) = parts(ctx)?;
-        let key = manageable_key(services, &request.principal, &input.id).await?;
-        match services.store.delete_inactive_key(key.id).await? {
+        let action = AuditAction::KeyDeleted;
+        let key = manageable_key(services, request, &input.id, action).await?;
+        match services
+            .store
+            .delete_inactive_key(key.id, &request.audit())
+            .await?
+        {
             DeleteKeyOutcome::Deleted => {
                 tracing::info!(key_id = key.id, "API key deleted");
                 Ok(DeleteKeyPayload {
                     deleted_key_id: GlobalId::api_key(key.id).into(),
                 })
             }
-            DeleteKeyOutcome::StillActive => Err(Error::Conflict(
-                "the key is ACTIVE: deactivate it before deleting it".into(),
-            )
-            .into()),
+            DeleteKeyOutcome::StillActive => {
+                let err =
+                    Error::Conflict("the key is ACTIVE: deactivate it before deleting it".into());
+                Err(request
+                    .refuse(services, action, Target::key(&key), err)
+                    .await
+                    .into())
+            }
             DeleteKeyOutcome::NotFound => Err(Error::NotFound("API key").into()),
         }
     }
@@ -227,19 +262,32 @@ impl ApiKeyMutation {
 
 /// The key behind `id`, if the caller may manage it: NOT_FOUND when it does
 /// not exist or lies in another project, FORBIDDEN when the caller's role
-/// does not reach the key's role.
+/// does not reach the key's role. Either refusal of `action` is recorded.
 async fn manageable_key(
     services: &Services,
-    principal: &Principal,
+    request: &RequestContext,
     id: &ID,
+    action: AuditAction,
 ) -> Result<api_key::Model, Error> {
     let id = GlobalId::parse_as(NodeKind::ApiKey, "input.id", id)?;
     let key = services
         .store
         .key(id)
         .await?
-        .filter(|key| principal.can_see(key.project_id))
-        .ok_or(Error::NotFound("API key"))?;
-    principal.require_key_manager(key.project_id, key.role)?;
+        .filter(|key| request.principal.can_see(key.project_id));
+    let Some(key) = key else {
+        let err = Error::NotFound("API key");
+        return Err(request
+            .refuse(services, action, Target::key_id(id), err)
+            .await);
+    };
+    if let Err(err) = request
+        .principal
+        .require_key_manager(key.project_id, key.role)
+    {
+        return Err(request
+            .refuse(services, action, Target::key(&key), err)
+            .await);
+    }
     Ok(key)
 }

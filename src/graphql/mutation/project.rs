@@ -1,10 +1,10 @@
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, Result, SimpleObject};
 
-use crate::auth::AdminGuard;
 use crate::error::Error;
 use crate::graphql::context::parts;
 use crate::graphql::types::Project;
 use crate::ids::{GlobalId, NodeKind};
+use crate::store::{AuditAction, Target};
 use crate::validation;
 
 /// A new project.
@@ -61,17 +61,35 @@ pub struct ProjectMutation;
 #[Object]
 impl ProjectMutation {
     /// Creates a project (administrator only).
-    #[graphql(guard = "AdminGuard")]
     async fn create_project(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "The project to create.")] input: CreateProjectInput,
     ) -> Result<CreateProjectPayload> {
-        let (services, _) = parts(ctx)?;
+        let (services, request) = parts(ctx)?;
+        let action = AuditAction::ProjectCreated;
+        if let Err(err) = request.principal.require_admin() {
+            return Err(request
+                .refuse(services, action, Target::default(), err)
+                .await
+                .into());
+        }
         let name = validation::name("input.name", &input.name)?;
         let description =
             validation::description("input.description", input.description.as_deref())?;
-        let project = services.store.create_project(name, description).await?;
+        let created = services
+            .store
+            .create_project(name, description, &request.audit())
+            .await;
+        let project = match created {
+            Ok(project) => project,
+            Err(err) => {
+                return Err(request
+                    .refuse(services, action, Target::default(), err)
+                    .await
+                    .into());
+            }
+        };
         tracing::info!(project_id = project.id, "project created");
         Ok(CreateProjectPayload {
             project: project.into(),
@@ -87,13 +105,25 @@ impl ProjectMutation {
     ) -> Result<UpdateProjectPayload> {
         let (services, request) = parts(ctx)?;
         let id = GlobalId::parse_as(NodeKind::Project, "input.id", &input.id)?;
-        request.principal.require_project_owner(id)?;
         let changes = super::changes(input.name, input.description)?;
-        let project = services
-            .store
-            .update_project(id, changes)
-            .await?
-            .ok_or(Error::NotFound("project"))?;
+        let action = AuditAction::ProjectUpdated;
+        let updated = match request.principal.require_project_owner(id) {
+            Ok(()) => services
+                .store
+                .update_project(id, changes, &request.audit())
+                .await
+                .and_then(|project| project.ok_or(Error::NotFound("project"))),
+            Err(err) => Err(err),
+        };
+        let project = match updated {
+            Ok(project) => project,
+            Err(err) => {
+                return Err(request
+                    .refuse(services, action, Target::project(id), err)
+                    .await
+                    .into());
+            }
+        };
         Ok(UpdateProjectPayload {
             project: project.into(),
         })
@@ -101,16 +131,26 @@ impl ProjectMutation {
 
     /// Deletes a project and all its keys, which stop working at once
     /// (administrator only).
-    #[graphql(guard = "AdminGuard")]
     async fn delete_project(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "The project to delete.")] input: DeleteProjectInput,
     ) -> Result<DeleteProjectPayload> {
-        let (services, _) = parts(ctx)?;
+        let (services, request) = parts(ctx)?;
         let id = GlobalId::parse_as(NodeKind::Project, "input.id", &input.id)?;
-        if !services.store.delete_project(id).await? {
-            return Err(Error::NotFound("project").into());
+        let action = AuditAction::ProjectDeleted;
+        let refused = match request.principal.require_admin() {
+            Err(err) => Some(err),
+            Ok(()) => {
+                let deleted = services.store.delete_project(id, &request.audit()).await?;
+                (!deleted).then_some(Error::NotFound("project"))
+            }
+        };
+        if let Some(err) = refused {
+            return Err(request
+                .refuse(services, action, Target::project(id), err)
+                .await
+                .into());
         }
         tracing::info!(project_id = id, "project deleted");
         Ok(DeleteProjectPayload {

@@ -2,7 +2,7 @@
 
 use async_graphql::{Context, OutputType, SimpleObject};
 
-use super::{ApiKey, Project};
+use super::{ApiKey, AuditEvent, Project};
 use crate::error::Error;
 use crate::ids::{GlobalId, NodeKind};
 
@@ -11,11 +11,13 @@ pub const DEFAULT_PAGE_SIZE: i32 = 20;
 /// Largest `first` accepted; larger is refused, not silently clamped.
 pub const MAX_PAGE_SIZE: i32 = 100;
 
-/// A page of a list, in creation order.
+/// A page of a list: keys and projects oldest first, audit events newest
+/// first.
 #[derive(SimpleObject)]
 #[graphql(
     concrete(name = "ApiKeyConnection", params(ApiKeyEdge)),
-    concrete(name = "ProjectConnection", params(ProjectEdge))
+    concrete(name = "ProjectConnection", params(ProjectEdge)),
+    concrete(name = "AuditEventConnection", params(AuditEventEdge))
 )]
 pub struct Connection<E: OutputType> {
     /// The objects of this page, each with its cursor.
@@ -30,7 +32,8 @@ pub struct Connection<E: OutputType> {
 #[derive(SimpleObject)]
 #[graphql(
     concrete(name = "ApiKeyEdge", params(ApiKey)),
-    concrete(name = "ProjectEdge", params(Project))
+    concrete(name = "ProjectEdge", params(Project)),
+    concrete(name = "AuditEventEdge", params(AuditEvent))
 )]
 pub struct Edge<T: OutputType> {
     /// Pass as `after` to get the objects following this one.
@@ -134,3 +137,7 @@ pub type ProjectEdge = Edge<Project>;
 pub type ApiKeyConnection = Connection<Edge<ApiKey>>;
 /// A page of projects.
 pub type ProjectConnection = Connection<Edge<Project>>;
+/// One audit event of a page.
+pub type AuditEventEdge = Edge<AuditEvent>;
+/// A page of audit events.
+pub type AuditEventConnection = Connection<Edge<AuditEvent>>;

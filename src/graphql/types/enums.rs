@@ -39,3 +39,60 @@ pub enum ViewerKind {
     /// An API key, confined to its project.
     ApiKey,
 }
+
+/// What an audit event records.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(remote = "store::AuditAction")]
+pub enum AuditAction {
+    /// `createProject`.
+    ProjectCreated,
+    /// `updateProject`.
+    ProjectUpdated,
+    /// `deleteProject` (its keys went with it).
+    ProjectDeleted,
+    /// `createApiKey`.
+    KeyCreated,
+    /// `setKeyState` to ACTIVE.
+    KeyActivated,
+    /// `setKeyState` to INACTIVE.
+    KeyDeactivated,
+    /// `renameKey`.
+    KeyRenamed,
+    /// `deleteKey`.
+    KeyDeleted,
+    /// A key reached its `expiresAt` (recorded within about a second).
+    KeyExpired,
+    /// `enableAccessControl`.
+    AccessControlEnabled,
+    /// `disableAccessControl`.
+    AccessControlDisabled,
+}
+
+/// Whether an audited action happened.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(remote = "store::AuditOutcome")]
+pub enum AuditOutcome {
+    /// It happened.
+    Succeeded,
+    /// Refused: the caller's role does not allow it.
+    Forbidden,
+    /// Refused: no such object, or one in a project the caller cannot see.
+    NotFound,
+    /// Refused: it contradicts the current state (an ACTIVE key deleted, a
+    /// name already taken, …).
+    Conflict,
+}
+
+/// Who performed an audited action.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(remote = "store::ActorKind")]
+pub enum ActorKind {
+    /// Anyone, while access control was off.
+    Anonymous,
+    /// The administrator.
+    Admin,
+    /// An API key (see `actorAccessKey` and `actorRole`).
+    ApiKey,
+    /// keyward itself (a key reaching its expiry).
+    System,
+}

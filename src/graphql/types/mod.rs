@@ -3,6 +3,7 @@
 
 pub mod access_control;
 pub mod api_key;
+pub mod audit_event;
 pub mod connection;
 pub mod enums;
 pub mod node;
@@ -11,8 +12,9 @@ pub mod viewer;
 
 pub use access_control::AccessControl;
 pub use api_key::ApiKey;
+pub use audit_event::AuditEvent;
 pub use connection::{Connection, Edge, PageArgs, PageInfo};
-pub use enums::{KeyState, Role, ViewerKind};
+pub use enums::{ActorKind, AuditAction, AuditOutcome, KeyState, Role, ViewerKind};
 pub use node::Node;
 pub use project::Project;
 pub use viewer::Viewer;

@@ -1,6 +1,6 @@
 use async_graphql::{ID, Interface};
 
-use super::{ApiKey, Project};
+use super::{ApiKey, AuditEvent, Project};
 
 /// An object with a global id, fetchable with `node(id:)` ("View in API").
 #[derive(Interface)]
@@ -8,4 +8,5 @@ use super::{ApiKey, Project};
 pub enum Node {
     Project(Project),
     ApiKey(ApiKey),
+    AuditEvent(AuditEvent),
 }

@@ -2,12 +2,13 @@ use async_graphql::{Context, ID, Object, Result};
 use chrono::{DateTime, Utc};
 
 use super::connection::{
-    ApiKeyConnection, Connection, PageArgs, connection_complexity, wants_total_count,
+    ApiKeyConnection, AuditEventConnection, Connection, PageArgs, connection_complexity,
+    wants_total_count,
 };
-use super::{ApiKey, KeyState};
+use super::{ApiKey, AuditAction, KeyState, audit_event};
 use crate::graphql::context::parts;
 use crate::ids::{GlobalId, NodeKind};
-use crate::store::{KeyCounts, project};
+use crate::store::{EventFilter, KeyCounts, project};
 
 /// The published fields of a project row (GraphQL description on the impl).
 #[derive(Clone, Debug)]
@@ -118,5 +119,26 @@ impl Project {
             })
             .collect();
         Ok(Connection::new(items, args, page.has_next_page, total))
+    }
+
+    /// The project's audit trail, newest first: every mutation on the
+    /// project and its keys, succeeded or refused, and keys expiring.
+    /// Readable by every key of the project, READ_ONLY included.
+    #[graphql(complexity = "connection_complexity(first, child_complexity)")]
+    async fn audit_events(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "How many events to return (0 to 100, default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor after which to continue (`endCursor` of the previous page).")]
+        after: Option<String>,
+        #[graphql(desc = "Only events of this action.")] action: Option<AuditAction>,
+        #[graphql(desc = "Only events at or after this instant.")] since: Option<DateTime<Utc>>,
+    ) -> Result<AuditEventConnection> {
+        let filter = EventFilter {
+            project_id: Some(self.id),
+            action: action.map(Into::into),
+            since,
+        };
+        audit_event::page(ctx, filter, first, after.as_deref(), Some(self)).await
     }
 }

@@ -49,6 +49,8 @@ pub struct Model {
     /// Failed authentications naming this key (one counter, not one row each).
     pub failed_auth_count: i64,
     pub last_failed_auth_at: Option<DateTimeUtc>,
+    /// Whether the trail has a KEY_EXPIRED event for this key yet.
+    pub expiry_recorded: bool,
 }
 
 impl Model {

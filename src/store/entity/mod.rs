@@ -4,5 +4,6 @@
 //! layer copies the fields it publishes, so `secret_hash` cannot be exposed.
 
 pub mod api_key;
+pub mod audit_event;
 pub mod project;
 pub mod settings;

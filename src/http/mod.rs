@@ -1,6 +1,8 @@
 //! HTTP: routes, request handling around the GraphQL schema, tower layers,
 //! and the accept loop.
 
+mod websocket;
+
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -62,11 +64,15 @@ pub struct AppState {
     pub listen: SocketAddr,
     /// Peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Arc<[IpAddr]>,
+    /// Origins besides the server's own whose pages may use the API
+    /// (`--cors-origin`), WebSocket subscriptions included.
+    pub allowed_origins: Arc<[String]>,
 }
 
 pub fn router(state: AppState, limits: &Limits) -> Router {
     let router = Router::new()
         .route("/graphql", post(graphql_root).get(graphiql_root))
+        .route("/graphql/ws", get(websocket::graphql_ws))
         .route(
             "/projects/{project_id}/graphql",
             post(graphql_project).get(graphiql_project),
@@ -93,12 +99,16 @@ pub fn router(state: AppState, limits: &Limits) -> Router {
     }
 }
 
-fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
-    let request_id = request
-        .headers()
+/// The request's id, set by [`SetRequestIdLayer`] unless a proxy did.
+fn request_id(headers: &HeaderMap) -> Option<String> {
+    headers
         .get(REQUEST_ID)
         .and_then(|id| id.to_str().ok())
-        .unwrap_or_default();
+        .map(str::to_owned)
+}
+
+fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let request_id = request_id(request.headers()).unwrap_or_default();
     tracing::info_span!(
         "request",
         method = %request.method(),
@@ -207,6 +217,8 @@ async fn execute(
         principal,
         scope,
         base_url: app.base_url(headers),
+        client_address: Some(app.client_address(peer, headers)),
+        request_id: request_id(headers),
     };
     let schema = match context.principal {
         Principal::Anonymous => &app.schemas.anonymous,

@@ -1,0 +1,377 @@
+//! The audit trail: writing events (in the transaction of the change they
+//! record), reading them back, pruning old ones, and the feed of new events
+//! live subscriptions read.
+//!
+//! Every write of the store that changes something takes an [`AuditContext`]
+//! and inserts its event before committing, so a change and its event commit
+//! or roll back together. Refused mutations are recorded on their own with
+//! [`Store::record_refusal`]: nothing changed, so there is nothing to share a
+//! transaction with.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select, Set, Statement,
+    TransactionTrait,
+};
+use tokio::sync::broadcast;
+
+pub use super::entity::audit_event::{ActorKind, AuditAction, AuditOutcome};
+use super::entity::api_key::{self, Entity as ApiKey, Role};
+use super::entity::audit_event::{self, Column, Entity as AuditEvent};
+use super::{Page, Store, now};
+use crate::error::{Error, ErrorCode};
+
+/// PostgreSQL channel on which every replica announces the events it commits.
+const CHANNEL: &str = "keyward_audit";
+/// Events a slow subscriber may fall behind by before it misses some.
+const FEED_CAPACITY: usize = 1024;
+/// Longest request id kept (a proxy in front may set its own).
+const MAX_REQUEST_ID_LEN: usize = 128;
+/// Keys the expiry sweep records per pass.
+const EXPIRY_BATCH: u64 = 100;
+
+/// Who acted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Actor {
+    /// Anyone, while access control is off.
+    Anonymous,
+    Admin,
+    Key {
+        id: i64,
+        access_key: String,
+        role: Role,
+    },
+    /// keyward itself.
+    System,
+}
+
+/// Who is acting and from where: what every audited write is given.
+#[derive(Clone, Debug)]
+pub struct AuditContext {
+    pub actor: Actor,
+    pub client_address: Option<String>,
+    pub request_id: Option<String>,
+}
+
+/// What an event is about. `project_id` decides who may read the event: a
+/// key reads the events of its own project only.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Target {
+    pub project_id: Option<i64>,
+    pub key_id: Option<i64>,
+    pub access_key: Option<String>,
+}
+
+impl Target {
+    pub fn project(project_id: i64) -> Self {
+        Self {
+            project_id: Some(project_id),
+            ..Self::default()
+        }
+    }
+
+    /// A key as named by the caller, before anything about it is known (or
+    /// may be told).
+    pub fn key_id(key_id: i64) -> Self {
+        Self {
+            key_id: Some(key_id),
+            ..Self::default()
+        }
+    }
+
+    pub fn key(key: &api_key::Model) -> Self {
+        Self {
+            project_id: Some(key.project_id),
+            key_id: Some(key.id),
+            access_key: Some(key.access_key.clone()),
+        }
+    }
+}
+
+impl AuditOutcome {
+    /// The outcome recorded for a mutation that failed with `code`; `None`
+    /// for failures that are not refusals (bad input, internal errors).
+    pub fn of_refusal(code: ErrorCode) -> Option<Self> {
+        match code {
+            ErrorCode::Forbidden => Some(Self::Forbidden),
+            ErrorCode::NotFound => Some(Self::NotFound),
+            ErrorCode::Conflict => Some(Self::Conflict),
+            _ => None,
+        }
+    }
+}
+
+/// Filters of a list of events.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct EventFilter {
+    /// Only this project's events; `None` for every event (the admin's view).
+    pub project_id: Option<i64>,
+    pub action: Option<AuditAction>,
+    /// Only events at or after this instant.
+    pub since: Option<DateTime<Utc>>,
+}
+
+/// Committed events, as they happen, for live subscriptions. On SQLite the
+/// writer publishes after committing; on PostgreSQL every replica publishes
+/// what arrives on the `keyward_audit` channel, its own events included, so
+/// subscribers on any replica see the events of all of them.
+#[derive(Clone, Debug)]
+pub struct EventFeed {
+    sender: broadcast::Sender<audit_event::Model>,
+}
+
+impl Default for EventFeed {
+    fn default() -> Self {
+        Self {
+            sender: broadcast::channel(FEED_CAPACITY).0,
+        }
+    }
+}
+
+impl EventFeed {
+    pub fn subscribe(&self) -> broadcast::Receiver<audit_event::Model> {
+        self.sender.subscribe()
+    }
+
+    fn publish(&self, event: audit_event::Model) {
+        // No receiver is not an error: nobody is subscribed right now.
+        let _ = self.sender.send(event);
+    }
+}
+
+/// Inserts an event in `txn`. On PostgreSQL it also queues a notification,
+/// which PostgreSQL delivers only if and when the transaction commits.
+pub(super) async fn insert(
+    txn: &DatabaseTransaction,
+    context: &AuditContext,
+    action: AuditAction,
+    outcome: AuditOutcome,
+    target: Target,
+    reason: Option<String>,
+) -> Result<audit_event::Model, DbErr> {
+    let (actor_kind, actor_key_id, actor_access_key, actor_role) = match &context.actor {
+        Actor::Anonymous => (ActorKind::Anonymous, None, None, None),
+        Actor::Admin => (ActorKind::Admin, None, None, None),
+        Actor::System => (ActorKind::System, None, None, None),
+        Actor::Key {
+            id,
+            access_key,
+            role,
+        } => (
+            ActorKind::ApiKey,
+            Some(*id),
+            Some(access_key.clone()),
+            Some(*role),
+        ),
+    };
+    let request_id = context
+        .request_id
+        .as_deref()
+        .map(|id| id.chars().take(MAX_REQUEST_ID_LEN).collect());
+    let event = audit_event::ActiveModel {
+        at: Set(now()),
+        action: Set(action),
+        outcome: Set(outcome),
+        actor_kind: Set(actor_kind),
+        actor_key_id: Set(actor_key_id),
+        actor_access_key: Set(actor_access_key),
+        actor_role: Set(actor_role),
+        project_id: Set(target.project_id),
+        target_key_id: Set(target.key_id),
+        target_access_key: Set(target.access_key),
+        client_address: Set(context.client_address.clone()),
+        request_id: Set(request_id),
+        reason: Set(reason),
+        ..Default::default()
+    }
+    .insert(txn)
+    .await?;
+    if txn.get_database_backend() == DbBackend::Postgres {
+        txn.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_notify($1, $2)",
+            [CHANNEL.into(), event.id.to_string().into()],
+        ))
+        .await?;
+    }
+    Ok(event)
+}
+
+impl Store {
+    /// Commits `txn`, then publishes its `events` to this replica's feed
+    /// (on PostgreSQL the notification does that, for every replica).
+    pub(super) async fn commit_with_events(
+        &self,
+        txn: DatabaseTransaction,
+        events: impl IntoIterator<Item = audit_event::Model>,
+    ) -> Result<(), DbErr> {
+        txn.commit().await?;
+        if self.db().get_database_backend() != DbBackend::Postgres {
+            events.into_iter().for_each(|event| self.events.publish(event));
+        }
+        Ok(())
+    }
+
+    /// Records a refused mutation. Nothing changed, so the event has a
+    /// transaction of its own.
+    pub async fn record_refusal(
+        &self,
+        context: &AuditContext,
+        action: AuditAction,
+        outcome: AuditOutcome,
+        target: Target,
+        reason: String,
+    ) -> Result<(), Error> {
+        let txn = self.db().begin().await?;
+        let event = insert(&txn, context, action, outcome, target, Some(reason)).await?;
+        self.commit_with_events(txn, [event]).await?;
+        Ok(())
+    }
+
+    /// The feed of events committed from now on.
+    pub fn subscribe_events(&self) -> broadcast::Receiver<audit_event::Model> {
+        self.events.subscribe()
+    }
+
+    pub async fn audit_event(&self, id: i64) -> Result<Option<audit_event::Model>, Error> {
+        Ok(AuditEvent::find_by_id(id).one(self.db()).await?)
+    }
+
+    /// Events newest first, before event `after`. Keyset pagination on id
+    /// (per project on the (project_id, id) index).
+    pub async fn audit_events(
+        &self,
+        filter: EventFilter,
+        after: Option<i64>,
+        limit: u64,
+    ) -> Result<Page<audit_event::Model>, Error> {
+        let mut query = filtered(filter)
+            .order_by_desc(Column::Id)
+            .limit(limit + 1);
+        if let Some(after) = after {
+            query = query.filter(Column::Id.lt(after));
+        }
+        Ok(Page::from_overfetch(query.all(self.db()).await?, limit))
+    }
+
+    pub async fn count_audit_events(&self, filter: EventFilter) -> Result<u64, Error> {
+        Ok(filtered(filter).count(self.db()).await?)
+    }
+
+    /// Deletes the events older than `max_age`; how many went.
+    pub async fn prune_audit_events(&self, max_age: chrono::Duration) -> Result<u64, Error> {
+        let result = AuditEvent::delete_many()
+            .filter(Column::At.lt(now() - max_age))
+            .exec(self.db())
+            .await?;
+        Ok(result.rows_affected)
+    }
+
+    /// Records KEY_EXPIRED for keys that have reached their expiry since the
+    /// last pass; how many it recorded. Each key is claimed with a
+    /// conditional update in the event's transaction, so that with several
+    /// replicas sweeping, each expiry is recorded exactly once.
+    pub async fn record_expiries(&self) -> Result<usize, Error> {
+        let now = now();
+        let due = ApiKey::find()
+            .filter(api_key::Column::ExpiryRecorded.eq(false))
+            .filter(api_key::Column::ExpiresAt.lte(now))
+            .order_by_asc(api_key::Column::ExpiresAt)
+            .limit(EXPIRY_BATCH)
+            .all(self.db())
+            .await?;
+        let context = AuditContext {
+            actor: Actor::System,
+            client_address: None,
+            request_id: None,
+        };
+        let mut recorded = 0;
+        for key in due {
+            let txn = self.db().begin().await?;
+            let claimed = ApiKey::update_many()
+                .col_expr(api_key::Column::ExpiryRecorded, Expr::value(true))
+                .filter(api_key::Column::Id.eq(key.id))
+                .filter(api_key::Column::ExpiryRecorded.eq(false))
+                .exec(&txn)
+                .await?
+                .rows_affected
+                > 0;
+            if !claimed {
+                continue;
+            }
+            let event = insert(
+                &txn,
+                &context,
+                AuditAction::KeyExpired,
+                AuditOutcome::Succeeded,
+                Target::key(&key),
+                None,
+            )
+            .await?;
+            self.commit_with_events(txn, [event]).await?;
+            recorded += 1;
+        }
+        Ok(recorded)
+    }
+
+    /// On PostgreSQL, forwards the events every replica commits to this
+    /// replica's feed, until the pool closes. Returns at once on SQLite.
+    ///
+    /// Notifications sent while the listening connection is down (the
+    /// database restarting, say) are lost: live events are a convenience,
+    /// the trail in the table is the record.
+    pub async fn forward_notifications(&self) {
+        if self.db().get_database_backend() != DbBackend::Postgres {
+            return;
+        }
+        let pool = self.db().get_postgres_connection_pool().clone();
+        loop {
+            match self.listen(&pool).await {
+                Ok(()) => return,
+                Err(err) => {
+                    tracing::warn!(error = %err, "audit event listener failed; reconnecting");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+
+    async fn listen(&self, pool: &sea_orm::sqlx::PgPool) -> Result<(), Error> {
+        use sea_orm::sqlx::postgres::PgListener;
+        let mut listener = PgListener::connect_with(pool).await.map_err(Error::internal)?;
+        listener.listen(CHANNEL).await.map_err(Error::internal)?;
+        loop {
+            let notification = match listener.recv().await {
+                Ok(notification) => notification,
+                Err(sea_orm::sqlx::Error::PoolClosed) => return Ok(()),
+                Err(err) => return Err(Error::internal(err)),
+            };
+            let Ok(id) = notification.payload().parse::<i64>() else {
+                tracing::warn!("ignoring a malformed audit notification");
+                continue;
+            };
+            // Pruned already, or a notification from a foreign writer: skip.
+            if let Some(event) = self.audit_event(id).await? {
+                self.events.publish(event);
+            }
+        }
+    }
+}
+
+fn filtered(filter: EventFilter) -> Select<AuditEvent> {
+    let mut query = AuditEvent::find();
+    if let Some(project_id) = filter.project_id {
+        query = query.filter(Column::ProjectId.eq(project_id));
+    }
+    if let Some(action) = filter.action {
+        query = query.filter(Column::Action.eq(action));
+    }
+    if let Some(since) = filter.since {
+        query = query.filter(Column::At.gte(since));
+    }
+    query
+}

@@ -1,0 +1,93 @@
+//! One entry of the audit trail: who did what to which project or key, from
+//! where, and whether it was allowed.
+
+use sea_orm::entity::prelude::*;
+
+use super::api_key::Role;
+
+/// What was done (or attempted).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(32))")]
+pub enum AuditAction {
+    #[sea_orm(string_value = "PROJECT_CREATED")]
+    ProjectCreated,
+    #[sea_orm(string_value = "PROJECT_UPDATED")]
+    ProjectUpdated,
+    #[sea_orm(string_value = "PROJECT_DELETED")]
+    ProjectDeleted,
+    #[sea_orm(string_value = "KEY_CREATED")]
+    KeyCreated,
+    #[sea_orm(string_value = "KEY_ACTIVATED")]
+    KeyActivated,
+    #[sea_orm(string_value = "KEY_DEACTIVATED")]
+    KeyDeactivated,
+    #[sea_orm(string_value = "KEY_RENAMED")]
+    KeyRenamed,
+    #[sea_orm(string_value = "KEY_DELETED")]
+    KeyDeleted,
+    #[sea_orm(string_value = "KEY_EXPIRED")]
+    KeyExpired,
+    #[sea_orm(string_value = "ACCESS_CONTROL_ENABLED")]
+    AccessControlEnabled,
+    #[sea_orm(string_value = "ACCESS_CONTROL_DISABLED")]
+    AccessControlDisabled,
+}
+
+/// Whether it happened, or why not.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum AuditOutcome {
+    #[sea_orm(string_value = "SUCCEEDED")]
+    Succeeded,
+    #[sea_orm(string_value = "FORBIDDEN")]
+    Forbidden,
+    #[sea_orm(string_value = "NOT_FOUND")]
+    NotFound,
+    #[sea_orm(string_value = "CONFLICT")]
+    Conflict,
+}
+
+/// Who acted.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum ActorKind {
+    #[sea_orm(string_value = "ANONYMOUS")]
+    Anonymous,
+    #[sea_orm(string_value = "ADMIN")]
+    Admin,
+    #[sea_orm(string_value = "API_KEY")]
+    ApiKey,
+    /// keyward itself (a key reaching its expiry).
+    #[sea_orm(string_value = "SYSTEM")]
+    System,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "audit_event")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub at: DateTimeUtc,
+    pub action: AuditAction,
+    pub outcome: AuditOutcome,
+    pub actor_kind: ActorKind,
+    /// Row id of the acting key; it may have been deleted since.
+    pub actor_key_id: Option<i64>,
+    pub actor_access_key: Option<String>,
+    pub actor_role: Option<Role>,
+    /// The project concerned; it may have been deleted since. None for
+    /// server-wide actions.
+    pub project_id: Option<i64>,
+    pub target_key_id: Option<i64>,
+    pub target_access_key: Option<String>,
+    pub client_address: Option<String>,
+    pub request_id: Option<String>,
+    /// Why a refused action was refused (the error's message).
+    #[sea_orm(column_type = "Text", nullable)]
+    pub reason: Option<String>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,77 @@
+//! Background work every replica does while it serves: forwarding the audit
+//! events other replicas commit (PostgreSQL), recording keys that reach their
+//! expiry, and pruning audit events past their retention.
+
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+
+use crate::store::Store;
+
+/// How often expired keys are looked for: KEY_EXPIRED events lag the expiry
+/// itself (which is enforced at the exact second) by at most this much.
+const EXPIRY_SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+/// How often old audit events are pruned.
+const RETENTION_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// The running tasks; dropping this does not stop them, [`Tasks::stop`] does.
+pub struct Tasks(Vec<JoinHandle<()>>);
+
+impl Tasks {
+    pub fn start(store: &Store, audit_retention: chrono::Duration) -> Self {
+        let forwarder = {
+            let store = store.clone();
+            tokio::spawn(async move { store.forward_notifications().await })
+        };
+        let expiry = {
+            let store = store.clone();
+            every(EXPIRY_SWEEP_INTERVAL, move || {
+                let store = store.clone();
+                async move {
+                    match store.record_expiries().await {
+                        Ok(0) => {}
+                        Ok(recorded) => tracing::info!(recorded, "expired keys recorded"),
+                        Err(err) => tracing::warn!(error = ?err, "expiry sweep failed"),
+                    }
+                }
+            })
+        };
+        let retention = {
+            let store = store.clone();
+            every(RETENTION_INTERVAL, move || {
+                let store = store.clone();
+                async move {
+                    match store.prune_audit_events(audit_retention).await {
+                        Ok(0) => {}
+                        Ok(pruned) => tracing::info!(pruned, "old audit events pruned"),
+                        Err(err) => tracing::warn!(error = ?err, "audit retention failed"),
+                    }
+                }
+            })
+        };
+        Self(vec![forwarder, expiry, retention])
+    }
+
+    pub async fn stop(self) {
+        for task in self.0 {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+}
+
+/// Runs `work` now and then every `period`, one run at a time.
+fn every<F, Fut>(period: Duration, work: F) -> JoinHandle<()>
+where
+    F: Fn() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(period);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            work().await;
+        }
+    })
+}
