@@ -84,7 +84,7 @@ impl MigrationTrait for Migration {
             .alter_table(
                 Table::alter()
                     .table(ApiKey::Table)
-                    .add_column(&mut boolean(ApiKey::ExpiryRecorded).default(false).to_owned())
+                    .add_column(boolean(ApiKey::ExpiryRecorded).default(false).to_owned())
                     .to_owned(),
             )
             .await?;

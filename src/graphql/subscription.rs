@@ -42,19 +42,25 @@ impl Subscription {
                 .ok_or(Error::NotFound("project"))?;
         }
         let receiver = services.store.subscribe_events();
-        Ok(futures::stream::unfold(receiver, move |mut receiver| async move {
-            loop {
-                match receiver.recv().await {
-                    Ok(event) if project_id.is_none_or(|id| event.project_id == Some(id)) => {
-                        return Some((AuditEvent::from(event), receiver));
+        Ok(futures::stream::unfold(
+            receiver,
+            move |mut receiver| async move {
+                loop {
+                    match receiver.recv().await {
+                        Ok(event) if project_id.is_none_or(|id| event.project_id == Some(id)) => {
+                            return Some((AuditEvent::from(event), receiver));
+                        }
+                        Ok(_) => {}
+                        Err(RecvError::Lagged(missed)) => {
+                            tracing::warn!(
+                                missed,
+                                "a keyEvents subscriber fell behind and missed events"
+                            );
+                        }
+                        Err(RecvError::Closed) => return None,
                     }
-                    Ok(_) => {}
-                    Err(RecvError::Lagged(missed)) => {
-                        tracing::warn!(missed, "a keyEvents subscriber fell behind and missed events");
-                    }
-                    Err(RecvError::Closed) => return None,
                 }
-            }
-        }))
+            },
+        ))
     }
 }

@@ -224,8 +224,7 @@ async fn execute(
         Principal::Anonymous => &app.schemas.anonymous,
         Principal::Admin | Principal::ApiKey(_) => &app.schemas.authenticated,
     };
-    let mut response = schema.execute(request.data(context)).await;
-    response.errors.iter_mut().for_each(crate::error::annotate);
+    let response = schema.execute(request.data(context)).await;
     let mut response = Json(response).into_response();
     // Responses may carry a one-time secret key; no cache may keep them.
     response

@@ -47,7 +47,10 @@ pub(super) async fn graphql_ws(
     // Credentials in the upgrade request are checked before upgrading, so a
     // wrong secret gets a plain 401 with its WWW-Authenticate challenge.
     let principal = match headers.get(header::AUTHORIZATION) {
-        Some(authorization) => match app.auth.authenticate(Some(authorization), Some(client)).await
+        Some(authorization) => match app
+            .auth
+            .authenticate(Some(authorization), Some(client))
+            .await
         {
             Ok(principal) => Some(principal),
             Err(err) => return err.into_response(),
@@ -74,7 +77,12 @@ struct Connection {
 }
 
 impl Connection {
-    async fn serve(self, socket: WebSocket, protocol: GraphQLProtocol, principal: Option<Principal>) {
+    async fn serve(
+        self,
+        socket: WebSocket,
+        protocol: GraphQLProtocol,
+        principal: Option<Principal>,
+    ) {
         let revoked = CancellationToken::new();
         let closed = CancellationToken::new();
         let (mut sink, incoming) = socket.split();
@@ -169,7 +177,9 @@ impl AppState {
         let Ok(origin) = origin.to_str() else {
             return false;
         };
-        let host = headers.get(header::HOST).and_then(|host| host.to_str().ok());
+        let host = headers
+            .get(header::HOST)
+            .and_then(|host| host.to_str().ok());
         let same_origin = host.is_some_and(|host| {
             origin
                 .split_once("://")

@@ -19,9 +19,9 @@ use sea_orm::{
 };
 use tokio::sync::broadcast;
 
-pub use super::entity::audit_event::{ActorKind, AuditAction, AuditOutcome};
 use super::entity::api_key::{self, Entity as ApiKey, Role};
 use super::entity::audit_event::{self, Column, Entity as AuditEvent};
+pub use super::entity::audit_event::{ActorKind, AuditAction, AuditOutcome};
 use super::{Page, Store, now};
 use crate::error::{Error, ErrorCode};
 
@@ -211,7 +211,9 @@ impl Store {
     ) -> Result<(), DbErr> {
         txn.commit().await?;
         if self.db().get_database_backend() != DbBackend::Postgres {
-            events.into_iter().for_each(|event| self.events.publish(event));
+            events
+                .into_iter()
+                .for_each(|event| self.events.publish(event));
         }
         Ok(())
     }
@@ -249,9 +251,7 @@ impl Store {
         after: Option<i64>,
         limit: u64,
     ) -> Result<Page<audit_event::Model>, Error> {
-        let mut query = filtered(filter)
-            .order_by_desc(Column::Id)
-            .limit(limit + 1);
+        let mut query = filtered(filter).order_by_desc(Column::Id).limit(limit + 1);
         if let Some(after) = after {
             query = query.filter(Column::Id.lt(after));
         }
@@ -342,7 +342,9 @@ impl Store {
 
     async fn listen(&self, pool: &sea_orm::sqlx::PgPool) -> Result<(), Error> {
         use sea_orm::sqlx::postgres::PgListener;
-        let mut listener = PgListener::connect_with(pool).await.map_err(Error::internal)?;
+        let mut listener = PgListener::connect_with(pool)
+            .await
+            .map_err(Error::internal)?;
         listener.listen(CHANNEL).await.map_err(Error::internal)?;
         loop {
             let notification = match listener.recv().await {

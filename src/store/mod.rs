@@ -19,10 +19,10 @@ use sea_orm::{
     EntityTrait, QueryFilter, SqlErr, TransactionTrait,
 };
 
-pub use entity::api_key::{KeyState, Role};
 pub use audit::{
     Actor, ActorKind, AuditAction, AuditContext, AuditOutcome, EventFeed, EventFilter, Target,
 };
+pub use entity::api_key::{KeyState, Role};
 pub use entity::{api_key, audit_event, project, settings as settings_entity};
 pub use keys::{DeleteKeyOutcome, KeyCounts, KeyStatus, NewKey};
 

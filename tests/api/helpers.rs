@@ -114,6 +114,15 @@ impl Reply {
 
     /// Asserts success and returns `data`.
     #[track_caller]
+    /// The `x-request-id` the server answered with.
+    pub fn request_id(&self) -> String {
+        self.headers
+            .get("x-request-id")
+            .and_then(|id| id.to_str().ok())
+            .expect("an x-request-id header")
+            .to_owned()
+    }
+
     pub fn data(&self) -> &Value {
         assert_eq!(self.status, StatusCode::OK, "reply: {self:?}");
         assert!(self.body.get("errors").is_none(), "reply: {self:?}");
@@ -181,6 +190,12 @@ impl TestApp {
             .expect("the server restarts");
         self.addr = app.local_addr();
         self.app = Some(app);
+    }
+
+    /// The URL of the database this server runs on, for tests that reach
+    /// under the API.
+    pub fn database_url(&self) -> &str {
+        &self.config.database_url
     }
 
     pub fn url(&self, path: &str) -> String {

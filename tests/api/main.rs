@@ -5,6 +5,7 @@
 //! links once.
 
 mod access_control;
+mod audit;
 mod auth_cache;
 mod authorization_matrix;
 mod backend;
@@ -25,3 +26,4 @@ mod replicas;
 mod roles;
 mod schema;
 mod security;
+mod subscriptions;

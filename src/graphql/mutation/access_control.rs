@@ -3,8 +3,8 @@ use async_graphql::{Context, InputObject, Object, Result};
 use crate::auth::Secret;
 use crate::error::Error;
 use crate::graphql::context::parts;
-use crate::store::{AuditAction, Target};
 use crate::graphql::types::AccessControl;
+use crate::store::{AuditAction, Target};
 use crate::validation;
 
 /// The administrator who will manage the server once access control is on.

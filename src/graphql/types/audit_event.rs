@@ -76,9 +76,7 @@ impl AuditEvent {
     /// Global id of the acting key (API_KEY actors); the key may have been
     /// deleted since.
     async fn actor_key_id(&self) -> Option<ID> {
-        self.row
-            .actor_key_id
-            .map(|id| GlobalId::api_key(id).into())
+        self.row.actor_key_id.map(|id| GlobalId::api_key(id).into())
     }
 
     /// Access key of the acting key (API_KEY actors).

@@ -1,0 +1,751 @@
+//! The audit trail: one event per mutation, succeeded or refused, written in
+//! the mutation's transaction; who may read it; retention; expiries.
+
+use std::time::Duration;
+
+use sea_orm::{ConnectionTrait, Database};
+use serde_json::{Value, json};
+
+use crate::backend::{self, Backend, on_every_backend};
+use crate::helpers::*;
+
+on_every_backend!(
+    every_mutation_leaves_exactly_its_audit_event_refused_ones_included,
+    project_trails_are_readable_by_every_key_of_the_project_and_only_its_own,
+    a_mutation_whose_event_cannot_be_written_changes_nothing,
+    events_older_than_the_retention_period_are_pruned,
+    a_key_reaching_its_expiry_is_recorded_once_whatever_the_replicas,
+);
+
+const EVENT_FIELDS: &str = "id at action outcome actorKind actorKeyId actorAccessKey actorRole
+    projectId project { id } targetKeyId targetAccessKey clientAddress requestId reason";
+
+fn trail_query(root: &str) -> String {
+    let page = "(first: $first, after: $after, action: $action, since: $since)";
+    let body = format!(
+        "{{ edges {{ cursor node {{ {EVENT_FIELDS} }} }} pageInfo {{ hasNextPage endCursor }} totalCount }}"
+    );
+    match root {
+        "root" => format!(
+            "query($first: Int, $after: String, $action: AuditAction, $since: DateTime) {{ auditEvents{page} {body} }}"
+        ),
+        _ => format!(
+            "query($p: ID!, $first: Int, $after: String, $action: AuditAction, $since: DateTime) {{ project(id: $p) {{ auditEvents{page} {body} }} }}"
+        ),
+    }
+}
+
+/// Every event of the whole trail, newest first.
+async fn whole_trail(app: &TestApp) -> Vec<Value> {
+    let data = app
+        .ok(
+            &trail_query("root"),
+            json!({ "first": 100 }),
+            &Auth::admin(),
+        )
+        .await;
+    nodes(&data["auditEvents"])
+}
+
+fn nodes(connection: &Value) -> Vec<Value> {
+    connection["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .map(|edge| edge["node"].clone())
+        .collect()
+}
+
+/// What one event should say. `None` fields must be null.
+struct Expected<'a> {
+    action: &'a str,
+    outcome: &'a str,
+    actor: Actor<'a>,
+    project: Option<&'a str>,
+    target: Option<&'a TestKey>,
+    /// Only the key's id, as the caller named it (nothing else may be told).
+    target_id_only: Option<&'a str>,
+    request_id: String,
+}
+
+enum Actor<'a> {
+    Anonymous,
+    Admin,
+    Key(&'a TestKey, &'a str),
+}
+
+fn check(event: &Value, expected: &Expected<'_>) {
+    let context = format!("{} {}: {event:#}", expected.action, expected.outcome);
+    assert_eq!(event["action"], expected.action, "{context}");
+    assert_eq!(event["outcome"], expected.outcome, "{context}");
+    let (kind, key_id, access_key, role) = match &expected.actor {
+        Actor::Anonymous => ("ANONYMOUS", Value::Null, Value::Null, Value::Null),
+        Actor::Admin => ("ADMIN", Value::Null, Value::Null, Value::Null),
+        Actor::Key(key, role) => ("API_KEY", json!(key.id), json!(key.access_key), json!(role)),
+    };
+    assert_eq!(event["actorKind"], kind, "{context}");
+    assert_eq!(event["actorKeyId"], key_id, "{context}");
+    assert_eq!(event["actorAccessKey"], access_key, "{context}");
+    assert_eq!(event["actorRole"], role, "{context}");
+    assert_eq!(event["projectId"], json!(expected.project), "{context}");
+    let (target_id, target_access_key) = match (expected.target, expected.target_id_only) {
+        (Some(key), _) => (json!(key.id), json!(key.access_key)),
+        (None, Some(id)) => (json!(id), Value::Null),
+        (None, None) => (Value::Null, Value::Null),
+    };
+    assert_eq!(event["targetKeyId"], target_id, "{context}");
+    assert_eq!(event["targetAccessKey"], target_access_key, "{context}");
+    assert_eq!(event["clientAddress"], "127.0.0.1", "{context}");
+    assert_eq!(event["requestId"], json!(expected.request_id), "{context}");
+    let refused = expected.outcome != "SUCCEEDED";
+    assert_eq!(event["reason"].is_string(), refused, "{context}");
+}
+
+async fn every_mutation_leaves_exactly_its_audit_event_refused_ones_included() {
+    let app = TestApp::spawn().await;
+    let admin = Auth::admin();
+    let mut expected = Vec::new();
+    let id_of_reply = |reply: &Reply, path: &[&str]| -> String {
+        let mut value = reply.data();
+        for step in path {
+            value = &value[*step];
+        }
+        value.as_str().expect("an id").to_owned()
+    };
+
+    let reply = app
+        .gql(
+            "mutation($i: EnableAccessControlInput!) { enableAccessControl(input: $i) { enabled } }",
+            json!({ "i": { "username": ADMIN.0, "password": ADMIN.1 } }),
+            &Auth::None,
+        )
+        .await;
+    reply.data();
+    expected.push((
+        "ACCESS_CONTROL_ENABLED",
+        "SUCCEEDED",
+        0,
+        None,
+        None,
+        reply.request_id(),
+    ));
+
+    let reply = app
+        .gql(
+            CREATE_PROJECT,
+            json!({ "i": { "name": "audited" } }),
+            &admin,
+        )
+        .await;
+    let p = id_of_reply(&reply, &["createProject", "project", "id"]);
+    expected.push((
+        "PROJECT_CREATED",
+        "SUCCEEDED",
+        1,
+        Some(p.clone()),
+        None,
+        reply.request_id(),
+    ));
+
+    let reply = app
+        .gql(
+            CREATE_KEY,
+            json!({ "i": { "projectId": p, "name": "owner", "role": "OWNER" } }),
+            &admin,
+        )
+        .await;
+    let owner = key_from(reply.data());
+    expected.push((
+        "KEY_CREATED",
+        "SUCCEEDED",
+        1,
+        Some(p.clone()),
+        Some(2),
+        reply.request_id(),
+    ));
+
+    let reply = app
+        .gql(
+            CREATE_KEY,
+            json!({ "i": { "name": "member", "role": "MEMBER" } }),
+            &owner.auth(),
+        )
+        .await;
+    let member = key_from(reply.data());
+    expected.push((
+        "KEY_CREATED",
+        "SUCCEEDED",
+        3,
+        Some(p.clone()),
+        Some(4),
+        reply.request_id(),
+    ));
+
+    // Refused: a MEMBER key may not touch an OWNER key (it can see it).
+    let reply = app
+        .gql(
+            RENAME,
+            json!({ "i": { "id": owner.id, "name": "x" } }),
+            &member.auth(),
+        )
+        .await;
+    reply.assert_code("FORBIDDEN");
+    expected.push((
+        "KEY_RENAMED",
+        "FORBIDDEN",
+        4,
+        Some(p.clone()),
+        Some(2),
+        reply.request_id(),
+    ));
+
+    let reply = app
+        .gql(
+            RENAME,
+            json!({ "i": { "id": member.id, "name": "renamed" } }),
+            &member.auth(),
+        )
+        .await;
+    reply.data();
+    expected.push((
+        "KEY_RENAMED",
+        "SUCCEEDED",
+        4,
+        Some(p.clone()),
+        Some(4),
+        reply.request_id(),
+    ));
+
+    // Bad input is not a refusal: no event.
+    app.gql(
+        RENAME,
+        json!({ "i": { "id": member.id, "name": "" } }),
+        &member.auth(),
+    )
+    .await
+    .assert_code("BAD_USER_INPUT");
+
+    let reply = app
+        .gql(
+            DELETE_KEY,
+            json!({ "i": { "id": member.id } }),
+            &owner.auth(),
+        )
+        .await;
+    reply.assert_code("CONFLICT");
+    expected.push((
+        "KEY_DELETED",
+        "CONFLICT",
+        3,
+        Some(p.clone()),
+        Some(4),
+        reply.request_id(),
+    ));
+
+    let reply = app
+        .gql(
+            SET_STATE,
+            json!({ "i": { "id": member.id, "state": "INACTIVE" } }),
+            &owner.auth(),
+        )
+        .await;
+    reply.data();
+    expected.push((
+        "KEY_DEACTIVATED",
+        "SUCCEEDED",
+        3,
+        Some(p.clone()),
+        Some(4),
+        reply.request_id(),
+    ));
+
+    let reply = app
+        .gql(
+            SET_STATE,
+            json!({ "i": { "id": member.id, "state": "ACTIVE" } }),
+            &owner.auth(),
+        )
+        .await;
+    reply.data();
+    expected.push((
+        "KEY_ACTIVATED",
+        "SUCCEEDED",
+        3,
+        Some(p.clone()),
+        Some(4),
+        reply.request_id(),
+    ));
+
+    let reply = app
+        .gql(
+            SET_STATE,
+            json!({ "i": { "id": member.id, "state": "INACTIVE" } }),
+            &owner.auth(),
+        )
+        .await;
+    reply.data();
+    expected.push((
+        "KEY_DEACTIVATED",
+        "SUCCEEDED",
+        3,
+        Some(p.clone()),
+        Some(4),
+        reply.request_id(),
+    ));
+
+    let reply = app
+        .gql(
+            DELETE_KEY,
+            json!({ "i": { "id": member.id } }),
+            &owner.auth(),
+        )
+        .await;
+    reply.data();
+    expected.push((
+        "KEY_DELETED",
+        "SUCCEEDED",
+        3,
+        Some(p.clone()),
+        Some(4),
+        reply.request_id(),
+    ));
+
+    let reply = app
+        .gql(
+            UPDATE_PROJECT,
+            json!({ "i": { "id": p, "description": "watched" } }),
+            &owner.auth(),
+        )
+        .await;
+    reply.data();
+    expected.push((
+        "PROJECT_UPDATED",
+        "SUCCEEDED",
+        3,
+        Some(p.clone()),
+        None,
+        reply.request_id(),
+    ));
+
+    // Refused server-wide action by a key: recorded in the key's project.
+    let reply = app
+        .gql(
+            CREATE_PROJECT,
+            json!({ "i": { "name": "mine" } }),
+            &owner.auth(),
+        )
+        .await;
+    reply.assert_code("FORBIDDEN");
+    expected.push((
+        "PROJECT_CREATED",
+        "FORBIDDEN",
+        3,
+        Some(p.clone()),
+        None,
+        reply.request_id(),
+    ));
+
+    let reply = app
+        .gql(
+            CREATE_PROJECT,
+            json!({ "i": { "name": "elsewhere" } }),
+            &admin,
+        )
+        .await;
+    let q = id_of_reply(&reply, &["createProject", "project", "id"]);
+    expected.push((
+        "PROJECT_CREATED",
+        "SUCCEEDED",
+        1,
+        Some(q.clone()),
+        None,
+        reply.request_id(),
+    ));
+
+    let reply = app
+        .gql(
+            CREATE_KEY,
+            json!({ "i": { "projectId": q, "name": "outsider", "role": "OWNER" } }),
+            &admin,
+        )
+        .await;
+    let outsider = key_from(reply.data());
+    expected.push((
+        "KEY_CREATED",
+        "SUCCEEDED",
+        1,
+        Some(q.clone()),
+        Some(5),
+        reply.request_id(),
+    ));
+
+    // Refused: another project's key. Told to the outsider's own project,
+    // naming only the id the outsider gave.
+    let reply = app
+        .gql(
+            SET_STATE,
+            json!({ "i": { "id": owner.id, "state": "INACTIVE" } }),
+            &outsider.auth(),
+        )
+        .await;
+    reply.assert_code("NOT_FOUND");
+    expected.push((
+        "KEY_DEACTIVATED",
+        "NOT_FOUND",
+        5,
+        Some(q.clone()),
+        Some(-2),
+        reply.request_id(),
+    ));
+
+    let reply = app
+        .gql(
+            CREATE_PROJECT,
+            json!({ "i": { "name": "audited" } }),
+            &admin,
+        )
+        .await;
+    reply.assert_code("CONFLICT");
+    expected.push((
+        "PROJECT_CREATED",
+        "CONFLICT",
+        1,
+        None,
+        None,
+        reply.request_id(),
+    ));
+
+    let reply = app
+        .gql(DELETE_PROJECT, json!({ "i": { "id": q } }), &admin)
+        .await;
+    reply.data();
+    expected.push((
+        "PROJECT_DELETED",
+        "SUCCEEDED",
+        1,
+        Some(q.clone()),
+        None,
+        reply.request_id(),
+    ));
+
+    let reply = app
+        .gql(
+            "mutation { disableAccessControl { enabled } }",
+            json!({}),
+            &admin,
+        )
+        .await;
+    reply.data();
+    expected.push((
+        "ACCESS_CONTROL_DISABLED",
+        "SUCCEEDED",
+        1,
+        None,
+        None,
+        reply.request_id(),
+    ));
+    app.enable_access_control().await;
+
+    let mut trail = whole_trail(&app).await;
+    // The last event is the re-enabling, by an anonymous caller.
+    assert_eq!(trail.remove(0)["action"], "ACCESS_CONTROL_ENABLED");
+    trail.reverse();
+    assert_eq!(
+        trail.len(),
+        expected.len(),
+        "one event per audited mutation: {trail:#?}"
+    );
+    // Actors: 0 anonymous, 1 admin, 3 owner (OWNER), 4 member (MEMBER),
+    // 5 outsider (OWNER). Targets: 2 owner, 4 member, 5 outsider, -2 the
+    // owner's id alone.
+    let keys = [(2, &owner), (3, &owner), (4, &member), (5, &outsider)];
+    let key = |n: i32| keys.iter().find(|(k, _)| *k == n).map(|(_, key)| *key);
+    for (event, (action, outcome, actor, project, target, request_id)) in trail.iter().zip(expected)
+    {
+        let actor = match actor {
+            0 => Actor::Anonymous,
+            1 => Actor::Admin,
+            3 => Actor::Key(&owner, "OWNER"),
+            4 => Actor::Key(&member, "MEMBER"),
+            _ => Actor::Key(&outsider, "OWNER"),
+        };
+        check(
+            event,
+            &Expected {
+                action,
+                outcome,
+                actor,
+                project: project.as_deref(),
+                target: target.and_then(key),
+                target_id_only: (target == Some(-2)).then_some(owner.id.as_str()),
+                request_id,
+            },
+        );
+    }
+    // The deleted project's events stay, without the project itself.
+    let deleted = trail
+        .iter()
+        .find(|event| event["action"] == "PROJECT_DELETED")
+        .expect("PROJECT_DELETED");
+    assert_eq!(deleted["projectId"], json!(q));
+    assert_eq!(deleted["project"], Value::Null);
+}
+
+async fn project_trails_are_readable_by_every_key_of_the_project_and_only_its_own() {
+    let app = TestApp::spawn().await;
+    app.enable_access_control().await;
+    let admin = Auth::admin();
+    let p = app.create_project(&admin, "p").await;
+    let q = app.create_project(&admin, "q").await;
+    let reader = app.create_key(&admin, &p, "READ_ONLY").await;
+    let other = app.create_key(&admin, &q, "OWNER").await;
+    for _ in 0..3 {
+        app.create_key(&admin, &p, "MEMBER").await;
+    }
+    let before_renames = chrono::Utc::now();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    app.ok(
+        RENAME,
+        json!({ "i": { "id": reader.id, "name": "renamed" } }),
+        &admin,
+    )
+    .await;
+
+    // A READ_ONLY key reads its project's trail: newest first, p's only.
+    let query = trail_query("project");
+    let data = app
+        .ok(&query, json!({ "p": p, "first": 100 }), &reader.auth())
+        .await;
+    let events = nodes(&data["project"]["auditEvents"]);
+    let actions: Vec<&str> = events
+        .iter()
+        .map(|e| e["action"].as_str().expect("action"))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "KEY_RENAMED",
+            "KEY_CREATED",
+            "KEY_CREATED",
+            "KEY_CREATED",
+            "KEY_CREATED",
+            "PROJECT_CREATED"
+        ]
+    );
+    assert!(events.iter().all(|e| e["projectId"] == json!(p)));
+    assert_eq!(data["project"]["auditEvents"]["totalCount"], 6);
+
+    // Keyset pages, newest first, and the filters.
+    let first = app
+        .ok(&query, json!({ "p": p, "first": 4 }), &reader.auth())
+        .await;
+    let cursor = first["project"]["auditEvents"]["pageInfo"]["endCursor"].clone();
+    assert_eq!(
+        first["project"]["auditEvents"]["pageInfo"]["hasNextPage"],
+        true
+    );
+    let rest = app
+        .ok(
+            &query,
+            json!({ "p": p, "first": 4, "after": cursor }),
+            &reader.auth(),
+        )
+        .await;
+    let paged: Vec<Value> = nodes(&first["project"]["auditEvents"])
+        .into_iter()
+        .chain(nodes(&rest["project"]["auditEvents"]))
+        .collect();
+    assert_eq!(paged, events);
+    assert_eq!(
+        rest["project"]["auditEvents"]["pageInfo"]["hasNextPage"],
+        false
+    );
+    let created = app
+        .ok(
+            &query,
+            json!({ "p": p, "action": "KEY_CREATED" }),
+            &reader.auth(),
+        )
+        .await;
+    assert_eq!(created["project"]["auditEvents"]["totalCount"], 4);
+    let since = app
+        .ok(
+            &query,
+            json!({ "p": p, "since": before_renames }),
+            &reader.auth(),
+        )
+        .await;
+    let recent = nodes(&since["project"]["auditEvents"]);
+    assert_eq!(recent.len(), 1);
+    assert_eq!(recent[0]["action"], "KEY_RENAMED");
+
+    // Each event is a node; another project's key cannot see it.
+    let event_id = events[0]["id"].clone();
+    let node = "query($id: ID!) { node(id: $id) { id ... on AuditEvent { action } } }";
+    let mine = app
+        .ok(node, json!({ "id": event_id }), &reader.auth())
+        .await;
+    assert_eq!(mine["node"]["action"], "KEY_RENAMED");
+    let theirs = app.ok(node, json!({ "id": event_id }), &other.auth()).await;
+    assert_eq!(theirs["node"], Value::Null);
+    let foreign = app.gql(&query, json!({ "p": p }), &other.auth()).await;
+    assert_eq!(foreign.data()["project"], Value::Null);
+
+    // The whole trail is the admin's.
+    app.gql(&trail_query("root"), json!({}), &reader.auth())
+        .await
+        .assert_code("FORBIDDEN");
+    assert!(whole_trail(&app).await.len() > events.len());
+}
+
+/// Runs `sql` on the server's database, whichever backend.
+async fn execute(app: &TestApp, sql: &str) {
+    let db = Database::connect(app.database_url())
+        .await
+        .expect("connect");
+    db.execute_unprepared(sql).await.expect(sql);
+    let _ = db.close().await;
+}
+
+/// Makes writing a KEY_DELETED event fail, as a full disk or a broken
+/// connection could in the middle of the transaction.
+async fn break_key_deleted_events(app: &TestApp) {
+    match backend::current() {
+        Backend::Sqlite => {
+            execute(
+                app,
+                "CREATE TRIGGER broken AFTER INSERT ON audit_event \
+                 WHEN NEW.action = 'KEY_DELETED' \
+                 BEGIN SELECT RAISE(ABORT, 'injected failure'); END",
+            )
+            .await
+        }
+        Backend::Postgres => {
+            execute(
+                app,
+                "CREATE FUNCTION broken() RETURNS trigger LANGUAGE plpgsql \
+                 AS $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$",
+            )
+            .await;
+            execute(
+                app,
+                "CREATE TRIGGER broken AFTER INSERT ON audit_event FOR EACH ROW \
+                 WHEN (NEW.action = 'KEY_DELETED') EXECUTE FUNCTION broken()",
+            )
+            .await;
+        }
+    }
+}
+
+async fn a_mutation_whose_event_cannot_be_written_changes_nothing() {
+    let app = TestApp::spawn().await;
+    app.enable_access_control().await;
+    let admin = Auth::admin();
+    let project = app.default_project(&admin).await;
+    let key = app.create_key(&admin, &project, "MEMBER").await;
+    app.ok(
+        SET_STATE,
+        json!({ "i": { "id": key.id, "state": "INACTIVE" } }),
+        &admin,
+    )
+    .await;
+    break_key_deleted_events(&app).await;
+
+    app.gql(DELETE_KEY, json!({ "i": { "id": key.id } }), &admin)
+        .await
+        .assert_code("INTERNAL");
+
+    // The deletion rolled back with its event: the key is still there, still
+    // counted, and the trail tells of no deletion.
+    let data = app
+        .ok(
+            "query($id: ID!, $p: ID!) { node(id: $id) { ... on ApiKey { state } }
+               project(id: $p) { apiKeys { totalCount } } }",
+            json!({ "id": key.id, "p": project }),
+            &admin,
+        )
+        .await;
+    assert_eq!(data["node"]["state"], "INACTIVE");
+    assert_eq!(data["project"]["apiKeys"]["totalCount"], 1);
+    let trail = whole_trail(&app).await;
+    assert!(
+        trail.iter().all(|e| e["action"] != "KEY_DELETED"),
+        "{trail:#?}"
+    );
+    assert_eq!(trail[0]["action"], "KEY_DEACTIVATED");
+}
+
+async fn events_older_than_the_retention_period_are_pruned() {
+    let mut app = TestApp::spawn().await;
+    let admin = Auth::None;
+    app.create_project(&admin, "old").await;
+    app.create_project(&admin, "recent").await;
+    // Age the first event past the default retention (365 days).
+    let aged = match backend::current() {
+        Backend::Sqlite => {
+            "UPDATE audit_event SET at = '2000-01-01 00:00:00+00:00' WHERE id = (SELECT MIN(id) FROM audit_event)"
+        }
+        Backend::Postgres => {
+            "UPDATE audit_event SET at = now() - interval '400 days' WHERE id = (SELECT MIN(id) FROM audit_event)"
+        }
+    };
+    execute(&app, aged).await;
+    assert_eq!(whole_trail(&app).await.len(), 2);
+
+    // Retention runs when a server starts, then hourly.
+    app.restart().await;
+    let mut trail = whole_trail(&app).await;
+    for _ in 0..50 {
+        if trail.len() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        trail = whole_trail(&app).await;
+    }
+    assert_eq!(trail.len(), 1, "{trail:#?}");
+    assert!(trail[0]["project"]["id"].is_string());
+    let name = app
+        .ok(
+            "query($id: ID!) { node(id: $id) { ... on Project { name } } }",
+            json!({ "id": trail[0]["projectId"] }),
+            &admin,
+        )
+        .await;
+    assert_eq!(name["node"]["name"], "recent");
+}
+
+async fn a_key_reaching_its_expiry_is_recorded_once_whatever_the_replicas() {
+    let a = TestApp::spawn().await;
+    let b = a.replica().await;
+    let auth = Auth::None;
+    let project = a.default_project(&auth).await;
+    let expires_at = chrono::Utc::now() + chrono::Duration::seconds(2);
+    let data = a
+        .ok(
+            CREATE_KEY,
+            json!({ "i": { "projectId": project, "name": "short", "expiresAt": expires_at } }),
+            &auth,
+        )
+        .await;
+    let key = key_from(&data);
+    let expired = |trail: &[Value]| -> Vec<Value> {
+        trail
+            .iter()
+            .filter(|e| e["action"] == "KEY_EXPIRED")
+            .cloned()
+            .collect()
+    };
+    assert!(expired(&whole_trail(&a).await).is_empty());
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let events = expired(&whole_trail(&b).await);
+    assert_eq!(events.len(), 1, "{events:#?}");
+    let event = &events[0];
+    assert_eq!(event["actorKind"], "SYSTEM");
+    assert_eq!(event["targetKeyId"], json!(key.id));
+    assert_eq!(event["targetAccessKey"], json!(key.access_key));
+    assert_eq!(event["projectId"], json!(project));
+    assert_eq!(event["clientAddress"], Value::Null);
+    let at = chrono::DateTime::parse_from_rfc3339(event["at"].as_str().expect("at"))
+        .expect("a timestamp");
+    assert!(at >= expires_at, "recorded at {at}, expiry {expires_at}");
+}

@@ -1,0 +1,298 @@
+//! `keyEvents` over WebSocket (graphql-transport-ws), with a real client.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::backend::{self, Backend, on_every_backend};
+use crate::helpers::*;
+
+on_every_backend!(
+    subscribers_receive_their_own_projects_events_and_none_of_another,
+    deactivating_the_subscribers_key_closes_its_connection,
+    wrong_credentials_cannot_subscribe,
+    a_key_cannot_follow_another_project,
+);
+
+const KEY_EVENTS: &str = "subscription($p: ID) { keyEvents(projectId: $p) {
+    action outcome actorKind projectId targetKeyId targetAccessKey } }";
+/// How long a test waits for a message that should come.
+const PATIENCE: Duration = Duration::from_secs(10);
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Where the client puts its credentials.
+enum Via {
+    Header,
+    InitPayload,
+}
+
+fn basic(auth: &Auth) -> Option<String> {
+    match auth {
+        Auth::Basic(user, password) => Some(format!(
+            "Basic {}",
+            STANDARD.encode(format!("{user}:{password}"))
+        )),
+        _ => None,
+    }
+}
+
+/// Opens `/graphql/ws` speaking graphql-transport-ws; the handshake's answer
+/// on failure.
+async fn open(app: &TestApp, auth: &Auth, via: &Via) -> Result<Socket, u16> {
+    let mut request = format!("ws://{}/graphql/ws", app.addr)
+        .into_client_request()
+        .expect("a request");
+    let headers = request.headers_mut();
+    headers.insert(
+        "sec-websocket-protocol",
+        HeaderValue::from_static("graphql-transport-ws"),
+    );
+    if let (Via::Header, Some(value)) = (via, basic(auth)) {
+        headers.insert(
+            "authorization",
+            HeaderValue::from_str(&value).expect("header"),
+        );
+    }
+    match tokio_tungstenite::connect_async(request).await {
+        Ok((socket, _)) => Ok(socket),
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            Err(response.status().as_u16())
+        }
+        Err(err) => panic!("handshake failed: {err}"),
+    }
+}
+
+/// `connection_init`, then the server's first answer.
+async fn init(socket: &mut Socket, auth: &Auth, via: &Via) -> Message {
+    let payload = match (via, basic(auth)) {
+        (Via::InitPayload, Some(value)) => json!({ "authorization": value }),
+        _ => json!({}),
+    };
+    send(
+        socket,
+        json!({ "type": "connection_init", "payload": payload }),
+    )
+    .await;
+    next_message(socket)
+        .await
+        .expect("an answer to connection_init")
+}
+
+async fn send(socket: &mut Socket, message: Value) {
+    socket
+        .send(Message::text(message.to_string()))
+        .await
+        .expect("send");
+}
+
+/// The next text or close message; `None` when the connection ends
+/// without one.
+async fn next_message(socket: &mut Socket) -> Option<Message> {
+    loop {
+        let message = tokio::time::timeout(PATIENCE, socket.next())
+            .await
+            .expect("a message in time")?;
+        match message {
+            Ok(message @ (Message::Text(_) | Message::Close(_))) => return Some(message),
+            Ok(_) => {}
+            Err(_) => return None,
+        }
+    }
+}
+
+fn json_of(message: &Message) -> Value {
+    match message {
+        Message::Text(text) => serde_json::from_str(text).expect("JSON"),
+        other => panic!("expected a text message, got {other:?}"),
+    }
+}
+
+/// A subscription of `auth` to `project`'s events, acknowledged.
+async fn subscribe(app: &TestApp, auth: &Auth, via: Via, project: Option<&str>) -> Socket {
+    let mut socket = open(app, auth, &via).await.expect("the upgrade succeeds");
+    let ack = json_of(&init(&mut socket, auth, &via).await);
+    assert_eq!(ack["type"], "connection_ack", "{ack}");
+    send(
+        &mut socket,
+        json!({ "id": "1", "type": "subscribe",
+                "payload": { "query": KEY_EVENTS, "variables": { "p": project } } }),
+    )
+    .await;
+    // The feed is joined as the subscription starts; give it that moment.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    socket
+}
+
+/// The next event delivered on `socket`.
+async fn next_event(socket: &mut Socket) -> Value {
+    let message = json_of(&next_message(socket).await.expect("an event"));
+    assert_eq!(message["type"], "next", "{message}");
+    assert_eq!(message["id"], "1");
+    assert!(message["payload"]["errors"].is_null(), "{message}");
+    message["payload"]["data"]["keyEvents"].clone()
+}
+
+async fn subscribers_receive_their_own_projects_events_and_none_of_another() {
+    let app = TestApp::spawn().await;
+    app.enable_access_control().await;
+    let admin = Auth::admin();
+    let p = app.create_project(&admin, "p").await;
+    let q = app.create_project(&admin, "q").await;
+    let in_p = app.create_key(&admin, &p, "READ_ONLY").await;
+    let in_q = app.create_key(&admin, &q, "READ_ONLY").await;
+    // One authenticates on the upgrade request, the other (as a browser
+    // must) in the connection_init payload.
+    let mut watching_p = subscribe(&app, &in_p.auth(), Via::Header, None).await;
+    let mut watching_q = subscribe(&app, &in_q.auth(), Via::InitPayload, Some(&q)).await;
+
+    let made_in_q = app.create_key(&admin, &q, "MEMBER").await;
+    let made_in_p = app.create_key(&admin, &p, "MEMBER").await;
+
+    // Each sees its own project's event first: the other project's, sent
+    // earlier, never reached it.
+    let seen_by_p = next_event(&mut watching_p).await;
+    assert_eq!(seen_by_p["action"], "KEY_CREATED");
+    assert_eq!(seen_by_p["projectId"], json!(p));
+    assert_eq!(seen_by_p["targetAccessKey"], json!(made_in_p.access_key));
+    let seen_by_q = next_event(&mut watching_q).await;
+    assert_eq!(seen_by_q["projectId"], json!(q));
+    assert_eq!(seen_by_q["targetAccessKey"], json!(made_in_q.access_key));
+
+    // Refused attempts are events too.
+    app.gql(DELETE_KEY, json!({ "i": { "id": made_in_p.id } }), &admin)
+        .await
+        .assert_code("CONFLICT");
+    let refused = next_event(&mut watching_p).await;
+    assert_eq!(refused["action"], "KEY_DELETED");
+    assert_eq!(refused["outcome"], "CONFLICT");
+}
+
+async fn deactivating_the_subscribers_key_closes_its_connection() {
+    let app = TestApp::spawn().await;
+    app.enable_access_control().await;
+    let admin = Auth::admin();
+    let project = app.default_project(&admin).await;
+    let subscriber = app.create_key(&admin, &project, "READ_ONLY").await;
+    let bystander = app.create_key(&admin, &project, "READ_ONLY").await;
+    let mut revoked = subscriber_socket(&app, &subscriber).await;
+    let mut still_valid = subscriber_socket(&app, &bystander).await;
+
+    app.ok(
+        SET_STATE,
+        json!({ "i": { "id": subscriber.id, "state": "INACTIVE" } }),
+        &admin,
+    )
+    .await;
+
+    // The bystander sees the deactivation and stays connected.
+    let event = next_event(&mut still_valid).await;
+    assert_eq!(event["action"], "KEY_DEACTIVATED");
+    assert_eq!(event["targetKeyId"], json!(subscriber.id));
+    // The subscriber's connection is closed with 4403, whatever it was
+    // told before.
+    let mut close_code = None;
+    while let Some(message) = next_message(&mut revoked).await {
+        if let Message::Close(frame) = message {
+            close_code = frame.map(|frame| u16::from(frame.code));
+            break;
+        }
+    }
+    assert_eq!(close_code, Some(4403));
+    app.create_key(&admin, &project, "MEMBER").await;
+    assert_eq!(next_event(&mut still_valid).await["action"], "KEY_CREATED");
+}
+
+async fn subscriber_socket(app: &TestApp, key: &TestKey) -> Socket {
+    subscribe(app, &key.auth(), Via::Header, None).await
+}
+
+async fn wrong_credentials_cannot_subscribe() {
+    let app = TestApp::spawn().await;
+    app.enable_access_control().await;
+    let project = app.default_project(&Auth::admin()).await;
+    let key = app.create_key(&Auth::admin(), &project, "OWNER").await;
+    let wrong = Auth::basic(&key.access_key, &"0".repeat(40));
+
+    // On the upgrade request: a plain 401, before any WebSocket.
+    assert_eq!(open(&app, &wrong, &Via::Header).await.err(), Some(401));
+
+    // In connection_init (or missing): no acknowledgement, the connection
+    // is closed.
+    for auth in [&wrong, &Auth::None] {
+        let mut socket = open(&app, auth, &Via::InitPayload)
+            .await
+            .expect("the upgrade itself needs no credentials");
+        let answer = init(&mut socket, auth, &Via::InitPayload).await;
+        assert!(
+            matches!(answer, Message::Close(_)),
+            "expected the connection closed, got {answer:?}"
+        );
+    }
+
+    // A page on another site cannot open one with the user's credentials.
+    let mut request = format!("ws://{}/graphql/ws", app.addr)
+        .into_client_request()
+        .expect("a request");
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        HeaderValue::from_static("graphql-transport-ws"),
+    );
+    request
+        .headers_mut()
+        .insert("origin", HeaderValue::from_static("https://evil.example"));
+    let refused = tokio_tungstenite::connect_async(request).await;
+    assert!(
+        matches!(
+            refused,
+            Err(tokio_tungstenite::tungstenite::Error::Http(ref response))
+                if response.status() == 403
+        ),
+        "{refused:?}"
+    );
+}
+
+async fn a_key_cannot_follow_another_project() {
+    let app = TestApp::spawn().await;
+    app.enable_access_control().await;
+    let admin = Auth::admin();
+    let mine = app.default_project(&admin).await;
+    let theirs = app.create_project(&admin, "theirs").await;
+    let key = app.create_key(&admin, &mine, "OWNER").await;
+    let mut socket = subscribe(&app, &key.auth(), Via::Header, Some(&theirs)).await;
+    let answer = json_of(&next_message(&mut socket).await.expect("an answer"));
+    assert_eq!(answer["type"], "next", "{answer}");
+    assert_eq!(
+        answer["payload"]["errors"][0]["extensions"]["code"],
+        "NOT_FOUND"
+    );
+    let done = json_of(&next_message(&mut socket).await.expect("completion"));
+    assert_eq!(done["type"], "complete", "{done}");
+}
+
+/// On PostgreSQL, an event committed through one replica reaches the
+/// subscribers of every other (LISTEN/NOTIFY).
+#[tokio::test]
+async fn events_from_one_replica_reach_subscribers_on_another() {
+    backend::run_on(Backend::Postgres, async {
+        let a = TestApp::spawn().await;
+        let b = a.replica().await;
+        a.enable_access_control().await;
+        let admin = Auth::admin();
+        let project = a.default_project(&admin).await;
+        let mut on_b = subscribe(&b, &admin, Via::Header, Some(&project)).await;
+        let key = a.create_key(&admin, &project, "MEMBER").await;
+        let event = next_event(&mut on_b).await;
+        assert_eq!(event["action"], "KEY_CREATED");
+        assert_eq!(event["targetAccessKey"], json!(key.access_key));
+    })
+    .await;
+}
