@@ -1,6 +1,7 @@
 //! HTTP: routes, request handling around the GraphQL schema, tower layers,
 //! and the accept loop.
 
+mod assets;
 mod websocket;
 
 use std::future::Future;
@@ -8,7 +9,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_graphql::http::GraphiQLSource;
 use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::DefaultBodyLimit;
@@ -17,7 +17,7 @@ use axum::extract::{ConnectInfo, Path, State};
 use axum::http::header::{self, HeaderMap, HeaderValue};
 use axum::http::uri::Authority;
 use axum::http::{Method, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -71,6 +71,8 @@ pub struct AppState {
 
 pub fn router(state: AppState, limits: &Limits) -> Router {
     let router = Router::new()
+        .route("/", get(console))
+        .route("/assets/{version}/{*path}", get(assets::asset))
         .route("/graphql", post(graphql_root).get(graphiql_root))
         .route("/graphql/ws", get(websocket::graphql_ws))
         .route(
@@ -276,8 +278,22 @@ fn rejection(status: StatusCode, message: &str) -> Response {
     (status, Json(error_body(message, ErrorCode::BadUserInput))).into_response()
 }
 
-/// GraphiQL, for browsers. With access control on, an unauthenticated browser
-/// gets the 401 and `WWW-Authenticate` that make it prompt for a key.
+/// The web console. A static page: everything it shows comes from API
+/// requests made with the credentials signed in to it.
+async fn console(headers: HeaderMap) -> Response {
+    assets::page(assets::Page::Console, &headers)
+}
+
+/// GraphiQL, for browsers. With access control on, a browser arriving
+/// without credentials gets the 401 and `WWW-Authenticate` that make it
+/// prompt for a key; the page it then gets sends the credentials the
+/// browser keeps for this site.
+///
+/// One exception: a navigation from one of this site's own pages (the
+/// console's "View in API", `Sec-Fetch-Site: same-origin`) gets the page
+/// without a prompt, because the page sends the credentials signed in to
+/// the console itself. The page holds no data, so serving it reveals
+/// nothing; every query it runs is authenticated like any other.
 async fn graphiql(
     app: &AppState,
     peer: SocketAddr,
@@ -298,19 +314,17 @@ async fn graphiql(
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return Ok(response);
     }
-    let principal = app.authenticate(peer, headers).await?;
-    let endpoint = match project {
-        Some(raw) => {
-            let project = app.project_scope(&principal, raw).await?;
-            format!("/projects/{}/graphql", GlobalId::project(project.id))
+    let from_own_page = headers
+        .get("sec-fetch-site")
+        .is_some_and(|site| site == "same-origin");
+    // Credentials that are sent are checked all the same.
+    if !from_own_page || headers.contains_key(header::AUTHORIZATION) {
+        let principal = app.authenticate(peer, headers).await?;
+        if let Some(raw) = project {
+            app.project_scope(&principal, raw).await?;
         }
-        None => "/graphql".to_owned(),
-    };
-    let page = GraphiQLSource::build()
-        .endpoint(&endpoint)
-        .title("keyward")
-        .finish();
-    Ok(Html(page).into_response())
+    }
+    Ok(assets::page(assets::Page::GraphiQL, headers))
 }
 
 async fn healthz(State(app): State<AppState>) -> Response {

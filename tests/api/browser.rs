@@ -1,0 +1,471 @@
+//! The web console and GraphiQL in a real browser: Debian's headless
+//! Chromium, driven over WebDriver (chromedriver) with fantoccini.
+//!
+//! Without `/usr/bin/chromium` and `/usr/bin/chromedriver` these tests are
+//! skipped with a notice, unless `KEYWARD_BROWSER_TESTS=require` (set by
+//! `.ci/run`), which makes a missing browser a failure. They save a
+//! screenshot of each main screen to `docs/screenshots/`, which the README
+//! shows.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::elements::Element;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+
+use crate::backend::{self, Backend};
+use crate::helpers::*;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const REQUIRE_VAR: &str = "KEYWARD_BROWSER_TESTS";
+/// How long the page may take to show something that should appear.
+const PATIENCE: Duration = Duration::from_secs(15);
+/// The WebDriver code of the Enter key.
+const ENTER: &str = "\u{E007}";
+
+/// A chromedriver process, killed when dropped.
+struct Driver {
+    process: Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+impl Driver {
+    /// Starts chromedriver, or says why the tests are skipped.
+    async fn start() -> Option<Self> {
+        let missing: Vec<&str> = [CHROMIUM, CHROMEDRIVER]
+            .into_iter()
+            .filter(|path| !Path::new(path).exists())
+            .collect();
+        if !missing.is_empty() {
+            let required = std::env::var(REQUIRE_VAR).is_ok_and(|value| value == "require");
+            assert!(
+                !required,
+                "{REQUIRE_VAR}=require but {missing:?} are missing: apt-get install chromium chromium-driver"
+            );
+            let notice = format!(
+                "NOTICE: browser tests are skipped: {missing:?} not found \
+                 (apt-get install chromium chromium-driver)\n"
+            );
+            let _ = std::io::Write::write_all(&mut std::io::stderr(), notice.as_bytes());
+            return None;
+        }
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let process = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let driver = Self {
+            process,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return Some(driver);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("chromedriver did not start listening");
+    }
+
+    /// A new browser with a fresh profile: no cookies, no storage, no
+    /// saved credentials.
+    async fn browser(&self) -> Browser {
+        let capabilities = json!({
+            "goog:chromeOptions": {
+                "binary": CHROMIUM,
+                "args": [
+                    "--headless=new",
+                    "--no-sandbox",
+                    "--disable-dev-shm-usage",
+                    "--disable-gpu",
+                    "--window-size=1280,900",
+                    "--no-first-run",
+                    "--disable-background-networking",
+                    "--disable-extensions",
+                    // Nothing but this machine resolves: a page reaching for
+                    // another origin fails instead of reaching the Internet.
+                    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+                ]
+            }
+        });
+        let Value::Object(capabilities) = capabilities else {
+            unreachable!("a JSON object")
+        };
+        // Plain HTTP to a local chromedriver: no TLS needed.
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let client = ClientBuilder::new(connector)
+            .capabilities(capabilities)
+            .connect(&self.url)
+            .await
+            .expect("a browser session");
+        Browser { client }
+    }
+}
+
+struct Browser {
+    client: Client,
+}
+
+impl Browser {
+    async fn goto(&self, url: &str) {
+        self.client.goto(url).await.expect("navigate");
+    }
+
+    /// The element with `data-testid`, once it is there.
+    async fn get(&self, testid: &str) -> Element {
+        self.css(&format!("[data-testid='{testid}']")).await
+    }
+
+    async fn css(&self, selector: &str) -> Element {
+        self.client
+            .wait()
+            .at_most(PATIENCE)
+            .for_element(Locator::Css(selector))
+            .await
+            .unwrap_or_else(|e| panic!("no {selector} on the page: {e}"))
+    }
+
+    async fn click(&self, testid: &str) {
+        self.get(testid).await.click().await.expect("click");
+    }
+
+    async fn fill(&self, testid: &str, text: &str) {
+        let input = self.get(testid).await;
+        input.clear().await.expect("clear");
+        input.send_keys(text).await.expect("type");
+    }
+
+    /// Runs `script` (a function body) with `args`; its return value.
+    async fn js(&self, script: &str, args: Vec<Value>) -> Value {
+        self.client
+            .execute(script, args)
+            .await
+            .expect("script runs")
+    }
+
+    /// Waits until `script` returns true.
+    async fn until(&self, what: &str, script: &str, args: Vec<Value>) {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            if self.js(script, args.clone()).await == json!(true) {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting until {what}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn text_contains(&self, needle: &str) {
+        self.until(
+            &format!("the page shows {needle:?}"),
+            "return document.body.innerText.includes(arguments[0]);",
+            vec![json!(needle)],
+        )
+        .await;
+    }
+
+    /// The value or text of the element with `testid`.
+    async fn value(&self, testid: &str) -> String {
+        let element = self.get(testid).await;
+        let value = self
+            .js(
+                "const e = arguments[0]; return e.value || e.textContent;",
+                vec![serde_json::to_value(&element).expect("element as JSON")],
+            )
+            .await;
+        value.as_str().unwrap_or_default().trim().to_owned()
+    }
+
+    /// The state badge of the key row with `access_key`, once it says `state`.
+    async fn key_state_becomes(&self, access_key: &str, state: &str) {
+        self.until(
+            &format!("key {access_key} is {state}"),
+            "const row = document.querySelector(`[data-testid='key-row'][data-access-key='${arguments[0]}']`);
+             const badge = row && row.querySelector(\"[data-testid='key-state']\");
+             return !!badge && badge.getAttribute('data-state') === arguments[1];",
+            vec![json!(access_key), json!(state)],
+        )
+        .await;
+    }
+
+    /// Opens the actions menu of the key row with `access_key` and picks
+    /// the item `action`.
+    async fn key_action(&self, access_key: &str, action: &str) {
+        let row = format!("[data-testid='key-row'][data-access-key='{access_key}']");
+        // With the keyboard, as the menu allows.
+        self.css(&format!("{row} [data-testid='key-actions']"))
+            .await
+            .send_keys(ENTER)
+            .await
+            .expect("open the menu");
+        self.get(action)
+            .await
+            .send_keys(ENTER)
+            .await
+            .expect("pick the action");
+    }
+
+    /// Screen readers can name every visible form control and button.
+    async fn assert_every_control_is_labelled(&self) {
+        let unnamed = self
+            .js(
+                "return [...document.querySelectorAll('input, select, textarea, button')]
+                   .filter(e => e.offsetParent !== null && e.type !== 'hidden')
+                   .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')
+                             && !e.getAttribute('aria-labelledby') && !e.textContent.trim())
+                   .map(e => e.outerHTML.slice(0, 120));",
+                vec![],
+            )
+            .await;
+        assert_eq!(unnamed, json!([]), "controls without a name");
+    }
+
+    /// Every URL the page loaded, the page's own included.
+    async fn loaded_urls(&self) -> Vec<String> {
+        let urls = self
+            .js(
+                "return [location.href]
+                   .concat(performance.getEntriesByType('resource').map(e => e.name))
+                   .concat([...document.querySelectorAll('script[src], link[href], img[src]')]
+                     .map(e => new URL(e.getAttribute('src') || e.getAttribute('href'), location.href).href));",
+                vec![],
+            )
+            .await;
+        serde_json::from_value(urls).expect("a list of URLs")
+    }
+
+    async fn assert_only_local_requests(&self, app: &TestApp) {
+        let origin = app.url("/");
+        for url in self.loaded_urls().await {
+            assert!(url.starts_with(&origin), "{url} is not on {origin}");
+        }
+    }
+
+    async fn screenshot(&self, name: &str) {
+        // Status messages would cover the screen being documented.
+        self.js(
+            "document.querySelectorAll('.toast').forEach(t => t.remove());",
+            vec![],
+        )
+        .await;
+        let png = self.client.screenshot().await.expect("a screenshot");
+        let dir = screenshots_dir();
+        std::fs::create_dir_all(&dir).expect("the screenshots folder");
+        std::fs::write(dir.join(format!("{name}.png")), png).expect("the screenshot is saved");
+    }
+
+    async fn close(self) {
+        let _ = self.client.close().await;
+    }
+}
+
+fn screenshots_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots")
+}
+
+/// The whole seed page, clicked through: an administrator turns access
+/// control on, creates a project and a key; the key signs in elsewhere and
+/// manages keys; View in API runs a query in GraphiQL.
+#[tokio::test]
+async fn the_console_manages_keys_end_to_end_in_a_real_browser() {
+    backend::run_on(Backend::Sqlite, async {
+        let Some(driver) = Driver::start().await else {
+            return;
+        };
+        let app = TestApp::spawn().await;
+        let admin = driver.browser().await;
+
+        // Access control is off: the console says so and offers to turn it on.
+        admin.goto(&app.url("/")).await;
+        admin.get("ac-banner").await;
+        admin.assert_only_local_requests(&app).await;
+        admin.screenshot("access-control-off").await;
+        admin.fill("ac-username", ADMIN.0).await;
+        admin.fill("ac-password", ADMIN.1).await;
+        admin.click("ac-submit").await;
+        admin.get("signout").await;
+        let enabled = app.gql("{ accessControl { enabled } }", json!({}), &Auth::admin()).await;
+        assert_eq!(enabled.data()["accessControl"]["enabled"], true);
+
+        // Projects: create one and open its API & Keys page.
+        admin.click("project-add").await;
+        admin.fill("project-create-name", "payments").await;
+        admin.fill("project-create-description", "card processing").await;
+        admin.click("project-create-submit").await;
+        admin.text_contains("payments").await;
+        admin.screenshot("projects").await;
+        admin
+            .css("[data-testid='project-row'] [data-testid='project-open']")
+            .await;
+        admin
+            .until(
+                "the new project is listed",
+                "return [...document.querySelectorAll(\"[data-testid='project-open']\")].some(a => a.textContent.includes('payments'));",
+                vec![],
+            )
+            .await;
+        admin
+            .js(
+                "[...document.querySelectorAll(\"[data-testid='project-open']\")].find(a => a.textContent.includes('payments')).click();",
+                vec![],
+            )
+            .await;
+        admin.get("endpoint").await;
+        admin.text_contains("/projects/").await;
+
+        // Add an OWNER key; its secret is shown once.
+        admin.click("add-key").await;
+        admin.fill("key-name", "ci-deployer").await;
+        admin.fill("key-description", "deploys from CI").await;
+        admin
+            .get("key-role")
+            .await
+            .select_by_value("OWNER")
+            .await
+            .expect("pick OWNER");
+        admin.assert_every_control_is_labelled().await;
+        admin.click("key-submit").await;
+        let access_key = admin.value("new-access-key").await;
+        let secret = admin.value("new-secret-key").await;
+        assert_eq!(access_key.len(), 20, "{access_key:?}");
+        assert_eq!(secret.len(), 40);
+        admin.get("secret-warning").await;
+        admin.screenshot("new-key-secret-shown-once").await;
+        admin.click("secret-done").await;
+        admin.key_state_becomes(&access_key, "ACTIVE").await;
+        let shown = admin
+            .js("return document.documentElement.outerHTML.includes(arguments[0]);", vec![json!(secret)])
+            .await;
+        assert_eq!(shown, json!(false), "the secret is gone once dismissed");
+        admin.screenshot("api-and-keys").await;
+
+        // The key signs in in a fresh browser: only its own project.
+        let key_browser = driver.browser().await;
+        key_browser.goto(&app.url("/")).await;
+        key_browser.fill("signin-username", &access_key).await;
+        key_browser.fill("signin-password", &secret).await;
+        key_browser.assert_every_control_is_labelled().await;
+        key_browser.screenshot("sign-in").await;
+        key_browser.click("signin-submit").await;
+        key_browser.key_state_becomes(&access_key, "ACTIVE").await;
+        key_browser.text_contains("payments").await;
+        let projects_link = key_browser
+            .js("return !!document.querySelector(\"[data-testid='nav-projects']\");", vec![])
+            .await;
+        assert_eq!(projects_link, json!(false), "a key has no projects list");
+
+        // The key adds a MEMBER key, then deactivates, activates, and
+        // deletes it after deactivating.
+        key_browser.click("add-key").await;
+        key_browser.fill("key-name", "temporary").await;
+        key_browser
+            .get("key-role")
+            .await
+            .select_by_value("MEMBER")
+            .await
+            .expect("pick MEMBER");
+        key_browser.click("key-submit").await;
+        let temporary = key_browser.value("new-access-key").await;
+        key_browser.click("secret-done").await;
+        key_browser.key_state_becomes(&temporary, "ACTIVE").await;
+        key_browser.key_action(&temporary, "action-deactivate").await;
+        key_browser.key_state_becomes(&temporary, "INACTIVE").await;
+        key_browser.key_action(&temporary, "action-activate").await;
+        key_browser.key_state_becomes(&temporary, "ACTIVE").await;
+        key_browser.key_action(&temporary, "action-deactivate").await;
+        key_browser.key_state_becomes(&temporary, "INACTIVE").await;
+        key_browser.key_action(&temporary, "action-delete").await;
+        key_browser.get("confirm-dialog").await;
+        key_browser.click("confirm-ok").await;
+        key_browser
+            .until(
+                "the deleted key leaves the list",
+                "return !document.querySelector(`[data-testid='key-row'][data-access-key='${arguments[0]}']`);",
+                vec![json!(temporary)],
+            )
+            .await;
+
+        // Edit changes the name and description, nothing else.
+        key_browser.key_action(&access_key, "action-edit").await;
+        key_browser.fill("edit-name", "ci-deployer-renamed").await;
+        key_browser.fill("edit-description", "deploys from the new CI").await;
+        key_browser.click("edit-submit").await;
+        key_browser.text_contains("ci-deployer-renamed").await;
+        let renamed = app
+            .ok(
+                "{ project { apiKeys { edges { node { name description accessKey state } } } } }",
+                json!({}),
+                &Auth::basic(&access_key, &secret),
+            )
+            .await;
+        assert_eq!(
+            renamed["project"]["apiKeys"]["edges"],
+            json!([{ "node": {
+                "name": "ci-deployer-renamed",
+                "description": "deploys from the new CI",
+                "accessKey": access_key,
+                "state": "ACTIVE",
+            } }])
+        );
+
+        // View in API: GraphiQL with a node query for the key, which runs.
+        let row = format!("[data-testid='key-row'][data-access-key='{access_key}']");
+        key_browser
+            .css(&format!("{row} [data-testid='view-in-api']"))
+            .await
+            .click()
+            .await
+            .expect("View in API");
+        key_browser.css(".graphiql-container").await;
+        key_browser.text_contains("node(id:").await;
+        key_browser.css(".graphiql-execute-button").await.click().await.expect("run");
+        key_browser.text_contains("ci-deployer-renamed").await;
+        key_browser.assert_only_local_requests(&app).await;
+        key_browser.screenshot("graphiql").await;
+
+        // A phone-sized screen.
+        key_browser.goto(&app.url("/")).await;
+        key_browser
+            .client
+            .set_window_size(390, 844)
+            .await
+            .expect("resize");
+        key_browser.key_state_becomes(&access_key, "ACTIVE").await;
+        key_browser.screenshot("api-and-keys-phone").await;
+
+        // Signing out forgets the credentials.
+        key_browser.click("signout").await;
+        key_browser.get("signin-username").await;
+        let stored = key_browser
+            .js("return JSON.stringify(sessionStorage) + document.cookie;", vec![])
+            .await;
+        let stored = stored.as_str().unwrap_or_default().to_owned();
+        assert!(!stored.contains(&secret), "{stored}");
+
+        key_browser.close().await;
+        admin.close().await;
+    })
+    .await;
+}

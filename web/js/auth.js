@@ -1,0 +1,174 @@
+// Sign-in form and the "access control is off" banner.
+
+import { h, icon } from './dom.js';
+import { gql, setCredentials, clearCredentials } from './api.js';
+import { ENABLE_ACCESS_CONTROL, INIT } from './queries.js';
+import { field, clearFormErrors, showFormError, setFormError, setBusy, announce } from './ui.js';
+
+/**
+ * The sign-in page. `onSignedIn(initData)` runs once the server accepted the
+ * credentials (they are then kept in memory and sessionStorage).
+ */
+export function renderSignIn(root, { notice, username = '', onSignedIn }) {
+  const submit = h(
+    'button',
+    { type: 'submit', class: 'btn btn-primary btn-block', 'data-testid': 'signin-submit' },
+    h('span', {}, 'Sign in'),
+  );
+  const form = h(
+    'form',
+    { class: 'form', 'aria-labelledby': 'signin-title' },
+    h('div', { class: 'form-error-slot' }),
+    field({
+      label: 'Access key or admin username',
+      name: 'username',
+      testid: 'signin-username',
+      autocomplete: 'username',
+      required: true,
+      maxlength: 128,
+      spellcheck: 'false',
+      value: username,
+      autofocus: !username,
+    }),
+    field({
+      label: 'Secret key or admin password',
+      name: 'password',
+      type: 'password',
+      testid: 'signin-password',
+      autocomplete: 'current-password',
+      required: true,
+      maxlength: 1024,
+      autofocus: Boolean(username),
+    }),
+    submit,
+  );
+  const card = h(
+    'section',
+    { class: 'signin-card card' },
+    h('div', { class: 'signin-mark' }, icon('key', { size: 28 })),
+    h('h1', { id: 'signin-title', tabindex: '-1' }, 'Sign in to keyward'),
+    h(
+      'p',
+      { class: 'muted' },
+      'Access control is on. Use an API key — its access key and secret key — or the administrator’s username and password.',
+    ),
+    notice ? h('div', { class: 'alert alert-info', role: 'status', 'data-testid': 'signin-notice' }, icon('warning'), h('span', {}, notice)) : null,
+    form,
+  );
+  root.append(h('div', { class: 'signin-page' }, card));
+
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    clearFormErrors(form);
+    if (!form.reportValidity()) return;
+    const user = form.elements.username.value;
+    const secret = form.elements.password.value;
+    setBusy(submit, true);
+    setCredentials(user, secret);
+    try {
+      const data = await gql(INIT, {}, { silent: true });
+      form.elements.password.value = '';
+      onSignedIn(data);
+    } catch (error) {
+      clearCredentials();
+      if (error.code === 'UNAUTHENTICATED') {
+        setFormError(form, `Sign-in failed: the server refused these credentials (${error.message}).`);
+        form.elements.password.select();
+        form.elements.password.focus();
+      } else {
+        showFormError(form, error);
+      }
+    } finally {
+      setBusy(submit, false);
+    }
+  });
+  (username ? form.elements.password : form.elements.username).focus();
+}
+
+/** The warning shown while access control is off, with the form that turns it on. */
+export function accessControlBanner({ onEnabled }) {
+  const submit = h(
+    'button',
+    { type: 'submit', class: 'btn btn-warning', 'data-testid': 'ac-submit' },
+    icon('shield'),
+    h('span', {}, 'Enable access control'),
+  );
+  const form = h(
+    'form',
+    { class: 'ac-form', 'aria-label': 'Enable access control' },
+    h('div', { class: 'form-error-slot' }),
+    h(
+      'div',
+      { class: 'ac-fields' },
+      field({
+        label: 'Admin username',
+        name: 'username',
+        testid: 'ac-username',
+        autocomplete: 'username',
+        required: true,
+        maxlength: 128,
+        pattern: '[^:]+',
+        spellcheck: 'false',
+        hint: '1 to 128 characters, no “:”.',
+      }),
+      field({
+        label: 'Admin password',
+        name: 'password',
+        type: 'password',
+        testid: 'ac-password',
+        autocomplete: 'new-password',
+        required: true,
+        minlength: 12,
+        maxlength: 1024,
+        hint: '12 to 1024 characters.',
+      }),
+      h('div', { class: 'ac-submit' }, submit),
+    ),
+  );
+  const banner = h(
+    'section',
+    { class: 'banner banner-warning', 'data-testid': 'ac-banner', 'aria-labelledby': 'ac-title' },
+    h(
+      'div',
+      { class: 'banner-inner' },
+      h('div', { class: 'banner-icon' }, icon('warning', { size: 22 })),
+      h(
+        'div',
+        { class: 'banner-text' },
+        h('h2', { id: 'ac-title' }, 'Access control is off: anyone who can reach this server has full access'),
+        h(
+          'p',
+          {},
+          'Create the administrator to turn it on. From then on every request needs the administrator’s credentials or an active API key, and this console signs in as the administrator.',
+        ),
+        form,
+      ),
+    ),
+  );
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    clearFormErrors(form);
+    const username = form.elements.username;
+    if (username.validity.patternMismatch) {
+      username.setCustomValidity('The username may not contain “:”.');
+    } else {
+      username.setCustomValidity('');
+    }
+    if (!form.reportValidity()) return;
+    const input = { username: username.value, password: form.elements.password.value };
+    setBusy(submit, true);
+    try {
+      await gql(ENABLE_ACCESS_CONTROL, { input });
+      setCredentials(input.username, input.password);
+      form.elements.password.value = '';
+      announce(`Access control is on. Signed in as ${input.username}.`);
+      onEnabled();
+    } catch (error) {
+      if (!error.handled) showFormError(form, error);
+    } finally {
+      setBusy(submit, false);
+    }
+  });
+  form.elements.username.addEventListener('input', () => form.elements.username.setCustomValidity(''));
+  return banner;
+}

@@ -1,0 +1,573 @@
+// The "API & Keys" page of one project: endpoint, keys table, add / activate /
+// deactivate / edit / delete.
+
+import { h, icon, clear, timeEl, append } from './dom.js';
+import { gql } from './api.js';
+import { PROJECT_KEYS, CREATE_KEY, SET_KEY_STATE, RENAME_KEY, DELETE_KEY, viewInApiUrl } from './queries.js';
+import {
+  field,
+  formDialog,
+  confirmDialog,
+  openDialog,
+  menuButton,
+  pager,
+  errorBox,
+  announce,
+  copyButton,
+  stateBadge,
+  roleBadge,
+  keepFocus,
+  ROLE_LABELS,
+} from './ui.js';
+import { editProjectDialog, retryButton } from './projects.js';
+
+const PAGE_SIZES = [10, 20, 50, 100];
+const ROLE_HINTS = {
+  OWNER: 'Owner manages all keys of the project and edits the project.',
+  MEMBER: 'Member manages member and read-only keys.',
+  READ_ONLY: 'Read-only reads the project and its keys, and changes nothing.',
+};
+const STATE_FILTERS = [
+  { value: '', label: 'All states' },
+  { value: 'ACTIVE', label: 'Active' },
+  { value: 'INACTIVE', label: 'Inactive' },
+  { value: 'EXPIRED', label: 'Expired' },
+];
+
+export function keysView(root, app, projectId) {
+  const state = { cursors: [null], index: 0, size: 20, filter: '', data: null };
+  const body = h('div', { class: 'view-body' });
+  root.append(body);
+  let tableSlot = null;
+  let headerBuilt = false;
+
+  async function load() {
+    body.setAttribute('aria-busy', 'true');
+    try {
+      state.data = await gql(PROJECT_KEYS, {
+        id: projectId,
+        first: state.size,
+        after: state.cursors[state.index],
+        state: state.filter || null,
+      });
+      if (!root.isConnected) return; // navigated away meanwhile
+      if (!state.data.project) {
+        renderNotFound();
+        return;
+      }
+      if (!headerBuilt) {
+        buildPage();
+        headerBuilt = true;
+      } else {
+        refreshProjectInfo();
+      }
+      keepFocus(tableSlot, renderTable);
+    } catch (error) {
+      if (error.handled) return;
+      if (headerBuilt) {
+        clear(tableSlot).append(errorBox(error.message, retryButton(load)));
+      } else {
+        clear(body).append(errorBox(error.message, retryButton(load)));
+      }
+    } finally {
+      body.removeAttribute('aria-busy');
+    }
+  }
+
+  function renderNotFound() {
+    clear(body).append(
+      h(
+        'div',
+        { class: 'card empty' },
+        h('h1', { tabindex: '-1' }, 'Project not found'),
+        h('p', { class: 'muted' }, 'It does not exist, was deleted, or is not visible to you.'),
+        app.can.manageProjects ? h('a', { href: '#/projects', class: 'btn btn-secondary' }, 'Back to projects') : null,
+      ),
+    );
+    app.setTitle('Project not found');
+  }
+
+  // ---- page skeleton: heading, project card, keys card -------------------------
+
+  let projectName;
+  let projectDesc;
+  let endpointCode;
+  let keysTitleCount;
+
+  function buildPage() {
+    const project = state.data.project;
+    app.setTitle(`API & Keys · ${project.name}`);
+    app.setCurrentProject(project);
+    clear(body);
+
+    projectName = h('span', { 'data-testid': 'project-name' }, project.name);
+    projectDesc = h('p', { class: 'project-desc', 'data-testid': 'project-description' });
+    endpointCode = h('code', { class: 'endpoint', 'data-testid': 'endpoint' }, project.endpoint);
+
+    const headActions = h('div', { class: 'page-actions' });
+    if (app.can.editProject) {
+      const edit = h('button', { type: 'button', class: 'btn btn-secondary', 'data-testid': 'project-edit' }, icon('pencil'), h('span', {}, 'Edit project'));
+      edit.addEventListener('click', () => editProjectDialog(state.data.project, load));
+      headActions.append(edit);
+    }
+    headActions.append(
+      h(
+        'a',
+        { href: viewInApiUrl(project.id), class: 'btn btn-secondary', 'data-testid': 'view-in-api', 'aria-label': `View project ${project.name} in API` },
+        icon('api'),
+        h('span', {}, 'View in API'),
+      ),
+    );
+
+    const crumbs = app.can.manageProjects
+      ? h(
+          'nav',
+          { class: 'breadcrumbs', 'aria-label': 'Breadcrumb' },
+          h('ol', {}, h('li', {}, h('a', { href: '#/projects' }, 'Projects')), h('li', { 'aria-current': 'page' }, project.name)),
+        )
+      : null;
+
+    const addButton = app.creatableRoles.length
+      ? h('button', { type: 'button', class: 'btn btn-primary', 'data-testid': 'add-key' }, icon('plus'), h('span', {}, 'Add API Key'))
+      : null;
+    addButton?.addEventListener('click', openAdd);
+
+    const filter = h(
+      'select',
+      { id: 'key-filter', class: 'input input-sm', 'data-testid': 'key-filter' },
+      STATE_FILTERS.map((opt) => h('option', { value: opt.value }, opt.label)),
+    );
+    filter.addEventListener('change', () => {
+      state.filter = filter.value;
+      state.cursors = [null];
+      state.index = 0;
+      load();
+    });
+
+    keysTitleCount = h('span', { class: 'count', 'data-testid': 'key-count' });
+    tableSlot = h('div', { class: 'keys-table-slot' });
+
+    append(body, [
+      crumbs,
+      h(
+        'div',
+        { class: 'page-head' },
+        h(
+          'div',
+          {},
+          h('h1', { tabindex: '-1' }, 'API & Keys'),
+          h('p', { class: 'lead' }, 'Project ', h('strong', {}, projectName), '. Each API key is project specific: it reaches only this project.'),
+        ),
+        headActions,
+      ),
+      h(
+        'section',
+        { class: 'card project-card', 'aria-labelledby': 'endpoint-title', 'data-testid': 'project-card' },
+        h('div', { class: 'project-desc-wrap' }, h('h2', { class: 'card-title' }, 'Description'), projectDesc),
+        h('h2', { id: 'endpoint-title', class: 'card-title' }, 'Endpoint'),
+        h('div', { class: 'endpoint-row' }, endpointCode, copyButton(() => endpointCode.textContent, { what: 'endpoint', testid: 'endpoint-copy' })),
+        h(
+          'p',
+          { class: 'muted small' },
+          'Requests sent to this endpoint are scoped to this project. Send an API key as HTTP Basic credentials: the access key is the username, the secret key the password.',
+        ),
+      ),
+      h(
+        'section',
+        { class: 'card card-flush', 'aria-labelledby': 'keys-title' },
+        h(
+          'div',
+          { class: 'card-head' },
+          h('h2', { id: 'keys-title', class: 'card-title' }, 'API Keys ', keysTitleCount),
+          h(
+            'div',
+            { class: 'toolbar' },
+            h('div', { class: 'inline-field' }, h('label', { for: 'key-filter' }, 'State'), filter),
+            addButton,
+          ),
+        ),
+        tableSlot,
+      ),
+    ]);
+    refreshProjectInfo();
+  }
+
+  function refreshProjectInfo() {
+    const project = state.data.project;
+    projectName.textContent = project.name;
+    endpointCode.textContent = project.endpoint;
+    projectDesc.textContent = project.description || '';
+    projectDesc.parentElement.hidden = !project.description;
+    app.setTitle(`API & Keys · ${project.name}`);
+    app.setCurrentProject(project);
+  }
+
+  // ---- keys table --------------------------------------------------------------
+
+  function renderTable() {
+    clear(tableSlot);
+    const connection = state.data.project.apiKeys;
+    keysTitleCount.textContent = String(connection.totalCount);
+    if (connection.totalCount === 0 && state.index === 0) {
+      tableSlot.append(
+        h(
+          'div',
+          { class: 'empty', 'data-testid': 'keys-empty' },
+          icon('key', { size: 32 }),
+          h('p', {}, state.filter ? 'No keys in this state.' : 'No API keys yet.'),
+          app.creatableRoles.length && !state.filter
+            ? h('p', { class: 'muted' }, 'Add an API key to call this project’s API.')
+            : null,
+        ),
+      );
+    } else {
+      tableSlot.append(
+        h(
+          'div',
+          { class: 'table-wrap' },
+          h(
+            'table',
+            { class: 'table table-keys', role: 'table', 'aria-labelledby': 'keys-title', 'data-testid': 'keys-table' },
+            h(
+              'thead',
+              { role: 'rowgroup' },
+              h(
+                'tr',
+                { role: 'row' },
+                ['State', 'Name', 'Access key', 'Role', 'Created', 'Last used', 'Expires', 'Failed auth'].map((label) =>
+                  h('th', { scope: 'col', role: 'columnheader' }, label),
+                ),
+                h('th', { scope: 'col', role: 'columnheader', class: 'col-actions' }, h('span', { class: 'visually-hidden' }, 'Actions')),
+              ),
+            ),
+            h('tbody', { role: 'rowgroup' }, connection.edges.map(({ node }) => keyRow(node))),
+          ),
+        ),
+      );
+    }
+    const pageSize = h(
+      'select',
+      { id: 'keys-page-size', class: 'input input-sm', 'data-testid': 'page-size' },
+      PAGE_SIZES.map((n) => h('option', { value: String(n), selected: n === state.size }, `${n} / page`)),
+    );
+    pageSize.addEventListener('change', () => {
+      state.size = Number(pageSize.value);
+      state.cursors = [null];
+      state.index = 0;
+      load();
+    });
+    tableSlot.append(
+      pager({
+        label: 'API keys',
+        page: {
+          index: state.index,
+          size: state.size,
+          count: connection.edges.length,
+          totalCount: connection.totalCount,
+          hasNext: connection.pageInfo.hasNextPage,
+        },
+        onPrev: () => {
+          state.index = Math.max(0, state.index - 1);
+          load();
+        },
+        onNext: () => {
+          state.cursors[state.index + 1] = connection.pageInfo.endCursor;
+          state.index += 1;
+          load();
+        },
+        extra: h('div', { class: 'page-size' }, h('label', { for: 'keys-page-size', class: 'visually-hidden' }, 'Rows per page'), pageSize),
+      }),
+    );
+  }
+
+  function keyRow(key) {
+    const isSelf = app.viewer.apiKey?.id === key.id;
+    const cells = [
+      h('td', { role: 'cell', 'data-label': 'State', class: 'cell-state' }, stateBadge(key.state)),
+      h(
+        'td',
+        { role: 'cell', 'data-label': 'Name', class: 'cell-name' },
+        h('span', { class: 'row-title', 'data-testid': 'key-name-text' }, key.name),
+        isSelf ? h('span', { class: 'tag', title: 'You are signed in with this key' }, 'you') : null,
+        key.description ? h('div', { class: 'row-sub', 'data-testid': 'key-description-text' }, key.description) : null,
+      ),
+      h(
+        'td',
+        { role: 'cell', 'data-label': 'Access key', class: 'cell-access' },
+        h('code', { class: 'access-key', 'data-testid': 'key-access-key' }, key.accessKey),
+      ),
+      h('td', { role: 'cell', 'data-label': 'Role' }, roleBadge(key.role)),
+      h('td', { role: 'cell', 'data-label': 'Created' }, timeEl(key.createdAt, { style: 'date' })),
+      h('td', { role: 'cell', 'data-label': 'Last used' }, timeEl(key.lastUsedAt, { style: 'relative', fallback: 'Never' })),
+      h('td', { role: 'cell', 'data-label': 'Expires', class: key.state === 'EXPIRED' ? 'text-expired' : '' }, timeEl(key.expiresAt, { style: 'near', fallback: 'Never' })),
+      h(
+        'td',
+        { role: 'cell', 'data-label': 'Failed auth', 'data-testid': 'key-failed-auth' },
+        key.failedAuthCount > 0
+          ? [
+              h('span', { class: 'failed-count', title: `${key.failedAuthCount} authentications named this key with a wrong secret` }, `${key.failedAuthCount}×`),
+              key.lastFailedAuthAt ? [h('span', { class: 'muted' }, ' · last '), timeEl(key.lastFailedAuthAt, { style: 'relative' })] : null,
+            ]
+          : h('span', { class: 'muted' }, 'None'),
+      ),
+    ];
+    const actions = h('div', { class: 'row-actions' });
+    actions.append(
+      h(
+        'a',
+        {
+          href: viewInApiUrl(key.id),
+          class: 'btn btn-ghost btn-sm',
+          'data-testid': 'view-in-api',
+          'aria-label': `View key ${key.name} in API`,
+          title: 'View in API',
+        },
+        icon('api'),
+        h('span', { class: 'hide-narrow' }, 'View in API'),
+      ),
+    );
+    if (app.canManageKey(key)) {
+      actions.append(
+        menuButton({
+          label: `Actions for key ${key.name}`,
+          testid: 'key-actions',
+          items: () => keyActions(key, isSelf),
+        }),
+      );
+    }
+    cells.push(h('td', { role: 'cell', class: 'col-actions' }, actions));
+    return h(
+      'tr',
+      {
+        role: 'row',
+        class: `key-row state-${key.state.toLowerCase()}`,
+        'data-testid': 'key-row',
+        'data-key-id': key.id,
+        'data-access-key': key.accessKey,
+        'data-state': key.state,
+        'data-focus-key': key.id,
+      },
+      cells,
+    );
+  }
+
+  function keyActions(key, isSelf) {
+    const items = [];
+    if (key.state === 'ACTIVE') {
+      items.push({ label: 'Deactivate', testid: 'action-deactivate', icon: 'power', onSelect: () => deactivate(key, isSelf) });
+    } else if (key.state === 'INACTIVE') {
+      items.push({ label: 'Activate', testid: 'action-activate', icon: 'check', onSelect: () => setState(key, 'ACTIVE') });
+    }
+    items.push({ label: 'Edit', testid: 'action-edit', icon: 'pencil', onSelect: () => editKey(key) });
+    if (key.state !== 'ACTIVE') {
+      items.push('separator', { label: 'Delete', testid: 'action-delete', icon: 'trash', danger: true, onSelect: () => deleteKey(key) });
+    }
+    return items;
+  }
+
+  // ---- actions -----------------------------------------------------------------
+
+  function rowOf(key) {
+    return tableSlot.querySelector(`tr[data-key-id="${CSS.escape(key.id)}"]`);
+  }
+
+  function showRowError(key, error) {
+    for (const old of tableSlot.querySelectorAll('.row-error')) old.remove();
+    const row = rowOf(key);
+    if (!row) {
+      tableSlot.prepend(errorBox(error.message));
+      return;
+    }
+    const columns = row.children.length;
+    row.after(
+      h(
+        'tr',
+        { class: 'row-error', role: 'row', 'data-testid': 'row-error', 'data-key-id': key.id },
+        h('td', { role: 'cell', colspan: String(columns) }, errorBox(`${key.name}: ${error.message}`)),
+      ),
+    );
+  }
+
+  async function setState(key, next) {
+    for (const old of tableSlot.querySelectorAll('.row-error')) old.remove();
+    const row = rowOf(key);
+    row?.setAttribute('aria-busy', 'true');
+    try {
+      await gql(SET_KEY_STATE, { input: { id: key.id, state: next } });
+      announce(`Key “${key.name}” ${next === 'ACTIVE' ? 'activated' : 'deactivated'}.`);
+      await load();
+      return true;
+    } catch (error) {
+      row?.removeAttribute('aria-busy');
+      if (!error.handled) showRowError(key, error);
+      return false;
+    }
+  }
+
+  function deactivate(key, isSelf) {
+    if (!isSelf) {
+      setState(key, 'INACTIVE');
+      return;
+    }
+    confirmDialog({
+      title: 'Deactivate your own key?',
+      confirmLabel: 'Deactivate and sign out',
+      message: [
+        h('p', {}, 'You are signed in with ', h('strong', {}, `“${key.name}”`), '.'),
+        h('p', {}, 'Deactivating it refuses its credentials from the next request on: the console signs you out. Another key or the administrator can activate it again.'),
+      ],
+      onConfirm: async () => {
+        await gql(SET_KEY_STATE, { input: { id: key.id, state: 'INACTIVE' } });
+        app.signOut(`Key “${key.name}” was deactivated, so you were signed out.`);
+      },
+    });
+  }
+
+  function editKey(key) {
+    formDialog({
+      title: `Edit API key “${key.name}”`,
+      testid: 'edit-dialog',
+      intro: 'Only the name and description can change. The access key and secret key stay the same; for a new key pair, add a new key.',
+      submitLabel: 'Save',
+      submitTestid: 'edit-submit',
+      fields: [
+        field({ label: 'Name', name: 'name', testid: 'edit-name', required: true, maxlength: 128, value: key.name, autocomplete: 'off' }),
+        field({ label: 'Description', name: 'description', type: 'textarea', testid: 'edit-description', maxlength: 1024, value: key.description || '', optional: true }),
+      ],
+      onSubmit: async (values) => {
+        const description = values.description.trim() === '' ? null : values.description;
+        await gql(RENAME_KEY, { input: { id: key.id, name: values.name, description } });
+        announce(`Key “${values.name}” saved.`);
+        await load();
+      },
+    });
+  }
+
+  function deleteKey(key) {
+    confirmDialog({
+      title: 'Delete API key?',
+      confirmLabel: 'Delete key',
+      message: [
+        h('p', {}, 'Delete the API key ', h('strong', { 'data-testid': 'confirm-name' }, `“${key.name}”`), ' (', h('code', {}, key.accessKey), ')?'),
+        h('p', {}, 'Its credentials are removed from the project for good. This cannot be undone.'),
+      ],
+      onConfirm: async () => {
+        await gql(DELETE_KEY, { input: { id: key.id } });
+        announce(`Key “${key.name}” deleted.`);
+        if (state.data.project.apiKeys.edges.length === 1 && state.index > 0) state.index -= 1;
+        await load();
+      },
+    });
+  }
+
+  function openAdd() {
+    const roles = app.creatableRoles;
+    const defaultRole = roles.includes('MEMBER') ? 'MEMBER' : roles[0];
+    const minExpiry = localDateTimeValue(new Date(Date.now() + 60_000));
+    formDialog({
+      title: 'Add API Key',
+      testid: 'key-dialog',
+      intro: h('span', {}, 'The key will belong to project ', h('strong', {}, state.data.project.name), ' and reach only that project.'),
+      submitLabel: 'Create',
+      submitTestid: 'key-submit',
+      fields: [
+        field({ label: 'Name', name: 'name', testid: 'key-name', required: true, maxlength: 128, autocomplete: 'off', hint: '1 to 128 characters.' }),
+        field({ label: 'Description', name: 'description', type: 'textarea', testid: 'key-description', maxlength: 1024, optional: true }),
+        field({
+          label: 'Role',
+          name: 'role',
+          type: 'select',
+          testid: 'key-role',
+          value: defaultRole,
+          options: roles.map((role) => ({ value: role, label: ROLE_LABELS[role] })),
+          hint: roles.map((role) => ROLE_HINTS[role]).join(' '),
+        }),
+        field({
+          label: 'Expires',
+          name: 'expiresAt',
+          type: 'datetime-local',
+          testid: 'key-expires',
+          min: minExpiry,
+          optional: true,
+          hint: 'Your local time. Left empty, the key does not expire, unless the server sets a maximum key lifetime.',
+        }),
+      ],
+      onSubmit: async (values, form) => {
+        const input = { projectId: state.data.project.id, name: values.name, role: values.role };
+        if (values.description.trim() !== '') input.description = values.description;
+        if (values.expiresAt) {
+          const when = new Date(values.expiresAt);
+          if (Number.isNaN(when.getTime())) {
+            const error = new Error('must be a date and time');
+            error.code = 'BAD_USER_INPUT';
+            error.field = 'expiresAt';
+            error.fieldMessage = error.message;
+            throw error;
+          }
+          input.expiresAt = when.toISOString();
+        }
+        const data = await gql(CREATE_KEY, { input });
+        form.reset();
+        const { apiKey, secretKey } = data.createApiKey;
+        // Show the secret after the form dialog has closed (focus then returns to "Add API Key").
+        setTimeout(() => showSecret(apiKey, secretKey), 0);
+        load();
+      },
+    });
+  }
+
+  function showSecret(apiKey, secretKey) {
+    const accessCode = h('code', { class: 'secret-value', 'data-testid': 'new-access-key' }, apiKey.accessKey);
+    const secretCode = h('code', { class: 'secret-value', 'data-testid': 'new-secret-key' }, secretKey);
+    const done = h('button', { type: 'button', class: 'btn btn-primary', 'data-testid': 'secret-done', autofocus: true }, 'Done');
+    const dialog = openDialog({
+      title: `API key “${apiKey.name}” created`,
+      testid: 'secret-dialog',
+      dismissable: false,
+      content: [
+        h(
+          'div',
+          { class: 'alert alert-warning', role: 'alert' },
+          icon('warning'),
+          h(
+            'div',
+            { class: 'alert-body' },
+            h('strong', { 'data-testid': 'secret-warning' }, 'This secret key will not be shown again.'),
+            h('span', {}, ' Copy it now and keep it somewhere safe, such as a password manager. If it is lost, deactivate this key and add a new one.'),
+          ),
+        ),
+        h(
+          'dl',
+          { class: 'secret-list' },
+          h('dt', {}, 'Access key ', h('span', { class: 'muted' }, '(username)')),
+          h('dd', {}, accessCode, copyButton(() => accessCode.textContent, { what: 'access key', testid: 'copy-access-key' })),
+          h('dt', {}, 'Secret key ', h('span', { class: 'muted' }, '(password)')),
+          h('dd', {}, secretCode, copyButton(() => secretCode.textContent, { what: 'secret key', testid: 'copy-secret-key' })),
+        ),
+        h(
+          'p',
+          { class: 'muted small' },
+          `Role: ${ROLE_LABELS[apiKey.role]}. `,
+          apiKey.expiresAt ? ['Expires: ', timeEl(apiKey.expiresAt), '. '] : 'Does not expire. ',
+          'Use the pair as HTTP Basic credentials for this project’s endpoint.',
+        ),
+      ],
+      footer: [done],
+      onClose: () => {
+        // Forget the secret: nothing else holds it.
+        secretCode.textContent = '';
+      },
+    });
+    done.addEventListener('click', () => dialog.close('ok'));
+    done.focus();
+    announce(`API key “${apiKey.name}” created. Copy its secret key now.`);
+  }
+
+  load();
+}
+
+/** `yyyy-MM-ddTHH:mm` in local time, for <input type="datetime-local">. */
+function localDateTimeValue(date) {
+  const pad = (n) => String(n).padStart(2, '0');
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T${pad(date.getHours())}:${pad(date.getMinutes())}`;
+}

@@ -1,0 +1,307 @@
+// The administrator's Projects page: list (paged), create, edit, delete, open.
+
+import { h, icon, clear, timeEl } from './dom.js';
+import { gql } from './api.js';
+import { PROJECTS, CREATE_PROJECT, UPDATE_PROJECT, DELETE_PROJECT, DISABLE_ACCESS_CONTROL, viewInApiUrl } from './queries.js';
+import { field, formDialog, confirmDialog, menuButton, pager, errorBox, announce, keepFocus } from './ui.js';
+
+const PAGE_SIZES = [10, 20, 50, 100];
+
+/** Opens the edit dialog for `project`; resolves after a successful save. */
+export function editProjectDialog(project, onSaved) {
+  formDialog({
+    title: `Edit project “${project.name}”`,
+    testid: 'edit-dialog',
+    submitLabel: 'Save',
+    submitTestid: 'edit-submit',
+    fields: [
+      field({ label: 'Name', name: 'name', testid: 'edit-name', required: true, maxlength: 128, value: project.name, autocomplete: 'off' }),
+      field({
+        label: 'Description',
+        name: 'description',
+        type: 'textarea',
+        testid: 'edit-description',
+        maxlength: 1024,
+        value: project.description || '',
+        optional: true,
+      }),
+    ],
+    onSubmit: async (values) => {
+      const description = values.description.trim() === '' ? null : values.description;
+      await gql(UPDATE_PROJECT, { input: { id: project.id, name: values.name, description } });
+      announce(`Project “${values.name}” saved.`);
+      await onSaved();
+    },
+  });
+}
+
+export function projectsView(root, app) {
+  const state = { cursors: [null], index: 0, size: 20, data: null, created: null };
+  const content = h('div', { class: 'view-body' });
+
+  const addButton = h(
+    'button',
+    { type: 'button', class: 'btn btn-primary', 'data-testid': 'project-add' },
+    icon('plus'),
+    h('span', {}, 'Add Project'),
+  );
+  addButton.addEventListener('click', openCreate);
+
+  root.append(
+    h(
+      'div',
+      { class: 'page-head' },
+      h(
+        'div',
+        {},
+        h('h1', { tabindex: '-1' }, 'Projects'),
+        h('p', { class: 'lead' }, 'Work is organised in projects. Each API key belongs to one project and reaches only that project.'),
+      ),
+      h('div', { class: 'page-actions' }, addButton),
+    ),
+    content,
+  );
+  if (app.viewer.kind === 'ADMIN') root.append(accessControlCard(app));
+
+  async function load() {
+    content.setAttribute('aria-busy', 'true');
+    try {
+      state.data = await gql(PROJECTS, { first: state.size, after: state.cursors[state.index] });
+      if (!root.isConnected) return; // navigated away meanwhile
+      keepFocus(content, render);
+    } catch (error) {
+      if (error.handled) return;
+      clear(content).append(errorBox(error.message, retryButton(load)));
+    } finally {
+      content.removeAttribute('aria-busy');
+    }
+  }
+
+  function render() {
+    clear(content);
+    const connection = state.data.projects;
+    const rows = connection.edges.map(({ node }) => projectRow(node));
+    if (state.created) {
+      const { id, name } = state.created;
+      content.append(
+        h(
+          'div',
+          { class: 'alert alert-success', role: 'status', 'data-testid': 'project-created' },
+          icon('check'),
+          h(
+            'div',
+            { class: 'alert-body' },
+            h('span', {}, `Project “${name}” created. `),
+            h('a', { href: `#/projects/${encodeURIComponent(id)}`, 'data-testid': 'project-created-open' }, 'Open its API & Keys'),
+          ),
+        ),
+      );
+    }
+    const table = h(
+      'table',
+      { class: 'table table-projects', role: 'table', 'aria-label': 'Projects', 'data-testid': 'projects-table' },
+      h(
+        'thead',
+        { role: 'rowgroup' },
+        h(
+          'tr',
+          { role: 'row' },
+          h('th', { scope: 'col', role: 'columnheader' }, 'Name'),
+          h('th', { scope: 'col', role: 'columnheader' }, 'API keys'),
+          h('th', { scope: 'col', role: 'columnheader' }, 'Created'),
+          h('th', { scope: 'col', role: 'columnheader', class: 'col-actions' }, h('span', { class: 'visually-hidden' }, 'Actions')),
+        ),
+      ),
+      h('tbody', { role: 'rowgroup' }, rows),
+    );
+    const card = h('div', { class: 'card card-flush' });
+    if (connection.totalCount === 0 && state.index === 0) {
+      card.append(
+        h(
+          'div',
+          { class: 'empty' },
+          icon('folder', { size: 32 }),
+          h('p', {}, 'No projects yet.'),
+          h('p', { class: 'muted' }, 'Add a project, then add API keys to it.'),
+        ),
+      );
+    } else {
+      card.append(h('div', { class: 'table-wrap' }, table));
+    }
+    card.append(
+      pager({
+        label: 'Projects',
+        page: {
+          index: state.index,
+          size: state.size,
+          count: connection.edges.length,
+          totalCount: connection.totalCount,
+          hasNext: connection.pageInfo.hasNextPage,
+        },
+        onPrev: () => {
+          state.index = Math.max(0, state.index - 1);
+          load();
+        },
+        onNext: () => {
+          state.cursors[state.index + 1] = connection.pageInfo.endCursor;
+          state.index += 1;
+          load();
+        },
+        extra: pageSizeSelect(),
+      }),
+    );
+    content.append(card);
+  }
+
+  function pageSizeSelect() {
+    const select = h(
+      'select',
+      { id: 'projects-page-size', class: 'input input-sm', 'data-testid': 'page-size' },
+      PAGE_SIZES.map((n) => h('option', { value: String(n), selected: n === state.size }, `${n} / page`)),
+    );
+    select.addEventListener('change', () => {
+      state.size = Number(select.value);
+      state.cursors = [null];
+      state.index = 0;
+      load();
+    });
+    return h('div', { class: 'page-size' }, h('label', { for: 'projects-page-size', class: 'visually-hidden' }, 'Rows per page'), select);
+  }
+
+  function projectRow(project) {
+    const href = `#/projects/${encodeURIComponent(project.id)}`;
+    const keys = project.keys.totalCount;
+    const active = project.activeKeys.totalCount;
+    const row = h(
+      'tr',
+      { role: 'row', 'data-testid': 'project-row', 'data-project-id': project.id, 'data-focus-key': project.id },
+      h(
+        'td',
+        { role: 'cell', 'data-label': 'Name', class: 'cell-name' },
+        h('a', { href, class: 'row-title', 'data-testid': 'project-open' }, project.name),
+        project.description ? h('div', { class: 'row-sub' }, project.description) : null,
+      ),
+      h(
+        'td',
+        { role: 'cell', 'data-label': 'API keys' },
+        h('span', { 'data-testid': 'project-key-count' }, `${keys} ${keys === 1 ? 'key' : 'keys'}`),
+        keys > 0 ? h('span', { class: 'muted' }, ` · ${active} active`) : null,
+      ),
+      h('td', { role: 'cell', 'data-label': 'Created' }, timeEl(project.createdAt, { style: 'date' })),
+      h(
+        'td',
+        { role: 'cell', class: 'col-actions' },
+        h(
+          'div',
+          { class: 'row-actions' },
+          h(
+            'a',
+            { href: viewInApiUrl(project.id), class: 'btn btn-ghost btn-sm', 'data-testid': 'view-in-api', 'aria-label': `View project ${project.name} in API` },
+            icon('api'),
+            h('span', {}, 'View in API'),
+          ),
+          menuButton({
+            label: `Actions for project ${project.name}`,
+            testid: 'project-actions',
+            items: () => [
+              { label: 'Open API & Keys', testid: 'action-open', icon: 'key', onSelect: () => app.navigate(href) },
+              { label: 'Edit', testid: 'action-edit', icon: 'pencil', onSelect: () => editProjectDialog(project, load) },
+              'separator',
+              { label: 'Delete', testid: 'action-delete', icon: 'trash', danger: true, onSelect: () => confirmDelete(project, keys) },
+            ],
+          }),
+        ),
+      ),
+    );
+    return row;
+  }
+
+  function confirmDelete(project, keys) {
+    confirmDialog({
+      title: 'Delete project?',
+      confirmLabel: 'Delete project',
+      message: [
+        h('p', {}, 'Delete the project ', h('strong', { 'data-testid': 'confirm-name' }, `“${project.name}”`), '?'),
+        h(
+          'p',
+          {},
+          keys === 0
+            ? 'It has no API keys. This cannot be undone.'
+            : `Its ${keys === 1 ? 'API key is' : `${keys} API keys are`} deleted with it and stop working at once. This cannot be undone.`,
+        ),
+      ],
+      onConfirm: async () => {
+        await gql(DELETE_PROJECT, { input: { id: project.id } });
+        announce(`Project “${project.name}” deleted.`);
+        if (state.created?.id === project.id) state.created = null;
+        if (state.data.projects.edges.length === 1 && state.index > 0) state.index -= 1;
+        await load();
+      },
+    });
+  }
+
+  function openCreate() {
+    formDialog({
+      title: 'Add Project',
+      testid: 'project-dialog',
+      submitLabel: 'Create',
+      submitTestid: 'project-create-submit',
+      fields: [
+        field({ label: 'Name', name: 'name', testid: 'project-create-name', required: true, maxlength: 128, autocomplete: 'off', hint: '1 to 128 characters, unique on this server.' }),
+        field({ label: 'Description', name: 'description', type: 'textarea', testid: 'project-create-description', maxlength: 1024, optional: true }),
+      ],
+      onSubmit: async (values) => {
+        const input = { name: values.name };
+        if (values.description.trim() !== '') input.description = values.description;
+        const data = await gql(CREATE_PROJECT, { input });
+        state.created = data.createProject.project;
+        announce(`Project “${state.created.name}” created.`);
+        await load();
+      },
+    });
+  }
+
+  load();
+}
+
+function retryButton(fn) {
+  const button = h('button', { type: 'button', class: 'btn btn-secondary btn-sm', 'data-testid': 'retry' }, icon('refresh'), h('span', {}, 'Retry'));
+  button.addEventListener('click', fn);
+  return button;
+}
+export { retryButton };
+
+function accessControlCard(app) {
+  const button = h(
+    'button',
+    { type: 'button', class: 'btn btn-danger-outline', 'data-testid': 'ac-disable' },
+    icon('power'),
+    h('span', {}, 'Turn off access control…'),
+  );
+  button.addEventListener('click', () => {
+    confirmDialog({
+      title: 'Turn off access control?',
+      confirmLabel: 'Turn off access control',
+      message: [
+        h('p', {}, 'Anyone who can reach this server will then have full access, without credentials.'),
+        h('p', {}, 'The administrator account is forgotten; API keys stay as they are but are no longer needed.'),
+      ],
+      onConfirm: async () => {
+        await gql(DISABLE_ACCESS_CONTROL);
+        announce('Access control is off.', 'error');
+        app.afterAccessControlDisabled();
+      },
+    });
+  });
+  return h(
+    'section',
+    { class: 'card settings-card', 'aria-labelledby': 'ac-card-title' },
+    h(
+      'div',
+      { class: 'settings-text' },
+      h('h2', { id: 'ac-card-title' }, icon('shield'), ' Access control is on'),
+      h('p', { class: 'muted' }, 'Every request needs the administrator’s credentials or an active API key.'),
+    ),
+    button,
+  );
+}
