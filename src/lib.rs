@@ -37,6 +37,8 @@ pub struct Application {
     server: JoinHandle<()>,
     last_used_writer: JoinHandle<()>,
     tasks: tasks::Tasks,
+    /// Closes open WebSockets on stop.
+    websockets: tokio_util::sync::CancellationToken,
 }
 
 impl Application {
@@ -92,6 +94,7 @@ impl Application {
             );
         }
 
+        let websockets = tokio_util::sync::CancellationToken::new();
         let router = http::router(
             http::AppState {
                 schemas,
@@ -101,6 +104,10 @@ impl Application {
                 listen: local_addr,
                 trusted_proxies: config.limits.trusted_proxies.clone().into(),
                 allowed_origins: config.limits.cors_origins.clone().into(),
+                websocket_slots: std::sync::Arc::new(tokio::sync::Semaphore::new(
+                    usize::try_from(config.limits.max_connections).unwrap_or(usize::MAX),
+                )),
+                shutdown: websockets.clone(),
             },
             &config.limits,
         );
@@ -116,6 +123,7 @@ impl Application {
             server,
             last_used_writer,
             tasks,
+            websockets,
         })
     }
 
@@ -134,6 +142,7 @@ impl Application {
     /// `lastUsedAt` updates.
     pub async fn stop(self) {
         let _ = self.shutdown.send(());
+        self.websockets.cancel();
         if let Err(err) = self.server.await {
             tracing::error!(error = %err, "server task failed");
         }

@@ -13,25 +13,53 @@ use tokio::sync::broadcast::error::RecvError;
 use super::Principal;
 use crate::store::{AuditAction, AuditOutcome, KeyState, Store, audit_event, now};
 
+/// How often an open connection's credentials are re-checked even without
+/// an event: notifications can be lost (a PostgreSQL listener reconnecting,
+/// a subscriber lagging) and a re-check can fail on a database error. One
+/// primary-key read per connection per period; a full re-check only when the
+/// auth epoch moved.
+const RECHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// Resolves once `principal` is no longer valid: its key deactivated,
 /// deleted, expired or moved out with its project, or access control turned
 /// on (anonymous callers) or off (the admin).
+///
+/// It subscribes to the feed before its first check, so nothing committed
+/// after that check can be missed; the check itself covers everything
+/// committed before (for instance between the upgrade request and
+/// `connection_init`).
 pub async fn until_revoked(store: &Store, principal: &Principal) {
     let mut events = store.subscribe_events();
     let expiry = principal.key().and_then(|key| key.expires_at);
+    let mut checked_epoch = match check(store, principal).await {
+        Check::Revoked => return,
+        Check::Valid { epoch } => Some(epoch),
+        Check::Unknown => None,
+    };
+    let mut ticks = tokio::time::interval(RECHECK_INTERVAL);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
     loop {
-        let event = tokio::select! {
-            event = events.recv() => event,
+        let recheck = tokio::select! {
+            event = events.recv() => match &event {
+                Ok(event) => may_revoke(principal, event),
+                // Missed events may have revoked it: look.
+                Err(RecvError::Lagged(_)) => true,
+                Err(RecvError::Closed) => return,
+            },
             () = sleep_until(expiry) => return,
+            _ = ticks.tick() => match (checked_epoch, store.settings().await) {
+                (Some(checked), Ok(settings)) => settings.auth_epoch != checked,
+                _ => true,
+            },
         };
-        let recheck = match &event {
-            Ok(event) => may_revoke(principal, event),
-            // Missed events may have revoked it: look.
-            Err(RecvError::Lagged(_)) => true,
-            Err(RecvError::Closed) => return,
-        };
-        if recheck && !still_valid(store, principal).await {
-            return;
+        if recheck {
+            checked_epoch = match check(store, principal).await {
+                Check::Revoked => return,
+                Check::Valid { epoch } => Some(epoch),
+                // Try again at the next tick.
+                Check::Unknown => None,
+            };
         }
     }
 }
@@ -64,36 +92,50 @@ fn may_revoke(principal: &Principal, event: &audit_event::Model) -> bool {
     }
 }
 
-/// Whether `principal` would still be let in. A database error counts as
-/// valid: an outage must not drop every subscriber (the next change that
-/// may revoke is checked again).
-async fn still_valid(store: &Store, principal: &Principal) -> bool {
+/// What a re-check found.
+enum Check {
+    Revoked,
+    /// Still valid as of this auth epoch.
+    Valid {
+        epoch: i64,
+    },
+    /// The database could not be asked. An outage must not drop every
+    /// subscriber, so the connection stays, and is checked again soon.
+    Unknown,
+}
+
+/// Whether `principal` would still be let in.
+async fn check(store: &Store, principal: &Principal) -> Check {
     let settings = match store.settings().await {
         Ok(settings) => settings,
         Err(err) => {
             tracing::warn!(error = ?err, "cannot re-check a subscriber's credentials");
-            return true;
+            return Check::Unknown;
         }
     };
-    match principal {
+    let valid = match principal {
         Principal::Anonymous => !settings.access_control_enabled,
         Principal::Admin => settings.access_control_enabled,
-        Principal::ApiKey(key) => {
-            if !settings.access_control_enabled {
-                // Everyone is anonymous now; the key's view would be too narrow.
-                return false;
+        // With access control off everyone is anonymous; the key's view
+        // would be too narrow.
+        Principal::ApiKey(_) if !settings.access_control_enabled => false,
+        Principal::ApiKey(key) => match store.key(key.key_id).await {
+            Ok(row) => row.is_some_and(|row| {
+                row.state == KeyState::Active
+                    && row.project_id == key.project_id
+                    && !row.expired_at(now())
+            }),
+            Err(err) => {
+                tracing::warn!(error = ?err, "cannot re-check a subscriber's key");
+                return Check::Unknown;
             }
-            match store.key(key.key_id).await {
-                Ok(row) => row.is_some_and(|row| {
-                    row.state == KeyState::Active
-                        && row.project_id == key.project_id
-                        && !row.expired_at(now())
-                }),
-                Err(err) => {
-                    tracing::warn!(error = ?err, "cannot re-check a subscriber's key");
-                    true
-                }
-            }
+        },
+    };
+    if valid {
+        Check::Valid {
+            epoch: settings.auth_epoch,
         }
+    } else {
+        Check::Revoked
     }
 }

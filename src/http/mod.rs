@@ -67,6 +67,10 @@ pub struct AppState {
     /// Origins besides the server's own whose pages may use the API
     /// (`--cors-origin`), WebSocket subscriptions included.
     pub allowed_origins: Arc<[String]>,
+    /// Open WebSocket connections, capped like connections are.
+    pub websocket_slots: Arc<Semaphore>,
+    /// Cancelled when the server stops: open WebSockets are then closed.
+    pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 pub fn router(state: AppState, limits: &Limits) -> Router {
@@ -94,11 +98,38 @@ pub fn router(state: AppState, limits: &Limits) -> Router {
         // lines have. An id set by a proxy in front is kept.
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            untrusted_request_ids,
+        ))
         .with_state(state);
     match cors(&limits.cors_origins) {
         Some(cors) => router.layer(cors),
         None => router,
     }
+}
+
+/// Longest request id kept from a proxy.
+const MAX_REQUEST_ID_LEN: usize = 128;
+
+/// Drops an incoming `x-request-id` unless a trusted proxy sent it and it is
+/// short printable ASCII, so that the id in the audit trail and the logs is
+/// either ours or the proxy's, never one a client chose (to forge or reuse
+/// another request's).
+async fn untrusted_request_ids(
+    State(app): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let keep = app.trusted_proxies.contains(&peer.ip())
+        && request.headers().get(REQUEST_ID).is_some_and(|id| {
+            id.len() <= MAX_REQUEST_ID_LEN && id.as_bytes().iter().all(u8::is_ascii_graphic)
+        });
+    if !keep {
+        request.headers_mut().remove(REQUEST_ID);
+    }
+    next.run(request).await
 }
 
 /// The request's id, set by [`SetRequestIdLayer`] unless a proxy did.

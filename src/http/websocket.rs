@@ -9,6 +9,9 @@
 //! revoked; the server then closes it with code 4403.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_graphql::Data;
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
@@ -19,6 +22,7 @@ use axum::http::HeaderValue;
 use axum::http::header::{self, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use futures::{SinkExt, StreamExt};
+use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 
 use super::{AppState, request_id};
@@ -29,6 +33,15 @@ use crate::graphql::RequestContext;
 /// Close code telling a client its credentials no longer hold (the
 /// graphql-transport-ws protocol's "Forbidden").
 const CLOSE_REVOKED: u16 = 4403;
+/// Close code for a client that never sent `connection_init` (the
+/// protocol's "Connection initialisation timeout").
+const CLOSE_INIT_TIMEOUT: u16 = 4408;
+/// Close code when the server shuts down ("Going Away").
+const CLOSE_GOING_AWAY: u16 = 1001;
+/// How long a client has to send `connection_init`.
+const INIT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest message accepted: a GraphQL document and its variables.
+const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 /// Messages queued towards a slow client before the connection waits for it.
 const OUTGOING_QUEUE: usize = 64;
 
@@ -43,6 +56,18 @@ pub(super) async fn graphql_ws(
         return Error::Forbidden("WebSocket connections from this origin are not allowed")
             .into_response();
     }
+    // Upgraded connections leave hyper's accept loop, and with it the
+    // connection cap: they count against a cap of their own.
+    let Ok(slot) = Arc::clone(&app.websocket_slots).try_acquire_owned() else {
+        return (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(crate::error::error_body(
+                "too many WebSocket connections; retry later",
+                crate::error::ErrorCode::RateLimited,
+            )),
+        )
+            .into_response();
+    };
     let client = app.client_address(peer, &headers);
     // Credentials in the upgrade request are checked before upgrading, so a
     // wrong secret gets a plain 401 with its WWW-Authenticate challenge.
@@ -61,19 +86,68 @@ pub(super) async fn graphql_ws(
         base_url: app.base_url(&headers),
         request_id: request_id(&headers),
         client,
+        closer: Closer::new(app.shutdown.child_token()),
+        initialised: Arc::default(),
+        _slot: Arc::new(slot),
         app,
     };
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .max_message_size(MAX_MESSAGE_BYTES)
+        .max_frame_size(MAX_MESSAGE_BYTES)
         .on_upgrade(move |socket| connection.serve(socket, protocol, principal))
 }
 
+/// Ends a connection, with the reason its close frame gives.
+#[derive(Clone)]
+struct Closer {
+    token: CancellationToken,
+    reason: Arc<Mutex<Option<(u16, &'static str)>>>,
+}
+
+impl Closer {
+    fn new(token: CancellationToken) -> Self {
+        Self {
+            token,
+            reason: Arc::default(),
+        }
+    }
+
+    /// The first reason given wins.
+    fn close(&self, code: u16, reason: &'static str) {
+        let mut current = self.reason.lock().unwrap_or_else(|e| e.into_inner());
+        current.get_or_insert((code, reason));
+        drop(current);
+        self.token.cancel();
+    }
+
+    /// The close frame, once the connection is being closed. Cancelled
+    /// without a reason, it was the server shutting down (the token's
+    /// parent).
+    fn frame(&self) -> Option<CloseFrame> {
+        if !self.token.is_cancelled() {
+            return None;
+        }
+        let reason = *self.reason.lock().unwrap_or_else(|e| e.into_inner());
+        let (code, reason) = reason.unwrap_or((CLOSE_GOING_AWAY, "server shutting down"));
+        Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        })
+    }
+}
+
 /// What a connection needs once upgraded.
+#[derive(Clone)]
 struct Connection {
     app: AppState,
     client: IpAddr,
     base_url: String,
     request_id: Option<String>,
+    closer: Closer,
+    initialised: Arc<AtomicBool>,
+    /// Held while the connection lives.
+    _slot: Arc<OwnedSemaphorePermit>,
 }
 
 impl Connection {
@@ -83,20 +157,35 @@ impl Connection {
         protocol: GraphQLProtocol,
         principal: Option<Principal>,
     ) {
-        let revoked = CancellationToken::new();
-        let closed = CancellationToken::new();
         let (mut sink, incoming) = socket.split();
         // The GraphQL side writes to a queue rather than to the socket, so
         // that once it has stopped, the close frame can still be sent.
         let (outgoing, mut queue) = futures::channel::mpsc::channel::<Message>(OUTGOING_QUEUE);
-        let schema = self.app.schemas.authenticated.clone();
-        let init = {
-            let revoked = revoked.clone();
-            let closed = closed.clone();
-            move |payload: serde_json::Value| self.init(payload, principal, revoked, closed)
+        let schema = match principal {
+            Some(Principal::Anonymous) | None => self.app.schemas.anonymous.clone(),
+            Some(_) => self.app.schemas.authenticated.clone(),
         };
-        // Revocation ends the input, which ends the GraphQL side.
-        let incoming = incoming.take_until(revoked.clone().cancelled_owned());
+        tokio::spawn({
+            let closer = self.closer.clone();
+            let initialised = Arc::clone(&self.initialised);
+            async move {
+                tokio::select! {
+                    () = tokio::time::sleep(INIT_TIMEOUT) => {
+                        if !initialised.load(Ordering::Acquire) {
+                            closer.close(CLOSE_INIT_TIMEOUT, "connection initialisation timeout");
+                        }
+                    }
+                    () = closer.token.cancelled() => {}
+                }
+            }
+        });
+        // Closing ends the input, which ends the GraphQL side.
+        let incoming = incoming.take_until(self.closer.token.clone().cancelled_owned());
+        let closer = self.closer.clone();
+        let init = {
+            let connection = self.clone();
+            move |payload: serde_json::Value| connection.init(payload, principal)
+        };
         let graphql = GraphQLWebSocket::new_with_pair(outgoing, incoming, schema, protocol)
             .on_connection_init(init)
             .serve();
@@ -108,14 +197,11 @@ impl Connection {
             }
         };
         tokio::join!(graphql, forward);
-        closed.cancel();
-        if revoked.is_cancelled() {
-            let frame = CloseFrame {
-                code: CLOSE_REVOKED,
-                reason: "credentials revoked".into(),
-            };
+        if let Some(frame) = closer.frame() {
             let _ = sink.send(Message::Close(Some(frame))).await;
         }
+        // Stops the watcher and the timer, whatever ended the connection.
+        closer.token.cancel();
     }
 
     /// Authenticates the connection (unless the upgrade request already
@@ -124,9 +210,8 @@ impl Connection {
         self,
         payload: serde_json::Value,
         principal: Option<Principal>,
-        revoked: CancellationToken,
-        closed: CancellationToken,
     ) -> async_graphql::Result<Data> {
+        self.initialised.store(true, Ordering::Release);
         let principal = match principal {
             Some(principal) => principal,
             None => {
@@ -147,10 +232,13 @@ impl Connection {
         };
         let store = self.app.store.clone();
         let watched = principal.clone();
+        let closer = self.closer.clone();
         tokio::spawn(async move {
             tokio::select! {
-                () = until_revoked(&store, &watched) => revoked.cancel(),
-                () = closed.cancelled() => {}
+                () = until_revoked(&store, &watched) => {
+                    closer.close(CLOSE_REVOKED, "credentials revoked");
+                }
+                () = closer.token.cancelled() => {}
             }
         });
         let mut data = Data::default();

@@ -31,6 +31,8 @@ const CHANNEL: &str = "keyward_audit";
 const FEED_CAPACITY: usize = 1024;
 /// Longest request id kept (a proxy in front may set its own).
 const MAX_REQUEST_ID_LEN: usize = 128;
+/// Events deleted per statement when pruning.
+const PRUNE_BATCH: u64 = 5_000;
 /// Keys the expiry sweep records per pass.
 const EXPIRY_BATCH: u64 = 100;
 
@@ -262,13 +264,34 @@ impl Store {
         Ok(filtered(filter).count(self.db()).await?)
     }
 
-    /// Deletes the events older than `max_age`; how many went.
+    /// Deletes the events older than `max_age`, in batches (a backlog must
+    /// not make one statement outlast the statement timeout); how many went.
     pub async fn prune_audit_events(&self, max_age: chrono::Duration) -> Result<u64, Error> {
-        let result = AuditEvent::delete_many()
-            .filter(Column::At.lt(now() - max_age))
-            .exec(self.db())
-            .await?;
-        Ok(result.rows_affected)
+        let cutoff = now() - max_age;
+        let mut pruned = 0;
+        loop {
+            let batch: Vec<i64> = AuditEvent::find()
+                .select_only()
+                .column(Column::Id)
+                .filter(Column::At.lt(cutoff))
+                .order_by_asc(Column::Id)
+                .limit(PRUNE_BATCH)
+                .into_tuple()
+                .all(self.db())
+                .await?;
+            if batch.is_empty() {
+                return Ok(pruned);
+            }
+            let done = batch.len() < usize::try_from(PRUNE_BATCH).unwrap_or(usize::MAX);
+            pruned += AuditEvent::delete_many()
+                .filter(Column::Id.is_in(batch))
+                .exec(self.db())
+                .await?
+                .rows_affected;
+            if done {
+                return Ok(pruned);
+            }
+        }
     }
 
     /// Records KEY_EXPIRED for keys that have reached their expiry since the
@@ -328,7 +351,12 @@ impl Store {
         if self.db().get_database_backend() != DbBackend::Postgres {
             return;
         }
-        let pool = self.db().get_postgres_connection_pool().clone();
+        // A pool of its own: LISTEN holds its connection for good, and must
+        // not take one of the request pool's (`--db-max-connections` may be 1).
+        let options = self.db().get_postgres_connection_pool().connect_options();
+        let pool = sea_orm::sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .connect_lazy_with((*options).clone());
         loop {
             match self.listen(&pool).await {
                 Ok(()) => return,
@@ -357,8 +385,12 @@ impl Store {
                 continue;
             };
             // Pruned already, or a notification from a foreign writer: skip.
-            if let Some(event) = self.audit_event(id).await? {
-                self.events.publish(event);
+            match self.audit_event(id).await {
+                Ok(Some(event)) => self.events.publish(event),
+                Ok(None) => {}
+                // Subscribers miss this one event; the revocation watchers
+                // re-check on their own schedule.
+                Err(err) => tracing::warn!(error = ?err, id, "cannot read a notified audit event"),
             }
         }
     }

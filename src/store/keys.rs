@@ -222,26 +222,38 @@ impl Store {
     }
 
     /// Sets a key's state; a key already in `state` is left untouched.
-    /// `None` when there is no such key.
+    /// `None` when there is no such key. Activating a key past its expiry
+    /// fails with CONFLICT: the check is part of the UPDATE, so a key
+    /// expiring meanwhile cannot slip through.
     pub async fn set_key_state(
         &self,
         id: i64,
         state: KeyState,
         audit: &AuditContext,
     ) -> Result<Option<api_key::Model>, Error> {
+        let now = now();
         let txn = self.db().begin().await?;
-        let changed = ApiKey::update_many()
+        let mut update = ApiKey::update_many()
             .col_expr(Column::State, Expr::value(state.to_value()))
-            .col_expr(Column::UpdatedAt, Expr::value(now()))
+            .col_expr(Column::UpdatedAt, Expr::value(now))
             .filter(Column::Id.eq(id))
-            .filter(Column::State.ne(state))
-            .exec(&txn)
-            .await?
-            .rows_affected
-            > 0;
+            .filter(Column::State.ne(state));
+        if state == KeyState::Active {
+            update = update.filter(
+                Condition::any()
+                    .add(Column::ExpiresAt.is_null())
+                    .add(Column::ExpiresAt.gt(now)),
+            );
+        }
+        let changed = update.exec(&txn).await?.rows_affected > 0;
         let Some(key) = ApiKey::find_by_id(id).one(&txn).await? else {
             return Ok(None);
         };
+        if !changed && key.state != state {
+            return Err(Error::Conflict(
+                "the key has expired and cannot be activated again: create a new key".into(),
+            ));
+        }
         if changed {
             let previous = match state {
                 KeyState::Active => KeyState::Inactive,

@@ -64,6 +64,8 @@ impl Store {
                 Column::AdminPasswordHash,
                 Expr::value(Option::<String>::None),
             )
+            // The administrator's credentials stop working: a revocation.
+            .col_expr(Column::AuthEpoch, Expr::col(Column::AuthEpoch).add(1))
             .col_expr(Column::UpdatedAt, Expr::value(now()))
             .filter(Column::Id.eq(SETTINGS_ID))
             .exec(&txn)

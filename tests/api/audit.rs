@@ -15,6 +15,8 @@ on_every_backend!(
     a_mutation_whose_event_cannot_be_written_changes_nothing,
     events_older_than_the_retention_period_are_pruned,
     a_key_reaching_its_expiry_is_recorded_once_whatever_the_replicas,
+    refusals_of_every_kind_are_recorded,
+    behind_a_trusted_proxy_the_client_and_request_id_are_the_proxys,
 );
 
 const EVENT_FIELDS: &str = "id at action outcome actorKind actorKeyId actorAccessKey actorRole
@@ -736,7 +738,17 @@ async fn a_key_reaching_its_expiry_is_recorded_once_whatever_the_replicas() {
             .collect()
     };
     assert!(expired(&whole_trail(&a).await).is_empty());
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut events = expired(&whole_trail(&b).await);
+    for _ in 0..100 {
+        if !events.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        events = expired(&whole_trail(&b).await);
+    }
+    // Both replicas have swept since: still one event.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     let events = expired(&whole_trail(&b).await);
     assert_eq!(events.len(), 1, "{events:#?}");
     let event = &events[0];
@@ -748,4 +760,175 @@ async fn a_key_reaching_its_expiry_is_recorded_once_whatever_the_replicas() {
     let at = chrono::DateTime::parse_from_rfc3339(event["at"].as_str().expect("at"))
         .expect("a timestamp");
     assert!(at >= expires_at, "recorded at {at}, expiry {expires_at}");
+}
+
+async fn refusals_of_every_kind_are_recorded() {
+    let app = TestApp::spawn().await;
+    app.enable_access_control().await;
+    let admin = Auth::admin();
+    let p = app.create_project(&admin, "p").await;
+    let q = app.create_project(&admin, "q").await;
+    let owner = app.create_key(&admin, &p, "OWNER").await;
+    let member = app.create_key(&admin, &p, "MEMBER").await;
+    let reader = app.create_key(&admin, &p, "READ_ONLY").await;
+    let outsider = app.create_key(&admin, &q, "OWNER").await;
+    let soon = chrono::Utc::now() + chrono::Duration::seconds(1);
+    let expiring = key_from(
+        &app.ok(
+            CREATE_KEY,
+            json!({ "i": { "projectId": p, "name": "soon", "expiresAt": soon } }),
+            &admin,
+        )
+        .await,
+    );
+    app.ok(
+        SET_STATE,
+        json!({ "i": { "id": expiring.id, "state": "INACTIVE" } }),
+        &admin,
+    )
+    .await;
+    // Past its expiry, and recorded as such (so that the trail's newest
+    // event is the refusal each case makes).
+    for _ in 0..100 {
+        let trail = whole_trail(&app).await;
+        if trail.iter().any(|e| e["action"] == "KEY_EXPIRED") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let missing_project = "UHJvamVjdDo5OTk5"; // Project:9999
+    let missing_key = "QXBpS2V5Ojk5OTk"; // ApiKey:9999
+
+    let (as_member, as_owner, as_reader, as_outsider) =
+        (member.auth(), owner.auth(), reader.auth(), outsider.auth());
+    let cases: Vec<(&str, Value, &Auth, &str, &str)> = vec![
+        (
+            CREATE_KEY,
+            json!({ "i": { "name": "x", "role": "OWNER" } }),
+            &as_member,
+            "KEY_CREATED",
+            "FORBIDDEN",
+        ),
+        (
+            CREATE_KEY,
+            json!({ "i": { "projectId": q, "name": "x" } }),
+            &as_owner,
+            "KEY_CREATED",
+            "NOT_FOUND",
+        ),
+        (
+            CREATE_KEY,
+            json!({ "i": { "projectId": missing_project, "name": "x" } }),
+            &admin,
+            "KEY_CREATED",
+            "NOT_FOUND",
+        ),
+        (
+            SET_STATE,
+            json!({ "i": { "id": expiring.id, "state": "ACTIVE" } }),
+            &admin,
+            "KEY_ACTIVATED",
+            "CONFLICT",
+        ),
+        (
+            SET_STATE,
+            json!({ "i": { "id": owner.id, "state": "INACTIVE" } }),
+            &as_reader,
+            "KEY_DEACTIVATED",
+            "FORBIDDEN",
+        ),
+        (
+            RENAME,
+            json!({ "i": { "id": missing_key, "name": "x" } }),
+            &admin,
+            "KEY_RENAMED",
+            "NOT_FOUND",
+        ),
+        (
+            DELETE_KEY,
+            json!({ "i": { "id": owner.id } }),
+            &as_member,
+            "KEY_DELETED",
+            "FORBIDDEN",
+        ),
+        (
+            UPDATE_PROJECT,
+            json!({ "i": { "id": p, "name": "x" } }),
+            &as_member,
+            "PROJECT_UPDATED",
+            "FORBIDDEN",
+        ),
+        (
+            UPDATE_PROJECT,
+            json!({ "i": { "id": q, "name": "x" } }),
+            &as_owner,
+            "PROJECT_UPDATED",
+            "NOT_FOUND",
+        ),
+        (
+            UPDATE_PROJECT,
+            json!({ "i": { "id": p, "name": "q" } }),
+            &admin,
+            "PROJECT_UPDATED",
+            "CONFLICT",
+        ),
+        (
+            DELETE_PROJECT,
+            json!({ "i": { "id": missing_project } }),
+            &admin,
+            "PROJECT_DELETED",
+            "NOT_FOUND",
+        ),
+        (
+            DELETE_PROJECT,
+            json!({ "i": { "id": q } }),
+            &as_outsider,
+            "PROJECT_DELETED",
+            "FORBIDDEN",
+        ),
+        (
+            "mutation($i: EnableAccessControlInput!) { enableAccessControl(input: $i) { enabled } }",
+            json!({ "i": { "username": "another", "password": "another long password" } }),
+            &admin,
+            "ACCESS_CONTROL_ENABLED",
+            "CONFLICT",
+        ),
+        (
+            "mutation { disableAccessControl { enabled } }",
+            json!({}),
+            &as_owner,
+            "ACCESS_CONTROL_DISABLED",
+            "FORBIDDEN",
+        ),
+    ];
+    for (query, variables, auth, action, outcome) in cases {
+        let reply = app.gql(query, variables.clone(), auth).await;
+        reply.assert_code(outcome);
+        let newest = whole_trail(&app).await.remove(0);
+        let context = format!("{action} {outcome} with {variables}: {newest:#}");
+        assert_eq!(newest["action"], action, "{context}");
+        assert_eq!(newest["outcome"], outcome, "{context}");
+        assert_eq!(newest["requestId"], json!(reply.request_id()), "{context}");
+        assert!(newest["reason"].is_string(), "{context}");
+    }
+}
+
+async fn behind_a_trusted_proxy_the_client_and_request_id_are_the_proxys() {
+    let app = TestApp::spawn_with(|config| {
+        config.limits.trusted_proxies = vec!["127.0.0.1".parse().expect("an address")];
+    })
+    .await;
+    let reply = send(
+        app.client
+            .post(app.url("/graphql"))
+            .header("x-forwarded-for", "203.0.113.7")
+            .header("x-request-id", "proxy-42")
+            .json(&json!({ "query": "mutation { createProject(input: { name: \"behind\" }) { project { id } } }" })),
+    )
+    .await;
+    reply.data();
+    assert_eq!(reply.request_id(), "proxy-42");
+    let newest = whole_trail(&app).await.remove(0);
+    assert_eq!(newest["clientAddress"], "203.0.113.7");
+    assert_eq!(newest["requestId"], "proxy-42");
 }

@@ -112,8 +112,6 @@ impl Reply {
         self.assert_code("UNAUTHENTICATED");
     }
 
-    /// Asserts success and returns `data`.
-    #[track_caller]
     /// The `x-request-id` the server answered with.
     pub fn request_id(&self) -> String {
         self.headers
@@ -123,6 +121,8 @@ impl Reply {
             .to_owned()
     }
 
+    /// Asserts success and returns `data`.
+    #[track_caller]
     pub fn data(&self) -> &Value {
         assert_eq!(self.status, StatusCode::OK, "reply: {self:?}");
         assert!(self.body.get("errors").is_none(), "reply: {self:?}");

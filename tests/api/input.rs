@@ -216,6 +216,14 @@ async fn health_and_unknown_routes_answer_in_json() {
     let again = send(app.client.get(app.url("/healthz"))).await;
     let ids = [&health, &again].map(|reply| reply.headers["x-request-id"].clone());
     assert_ne!(ids[0], ids[1]);
+    // A client cannot choose the id (only a trusted proxy can).
+    let chosen = send(
+        app.client
+            .get(app.url("/healthz"))
+            .header("x-request-id", "chosen-by-the-client"),
+    )
+    .await;
+    assert_ne!(chosen.headers["x-request-id"], "chosen-by-the-client");
     let missing = send(app.client.get(app.url("/nope"))).await;
     assert_eq!(missing.status, 404);
     missing.assert_code("NOT_FOUND");

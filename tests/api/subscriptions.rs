@@ -116,29 +116,72 @@ fn json_of(message: &Message) -> Value {
     }
 }
 
-/// A subscription of `auth` to `project`'s events, acknowledged.
-async fn subscribe(app: &TestApp, auth: &Auth, via: Via, project: Option<&str>) -> Socket {
+/// A subscription of `auth` to `project`'s events (its own when `None`),
+/// acknowledged and live (see `probe`).
+async fn subscribe(
+    app: &TestApp,
+    auth: &Auth,
+    via: Via,
+    project: Option<&str>,
+    probed: &str,
+) -> Socket {
     let mut socket = open(app, auth, &via).await.expect("the upgrade succeeds");
-    let ack = json_of(&init(&mut socket, auth, &via).await);
+    start(&mut socket, auth, &via, project).await;
+    probe(&mut socket, app, probed).await;
+    socket
+}
+
+/// `connection_init`, acknowledged, then `subscribe` to `keyEvents`.
+async fn start(socket: &mut Socket, auth: &Auth, via: &Via, project: Option<&str>) {
+    let ack = json_of(&init(socket, auth, via).await);
     assert_eq!(ack["type"], "connection_ack", "{ack}");
     send(
-        &mut socket,
+        socket,
         json!({ "id": "1", "type": "subscribe",
                 "payload": { "query": KEY_EVENTS, "variables": { "p": project } } }),
     )
     .await;
-    // The feed is joined as the subscription starts; give it that moment.
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    socket
 }
 
-/// The next event delivered on `socket`.
+/// Makes probe changes to `probed` (the project the socket follows) through
+/// `through` until one arrives, so that a test never races the
+/// subscription's start (nor, on PostgreSQL, a replica's LISTEN).
+async fn probe(socket: &mut Socket, through: &TestApp, probed: &str) {
+    for attempt in 0..50 {
+        through
+            .ok(
+                UPDATE_PROJECT,
+                json!({ "i": { "id": probed, "description": format!("probe {attempt}") } }),
+                &Auth::admin(),
+            )
+            .await;
+        let answer = tokio::time::timeout(Duration::from_millis(200), socket.next()).await;
+        if let Ok(Some(Ok(Message::Text(text)))) = answer {
+            let message: Value = serde_json::from_str(&text).expect("JSON");
+            assert_eq!(message["type"], "next", "{message}");
+            assert_eq!(message["payload"]["data"]["keyEvents"]["action"], PROBE);
+            // Later probes may still be on their way: next_event skips them.
+            return;
+        }
+    }
+    panic!("the subscription never delivered a probe");
+}
+
+/// The action of probe events, which `next_event` skips.
+const PROBE: &str = "PROJECT_UPDATED";
+
+/// The next event delivered on `socket`, probes aside.
 async fn next_event(socket: &mut Socket) -> Value {
-    let message = json_of(&next_message(socket).await.expect("an event"));
-    assert_eq!(message["type"], "next", "{message}");
-    assert_eq!(message["id"], "1");
-    assert!(message["payload"]["errors"].is_null(), "{message}");
-    message["payload"]["data"]["keyEvents"].clone()
+    loop {
+        let message = json_of(&next_message(socket).await.expect("an event"));
+        assert_eq!(message["type"], "next", "{message}");
+        assert_eq!(message["id"], "1");
+        assert!(message["payload"]["errors"].is_null(), "{message}");
+        let event = message["payload"]["data"]["keyEvents"].clone();
+        if event["action"] != PROBE {
+            return event;
+        }
+    }
 }
 
 async fn subscribers_receive_their_own_projects_events_and_none_of_another() {
@@ -151,21 +194,47 @@ async fn subscribers_receive_their_own_projects_events_and_none_of_another() {
     let in_q = app.create_key(&admin, &q, "READ_ONLY").await;
     // One authenticates on the upgrade request, the other (as a browser
     // must) in the connection_init payload.
-    let mut watching_p = subscribe(&app, &in_p.auth(), Via::Header, None).await;
-    let mut watching_q = subscribe(&app, &in_q.auth(), Via::InitPayload, Some(&q)).await;
+    let mut watching_p = subscribe(&app, &in_p.auth(), Via::Header, None, &p).await;
+    let mut watching_q = subscribe(&app, &in_q.auth(), Via::InitPayload, Some(&q), &q).await;
 
     let made_in_q = app.create_key(&admin, &q, "MEMBER").await;
     let made_in_p = app.create_key(&admin, &p, "MEMBER").await;
+    // A refusal in q naming p's key: recorded in q, never told to p.
+    app.gql(
+        RENAME,
+        json!({ "i": { "id": made_in_p.id, "name": "taken over" } }),
+        &made_in_q.auth(),
+    )
+    .await
+    .assert_code("NOT_FOUND");
+    let made_again_in_q = app.create_key(&admin, &q, "MEMBER").await;
+    let made_again_in_p = app.create_key(&admin, &p, "MEMBER").await;
 
-    // Each sees its own project's event first: the other project's, sent
-    // earlier, never reached it.
-    let seen_by_p = next_event(&mut watching_p).await;
-    assert_eq!(seen_by_p["action"], "KEY_CREATED");
-    assert_eq!(seen_by_p["projectId"], json!(p));
-    assert_eq!(seen_by_p["targetAccessKey"], json!(made_in_p.access_key));
-    let seen_by_q = next_event(&mut watching_q).await;
-    assert_eq!(seen_by_q["projectId"], json!(q));
-    assert_eq!(seen_by_q["targetAccessKey"], json!(made_in_q.access_key));
+    // Each sees exactly its own project's events, in order: the other
+    // project's, sent in between, never reached it.
+    let seen_by_p = [
+        next_event(&mut watching_p).await,
+        next_event(&mut watching_p).await,
+    ];
+    for (seen, made) in seen_by_p.iter().zip([&made_in_p, &made_again_in_p]) {
+        assert_eq!(seen["action"], "KEY_CREATED", "{seen}");
+        assert_eq!(seen["projectId"], json!(p));
+        assert_eq!(seen["targetAccessKey"], json!(made.access_key));
+    }
+    let seen_by_q = [
+        next_event(&mut watching_q).await,
+        next_event(&mut watching_q).await,
+        next_event(&mut watching_q).await,
+    ];
+    assert_eq!(seen_by_q[0]["targetAccessKey"], json!(made_in_q.access_key));
+    assert_eq!(seen_by_q[1]["action"], "KEY_RENAMED");
+    assert_eq!(seen_by_q[1]["outcome"], "NOT_FOUND");
+    assert_eq!(seen_by_q[1]["targetAccessKey"], Value::Null);
+    assert_eq!(
+        seen_by_q[2]["targetAccessKey"],
+        json!(made_again_in_q.access_key)
+    );
+    assert!(seen_by_q.iter().all(|seen| seen["projectId"] == json!(q)));
 
     // Refused attempts are events too.
     app.gql(DELETE_KEY, json!({ "i": { "id": made_in_p.id } }), &admin)
@@ -183,8 +252,9 @@ async fn deactivating_the_subscribers_key_closes_its_connection() {
     let project = app.default_project(&admin).await;
     let subscriber = app.create_key(&admin, &project, "READ_ONLY").await;
     let bystander = app.create_key(&admin, &project, "READ_ONLY").await;
-    let mut revoked = subscriber_socket(&app, &subscriber).await;
-    let mut still_valid = subscriber_socket(&app, &bystander).await;
+    // One authenticated on the upgrade request, one in connection_init.
+    let mut revoked = subscribe(&app, &subscriber.auth(), Via::InitPayload, None, &project).await;
+    let mut still_valid = subscribe(&app, &bystander.auth(), Via::Header, None, &project).await;
 
     app.ok(
         SET_STATE,
@@ -199,20 +269,27 @@ async fn deactivating_the_subscribers_key_closes_its_connection() {
     assert_eq!(event["targetKeyId"], json!(subscriber.id));
     // The subscriber's connection is closed with 4403, whatever it was
     // told before.
-    let mut close_code = None;
-    while let Some(message) = next_message(&mut revoked).await {
-        if let Message::Close(frame) = message {
-            close_code = frame.map(|frame| u16::from(frame.code));
-            break;
-        }
-    }
-    assert_eq!(close_code, Some(4403));
+    assert_eq!(close_code(&mut revoked).await, Some(4403));
     app.create_key(&admin, &project, "MEMBER").await;
     assert_eq!(next_event(&mut still_valid).await["action"], "KEY_CREATED");
+
+    // Deleting a key's project closes its subscribers too.
+    let doomed = app.create_project(&admin, "doomed").await;
+    let inside = app.create_key(&admin, &doomed, "OWNER").await;
+    let mut watching = subscribe(&app, &inside.auth(), Via::Header, None, &doomed).await;
+    app.ok(DELETE_PROJECT, json!({ "i": { "id": doomed } }), &admin)
+        .await;
+    assert_eq!(close_code(&mut watching).await, Some(4403));
 }
 
-async fn subscriber_socket(app: &TestApp, key: &TestKey) -> Socket {
-    subscribe(app, &key.auth(), Via::Header, None).await
+/// Reads until the server closes the connection; its close code.
+async fn close_code(socket: &mut Socket) -> Option<u16> {
+    while let Some(message) = next_message(socket).await {
+        if let Message::Close(frame) = message {
+            return frame.map(|frame| u16::from(frame.code));
+        }
+    }
+    None
 }
 
 async fn wrong_credentials_cannot_subscribe() {
@@ -267,7 +344,10 @@ async fn a_key_cannot_follow_another_project() {
     let mine = app.default_project(&admin).await;
     let theirs = app.create_project(&admin, "theirs").await;
     let key = app.create_key(&admin, &mine, "OWNER").await;
-    let mut socket = subscribe(&app, &key.auth(), Via::Header, Some(&theirs)).await;
+    let mut socket = open(&app, &key.auth(), &Via::Header)
+        .await
+        .expect("the upgrade succeeds");
+    start(&mut socket, &key.auth(), &Via::Header, Some(&theirs)).await;
     let answer = json_of(&next_message(&mut socket).await.expect("an answer"));
     assert_eq!(answer["type"], "next", "{answer}");
     assert_eq!(
@@ -288,7 +368,10 @@ async fn events_from_one_replica_reach_subscribers_on_another() {
         a.enable_access_control().await;
         let admin = Auth::admin();
         let project = a.default_project(&admin).await;
-        let mut on_b = subscribe(&b, &admin, Via::Header, Some(&project)).await;
+        // The probes, made through a, already cross over; then a real event.
+        let mut on_b = open(&b, &admin, &Via::Header).await.expect("the upgrade");
+        start(&mut on_b, &admin, &Via::Header, Some(&project)).await;
+        probe(&mut on_b, &a, &project).await;
         let key = a.create_key(&admin, &project, "MEMBER").await;
         let event = next_event(&mut on_b).await;
         assert_eq!(event["action"], "KEY_CREATED");

@@ -107,10 +107,6 @@ impl ApiKeyMutation {
                 Error::bad_input("input.projectId", "is required outside a project endpoint")
             })?,
         };
-        let name = validation::name("input.name", &input.name)?;
-        let description =
-            validation::description("input.description", input.description.as_deref())?;
-        let expires_at = services.keys.expiry(input.expires_at, store::now())?;
         let refuse = |err| {
             request.refuse(
                 services,
@@ -130,6 +126,10 @@ impl ApiKeyMutation {
         if let Err(err) = allowed {
             return Err(refuse(err).await.into());
         }
+        let name = validation::name("input.name", &input.name)?;
+        let description =
+            validation::description("input.description", input.description.as_deref())?;
+        let expires_at = services.keys.expiry(input.expires_at, store::now())?;
         let Some(project) = services.store.project(project_id).await? else {
             return Err(refuse(Error::NotFound("project")).await.into());
         };
@@ -196,11 +196,21 @@ impl ApiKeyMutation {
                 .await
                 .into());
         }
-        let key = services
+        let changed = services
             .store
             .set_key_state(key.id, state, &request.audit())
-            .await?
-            .ok_or(Error::NotFound("API key"))?;
+            .await
+            .and_then(|changed| changed.ok_or(Error::NotFound("API key")));
+        let key = match changed {
+            Ok(changed) => changed,
+            // Deleted, or expired, since it was read.
+            Err(err) => {
+                return Err(request
+                    .refuse(services, action, Target::key(&key), err)
+                    .await
+                    .into());
+            }
+        };
         tracing::info!(key_id = key.id, state = ?key.state, "API key state set");
         Ok(SetKeyStatePayload {
             api_key: key.into(),
@@ -215,12 +225,23 @@ impl ApiKeyMutation {
     ) -> Result<RenameKeyPayload> {
         let (services, request) = parts(ctx)?;
         let changes = super::changes(input.name, input.description)?;
-        let key = manageable_key(services, request, &input.id, AuditAction::KeyRenamed).await?;
-        let key = services
+        let action = AuditAction::KeyRenamed;
+        let key = manageable_key(services, request, &input.id, action).await?;
+        let renamed = services
             .store
             .update_key(key.id, changes, &request.audit())
-            .await?
-            .ok_or(Error::NotFound("API key"))?;
+            .await
+            .and_then(|renamed| renamed.ok_or(Error::NotFound("API key")));
+        let key = match renamed {
+            Ok(renamed) => renamed,
+            // Deleted since it was read.
+            Err(err) => {
+                return Err(request
+                    .refuse(services, action, Target::key(&key), err)
+                    .await
+                    .into());
+            }
+        };
         Ok(RenameKeyPayload {
             api_key: key.into(),
         })
@@ -255,7 +276,16 @@ impl ApiKeyMutation {
                     .await
                     .into())
             }
-            DeleteKeyOutcome::NotFound => Err(Error::NotFound("API key").into()),
+            // Deleted by someone else since it was read.
+            DeleteKeyOutcome::NotFound => Err(request
+                .refuse(
+                    services,
+                    action,
+                    Target::key(&key),
+                    Error::NotFound("API key"),
+                )
+                .await
+                .into()),
         }
     }
 }

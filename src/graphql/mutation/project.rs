@@ -105,16 +105,19 @@ impl ProjectMutation {
     ) -> Result<UpdateProjectPayload> {
         let (services, request) = parts(ctx)?;
         let id = GlobalId::parse_as(NodeKind::Project, "input.id", &input.id)?;
-        let changes = super::changes(input.name, input.description)?;
         let action = AuditAction::ProjectUpdated;
-        let updated = match request.principal.require_project_owner(id) {
-            Ok(()) => services
-                .store
-                .update_project(id, changes, &request.audit())
+        if let Err(err) = request.principal.require_project_owner(id) {
+            return Err(request
+                .refuse(services, action, Target::project(id), err)
                 .await
-                .and_then(|project| project.ok_or(Error::NotFound("project"))),
-            Err(err) => Err(err),
-        };
+                .into());
+        }
+        let changes = super::changes(input.name, input.description)?;
+        let updated = services
+            .store
+            .update_project(id, changes, &request.audit())
+            .await
+            .and_then(|project| project.ok_or(Error::NotFound("project")));
         let project = match updated {
             Ok(project) => project,
             Err(err) => {
