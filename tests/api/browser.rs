@@ -281,6 +281,21 @@ impl Browser {
     }
 }
 
+/// The project of the key `access_key`.
+async fn project_of_key(app: &TestApp, access_key: &str, secret: &str) -> String {
+    let data = app
+        .ok(
+            "{ viewer { project { id } } }",
+            json!({}),
+            &Auth::basic(access_key, secret),
+        )
+        .await;
+    data["viewer"]["project"]["id"]
+        .as_str()
+        .expect("the key's project")
+        .to_owned()
+}
+
 fn screenshots_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots")
 }
@@ -315,6 +330,46 @@ async fn the_console_manages_keys_end_to_end_in_a_real_browser() {
         admin.fill("project-create-description", "card processing").await;
         admin.click("project-create-submit").await;
         admin.text_contains("payments").await;
+
+        // An error from the API is shown where it happened: in the dialog,
+        // next to the name.
+        admin.click("project-add").await;
+        admin.fill("project-create-name", "payments").await;
+        admin.click("project-create-submit").await;
+        admin
+            .until(
+                "the duplicate name is refused in the dialog",
+                "const dialog = document.querySelector(\"[data-testid='project-dialog']\");
+                 const error = dialog && dialog.querySelector(\"[data-testid='error']\");
+                 return !!error && error.textContent.includes('already exists');",
+                vec![],
+            )
+            .await;
+        admin.click("dialog-cancel").await;
+
+        // A project deleted after confirming.
+        admin.click("project-add").await;
+        admin.fill("project-create-name", "scratch").await;
+        admin.click("project-create-submit").await;
+        admin.text_contains("scratch").await;
+        let scratch_row = "[...document.querySelectorAll(\"[data-testid='project-row']\")]
+             .find(row => row.textContent.includes('scratch'))";
+        admin
+            .js(
+                &format!("{scratch_row}.querySelector(\"[data-testid='project-actions']\").click();"),
+                vec![],
+            )
+            .await;
+        admin.click("action-delete").await;
+        admin.get("confirm-dialog").await;
+        admin.click("confirm-ok").await;
+        admin
+            .until(
+                "the deleted project leaves the list",
+                &format!("return !{scratch_row};"),
+                vec![],
+            )
+            .await;
         admin.screenshot("projects").await;
         admin
             .css("[data-testid='project-row'] [data-testid='project-open']")
@@ -454,6 +509,25 @@ async fn the_console_manages_keys_end_to_end_in_a_real_browser() {
             .expect("resize");
         key_browser.key_state_becomes(&access_key, "ACTIVE").await;
         key_browser.screenshot("api-and-keys-phone").await;
+
+        // A READ_ONLY key is offered no change at all.
+        let reader = app
+            .create_key(&Auth::admin(), &project_of_key(&app, &access_key, &secret).await, "READ_ONLY")
+            .await;
+        let reader_browser = driver.browser().await;
+        reader_browser.goto(&app.url("/")).await;
+        reader_browser.fill("signin-username", &reader.access_key).await;
+        reader_browser.fill("signin-password", &reader.secret).await;
+        reader_browser.click("signin-submit").await;
+        reader_browser.key_state_becomes(&reader.access_key, "ACTIVE").await;
+        let offered = reader_browser
+            .js(
+                "return [...document.querySelectorAll(\"[data-testid='add-key'], [data-testid='key-actions']\")].length;",
+                vec![],
+            )
+            .await;
+        assert_eq!(offered, json!(0), "a READ_ONLY key is offered actions");
+        reader_browser.close().await;
 
         // Signing out forgets the credentials.
         key_browser.click("signout").await;
