@@ -82,9 +82,7 @@ impl RequestContext {
             _ => services.store.project(id).await,
         }
     }
-}
 
-impl RequestContext {
     /// Who is acting and from where, for the audit trail.
     pub fn audit(&self) -> AuditContext {
         let actor = match &self.principal {
@@ -137,6 +135,21 @@ impl RequestContext {
             tracing::error!(error = ?failure, ?action, "could not record a refused mutation");
         }
         err
+    }
+
+    /// `result`, with its refusal (if it is one) recorded as [`Self::refuse`]
+    /// does.
+    pub async fn audited<T>(
+        &self,
+        services: &Services,
+        action: AuditAction,
+        target: Target,
+        result: Result<T, Error>,
+    ) -> Result<T, Error> {
+        match result {
+            Ok(value) => Ok(value),
+            Err(err) => Err(self.refuse(services, action, target, err).await),
+        }
     }
 }
 

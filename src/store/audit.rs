@@ -220,6 +220,19 @@ impl Store {
         Ok(())
     }
 
+    /// Records `action` on `target` as SUCCEEDED in `txn`, then commits it:
+    /// the end of every audited write.
+    pub(super) async fn commit_audited(
+        &self,
+        txn: DatabaseTransaction,
+        context: &AuditContext,
+        action: AuditAction,
+        target: Target,
+    ) -> Result<(), DbErr> {
+        let event = insert(&txn, context, action, AuditOutcome::Succeeded, target, None).await?;
+        self.commit_with_events(txn, [event]).await
+    }
+
     /// Records a refused mutation. Nothing changed, so the event has a
     /// transaction of its own.
     pub async fn record_refusal(

@@ -7,7 +7,7 @@ use sea_orm::{
     QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 
-use super::audit::{self, AuditAction, AuditContext, AuditOutcome, Target};
+use super::audit::{AuditAction, AuditContext, Target};
 use super::entity::api_key::{self, Column, Entity as ApiKey, KeyState, Role};
 use super::{Changes, Page, Store, adjust_key_count, bump_auth_epoch, conflict_on_unique, now};
 use crate::error::Error;
@@ -192,16 +192,8 @@ impl Store {
         match inserted {
             Ok(model) => {
                 adjust_key_count(&txn, project_id, KeyState::Active, 1).await?;
-                let event = audit::insert(
-                    &txn,
-                    audit,
-                    AuditAction::KeyCreated,
-                    AuditOutcome::Succeeded,
-                    Target::key(&model),
-                    None,
-                )
-                .await?;
-                self.commit_with_events(txn, [event]).await?;
+                self.commit_audited(txn, audit, AuditAction::KeyCreated, Target::key(&model))
+                    .await?;
                 Ok(model)
             }
             Err(err)
@@ -267,16 +259,8 @@ impl Store {
             KeyState::Active => AuditAction::KeyActivated,
             KeyState::Inactive => AuditAction::KeyDeactivated,
         };
-        let event = audit::insert(
-            &txn,
-            audit,
-            action,
-            AuditOutcome::Succeeded,
-            Target::key(&key),
-            None,
-        )
-        .await?;
-        self.commit_with_events(txn, [event]).await?;
+        self.commit_audited(txn, audit, action, Target::key(&key))
+            .await?;
         Ok(Some(key))
     }
 
@@ -303,16 +287,8 @@ impl Store {
         let Some(key) = ApiKey::find_by_id(id).one(&txn).await? else {
             return Ok(None);
         };
-        let event = audit::insert(
-            &txn,
-            audit,
-            AuditAction::KeyRenamed,
-            AuditOutcome::Succeeded,
-            Target::key(&key),
-            None,
-        )
-        .await?;
-        self.commit_with_events(txn, [event]).await?;
+        self.commit_audited(txn, audit, AuditAction::KeyRenamed, Target::key(&key))
+            .await?;
         Ok(Some(key))
     }
 
@@ -343,16 +319,8 @@ impl Store {
         }
         adjust_key_count(&txn, key.project_id, key.state, -1).await?;
         bump_auth_epoch(&txn).await?;
-        let event = audit::insert(
-            &txn,
-            audit,
-            AuditAction::KeyDeleted,
-            AuditOutcome::Succeeded,
-            Target::key(&key),
-            None,
-        )
-        .await?;
-        self.commit_with_events(txn, [event]).await?;
+        self.commit_audited(txn, audit, AuditAction::KeyDeleted, Target::key(&key))
+            .await?;
         Ok(DeleteKeyOutcome::Deleted)
     }
 

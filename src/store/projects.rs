@@ -6,7 +6,7 @@ use sea_orm::{
     QuerySelect, Set, TransactionTrait,
 };
 
-use super::audit::{self, AuditAction, AuditContext, AuditOutcome, Target};
+use super::audit::{AuditAction, AuditContext, Target};
 use super::entity::project::{self, Column, Entity as Project};
 use super::{Changes, Page, Store, bump_auth_epoch, conflict_on_unique, now};
 use crate::error::Error;
@@ -66,16 +66,13 @@ impl Store {
         .insert(&txn)
         .await
         .map_err(|e| conflict_on_unique(e, || name_taken(&name)))?;
-        let event = audit::insert(
-            &txn,
+        self.commit_audited(
+            txn,
             audit,
             AuditAction::ProjectCreated,
-            AuditOutcome::Succeeded,
             Target::project(project.id),
-            None,
         )
         .await?;
-        self.commit_with_events(txn, [event]).await?;
         Ok(project)
     }
 
@@ -107,16 +104,8 @@ impl Store {
         let Some(project) = Project::find_by_id(id).one(&txn).await? else {
             return Ok(None);
         };
-        let event = audit::insert(
-            &txn,
-            audit,
-            AuditAction::ProjectUpdated,
-            AuditOutcome::Succeeded,
-            Target::project(id),
-            None,
-        )
-        .await?;
-        self.commit_with_events(txn, [event]).await?;
+        self.commit_audited(txn, audit, AuditAction::ProjectUpdated, Target::project(id))
+            .await?;
         Ok(Some(project))
     }
 
@@ -128,16 +117,8 @@ impl Store {
             return Ok(false);
         }
         bump_auth_epoch(&txn).await?;
-        let event = audit::insert(
-            &txn,
-            audit,
-            AuditAction::ProjectDeleted,
-            AuditOutcome::Succeeded,
-            Target::project(id),
-            None,
-        )
-        .await?;
-        self.commit_with_events(txn, [event]).await?;
+        self.commit_audited(txn, audit, AuditAction::ProjectDeleted, Target::project(id))
+            .await?;
         Ok(true)
     }
 

@@ -3,7 +3,7 @@
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
 
-use super::audit::{self, AuditAction, AuditContext, AuditOutcome, Target};
+use super::audit::{AuditAction, AuditContext, Target};
 use super::entity::settings::{self, Column, Entity as Settings, SETTINGS_ID};
 use super::{Store, now};
 use crate::error::Error;
@@ -41,16 +41,13 @@ impl Store {
         if result.rows_affected == 0 {
             return Ok(false);
         }
-        let event = audit::insert(
-            &txn,
+        self.commit_audited(
+            txn,
             audit,
             AuditAction::AccessControlEnabled,
-            AuditOutcome::Succeeded,
             Target::default(),
-            None,
         )
         .await?;
-        self.commit_with_events(txn, [event]).await?;
         Ok(true)
     }
 
@@ -70,16 +67,13 @@ impl Store {
             .filter(Column::Id.eq(SETTINGS_ID))
             .exec(&txn)
             .await?;
-        let event = audit::insert(
-            &txn,
+        self.commit_audited(
+            txn,
             audit,
             AuditAction::AccessControlDisabled,
-            AuditOutcome::Succeeded,
             Target::default(),
-            None,
         )
         .await?;
-        self.commit_with_events(txn, [event]).await?;
         Ok(())
     }
 }

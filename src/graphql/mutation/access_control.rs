@@ -32,12 +32,14 @@ impl AccessControlMutation {
     ) -> Result<AccessControl> {
         let (services, request) = parts(ctx)?;
         let action = AuditAction::AccessControlEnabled;
-        if let Err(err) = request.principal.require_admin() {
-            return Err(request
-                .refuse(services, action, Target::default(), err)
-                .await
-                .into());
-        }
+        request
+            .audited(
+                services,
+                action,
+                Target::default(),
+                request.principal.require_admin(),
+            )
+            .await?;
         let username = validation::admin_username("input.username", &input.username)?;
         validation::admin_password("input.password", &input.password)?;
         let hash = services.hasher.hash(Secret::new(input.password)).await?;
@@ -60,13 +62,15 @@ impl AccessControlMutation {
     /// reach the server then has full access. Succeeds if it is already off.
     async fn disable_access_control(&self, ctx: &Context<'_>) -> Result<AccessControl> {
         let (services, request) = parts(ctx)?;
-        if let Err(err) = request.principal.require_admin() {
-            let action = AuditAction::AccessControlDisabled;
-            return Err(request
-                .refuse(services, action, Target::default(), err)
-                .await
-                .into());
-        }
+        let action = AuditAction::AccessControlDisabled;
+        request
+            .audited(
+                services,
+                action,
+                Target::default(),
+                request.principal.require_admin(),
+            )
+            .await?;
         services
             .store
             .disable_access_control(&request.audit())

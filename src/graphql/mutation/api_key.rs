@@ -107,14 +107,7 @@ impl ApiKeyMutation {
                 Error::bad_input("input.projectId", "is required outside a project endpoint")
             })?,
         };
-        let refuse = |err| {
-            request.refuse(
-                services,
-                AuditAction::KeyCreated,
-                Target::project(project_id),
-                err,
-            )
-        };
+        let (action, target) = (AuditAction::KeyCreated, Target::project(project_id));
         let allowed = request
             .principal
             .require_visible(project_id, "project")
@@ -123,16 +116,21 @@ impl ApiKeyMutation {
                     .principal
                     .require_key_manager(project_id, input.role.into())
             });
-        if let Err(err) = allowed {
-            return Err(refuse(err).await.into());
-        }
+        request
+            .audited(services, action, target.clone(), allowed)
+            .await?;
         let name = validation::name("input.name", &input.name)?;
         let description =
             validation::description("input.description", input.description.as_deref())?;
         let expires_at = services.keys.expiry(input.expires_at, store::now())?;
-        let Some(project) = services.store.project(project_id).await? else {
-            return Err(refuse(Error::NotFound("project")).await.into());
-        };
+        let project = services
+            .store
+            .project(project_id)
+            .await
+            .and_then(|project| project.ok_or(Error::NotFound("project")));
+        let project = request
+            .audited(services, action, target.clone(), project)
+            .await?;
 
         let pair = NewKeyPair::generate();
         let secret_hash = services.hasher.hash(pair.secret_key.clone()).await?;
@@ -151,10 +149,7 @@ impl ApiKeyMutation {
                 &request.audit(),
             )
             .await;
-        let model = match inserted {
-            Ok(model) => model,
-            Err(err) => return Err(refuse(err).await.into()),
-        };
+        let model = request.audited(services, action, target, inserted).await?;
         tracing::info!(key_id = model.id, project_id, access_key = %model.access_key, "API key created");
         Ok(CreateApiKeyPayload {
             api_key: ApiKey::with_project(model, project.into()),
@@ -196,21 +191,15 @@ impl ApiKeyMutation {
                 .await
                 .into());
         }
+        // Deleted, or expired, since it was read: refused too.
         let changed = services
             .store
             .set_key_state(key.id, state, &request.audit())
             .await
             .and_then(|changed| changed.ok_or(Error::NotFound("API key")));
-        let key = match changed {
-            Ok(changed) => changed,
-            // Deleted, or expired, since it was read.
-            Err(err) => {
-                return Err(request
-                    .refuse(services, action, Target::key(&key), err)
-                    .await
-                    .into());
-            }
-        };
+        let key = request
+            .audited(services, action, Target::key(&key), changed)
+            .await?;
         tracing::info!(key_id = key.id, state = ?key.state, "API key state set");
         Ok(SetKeyStatePayload {
             api_key: key.into(),
@@ -227,21 +216,15 @@ impl ApiKeyMutation {
         let changes = super::changes(input.name, input.description)?;
         let action = AuditAction::KeyRenamed;
         let key = manageable_key(services, request, &input.id, action).await?;
+        // Deleted since it was read: refused too.
         let renamed = services
             .store
             .update_key(key.id, changes, &request.audit())
             .await
             .and_then(|renamed| renamed.ok_or(Error::NotFound("API key")));
-        let key = match renamed {
-            Ok(renamed) => renamed,
-            // Deleted since it was read.
-            Err(err) => {
-                return Err(request
-                    .refuse(services, action, Target::key(&key), err)
-                    .await
-                    .into());
-            }
-        };
+        let key = request
+            .audited(services, action, Target::key(&key), renamed)
+            .await?;
         Ok(RenameKeyPayload {
             api_key: key.into(),
         })
@@ -311,13 +294,11 @@ async fn manageable_key(
             .refuse(services, action, Target::key_id(id), err)
             .await);
     };
-    if let Err(err) = request
+    let allowed = request
         .principal
-        .require_key_manager(key.project_id, key.role)
-    {
-        return Err(request
-            .refuse(services, action, Target::key(&key), err)
-            .await);
-    }
+        .require_key_manager(key.project_id, key.role);
+    request
+        .audited(services, action, Target::key(&key), allowed)
+        .await?;
     Ok(key)
 }

@@ -68,12 +68,14 @@ impl ProjectMutation {
     ) -> Result<CreateProjectPayload> {
         let (services, request) = parts(ctx)?;
         let action = AuditAction::ProjectCreated;
-        if let Err(err) = request.principal.require_admin() {
-            return Err(request
-                .refuse(services, action, Target::default(), err)
-                .await
-                .into());
-        }
+        request
+            .audited(
+                services,
+                action,
+                Target::default(),
+                request.principal.require_admin(),
+            )
+            .await?;
         let name = validation::name("input.name", &input.name)?;
         let description =
             validation::description("input.description", input.description.as_deref())?;
@@ -81,15 +83,9 @@ impl ProjectMutation {
             .store
             .create_project(name, description, &request.audit())
             .await;
-        let project = match created {
-            Ok(project) => project,
-            Err(err) => {
-                return Err(request
-                    .refuse(services, action, Target::default(), err)
-                    .await
-                    .into());
-            }
-        };
+        let project = request
+            .audited(services, action, Target::default(), created)
+            .await?;
         tracing::info!(project_id = project.id, "project created");
         Ok(CreateProjectPayload {
             project: project.into(),
@@ -106,27 +102,23 @@ impl ProjectMutation {
         let (services, request) = parts(ctx)?;
         let id = GlobalId::parse_as(NodeKind::Project, "input.id", &input.id)?;
         let action = AuditAction::ProjectUpdated;
-        if let Err(err) = request.principal.require_project_owner(id) {
-            return Err(request
-                .refuse(services, action, Target::project(id), err)
-                .await
-                .into());
-        }
+        request
+            .audited(
+                services,
+                action,
+                Target::project(id),
+                request.principal.require_project_owner(id),
+            )
+            .await?;
         let changes = super::changes(input.name, input.description)?;
         let updated = services
             .store
             .update_project(id, changes, &request.audit())
             .await
             .and_then(|project| project.ok_or(Error::NotFound("project")));
-        let project = match updated {
-            Ok(project) => project,
-            Err(err) => {
-                return Err(request
-                    .refuse(services, action, Target::project(id), err)
-                    .await
-                    .into());
-            }
-        };
+        let project = request
+            .audited(services, action, Target::project(id), updated)
+            .await?;
         Ok(UpdateProjectPayload {
             project: project.into(),
         })
