@@ -78,7 +78,7 @@ pub fn page(page: Page, request: &HeaderMap) -> Response {
     let version = version();
     let etag = format!("\"{version}\"");
     if not_modified(request, &etag) {
-        return StatusCode::NOT_MODIFIED.into_response();
+        return not_modified_response(&etag, "no-cache");
     }
     let Some(file) = Web::get(page.file()) else {
         return Error::internal(format!("{} is not embedded", page.file())).into_response();
@@ -98,9 +98,10 @@ pub fn page(page: Page, request: &HeaderMap) -> Response {
     response
 }
 
-/// `GET /assets/{version}/{*path}`.
+/// `GET /assets/{version}/{*path}`. Pages are not assets: they are served
+/// at their own routes, with their security headers.
 pub async fn asset(Path((version, path)): Path<(String, String)>, request: HeaderMap) -> Response {
-    let file = Web::get(&path).filter(|_| version == self::version());
+    let file = Web::get(&path).filter(|_| version == self::version() && !path.ends_with(".html"));
     let Some(file) = file else {
         return (
             StatusCode::NOT_FOUND,
@@ -117,17 +118,36 @@ pub async fn asset(Path((version, path)): Path<(String, String)>, request: Heade
             .collect::<String>()
     );
     if not_modified(&request, &etag) {
-        return StatusCode::NOT_MODIFIED.into_response();
+        return not_modified_response(&etag, IMMUTABLE);
     }
+    // Licence texts have no extension to guess from.
+    let content_type = if path
+        .rsplit('/')
+        .next()
+        .is_some_and(|name| name.starts_with("LICENSE"))
+    {
+        "text/plain; charset=utf-8"
+    } else {
+        file.metadata.mimetype()
+    };
     let mut response = file.data.into_owned().into_response();
     let headers = response.headers_mut();
-    insert(headers, header::CONTENT_TYPE, file.metadata.mimetype());
+    insert(headers, header::CONTENT_TYPE, content_type);
     insert(headers, header::CACHE_CONTROL, IMMUTABLE);
     insert(headers, header::ETAG, &etag);
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
+    response
+}
+
+/// A 304 carries the validators and caching of the 200 it stands for.
+fn not_modified_response(etag: &str, cache_control: &str) -> Response {
+    let mut response = StatusCode::NOT_MODIFIED.into_response();
+    let headers = response.headers_mut();
+    insert(headers, header::ETAG, etag);
+    insert(headers, header::CACHE_CONTROL, cache_control);
     response
 }
 

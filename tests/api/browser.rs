@@ -105,7 +105,9 @@ impl Driver {
                     // another origin fails instead of reaching the Internet.
                     "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
                 ]
-            }
+            },
+            // Chrome's network events, read back by `requests_made`.
+            "goog:loggingPrefs": { "performance": "ALL" }
         });
         let Value::Object(capabilities) = capabilities else {
             unreachable!("a JSON object")
@@ -117,12 +119,17 @@ impl Driver {
             .connect(&self.url)
             .await
             .expect("a browser session");
-        Browser { client }
+        Browser {
+            client,
+            driver: self.url.clone(),
+        }
     }
 }
 
 struct Browser {
     client: Client,
+    /// chromedriver's URL, for what fantoccini does not wrap.
+    driver: String,
 }
 
 impl Browser {
@@ -242,24 +249,50 @@ impl Browser {
         assert_eq!(unnamed, json!([]), "controls without a name");
     }
 
-    /// Every URL the page loaded, the page's own included.
-    async fn loaded_urls(&self) -> Vec<String> {
-        let urls = self
-            .js(
-                "return [location.href]
-                   .concat(performance.getEntriesByType('resource').map(e => e.name))
-                   .concat([...document.querySelectorAll('script[src], link[href], img[src]')]
-                     .map(e => new URL(e.getAttribute('src') || e.getAttribute('href'), location.href).href));",
-                vec![],
-            )
-            .await;
-        serde_json::from_value(urls).expect("a list of URLs")
+    /// Every URL the browser sent a request for since the last call, as
+    /// Chrome's network log records it (whatever the page's own scripts
+    /// can see).
+    async fn requests_made(&self) -> Vec<String> {
+        let session = self
+            .client
+            .session_id()
+            .await
+            .expect("a session")
+            .expect("a session id");
+        let log: Value = reqwest::Client::new()
+            .post(format!("{}/session/{session}/se/log", self.driver))
+            .json(&json!({ "type": "performance" }))
+            .send()
+            .await
+            .expect("chromedriver answers")
+            .json()
+            .await
+            .expect("a JSON log");
+        log["value"]
+            .as_array()
+            .expect("log entries")
+            .iter()
+            .filter_map(|entry| entry["message"].as_str())
+            .filter_map(|message| serde_json::from_str::<Value>(message).ok())
+            .filter(|message| message["message"]["method"] == "Network.requestWillBeSent")
+            .filter_map(|message| {
+                message["message"]["params"]["request"]["url"]
+                    .as_str()
+                    .map(str::to_owned)
+            })
+            .collect()
     }
 
+    /// No request of this browser so far left this machine's server.
     async fn assert_only_local_requests(&self, app: &TestApp) {
         let origin = app.url("/");
-        for url in self.loaded_urls().await {
-            assert!(url.starts_with(&origin), "{url} is not on {origin}");
+        let requests = self.requests_made().await;
+        assert!(!requests.is_empty(), "the network log is empty");
+        for url in requests {
+            assert!(
+                url.starts_with(&origin) || url.starts_with("data:"),
+                "{url} is not on {origin}"
+            );
         }
     }
 
@@ -527,6 +560,7 @@ async fn the_console_manages_keys_end_to_end_in_a_real_browser() {
             )
             .await;
         assert_eq!(offered, json!(0), "a READ_ONLY key is offered actions");
+        reader_browser.assert_only_local_requests(&app).await;
         reader_browser.close().await;
 
         // Signing out forgets the credentials.
@@ -538,7 +572,9 @@ async fn the_console_manages_keys_end_to_end_in_a_real_browser() {
         let stored = stored.as_str().unwrap_or_default().to_owned();
         assert!(!stored.contains(&secret), "{stored}");
 
+        key_browser.assert_only_local_requests(&app).await;
         key_browser.close().await;
+        admin.assert_only_local_requests(&app).await;
         admin.close().await;
     })
     .await;

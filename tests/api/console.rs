@@ -98,14 +98,25 @@ async fn the_console_and_its_assets_come_from_the_binary_with_caching_and_a_stri
     // The modules the entry point imports are there too, and the vendored
     // licences ship with the libraries.
     let version = assets[0].split('/').nth(2).expect("a version");
-    for path in ["js/api.js", "js/keys.js", "vendor/graphiql-3.9.0/LICENSE"] {
+    for (path, content_type) in [
+        ("js/api.js", "text/javascript"),
+        ("js/keys.js", "text/javascript"),
+        ("vendor/graphiql-3.9.0/LICENSE", "text/plain; charset=utf-8"),
+    ] {
         let asset = get(&app, &format!("/assets/{version}/{path}"), &[]).await;
         assert_eq!(asset.status(), 200, "{path}");
+        assert_eq!(
+            header_of(&asset, header::CONTENT_TYPE),
+            content_type,
+            "{path}"
+        );
     }
     // Another version, or a file that is not there, is a plain 404.
     for path in [
         "/assets/0000000000000000/console.js".to_owned(),
         format!("/assets/{version}/nothing.js"),
+        // Pages only at their routes, with their security headers.
+        format!("/assets/{version}/index.html"),
         format!("/assets/{version}/../Cargo.toml"),
     ] {
         let missing = get(&app, &path, &[]).await;
