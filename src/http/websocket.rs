@@ -30,8 +30,8 @@ use crate::auth::{Principal, until_revoked};
 use crate::error::Error;
 use crate::graphql::RequestContext;
 
-/// Close code telling a client its credentials no longer hold (the
-/// graphql-transport-ws protocol's "Forbidden").
+/// Close code telling a client its credentials are refused or no longer
+/// hold (the graphql-transport-ws protocol's "Forbidden").
 const CLOSE_REVOKED: u16 = 4403;
 /// Close code for a client that never sent `connection_init` (the
 /// protocol's "Connection initialisation timeout").
@@ -191,7 +191,7 @@ impl Connection {
             .serve();
         let forward = async {
             while let Some(message) = queue.next().await {
-                if sink.send(message).await.is_err() {
+                if sink.send(forbidden_init(message)).await.is_err() {
                     break;
                 }
             }
@@ -250,6 +250,24 @@ impl Connection {
             request_id: self.request_id,
         });
         Ok(data)
+    }
+}
+
+/// async-graphql closes a connection whose `connection_init` failed with
+/// 1002 (protocol error); the protocol's code for refused credentials is
+/// 4403, which clients treat as final rather than retrying.
+fn forbidden_init(message: Message) -> Message {
+    match message {
+        Message::Close(Some(frame))
+            if frame.code == 1002
+                && frame.reason.as_str() == Error::Unauthenticated.to_string() =>
+        {
+            Message::Close(Some(CloseFrame {
+                code: CLOSE_REVOKED,
+                reason: frame.reason,
+            }))
+        }
+        other => other,
     }
 }
 

@@ -309,10 +309,11 @@ async fn wrong_credentials_cannot_subscribe() {
             .await
             .expect("the upgrade itself needs no credentials");
         let answer = init(&mut socket, auth, &Via::InitPayload).await;
-        assert!(
-            matches!(answer, Message::Close(_)),
-            "expected the connection closed, got {answer:?}"
-        );
+        let code = match answer {
+            Message::Close(Some(frame)) => u16::from(frame.code),
+            other => panic!("expected the connection closed, got {other:?}"),
+        };
+        assert_eq!(code, 4403);
     }
 
     // A page on another site cannot open one with the user's credentials.
