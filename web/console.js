@@ -9,13 +9,15 @@
 
 import { h, icon, clear } from './js/dom.js';
 import { gql, signedInAs, clearCredentials, setUnauthenticatedHandler } from './js/api.js';
-import { INIT } from './js/queries.js';
+import { INIT, PROJECTS } from './js/queries.js';
 import { renderSignIn, accessControlBanner } from './js/auth.js';
 import { projectsView } from './js/projects.js';
 import { keysView } from './js/keys.js';
-import { errorBox, announce, ROLE_LABELS } from './js/ui.js';
+import { errorBox, announce, menuButton, ROLE_LABELS } from './js/ui.js';
 
 const ALL_ROLES = ['OWNER', 'MEMBER', 'READ_ONLY'];
+/** How many projects the top bar's project switcher lists. */
+const SWITCHER_SIZE = 100;
 
 const topbar = document.getElementById('topbar');
 const bannerSlot = document.getElementById('banner-slot');
@@ -140,6 +142,8 @@ function renderBanner() {
 }
 
 function renderTopbar() {
+  // Re-rendering must not drop keyboard focus from the project switcher.
+  const hadSwitcherFocus = document.activeElement?.getAttribute('data-testid') === 'project-switcher';
   clear(topbar);
   const brand = h(
     'a',
@@ -160,7 +164,11 @@ function renderTopbar() {
           'span',
           { class: 'topnav-project', 'data-testid': 'current-project' },
           h('span', { class: 'topnav-label' }, 'Project'),
-          h('span', { class: 'topnav-project-name' }, project.name),
+          // Administrators (and anyone while access control is off) switch
+          // projects from here; an API key only ever has its own.
+          app.can.manageProjects
+            ? projectSwitcher(project)
+            : h('span', { class: 'topnav-project-name' }, project.name),
         ),
       );
     }
@@ -202,6 +210,43 @@ function renderTopbar() {
     }
   }
   topbar.append(h('div', { class: 'topbar-inner' }, brand, nav, right));
+  if (hadSwitcherFocus) topbar.querySelector('[data-testid="project-switcher"]')?.focus();
+}
+
+/**
+ * The current project as a menu button listing the first projects (loaded
+ * afresh each time it opens); choosing one opens its API & Keys page.
+ */
+function projectSwitcher(current) {
+  return menuButton({
+    label: `Project ${current.name}: switch project`,
+    testid: 'project-switcher',
+    text: [h('span', { class: 'topnav-project-name' }, current.name), icon('chevronDown', { size: 14 })],
+    className: 'project-switcher',
+    menuClass: 'menu-scroll',
+    align: 'start',
+    items: async () => {
+      const all = { label: 'All projects', testid: 'switch-all-projects', icon: 'chevronRight', onSelect: () => app?.navigate('#/projects') };
+      let data;
+      try {
+        data = await gql(PROJECTS, { first: SWITCHER_SIZE });
+      } catch (error) {
+        if (!error.handled) announce(`Could not load the projects: ${error.message}`, 'error');
+        return [all];
+      }
+      const { edges, totalCount } = data.projects;
+      const items = edges.map(({ node }) => ({
+        label: node.name,
+        testid: 'switch-project',
+        icon: node.id === current.id ? 'check' : 'folder',
+        current: node.id === current.id,
+        attrs: { 'data-project-id': node.id, title: node.description || null },
+        onSelect: () => app?.navigate(`#/projects/${encodeURIComponent(node.id)}`),
+      }));
+      if (totalCount > edges.length) all.label = `All ${totalCount} projects`;
+      return [...items, 'separator', all];
+    },
+  });
 }
 
 // ---- routing ------------------------------------------------------------------------------

@@ -5,7 +5,8 @@
 // - Credentials: when the console stored some in sessionStorage
 //   (`keyward.auth`), they are sent as the Authorization header; otherwise the
 //   browser's own Basic credentials are used (it prompts on a 401).
-// - `?query=` prefills the editor ("View in API" links).
+// - `?query=` ("View in API" links) only prefills the editor; nothing runs
+//   until the user presses Run.
 // - GraphiQL's own state (tabs, history, variables) is kept in sessionStorage,
 //   not localStorage, so nothing typed here outlives the browser session.
 
@@ -106,46 +107,11 @@ function mount() {
   if (params.has('variables')) props.variables = params.get('variables');
   if (params.has('operationName')) props.operationName = params.get('operationName');
   showAuthState();
-  // A link with ?query= ("View in API") runs its query once the editor is up.
-  const children = params.has('query')
-    ? React.createElement(
-        GraphiQL.Footer,
-        null,
-        React.createElement(RunOnce, { GraphiQL, React, variables: props.variables, operationName: props.operationName }),
-      )
-    : null;
-  ReactDOM.createRoot(root).render(React.createElement(GraphiQL, props, children));
-}
-
-/**
- * Runs the query from the URL once, as soon as the editors exist, and shows
- * its result. It goes through the fetcher directly rather than GraphiQL's
- * run(), so the Run button never turns into "Stop" meanwhile: a click on it
- * simply runs the query again.
- */
-function RunOnce({ GraphiQL, React, variables, operationName }) {
-  const { queryEditor, responseEditor } = GraphiQL.React.useEditorContext({ nonNull: true });
-  const done = React.useRef(false);
-  React.useEffect(() => {
-    if (done.current || !queryEditor || !responseEditor) return;
-    const query = queryEditor.getValue();
-    if (!query.trim()) return;
-    done.current = true;
-    let parsedVariables;
-    try {
-      parsedVariables = variables ? JSON.parse(variables) : undefined;
-    } catch {
-      parsedVariables = undefined;
-    }
-    fetcher({ query, variables: parsedVariables, operationName: operationName || undefined })
-      .then((result) => JSON.stringify(result, null, 2))
-      .catch((error) => JSON.stringify({ errors: [{ message: String(error && error.message ? error.message : error) }] }, null, 2))
-      .then((text) => {
-        // Only if nothing else (a click on Run) has shown a result meanwhile.
-        if (!responseEditor.getValue()) responseEditor.setValue(text);
-      });
-  }, [queryEditor, responseEditor]);
-  return null;
+  // No auto-run: a `?query=` (from "View in API", or from any site linking
+  // here) only prefills the editor. Running it on load would let another
+  // site execute a mutation with this user's credentials (CSRF); the user
+  // reads the query and presses Run.
+  ReactDOM.createRoot(root).render(React.createElement(GraphiQL, props));
 }
 
 mount();

@@ -169,11 +169,13 @@ impl Browser {
             .expect("script runs")
     }
 
-    /// Waits until `script` returns true.
+    /// Waits until `script` returns true. A script that fails (the page
+    /// navigating away under it, say) counts as not yet.
     async fn until(&self, what: &str, script: &str, args: Vec<Value>) {
         let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
-            if self.js(script, args.clone()).await == json!(true) {
+            let result = self.client.execute(script, args.clone()).await;
+            if result.is_ok_and(|value| value == json!(true)) {
                 return;
             }
             assert!(
@@ -423,6 +425,34 @@ async fn the_console_manages_keys_end_to_end_in_a_real_browser() {
         admin.get("endpoint").await;
         admin.text_contains("/projects/").await;
 
+        // The switcher in the top bar goes to another project and back.
+        for name in ["Default", "payments"] {
+            admin.click("project-switcher").await;
+            admin
+                .until(
+                    "the switcher lists the projects",
+                    "return document.querySelectorAll(\"[data-testid='switch-project']\").length >= 2;",
+                    vec![],
+                )
+                .await;
+            admin
+                .js(
+                    "[...document.querySelectorAll(\"[data-testid='switch-project']\")]
+                       .find(item => item.textContent.trim().startsWith(arguments[0])).click();",
+                    vec![json!(name)],
+                )
+                .await;
+            admin
+                .until(
+                    &format!("{name} is the current project"),
+                    "const current = document.querySelector(\"[data-testid='current-project']\");
+                     return !!current && current.textContent.includes(arguments[0])
+                       && !!document.querySelector(\"[data-testid='endpoint']\");",
+                    vec![json!(name)],
+                )
+                .await;
+        }
+
         // Add an OWNER key; its secret is shown once.
         admin.click("add-key").await;
         admin.fill("key-name", "ci-deployer").await;
@@ -528,10 +558,48 @@ async fn the_console_manages_keys_end_to_end_in_a_real_browser() {
             .expect("View in API");
         key_browser.css(".graphiql-container").await;
         key_browser.text_contains("node(id:").await;
+        // Nothing runs by itself: the object appears once Run is pressed.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let early = key_browser
+            .js("return document.body.innerText.includes('ci-deployer-renamed');", vec![])
+            .await;
+        assert_eq!(early, json!(false), "GraphiQL ran the query by itself");
         key_browser.css(".graphiql-execute-button").await.click().await.expect("run");
         key_browser.text_contains("ci-deployer-renamed").await;
         key_browser.assert_only_local_requests(&app).await;
         key_browser.screenshot("graphiql").await;
+
+        // A link carrying a mutation (from anywhere) only fills the editor.
+        let me = app
+            .ok(
+                "{ viewer { apiKey { id } } }",
+                json!({}),
+                &Auth::basic(&access_key, &secret),
+            )
+            .await;
+        let hijack = format!(
+            "mutation {{ renameKey(input: {{ id: \"{}\", name: \"hijacked\" }}) {{ apiKey {{ name }} }} }}",
+            id_of(&me["viewer"]["apiKey"])
+        );
+        // The page goes away under the script: its outcome does not matter.
+        let _ = key_browser
+            .client
+            .execute(
+                "location.href = '/graphql?query=' + encodeURIComponent(arguments[0]);",
+                vec![json!(hijack)],
+            )
+            .await;
+        key_browser.css(".graphiql-container").await;
+        key_browser.text_contains("hijacked").await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let name = app
+            .ok(
+                "{ viewer { apiKey { name } } }",
+                json!({}),
+                &Auth::basic(&access_key, &secret),
+            )
+            .await;
+        assert_eq!(name["viewer"]["apiKey"]["name"], "ci-deployer-renamed");
 
         // A phone-sized screen.
         key_browser.goto(&app.url("/")).await;

@@ -60,6 +60,9 @@ export function renderSignIn(root, { notice, username = '', onSignedIn }) {
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     clearFormErrors(form);
+    // Usernames never start or end with spaces (the server trims the
+    // administrator's); an access key pasted with a stray space still works.
+    form.elements.username.value = form.elements.username.value.trim();
     if (!form.reportValidity()) return;
     const user = form.elements.username.value;
     const secret = form.elements.password.value;
@@ -149,13 +152,16 @@ export function accessControlBanner({ onEnabled }) {
     event.preventDefault();
     clearFormErrors(form);
     const username = form.elements.username;
+    // The server trims the username it stores: sign in with exactly that one
+    // (" admin" would otherwise lock the administrator out).
+    username.value = username.value.trim();
     if (username.validity.patternMismatch) {
       username.setCustomValidity('The username may not contain “:”.');
     } else {
       username.setCustomValidity('');
     }
     if (!form.reportValidity()) return;
-    const input = { username: username.value, password: form.elements.password.value };
+    const input = { username: username.value.trim(), password: form.elements.password.value };
     setBusy(submit, true);
     try {
       await gql(ENABLE_ACCESS_CONTROL, { input });

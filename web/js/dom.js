@@ -50,6 +50,7 @@ const ICONS = {
   api: ['M8 5C5.5 5 6 8.5 6 10s-1 2-2 2c1 0 2 .5 2 2s-.5 5 2 5', 'M16 5c2.5 0 2 3.5 2 5s1 2 2 2c-1 0-2 .5-2 2s.5 5-2 5'],
   chevronLeft: ['M15 6l-6 6 6 6'],
   chevronRight: ['M9 6l6 6-6 6'],
+  chevronDown: ['M6 9l6 6 6-6'],
   folder: ['M3 6h6l2 2h10v11H3z'],
   shield: ['M12 3 4 6v6c0 4.5 3.4 8 8 9 4.6-1 8-4.5 8-9V6l-8-3z'],
   refresh: ['M20 11a8 8 0 1 0-2.3 5.7', 'M20 4v7h-7'],

@@ -359,6 +359,8 @@ export function keysView(root, app, projectId) {
       items.push({ label: 'Activate', testid: 'action-activate', icon: 'check', onSelect: () => setState(key, 'ACTIVE') });
     }
     items.push({ label: 'Edit', testid: 'action-edit', icon: 'pencil', onSelect: () => editKey(key) });
+    // Same URL as the row's "View in API" link (GraphiQL prefilled, not run).
+    items.push({ label: 'View in API', testid: 'action-view-in-api', icon: 'api', onSelect: () => location.assign(viewInApiUrl(key.id)) });
     if (key.state !== 'ACTIVE') {
       items.push('separator', { label: 'Delete', testid: 'action-delete', icon: 'trash', danger: true, onSelect: () => deleteKey(key) });
     }

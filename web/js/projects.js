@@ -206,6 +206,8 @@ export function projectsView(root, app) {
             items: () => [
               { label: 'Open API & Keys', testid: 'action-open', icon: 'key', onSelect: () => app.navigate(href) },
               { label: 'Edit', testid: 'action-edit', icon: 'pencil', onSelect: () => editProjectDialog(project, load) },
+              // Same URL as the row's "View in API" link (GraphiQL prefilled, not run).
+              { label: 'View in API', testid: 'action-view-in-api', icon: 'api', onSelect: () => location.assign(viewInApiUrl(project.id)) },
               'separator',
               { label: 'Delete', testid: 'action-delete', icon: 'trash', danger: true, onSelect: () => confirmDelete(project, keys) },
             ],

@@ -306,19 +306,23 @@ export function confirmDialog({ title, message, confirmLabel, danger = true, onC
 let openMenuClose = null;
 
 /**
- * A menu button. `items()` is called each time it opens and returns
- * [{label, testid, onSelect, danger, icon}] or 'separator'.
+ * A menu button. `items()` is called each time it opens and returns (or
+ * resolves to, while the button shows aria-busy) a list of
+ * {label, testid, onSelect, danger, icon, current, attrs} or 'separator'.
+ * `current` marks an item with aria-current; `attrs` are extra attributes of
+ * the item (e.g. data-*). `align: 'start'` opens the menu under the button's
+ * left edge instead of its right; `className`/`menuClass` add classes.
  * Keyboard: Enter/Space/ArrowDown open on the first item, ArrowUp on the
  * last; ArrowUp/ArrowDown/Home/End move; a letter jumps; Escape closes and
  * returns focus to the button; Tab closes.
  */
-export function menuButton({ label, testid = 'key-actions', items, text }) {
+export function menuButton({ label, testid = 'key-actions', items, text, align = 'end', className = '', menuClass = '' }) {
   const menuId = uid('menu');
   const button = h(
     'button',
     {
       type: 'button',
-      class: text ? 'btn btn-secondary btn-sm menu-trigger' : 'btn-icon menu-trigger',
+      class: `${text ? 'btn btn-secondary btn-sm menu-trigger' : 'btn-icon menu-trigger'}${className ? ` ${className}` : ''}`,
       'aria-haspopup': 'menu',
       'aria-expanded': 'false',
       'aria-controls': menuId,
@@ -328,21 +332,24 @@ export function menuButton({ label, testid = 'key-actions', items, text }) {
     },
     text ? [h('span', {}, text)] : icon('more', { size: 18 }),
   );
-  const menu = h('div', { class: 'menu', role: 'menu', id: menuId, 'aria-label': label, hidden: true });
+  const menu = h('div', { class: menuClass ? `menu ${menuClass}` : 'menu', role: 'menu', id: menuId, 'aria-label': label, hidden: true });
   const wrapper = h('div', { class: 'menu-wrap' }, button, menu);
 
   const menuItems = () => [...menu.querySelectorAll('[role="menuitem"]')];
   const focusItem = (index) => {
     const list = menuItems();
     if (!list.length) return;
-    list[(index + list.length) % list.length].focus({ preventScroll: true });
+    const item = list[(index + list.length) % list.length];
+    item.focus({ preventScroll: true });
+    // Long (scrolling) menus: keep the focused item visible.
+    item.scrollIntoView?.({ block: 'nearest' });
   };
 
   function place() {
     const rect = button.getBoundingClientRect();
     const width = menu.offsetWidth;
     const height = menu.offsetHeight;
-    let left = Math.min(rect.right - width, window.innerWidth - width - 8);
+    let left = Math.min(align === 'start' ? rect.left : rect.right - width, window.innerWidth - width - 8);
     left = Math.max(8, left);
     let top = rect.bottom + 4;
     if (top + height > window.innerHeight - 8 && rect.top - height - 4 > 8) top = rect.top - height - 4;
@@ -360,7 +367,12 @@ export function menuButton({ label, testid = 'key-actions', items, text }) {
     else place();
   }
 
+  // Each open() (and close()) supersedes a still-loading asynchronous open.
+  let openSeq = 0;
+
   function close(returnFocus = true) {
+    openSeq += 1;
+    button.removeAttribute('aria-busy');
     if (menu.hidden) return;
     menu.hidden = true;
     // Items exist only while the menu is open (no stale hidden duplicates).
@@ -375,8 +387,30 @@ export function menuButton({ label, testid = 'key-actions', items, text }) {
 
   function open(focusIndex = 0) {
     if (openMenuClose && openMenuClose !== close) openMenuClose(false);
+    openSeq += 1;
+    const seq = openSeq;
+    const list = items();
+    if (list && typeof list.then === 'function') {
+      button.setAttribute('aria-busy', 'true');
+      list.then(
+        (loaded) => {
+          if (seq !== openSeq || !button.isConnected) return;
+          button.removeAttribute('aria-busy');
+          show(loaded, focusIndex);
+        },
+        () => {
+          if (seq === openSeq) button.removeAttribute('aria-busy');
+        },
+      );
+      return;
+    }
+    show(list, focusIndex);
+  }
+
+  function show(list, focusIndex) {
+    if (openMenuClose && openMenuClose !== close) openMenuClose(false);
     clear(menu);
-    for (const item of items()) {
+    for (const item of list || []) {
       if (item === 'separator') {
         menu.append(h('div', { class: 'menu-sep', role: 'separator' }));
         continue;
@@ -384,11 +418,13 @@ export function menuButton({ label, testid = 'key-actions', items, text }) {
       const el = h(
         'button',
         {
+          ...(item.attrs || {}),
           type: 'button',
           role: 'menuitem',
           tabindex: '-1',
           class: item.danger ? 'menu-item menu-item-danger' : 'menu-item',
           'data-testid': item.testid,
+          'aria-current': item.current ? 'true' : null,
         },
         item.icon ? icon(item.icon) : null,
         h('span', {}, item.label),
