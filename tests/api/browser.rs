@@ -356,6 +356,12 @@ async fn the_console_manages_keys_end_to_end_in_a_real_browser() {
         admin.fill("ac-password", ADMIN.1).await;
         admin.click("ac-submit").await;
         admin.get("signout").await;
+        // Signed out, the administrator signs in again with the form.
+        admin.click("signout").await;
+        admin.fill("signin-username", ADMIN.0).await;
+        admin.fill("signin-password", ADMIN.1).await;
+        admin.click("signin-submit").await;
+        admin.get("project-add").await;
         let enabled = app.gql("{ accessControl { enabled } }", json!({}), &Auth::admin()).await;
         assert_eq!(enabled.data()["accessControl"]["enabled"], true);
 
@@ -479,6 +485,18 @@ async fn the_console_manages_keys_end_to_end_in_a_real_browser() {
         assert_eq!(shown, json!(false), "the secret is gone once dismissed");
         admin.screenshot("api-and-keys").await;
 
+        // View in API on the project: GraphiQL, and Run shows the project.
+        admin
+            .css("main [data-testid='view-in-api'][aria-label^='View project']")
+            .await
+            .click()
+            .await
+            .expect("View in API");
+        admin.css(".graphiql-execute-button").await.click().await.expect("run");
+        admin.text_contains("card processing").await;
+        admin.goto(&app.url("/")).await;
+        admin.get("project-add").await;
+
         // The key signs in in a fresh browser: only its own project.
         let key_browser = driver.browser().await;
         key_browser.goto(&app.url("/")).await;
@@ -489,6 +507,16 @@ async fn the_console_manages_keys_end_to_end_in_a_real_browser() {
         key_browser.click("signin-submit").await;
         key_browser.key_state_becomes(&access_key, "ACTIVE").await;
         key_browser.text_contains("payments").await;
+        // Another project's address shows nothing of it.
+        let default_project = app.default_project(&Auth::admin()).await;
+        key_browser
+            .goto(&app.url(&format!("/#/projects/{default_project}")))
+            .await;
+        key_browser.key_state_becomes(&access_key, "ACTIVE").await;
+        let current = key_browser
+            .js("return document.querySelector(\"[data-testid='current-project']\").textContent;", vec![])
+            .await;
+        assert!(current.as_str().is_some_and(|name| name.contains("payments")), "{current}");
         let projects_link = key_browser
             .js("return !!document.querySelector(\"[data-testid='nav-projects']\");", vec![])
             .await;
