@@ -3,6 +3,7 @@
 
 pub mod context;
 mod error_codes;
+pub use error_codes::{Annotated, annotated};
 mod mutation;
 mod query;
 mod subscription;
@@ -33,7 +34,6 @@ pub const MAX_COMPLEXITY: usize = 2_500;
 /// from here, so printing it needs no database.
 pub fn schema_builder() -> SchemaBuilder<Query, Mutation, Subscription> {
     Schema::build(Query, Mutation::default(), Subscription)
-        .extension(error_codes::ErrorCodes)
         .limit_depth(MAX_DEPTH)
         .limit_recursive_depth(MAX_RECURSIVE_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)

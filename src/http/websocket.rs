@@ -28,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 use super::{AppState, request_id};
 use crate::auth::{Principal, until_revoked};
 use crate::error::Error;
-use crate::graphql::RequestContext;
+use crate::graphql::{Annotated, RequestContext};
 
 /// Close code telling a client its credentials are refused or no longer
 /// hold (the graphql-transport-ws protocol's "Forbidden").
@@ -161,10 +161,10 @@ impl Connection {
         // The GraphQL side writes to a queue rather than to the socket, so
         // that once it has stopped, the close frame can still be sent.
         let (outgoing, mut queue) = futures::channel::mpsc::channel::<Message>(OUTGOING_QUEUE);
-        let schema = match principal {
+        let schema = Annotated(match principal {
             Some(Principal::Anonymous) | None => self.app.schemas.anonymous.clone(),
             Some(_) => self.app.schemas.authenticated.clone(),
-        };
+        });
         tokio::spawn({
             let closer = self.closer.clone();
             let initialised = Arc::clone(&self.initialised);
