@@ -392,9 +392,16 @@ async fn the_console_manages_keys_end_to_end_in_a_real_browser() {
         admin.click("project-add").await;
         admin.fill("project-create-name", "scratch").await;
         admin.click("project-create-submit").await;
-        admin.text_contains("scratch").await;
         let scratch_row = "[...document.querySelectorAll(\"[data-testid='project-row']\")]
              .find(row => row.textContent.includes('scratch'))";
+        // Listed (a status message naming it may come first).
+        admin
+            .until(
+                "the new project is listed",
+                &format!("return !!{scratch_row};"),
+                vec![],
+            )
+            .await;
         admin
             .js(
                 &format!("{scratch_row}.querySelector(\"[data-testid='project-actions']\").click();"),
