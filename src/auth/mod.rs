@@ -126,33 +126,33 @@ impl Authenticator {
             },
             Lookup::Miss => {}
         }
-        if let Verdict::AddressThrottled { retry_after } = verdict {
-            return Err(self.throttled(retry_after).await);
-        }
-
         let turn = Turn::take(&self.in_flight, &credentials.username);
         let held = turn.lock().await;
-        // While this request waited its turn, the failures of those before it
-        // may have used up the username's allowance: check again, so that a
-        // burst of guesses cannot run more argon2 than the limit allows.
-        if let Verdict::UsernameThrottled { retry_after } =
-            self.throttle.check(&credentials.username, client)
-        {
-            drop(held);
-            return Err(self.throttled(retry_after).await);
-        }
         // Whoever held the turn may have just verified these very credentials.
-        let principal = match self.cache.lookup(&presented, epoch) {
-            Lookup::Fresh(principal) => principal,
-            _ => {
-                let username = credentials.username.clone();
-                match self.verify(credentials, settings).await {
-                    Err(Error::Unauthenticated) => {
-                        self.throttle.record_failure(Some(&username), client);
-                        return Err(Error::Unauthenticated);
-                    }
-                    verified => verified?,
-                }
+        if let Lookup::Fresh(principal) = self.cache.lookup(&presented, epoch) {
+            return self.admit(principal);
+        }
+        // The allowance is taken before argon2 runs, under both the
+        // username's and the address's limits at once, so that however many
+        // requests are in flight, no more verifications run than the limits
+        // allow (see `throttle`).
+        let reservation = match self.throttle.reserve(&credentials.username, client) {
+            Ok(reservation) => reservation,
+            Err(retry_after) => {
+                drop(held);
+                return Err(self.throttled(retry_after).await);
+            }
+        };
+        let principal = match self.verify(credentials, settings).await {
+            Ok(principal) => {
+                reservation.refund(&self.throttle);
+                principal
+            }
+            // The failure was counted by the reservation.
+            Err(Error::Unauthenticated) => return Err(Error::Unauthenticated),
+            Err(err) => {
+                reservation.refund(&self.throttle);
+                return Err(err);
             }
         };
         self.cache.insert(presented, principal.clone(), epoch);

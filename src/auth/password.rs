@@ -1,6 +1,7 @@
 //! argon2id hashing and verification, off the async runtime.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use std::cell::RefCell;
 
@@ -32,6 +33,9 @@ pub struct Hasher {
     /// username matches no one: an unknown access key then costs the same as
     /// a wrong secret, so response times do not reveal which keys exist.
     dummy_hash: Arc<str>,
+    /// Verifications run so far, dummy ones included: what the throttle
+    /// bounds, and what its tests count.
+    verifications: Arc<AtomicU64>,
 }
 
 impl Hasher {
@@ -53,6 +57,7 @@ impl Hasher {
             params,
             workers,
             dummy_hash: dummy_hash.into(),
+            verifications: Arc::default(),
         })
     }
 
@@ -64,10 +69,16 @@ impl Hasher {
             .await?
     }
 
+    /// How many verifications this hasher has run.
+    pub fn verifications(&self) -> u64 {
+        self.verifications.load(Ordering::Relaxed)
+    }
+
     /// Whether `secret` matches `stored`. With no stored hash, verifies against
     /// the dummy hash (and answers `false`) so that the caller spends the same
     /// time either way.
     pub async fn verify(&self, stored: Option<String>, secret: Secret) -> Result<bool, Error> {
+        self.verifications.fetch_add(1, Ordering::Relaxed);
         let known = stored.is_some();
         let hash = stored.unwrap_or_else(|| self.dummy_hash.to_string());
         let matched = self

@@ -10,6 +10,13 @@
 //!   verified (a cache hit), so that a misbehaving client behind the same
 //!   NAT does not lock out everyone there, but it cannot make new guesses.
 //!
+//! A verification takes its unit of both allowances *before* argon2 runs
+//! ([`Throttle::reserve`]), and gives it back only when the credentials
+//! turn out right. Counting failures after the fact would let a client with
+//! many requests in flight at once (hundreds of connections, or streams on
+//! one HTTP/2 connection) run argon2 for all of them before the first
+//! failure was counted.
+//!
 //! The state is bounded: at most `max_tracked` usernames and addresses each;
 //! when full, expired windows are dropped first, then the oldest. An attacker
 //! spraying random usernames fills it only until it evicts its own entries.
@@ -82,6 +89,44 @@ impl Throttle {
         Verdict::Allowed
     }
 
+    /// Takes one unit of `username`'s and `address`'s allowances for a
+    /// verification about to run, or says why none is left. The unit counts
+    /// as a failure unless [`Reservation::refund`] gives it back (the
+    /// credentials were right); a verification abandoned half-way (the client
+    /// went away while argon2 ran) keeps counting, since its cost was paid.
+    /// Refused, it says how long until either allowance has room again.
+    pub fn reserve(
+        &self,
+        username: &str,
+        address: Option<IpAddr>,
+    ) -> Result<Reservation, Duration> {
+        let now = Instant::now();
+        let (window, max) = (self.config.window, self.config.max_tracked);
+        // Both locks, always in this order, so that the check and the count
+        // of both allowances are one step for concurrent requests.
+        let mut usernames = lock(&self.usernames);
+        let mut addresses = lock(&self.addresses);
+        if let Some(retry_after) =
+            usernames.blocked(username, self.config.per_username, window, now)
+        {
+            return Err(retry_after);
+        }
+        if let Some(address) = address
+            && let Some(retry_after) =
+                addresses.blocked(&address, self.config.per_address, window, now)
+        {
+            return Err(retry_after);
+        }
+        let username_window = usernames.count(username.to_owned(), window, max, now);
+        let address_window =
+            address.map(|address| (address, addresses.count(address, window, max, now)));
+        Ok(Reservation {
+            username: username.to_owned(),
+            username_window,
+            address: address_window,
+        })
+    }
+
     /// Counts one failed authentication: against the username it named, if
     /// any (a malformed header names none), and the address it came from.
     pub fn record_failure(&self, username: Option<&str>, address: Option<IpAddr>) {
@@ -92,6 +137,28 @@ impl Throttle {
         }
         if let Some(address) = address {
             lock(&self.addresses).count(address, window, max, now);
+        }
+    }
+}
+
+/// One unit of a username's and an address's allowances, taken for a
+/// verification (see [`Throttle::reserve`]).
+#[must_use = "a reservation counts as a failure unless refunded"]
+pub struct Reservation {
+    username: String,
+    username_window: Instant,
+    address: Option<(IpAddr, Instant)>,
+}
+
+impl Reservation {
+    /// Gives the unit back: the credentials were right, or the verification
+    /// could not run for a reason that is not the client's (the database).
+    pub fn refund(self, throttle: &Throttle) {
+        let mut usernames = lock(&throttle.usernames);
+        let mut addresses = lock(&throttle.addresses);
+        usernames.uncount(self.username.as_str(), self.username_window);
+        if let Some((address, started)) = self.address {
+            addresses.uncount(&address, started);
         }
     }
 }
@@ -132,7 +199,9 @@ impl<K: Hash + Eq + Clone> Windows<K> {
         (entry.failures >= limit && now < ends).then(|| ends - now)
     }
 
-    fn count(&mut self, key: K, window: Duration, max_tracked: usize, now: Instant) {
+    /// Counts one failure of `key`; returns the start of the window it was
+    /// counted in.
+    fn count(&mut self, key: K, window: Duration, max_tracked: usize, now: Instant) -> Instant {
         if !self.entries.contains_key(&key) && self.entries.len() >= max_tracked {
             self.entries.retain(|_, entry| now < entry.started + window);
             if self.entries.len() >= max_tracked
@@ -156,6 +225,21 @@ impl<K: Hash + Eq + Clone> Windows<K> {
             };
         }
         entry.failures = entry.failures.saturating_add(1);
+        entry.started
+    }
+
+    /// Takes back one failure counted in the window that started at
+    /// `started`; a window that has since been replaced is left alone.
+    fn uncount<Q>(&mut self, key: &Q, started: Instant)
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        if let Some(entry) = self.entries.get_mut(key)
+            && entry.started == started
+        {
+            entry.failures = entry.failures.saturating_sub(1);
+        }
     }
 }
 
@@ -199,6 +283,45 @@ mod tests {
             Verdict::AddressThrottled { .. }
         ));
         assert_eq!(throttle.check("FRESH", None), Verdict::Allowed);
+    }
+
+    #[test]
+    fn concurrent_reservations_never_exceed_the_allowance() {
+        let throttle = std::sync::Arc::new(throttle(1_000, 50, 10_000));
+        let granted: usize = (0..8)
+            .map(|t| {
+                let throttle = std::sync::Arc::clone(&throttle);
+                std::thread::spawn(move || {
+                    (0..100)
+                        .filter(|n| throttle.reserve(&format!("AK{t}-{n}"), HOME).is_ok())
+                        .count()
+                })
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|thread| thread.join().unwrap_or(0))
+            .sum();
+        assert_eq!(granted, 50);
+        assert!(throttle.reserve("ANOTHER", HOME).is_err());
+        assert!(throttle.reserve("ANOTHER", None).is_ok());
+    }
+
+    #[test]
+    fn a_refunded_reservation_is_not_a_failure() {
+        let throttle = throttle(2, 100, 10);
+        for _ in 0..10 {
+            let Ok(reservation) = throttle.reserve("AK", HOME) else {
+                panic!("right secrets never use up the allowance");
+            };
+            reservation.refund(&throttle);
+        }
+        let _failed = throttle.reserve("AK", HOME);
+        let _failed = throttle.reserve("AK", HOME);
+        assert!(throttle.reserve("AK", HOME).is_err());
+        assert!(matches!(
+            throttle.check("AK", None),
+            Verdict::UsernameThrottled { .. }
+        ));
     }
 
     #[test]
