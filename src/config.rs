@@ -97,6 +97,14 @@ pub struct Limits {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
 
+    /// Most connections one client address may hold at once; more are
+    /// closed as soon as they are accepted. Defaults to a quarter of
+    /// `--max-connections`, so that no one address, silent connections
+    /// included, can take every slot. Trusted proxies are not capped.
+    #[arg(long, env = "KEYWARD_MAX_CONNECTIONS_PER_ADDRESS",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections_per_address: Option<u32>,
+
     /// Longest a request may take, in milliseconds, before it is answered
     /// with 408 (slow clients included).
     #[arg(long, env = "KEYWARD_REQUEST_TIMEOUT_MS", default_value_t = 30_000,
@@ -114,8 +122,19 @@ impl Default for Limits {
             trusted_proxies: Vec::new(),
             cors_origins: Vec::new(),
             max_connections: 1024,
+            max_connections_per_address: None,
             request_timeout_ms: 30_000,
         }
+    }
+}
+
+impl Limits {
+    /// The per-address connection cap in force (see
+    /// `max_connections_per_address`).
+    pub fn connections_per_address(&self) -> u32 {
+        self.max_connections_per_address
+            .unwrap_or(self.max_connections / 4)
+            .clamp(1, self.max_connections)
     }
 }
 

@@ -17,6 +17,7 @@ pub enum ErrorCode {
     BadUserInput,
     Conflict,
     RateLimited,
+    Timeout,
     Internal,
 }
 
@@ -30,6 +31,7 @@ impl ErrorCode {
             Self::BadUserInput => "BAD_USER_INPUT",
             Self::Conflict => "CONFLICT",
             Self::RateLimited => "RATE_LIMITED",
+            Self::Timeout => "TIMEOUT",
             Self::Internal => "INTERNAL",
         }
     }
@@ -43,6 +45,7 @@ impl ErrorCode {
             Self::BadUserInput => StatusCode::BAD_REQUEST,
             Self::Conflict => StatusCode::CONFLICT,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Self::Timeout => StatusCode::REQUEST_TIMEOUT,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -79,6 +82,11 @@ pub enum Error {
     #[error("too many failed authentications; retry in {} s", retry_after_secs(*.retry_after))]
     RateLimited { retry_after: std::time::Duration },
 
+    /// The request ran past `--request-timeout-ms` before anything of it
+    /// could commit; nothing it asked for was done.
+    #[error("the request took longer than {} ms and was stopped; nothing was changed", .limit.as_millis())]
+    Timeout { limit: std::time::Duration },
+
     #[error("internal error")]
     Internal(#[source] BoxError),
 }
@@ -103,6 +111,7 @@ impl Error {
             Self::BadUserInput { .. } => ErrorCode::BadUserInput,
             Self::Conflict(_) => ErrorCode::Conflict,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
+            Self::Timeout { .. } => ErrorCode::Timeout,
             Self::Internal(_) => ErrorCode::Internal,
         }
     }

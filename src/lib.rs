@@ -37,6 +37,8 @@ pub struct Application {
     server: JoinHandle<()>,
     last_used_writer: JoinHandle<()>,
     tasks: tasks::Tasks,
+    /// For [`Application::argon2_verifications`].
+    hasher: Hasher,
     /// Closes open WebSockets on stop.
     websockets: tokio_util::sync::CancellationToken,
 }
@@ -60,7 +62,7 @@ impl Application {
         let auth = Authenticator::new(store.clone(), hasher.clone(), last_used, &config.limits);
         let schemas = graphql::Schemas::new(Services {
             store: store.clone(),
-            hasher,
+            hasher: hasher.clone(),
             keys: graphql::KeyPolicy {
                 max_lifetime: config
                     .max_key_lifetime_days
@@ -112,8 +114,12 @@ impl Application {
             &config.limits,
         );
         let (shutdown, stop) = oneshot::channel();
-        let max_connections = config.limits.max_connections;
-        let server = tokio::spawn(http::serve(listener, router, max_connections, async {
+        let connection_limits = http::ConnectionLimits {
+            max_connections: config.limits.max_connections,
+            per_address: config.limits.connections_per_address(),
+            trusted_proxies: config.limits.trusted_proxies.clone().into(),
+        };
+        let server = tokio::spawn(http::serve(listener, router, connection_limits, async {
             // Either an explicit stop or the handle being dropped.
             let _ = stop.await;
         }));
@@ -123,6 +129,7 @@ impl Application {
             server,
             last_used_writer,
             tasks,
+            hasher,
             websockets,
         })
     }
@@ -130,6 +137,12 @@ impl Application {
     /// The address actually bound (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// How many argon2 verifications of presented secrets this server has
+    /// run: the cost that throttling bounds.
+    pub fn argon2_verifications(&self) -> u64 {
+        self.hasher.verifications()
     }
 
     /// Serves until `signal` resolves, then shuts down gracefully.

@@ -60,6 +60,23 @@ impl Schemas {
     }
 }
 
+/// Whether `request` runs a mutation. Call it only on a document that has
+/// passed the nesting limits: parsing is recursive.
+pub fn is_mutation(request: &mut async_graphql::Request) -> bool {
+    use async_graphql::parser::types::{DocumentOperations, OperationType};
+    let name = request.operation_name.clone();
+    let Ok(document) = request.parsed_query() else {
+        return false;
+    };
+    let operation = match &document.operations {
+        DocumentOperations::Single(operation) => Some(operation),
+        DocumentOperations::Multiple(operations) => {
+            name.as_deref().and_then(|name| operations.get(name))
+        }
+    };
+    operation.is_some_and(|operation| operation.node.ty == OperationType::Mutation)
+}
+
 /// The SDL of the schema, with fields and enum values sorted so that the
 /// checked-in `schema.graphql` diffs cleanly.
 pub fn sdl() -> String {

@@ -2,9 +2,12 @@
 //! and the accept loop.
 
 mod assets;
+mod deadline;
+mod server;
 mod websocket;
 
-use std::future::Future;
+pub use server::{ConnectionLimits, serve};
+
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,16 +23,9 @@ use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
-use tower::Layer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::{Authenticator, Principal};
@@ -38,6 +34,7 @@ use crate::error::{Error, ErrorCode, error_body};
 use crate::graphql::{RequestContext, Schemas};
 use crate::ids::{GlobalId, NodeKind};
 use crate::store::{Store, project};
+use deadline::PointOfNoReturn;
 
 /// Largest request body accepted (a GraphQL document plus variables).
 const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -45,15 +42,6 @@ const MAX_BODY_BYTES: usize = 1024 * 1024;
 const REQUEST_ID: &str = "x-request-id";
 /// Longest GraphQL document accepted, in bytes.
 const MAX_QUERY_BYTES: usize = 32 * 1024;
-/// Largest request head hyper buffers (past it: 431). Generous, so that a
-/// megabytes-long Authorization header still reaches the authenticator and
-/// gets the same 401 as any other malformed one.
-const MAX_HEAD_BYTES: usize = 4 * 1024 * 1024;
-/// How long a client may take to send a request's head.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long in-flight requests get to finish on shutdown.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
-
 /// Everything a handler needs.
 #[derive(Clone)]
 pub struct AppState {
@@ -86,9 +74,9 @@ pub fn router(state: AppState, limits: &Limits) -> Router {
         .route("/healthz", get(healthz))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
+        .layer(axum::middleware::from_fn_with_state(
             Duration::from_millis(limits.request_timeout_ms),
+            deadline::deadline,
         ))
         // Each request's span records its method, path and request id: never
         // headers or the query string, so credentials cannot reach the log
@@ -181,10 +169,12 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
 async fn graphql_root(
     State(app): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    point: Option<Extension<PointOfNoReturn>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    execute(&app, peer, &headers, body, None)
+    let point = point.map(|Extension(point)| point).unwrap_or_default();
+    execute(&app, peer, &headers, body, None, point)
         .await
         .into_response()
 }
@@ -192,11 +182,13 @@ async fn graphql_root(
 async fn graphql_project(
     State(app): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    point: Option<Extension<PointOfNoReturn>>,
     Path(project_id): Path<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    execute(&app, peer, &headers, body, Some(&project_id))
+    let point = point.map(|Extension(point)| point).unwrap_or_default();
+    execute(&app, peer, &headers, body, Some(&project_id), point)
         .await
         .into_response()
 }
@@ -229,6 +221,7 @@ async fn execute(
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
     project: Option<&str>,
+    point: PointOfNoReturn,
 ) -> Result<Response, Error> {
     let principal = app.authenticate(peer, headers).await?;
     let body = match body {
@@ -257,8 +250,18 @@ async fn execute(
         Principal::Anonymous => &app.schemas.anonymous,
         Principal::Admin | Principal::ApiKey(_) => &app.schemas.authenticated,
     };
-    let response = crate::graphql::annotated(schema.execute(request.data(context)).await);
-    let mut response = Json(response).into_response();
+    let schema = schema.clone();
+    let mut request = request.data(context);
+    let response = if crate::graphql::is_mutation(&mut request) {
+        // Past this point the mutation runs to completion and its result is
+        // the answer: neither the request timeout (see `deadline`) nor a
+        // client going away may stop it between one commit and the next.
+        point.pass();
+        tokio::spawn(async move { schema.execute(request).await }).await?
+    } else {
+        schema.execute(request).await
+    };
+    let mut response = Json(crate::graphql::annotated(response)).into_response();
     // Responses may carry a one-time secret key; no cache may keep them.
     response
         .headers_mut()
@@ -458,75 +461,5 @@ impl AppState {
             Some(host) => format!("http://{host}"),
             None => format!("http://{}", self.listen),
         }
-    }
-}
-
-/// Serves `router` on `listener` until `shutdown` resolves, then lets
-/// in-flight requests finish (up to a grace period).
-///
-/// A hand-written accept loop rather than `axum::serve`, because the latter
-/// does not expose hyper's buffer limits (see [`MAX_HEAD_BYTES`]).
-pub async fn serve(
-    listener: TcpListener,
-    router: Router,
-    max_connections: u32,
-    shutdown: impl Future<Output = ()>,
-) {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .max_buf_size(MAX_HEAD_BYTES)
-        // Slow-header clients (slowloris) are cut off.
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
-    builder
-        .http2()
-        .max_header_list_size(u32::try_from(MAX_HEAD_BYTES).unwrap_or(u32::MAX));
-    let graceful = GracefulShutdown::new();
-    let slots = Arc::new(Semaphore::new(
-        usize::try_from(max_connections).unwrap_or(usize::MAX),
-    ));
-    tokio::pin!(shutdown);
-    loop {
-        // At the cap, stop accepting: new clients wait in the kernel's
-        // backlog instead of costing memory here.
-        let slot = tokio::select! {
-            slot = Arc::clone(&slots).acquire_owned() => match slot {
-                Ok(slot) => slot,
-                Err(_) => break,
-            },
-            () = &mut shutdown => break,
-        };
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(err) => {
-                    // Typically out of file descriptors: back off, don't spin.
-                    tracing::warn!(error = %err, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        let service = Extension(ConnectInfo(peer)).layer(router.clone());
-        let connection = builder.serve_connection_with_upgrades(
-            TokioIo::new(stream),
-            TowerToHyperService::new(service),
-        );
-        let connection = graceful.watch(connection.into_owned());
-        tokio::spawn(async move {
-            if let Err(err) = connection.await {
-                tracing::debug!(%peer, error = %err, "connection ended with an error");
-            }
-            drop(slot);
-        });
-    }
-    drop(listener);
-    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("requests still running after the shutdown grace period were cut off");
     }
 }

@@ -198,6 +198,13 @@ impl TestApp {
         &self.config.database_url
     }
 
+    /// How many argon2 verifications the server has run.
+    pub fn argon2_verifications(&self) -> u64 {
+        self.app
+            .as_ref()
+            .map_or(0, keyward::Application::argon2_verifications)
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }

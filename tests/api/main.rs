@@ -11,6 +11,7 @@ mod authorization_matrix;
 mod backend;
 mod browser;
 mod cli;
+mod connections;
 mod console;
 mod cross_project;
 mod expiry;

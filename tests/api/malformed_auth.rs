@@ -8,7 +8,8 @@ on_every_backend!(every_malformed_authorization_header_gets_the_same_401,);
 async fn every_malformed_authorization_header_gets_the_same_401() {
     let app = TestApp::spawn().await;
     app.enable_access_control().await;
-    let megabytes = format!("Basic {}", "QUFB".repeat(512 * 1024)).into_bytes();
+    // Just under the 64 KiB head limit (past it: 431, see `connections`).
+    let long = format!("Basic {}", "QUFB".repeat(15 * 1024)).into_bytes();
     let shapes: Vec<(&str, Vec<u8>)> = vec![
         ("not Basic", b"Bearer abcdef".to_vec()),
         ("no credentials after the scheme", b"Basic".to_vec()),
@@ -19,7 +20,7 @@ async fn every_malformed_authorization_header_gets_the_same_401() {
         ("empty password", b"Basic YWRtaW46".to_vec()),
         ("empty header", b"".to_vec()),
         ("non-ASCII header bytes", b"Basic \xe9\xe9".to_vec()),
-        ("megabytes long", megabytes),
+        ("60 KiB long", long),
     ];
     let reference = app.gql(VIEWER, json!({}), &Auth::None).await;
     reference.assert_unauthenticated();

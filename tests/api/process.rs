@@ -77,6 +77,11 @@ impl ServerProcess {
         }
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// A GraphQL request to this server's `/graphql`.
     pub async fn gql(&self, query: &str, variables: Value, auth: &Auth) -> Reply {
         let request = self

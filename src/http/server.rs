@@ -1,0 +1,378 @@
+//! The accept loop: connections, their limits, and shutdown.
+//!
+//! Hand-written rather than `axum::serve`, because the latter exposes
+//! neither hyper's buffer limits nor a hook to close idle connections.
+//!
+//! Every connection must deliver a complete request head within
+//! [`HEAD_TIMEOUT`] of opening, and again within it of its last response:
+//! an idle-connection watchdog closes it otherwise, whatever it sent —
+//! nothing at all, part of HTTP/2's preface, part of a head, or an HTTP/2
+//! connection with no streams. (hyper's own `header_read_timeout` only
+//! starts once HTTP/1 bytes arrive, so a connection that sends nothing
+//! would be held for ever.) Slow bodies are the request timeout's business.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::Extension;
+use axum::Router;
+use axum::extract::ConnectInfo;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower::{Layer, Service};
+
+/// Largest request head accepted (request line and headers); past it hyper
+/// answers 431. Browsers and proxies cap headers at 8 to 64 KiB, so nothing
+/// legitimate is refused, and a connection holds at most this much of an
+/// unfinished head.
+pub const MAX_HEAD_BYTES: usize = 64 * 1024;
+/// How long a connection may go without a complete request head: after it
+/// opens, and after each response.
+pub const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long in-flight requests get to finish on shutdown, and how long a
+/// connection told to close gets to finish its last response.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// How long an idle connection told to close gets to say goodbye.
+const IDLE_CLOSE_GRACE: Duration = Duration::from_secs(1);
+
+/// How many connections are served, in all and per client address.
+#[derive(Clone, Debug)]
+pub struct ConnectionLimits {
+    pub max_connections: u32,
+    /// Connections one address may hold at once; more are closed as soon as
+    /// they are accepted. Below `max_connections`, so that no single address
+    /// (silent connections included) can take every slot.
+    pub per_address: u32,
+    /// Proxies carry many clients' connections: no per-address cap for them.
+    pub trusted_proxies: Arc<[IpAddr]>,
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then lets
+/// in-flight requests finish (up to a grace period).
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: ConnectionLimits,
+    shutdown: impl Future<Output = ()>,
+) {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .max_buf_size(MAX_HEAD_BYTES)
+        .timer(TokioTimer::new())
+        // Also enforced by the watchdog; hyper's answers 408 mid-head.
+        .header_read_timeout(HEAD_TIMEOUT);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(MAX_HEAD_BYTES).unwrap_or(u32::MAX));
+    let builder = Arc::new(builder);
+    let stopping = CancellationToken::new();
+    let connections = TaskTracker::new();
+    let slots = Arc::new(Semaphore::new(
+        usize::try_from(limits.max_connections).unwrap_or(usize::MAX),
+    ));
+    let per_address = PerAddress::new(limits.per_address);
+    tokio::pin!(shutdown);
+    loop {
+        // At the cap, stop accepting: new clients wait in the kernel's
+        // backlog instead of costing memory here.
+        let slot = tokio::select! {
+            slot = Arc::clone(&slots).acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    // Typically out of file descriptors: back off, don't spin.
+                    tracing::warn!(error = %err, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let address_slot = if limits.trusted_proxies.contains(&peer.ip()) {
+            None
+        } else {
+            match per_address.take(peer.ip()) {
+                Some(slot) => Some(slot),
+                None => {
+                    tracing::debug!(%peer, "connection refused: too many from this address");
+                    drop(stream);
+                    continue;
+                }
+            }
+        };
+        let connection = Connection {
+            builder: Arc::clone(&builder),
+            router: router.clone(),
+            stopping: stopping.clone(),
+            peer,
+        };
+        connections.spawn(async move {
+            connection.run(stream).await;
+            drop((slot, address_slot));
+        });
+    }
+    drop(listener);
+    stopping.cancel();
+    connections.close();
+    if tokio::time::timeout(SHUTDOWN_GRACE, connections.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("requests still running after the shutdown grace period were cut off");
+    }
+}
+
+/// One accepted connection, before it runs.
+struct Connection {
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    router: Router,
+    stopping: CancellationToken,
+    peer: SocketAddr,
+}
+
+impl Connection {
+    async fn run(self, stream: TcpStream) {
+        let (activity, watched) = Activity::new();
+        let service = Tracked {
+            inner: Extension(ConnectInfo(self.peer)).layer(self.router),
+            activity,
+        };
+        let connection = self.builder.serve_connection_with_upgrades(
+            TokioIo::new(stream),
+            TowerToHyperService::new(service),
+        );
+        tokio::pin!(connection);
+        // An idle connection has nothing to finish but the goodbye (HTTP/2's
+        // GOAWAY, which waits for a PING the peer may never answer).
+        let (reason, grace) = tokio::select! {
+            result = connection.as_mut() => return log_end(self.peer, result),
+            () = idle_for(watched, HEAD_TIMEOUT) => ("idle", IDLE_CLOSE_GRACE),
+            () = self.stopping.cancelled() => ("shutdown", SHUTDOWN_GRACE),
+        };
+        tracing::debug!(peer = %self.peer, reason, "closing connection");
+        // Finishes a response being written (HTTP/1) or the open streams
+        // (HTTP/2), then closes; an idle HTTP/1 connection closes at once.
+        connection.as_mut().graceful_shutdown();
+        match tokio::time::timeout(grace, connection).await {
+            Ok(result) => log_end(self.peer, result),
+            Err(_) => {
+                tracing::debug!(peer = %self.peer, "connection cut off after the grace period")
+            }
+        }
+    }
+}
+
+fn log_end(peer: SocketAddr, result: Result<(), Box<dyn std::error::Error + Send + Sync>>) {
+    if let Err(err) = result {
+        tracing::debug!(%peer, error = %err, "connection ended with an error");
+    }
+}
+
+/// Requests of one connection: how many are in progress, and how many have
+/// started in all (so that a request that came and went between two looks
+/// is still seen).
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+struct Load {
+    in_progress: usize,
+    started: u64,
+}
+
+/// The sending side of a connection's [`Load`], held by its service.
+#[derive(Clone)]
+struct Activity(Arc<watch::Sender<Load>>);
+
+impl Activity {
+    fn new() -> (Self, watch::Receiver<Load>) {
+        let (sender, receiver) = watch::channel(Load::default());
+        (Self(Arc::new(sender)), receiver)
+    }
+
+    /// Counts a request in until the returned guard is dropped (its response
+    /// is ready, or it was abandoned).
+    fn begin(&self) -> InProgress {
+        self.0.send_modify(|load| {
+            load.in_progress += 1;
+            load.started += 1;
+        });
+        InProgress(Arc::clone(&self.0))
+    }
+}
+
+struct InProgress(Arc<watch::Sender<Load>>);
+
+impl Drop for InProgress {
+    fn drop(&mut self) {
+        self.0
+            .send_modify(|load| load.in_progress = load.in_progress.saturating_sub(1));
+    }
+}
+
+/// Resolves once the connection has had no request in progress, and none
+/// started, for `limit`.
+async fn idle_for(mut load: watch::Receiver<Load>, limit: Duration) {
+    loop {
+        let Ok(idle) = load
+            .wait_for(|load| load.in_progress == 0)
+            .await
+            .map(|l| *l)
+        else {
+            // The service is gone: the connection is ending by itself.
+            return std::future::pending().await;
+        };
+        let next_request = load.wait_for(|load| load.started != idle.started);
+        if tokio::time::timeout(limit, next_request).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// A connection's service, counting its requests for the watchdog.
+#[derive(Clone)]
+struct Tracked<S> {
+    inner: S,
+    activity: Activity,
+}
+
+impl<S, R> Service<R> for Tracked<S>
+where
+    S: Service<R>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = futures::future::BoxFuture<'static, Result<S::Response, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: R) -> Self::Future {
+        let in_progress = self.activity.begin();
+        let response = self.inner.call(request);
+        Box::pin(async move {
+            let response = response.await;
+            drop(in_progress);
+            response
+        })
+    }
+}
+
+/// Open connections per client address, capped.
+#[derive(Clone)]
+struct PerAddress {
+    cap: u32,
+    open: Arc<Mutex<HashMap<IpAddr, u32>>>,
+}
+
+impl PerAddress {
+    fn new(cap: u32) -> Self {
+        Self {
+            cap,
+            open: Arc::default(),
+        }
+    }
+
+    /// A slot for one more connection from `address`, if it has room.
+    fn take(&self, address: IpAddr) -> Option<AddressSlot> {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let count = open.entry(address).or_insert(0);
+        if *count >= self.cap {
+            return None;
+        }
+        *count += 1;
+        Some(AddressSlot {
+            owner: self.clone(),
+            address,
+        })
+    }
+}
+
+/// One connection's place in its address's count; the address is
+/// forgotten when its last connection closes, so the map stays as small as
+/// the number of connected addresses.
+struct AddressSlot {
+    owner: PerAddress,
+    address: IpAddr,
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut open = self.owner.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = open.get_mut(&self.address) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                open.remove(&self.address);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOME: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+    const AWAY: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 2));
+
+    #[test]
+    fn an_address_gets_at_most_its_cap_and_slots_come_back() {
+        let per_address = PerAddress::new(2);
+        let first = per_address.take(HOME);
+        let second = per_address.take(HOME);
+        assert!(first.is_some() && second.is_some());
+        assert!(per_address.take(HOME).is_none());
+        assert!(
+            per_address.take(AWAY).is_some(),
+            "other addresses are not affected"
+        );
+        drop(first);
+        assert!(per_address.take(HOME).is_some());
+    }
+
+    #[test]
+    fn closed_addresses_are_forgotten() {
+        let per_address = PerAddress::new(2);
+        drop(per_address.take(HOME));
+        assert!(
+            per_address
+                .open
+                .lock()
+                .map(|open| open.is_empty())
+                .unwrap_or(false)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_is_idle_only_after_a_whole_timeout_without_requests() {
+        let (activity, load) = Activity::new();
+        let idle = tokio::spawn(idle_for(load, Duration::from_secs(10)));
+        tokio::time::sleep(Duration::from_secs(9)).await;
+        // A request that comes and goes between two looks still counts.
+        drop(activity.begin());
+        tokio::time::sleep(Duration::from_secs(9)).await;
+        assert!(!idle.is_finished());
+        let long = activity.begin();
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        assert!(!idle.is_finished(), "a request in progress is not idleness");
+        drop(long);
+        tokio::time::sleep(Duration::from_secs(11)).await;
+        assert!(idle.is_finished());
+    }
+}
