@@ -28,4 +28,5 @@ mod replicas;
 mod roles;
 mod schema;
 mod security;
+mod store_robustness;
 mod subscriptions;
