@@ -17,7 +17,8 @@ use crate::backend::{self, Backend, TestDatabase, on_every_backend, run_on};
 use crate::helpers::*;
 
 on_every_backend!(
-    key_counts_equal_a_walk_of_the_keys_after_racing_deletes_and_state_changes_on_two_replicas
+    key_counts_equal_a_walk_of_the_keys_after_racing_deletes_and_state_changes_on_two_replicas,
+    deleting_a_project_while_its_keys_change_fails_no_write,
 );
 
 /// Requests in flight at once in the concurrency tests: enough for writers to
@@ -157,6 +158,43 @@ async fn key_counts_equal_a_walk_of_the_keys_after_racing_deletes_and_state_chan
         assert_eq!(active, active_ids.len() as u64, "ACTIVE totalCount");
         assert_eq!(inactive, inactive_ids.len() as u64, "INACTIVE totalCount");
         assert_eq!(active + inactive, total, "the states add up");
+    }
+}
+
+async fn deleting_a_project_while_its_keys_change_fails_no_write() {
+    let a = TestApp::spawn().await;
+    let b = a.replica().await;
+    for round in 0..3 {
+        let project = a
+            .create_project(&Auth::None, &format!("doomed {round}"))
+            .await;
+        let keys = create_keys(&a, &project, 40).await;
+        // Key writes lock the key, then its project; deleting the project
+        // locks it, then its keys. Whatever the order, no write may fail for
+        // it (a deadlock would be INTERNAL).
+        let key_writes = futures::stream::iter(keys.iter())
+            .map(|id| async {
+                let (deactivated, deleted) = tokio::join!(set(&b, id, "INACTIVE"), delete(&a, id));
+                [deactivated, deleted]
+            })
+            .buffer_unordered(IN_FLIGHT);
+        let project_deleted = async {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            a.gql(
+                DELETE_PROJECT,
+                json!({ "i": { "id": project } }),
+                &Auth::None,
+            )
+            .await
+        };
+        let (replies, deleted): (Vec<_>, _) = tokio::join!(key_writes.collect(), project_deleted);
+        deleted.data();
+        for reply in replies.iter().flatten() {
+            match outcome(reply) {
+                Ok(codes) if codes.iter().all(|c| c == "CONFLICT" || c == "NOT_FOUND") => {}
+                other => panic!("round {round}: {other:?}"),
+            }
+        }
     }
 }
 
