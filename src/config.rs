@@ -153,7 +153,10 @@ pub struct DatabaseOptions {
     pub db_connect_timeout_ms: u64,
 
     /// Longest a statement may run, in milliseconds (PostgreSQL
-    /// `statement_timeout`; on SQLite, how long a statement waits for a lock).
+    /// `statement_timeout`; on SQLite, how long a write waits for the lock).
+    /// keyward also gives up on its side past it (plus the connect timeout
+    /// when the statement needs a connection), so a database that stops
+    /// answering fails requests with INTERNAL instead of hanging them.
     #[arg(long, env = "KEYWARD_DB_STATEMENT_TIMEOUT_MS", default_value_t = 5_000,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub db_statement_timeout_ms: u64,

@@ -13,12 +13,12 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr,
-    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select, Set, Statement,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Select, Set, Statement,
 };
 use tokio::sync::broadcast;
 
+use super::bounded::{Txn, timed_out};
 use super::entity::api_key::{self, Entity as ApiKey, Role};
 use super::entity::audit_event::{self, Column, Entity as AuditEvent};
 pub use super::entity::audit_event::{ActorKind, AuditAction, AuditOutcome};
@@ -35,6 +35,10 @@ const MAX_REQUEST_ID_LEN: usize = 128;
 const PRUNE_BATCH: u64 = 5_000;
 /// Keys the expiry sweep records per pass.
 const EXPIRY_BATCH: u64 = 100;
+/// How long the listener waits for a notification before it checks that its
+/// connection still answers: a silent database and a quiet one look the same
+/// to a connection that only listens.
+const LISTENER_PROBE_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Who acted.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -148,7 +152,7 @@ impl EventFeed {
 /// Inserts an event in `txn`. On PostgreSQL it also queues a notification,
 /// which PostgreSQL delivers only if and when the transaction commits.
 pub(super) async fn insert(
-    txn: &DatabaseTransaction,
+    txn: &Txn,
     context: &AuditContext,
     action: AuditAction,
     outcome: AuditOutcome,
@@ -208,7 +212,7 @@ impl Store {
     /// (on PostgreSQL the notification does that, for every replica).
     pub(super) async fn commit_with_events(
         &self,
-        txn: DatabaseTransaction,
+        txn: Txn,
         events: impl IntoIterator<Item = audit_event::Model>,
     ) -> Result<(), DbErr> {
         txn.commit().await?;
@@ -224,7 +228,7 @@ impl Store {
     /// the end of every audited write.
     pub(super) async fn commit_audited(
         &self,
-        txn: DatabaseTransaction,
+        txn: Txn,
         context: &AuditContext,
         action: AuditAction,
         target: Target,
@@ -243,7 +247,7 @@ impl Store {
         target: Target,
         reason: String,
     ) -> Result<(), Error> {
-        let txn = self.db().begin().await?;
+        let txn = self.begin_write().await?;
         let event = insert(&txn, context, action, outcome, target, Some(reason)).await?;
         self.commit_with_events(txn, [event]).await?;
         Ok(())
@@ -327,7 +331,7 @@ impl Store {
         };
         let mut recorded = 0;
         for key in due {
-            let txn = self.db().begin().await?;
+            let txn = self.begin_write().await?;
             let claimed = ApiKey::update_many()
                 .col_expr(api_key::Column::ExpiryRecorded, Expr::value(true))
                 .filter(api_key::Column::Id.eq(key.id))
@@ -366,9 +370,14 @@ impl Store {
         }
         // A pool of its own: LISTEN holds its connection for good, and must
         // not take one of the request pool's (`--db-max-connections` may be 1).
-        let options = self.db().get_postgres_connection_pool().connect_options();
+        let options = self
+            .db()
+            .inner()
+            .get_postgres_connection_pool()
+            .connect_options();
         let pool = sea_orm::sqlx::postgres::PgPoolOptions::new()
             .max_connections(1)
+            .acquire_timeout(self.db().limit())
             .connect_lazy_with((*options).clone());
         loop {
             match self.listen(&pool).await {
@@ -382,16 +391,23 @@ impl Store {
     }
 
     async fn listen(&self, pool: &sea_orm::sqlx::PgPool) -> Result<(), Error> {
+        use sea_orm::sqlx::Executor as _;
         use sea_orm::sqlx::postgres::PgListener;
-        let mut listener = PgListener::connect_with(pool)
-            .await
-            .map_err(Error::internal)?;
-        listener.listen(CHANNEL).await.map_err(Error::internal)?;
+        let limit = self.db().limit();
+        let mut listener = bounded_sqlx(limit, PgListener::connect_with(pool)).await?;
+        bounded_sqlx(limit, listener.listen(CHANNEL)).await?;
         loop {
-            let notification = match listener.recv().await {
-                Ok(notification) => notification,
-                Err(sea_orm::sqlx::Error::PoolClosed) => return Ok(()),
-                Err(err) => return Err(Error::internal(err)),
+            let received = tokio::time::timeout(LISTENER_PROBE_INTERVAL, listener.recv()).await;
+            let notification = match received {
+                Ok(Ok(notification)) => notification,
+                Ok(Err(sea_orm::sqlx::Error::PoolClosed)) => return Ok(()),
+                Ok(Err(err)) => return Err(Error::internal(err)),
+                // Nothing for a while: make sure the connection is alive;
+                // if it is not, the caller reconnects.
+                Err(_) => {
+                    bounded_sqlx(limit, listener.execute("SELECT 1")).await?;
+                    continue;
+                }
             };
             let Ok(id) = notification.payload().parse::<i64>() else {
                 tracing::warn!("ignoring a malformed audit notification");
@@ -406,6 +422,18 @@ impl Store {
                 Err(err) => tracing::warn!(error = ?err, id, "cannot read a notified audit event"),
             }
         }
+    }
+}
+
+/// The listening connection is outside the store's bounded pool: each of its
+/// round trips gets the same bound here.
+async fn bounded_sqlx<T>(
+    limit: Duration,
+    work: impl Future<Output = Result<T, sea_orm::sqlx::Error>>,
+) -> Result<T, Error> {
+    match tokio::time::timeout(limit, work).await {
+        Ok(result) => result.map_err(Error::internal),
+        Err(_) => Err(Error::internal(timed_out(limit))),
     }
 }
 

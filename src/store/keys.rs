@@ -4,12 +4,15 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveEnum, ActiveModelTrait, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, TransactionTrait,
+    QueryOrder, QuerySelect, Set,
 };
 
 use super::audit::{AuditAction, AuditContext, Target};
 use super::entity::api_key::{self, Column, Entity as ApiKey, KeyState, Role};
-use super::{Changes, Page, Store, adjust_key_count, bump_auth_epoch, conflict_on_unique, now};
+use super::{
+    Changes, Page, Store, adjust_key_count, bump_auth_epoch, conflict_on_unique,
+    lock_project_of_key, now,
+};
 use crate::error::Error;
 
 /// A key about to be stored: its secret is already hashed.
@@ -169,7 +172,7 @@ impl Store {
     ) -> Result<api_key::Model, Error> {
         let now = now();
         let project_id = key.project_id;
-        let txn = self.db().begin().await?;
+        let txn = self.begin_write().await?;
         let inserted = api_key::ActiveModel {
             project_id: Set(key.project_id),
             access_key: Set(key.access_key),
@@ -224,7 +227,8 @@ impl Store {
         audit: &AuditContext,
     ) -> Result<Option<api_key::Model>, Error> {
         let now = now();
-        let txn = self.db().begin().await?;
+        let txn = self.begin_write().await?;
+        lock_project_of_key(&txn, id).await?;
         let mut update = ApiKey::update_many()
             .col_expr(Column::State, Expr::value(state.to_value()))
             .col_expr(Column::UpdatedAt, Expr::value(now))
@@ -237,24 +241,34 @@ impl Store {
                     .add(Column::ExpiresAt.gt(now)),
             );
         }
-        let changed = update.exec(&txn).await?.rows_affected > 0;
-        let Some(key) = ApiKey::find_by_id(id).one(&txn).await? else {
-            return Ok(None);
+        // The counts follow the row the UPDATE changed, as it returns it, not
+        // an earlier read that a concurrent writer may have made stale.
+        let key = match update.exec_with_returning(&txn).await?.pop() {
+            Some(key) => {
+                // The UPDATE matched only rows not in `state`, and there are
+                // two states: the row was in the other one.
+                let previous = match state {
+                    KeyState::Active => KeyState::Inactive,
+                    KeyState::Inactive => KeyState::Active,
+                };
+                adjust_key_count(&txn, key.project_id, previous, -1).await?;
+                adjust_key_count(&txn, key.project_id, state, 1).await?;
+                bump_auth_epoch(&txn).await?;
+                key
+            }
+            None => {
+                let Some(key) = ApiKey::find_by_id(id).one(&txn).await? else {
+                    return Ok(None);
+                };
+                if key.state != state {
+                    return Err(Error::Conflict(
+                        "the key has expired and cannot be activated again: create a new key"
+                            .into(),
+                    ));
+                }
+                key
+            }
         };
-        if !changed && key.state != state {
-            return Err(Error::Conflict(
-                "the key has expired and cannot be activated again: create a new key".into(),
-            ));
-        }
-        if changed {
-            let previous = match state {
-                KeyState::Active => KeyState::Inactive,
-                KeyState::Inactive => KeyState::Active,
-            };
-            adjust_key_count(&txn, key.project_id, previous, -1).await?;
-            adjust_key_count(&txn, key.project_id, state, 1).await?;
-            bump_auth_epoch(&txn).await?;
-        }
         let action = match state {
             KeyState::Active => AuditAction::KeyActivated,
             KeyState::Inactive => AuditAction::KeyDeactivated,
@@ -271,7 +285,7 @@ impl Store {
         changes: Changes,
         audit: &AuditContext,
     ) -> Result<Option<api_key::Model>, Error> {
-        let txn = self.db().begin().await?;
+        let txn = self.begin_write().await?;
         let mut update = ApiKey::update_many()
             .col_expr(Column::UpdatedAt, Expr::value(now()))
             .filter(Column::Id.eq(id));
@@ -299,10 +313,13 @@ impl Store {
         id: i64,
         audit: &AuditContext,
     ) -> Result<DeleteKeyOutcome, Error> {
-        let txn = self.db().begin().await?;
-        let Some(key) = ApiKey::find_by_id(id).one(&txn).await? else {
-            return Ok(DeleteKeyOutcome::NotFound);
-        };
+        let txn = self.begin_write().await?;
+        lock_project_of_key(&txn, id).await?;
+        // The DELETE returns the row as it deleted it: its state is the one
+        // whose count goes down. A state read before the DELETE may have been
+        // changed by a concurrent writer meanwhile (an active key deactivated
+        // and then deleted here), and adjusting that state's count would make
+        // the counts drift for good.
         let deleted = ApiKey::delete_many()
             .filter(Column::Id.eq(id))
             .filter(
@@ -310,13 +327,15 @@ impl Store {
                     .add(Column::State.eq(KeyState::Inactive))
                     .add(Column::ExpiresAt.lte(now())),
             )
-            .exec(&txn)
+            .exec_with_returning(&txn)
             .await?
-            .rows_affected
-            > 0;
-        if !deleted {
-            return Ok(DeleteKeyOutcome::StillActive);
-        }
+            .pop();
+        let Some(key) = deleted else {
+            return Ok(match ApiKey::find_by_id(id).one(&txn).await? {
+                Some(_) => DeleteKeyOutcome::StillActive,
+                None => DeleteKeyOutcome::NotFound,
+            });
+        };
         adjust_key_count(&txn, key.project_id, key.state, -1).await?;
         bump_auth_epoch(&txn).await?;
         self.commit_audited(txn, audit, AuditAction::KeyDeleted, Target::key(&key))

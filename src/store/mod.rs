@@ -4,6 +4,7 @@
 //! decide what to publish.
 
 mod audit;
+mod bounded;
 pub mod entity;
 mod keys;
 mod projects;
@@ -16,7 +17,8 @@ use migration::{Migrator, MigratorTrait};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr,
-    EntityTrait, QueryFilter, SqlErr, TransactionTrait,
+    EntityTrait, QueryFilter, SqlErr, SqliteTransactionMode, Statement, TransactionOptions,
+    TransactionTrait,
 };
 
 pub use audit::{
@@ -25,6 +27,8 @@ pub use audit::{
 pub use entity::api_key::{KeyState, Role};
 pub use entity::{api_key, audit_event, project, settings as settings_entity};
 pub use keys::{DeleteKeyOutcome, KeyCounts, KeyStatus, NewKey};
+
+use bounded::{Bounded, Txn, within};
 
 use crate::config::DatabaseOptions;
 use crate::error::Error;
@@ -36,7 +40,11 @@ const MIGRATION_LOCK_KEY: i64 = 0x006B_6579_7761_7264;
 /// The database behind keyward. Cheap to clone (a pool handle).
 #[derive(Clone, Debug)]
 pub struct Store {
-    db: DatabaseConnection,
+    /// The pool. Each statement on it acquires a connection, so it is bounded
+    /// by the acquire timeout plus the statement timeout.
+    db: Bounded<DatabaseConnection>,
+    /// Bounds each statement of a transaction, which holds its connection.
+    statement_timeout: Duration,
     /// Committed audit events, for live subscriptions.
     events: EventFeed,
 }
@@ -97,7 +105,11 @@ impl Store {
                 )])
             });
         Ok(Self {
-            db: Database::connect(options).await?,
+            db: Bounded::new(
+                Database::connect(options).await?,
+                connect_timeout + statement_timeout,
+            ),
+            statement_timeout,
             events: EventFeed::default(),
         })
     }
@@ -108,7 +120,9 @@ impl Store {
     /// replicas starting together against an empty database take turns: the
     /// first one migrates, the others wait and then find nothing to do.
     pub async fn migrate(&self) -> Result<(), DbErr> {
-        let txn = self.db.begin().await?;
+        // Unbounded on purpose: a migration may legitimately outlast the
+        // statement timeout, and it runs before the server serves anything.
+        let txn = self.db.inner().begin().await?;
         if txn.get_database_backend() == DbBackend::Postgres {
             txn.execute_unprepared(&format!(
                 "SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"
@@ -121,11 +135,32 @@ impl Store {
 
     /// Answers once the database does.
     pub async fn ping(&self) -> Result<(), DbErr> {
-        self.db.ping().await
+        within(self.db.limit(), self.db.inner().ping()).await
     }
 
-    pub(crate) fn db(&self) -> &DatabaseConnection {
+    pub(crate) fn db(&self) -> &Bounded<DatabaseConnection> {
         &self.db
+    }
+
+    /// Opens a transaction that writes: the one way every write transaction
+    /// of the store begins.
+    ///
+    /// On SQLite it is `BEGIN IMMEDIATE`, which takes the write lock at once,
+    /// waiting for it up to the busy timeout. A deferred transaction that
+    /// reads first and writes later cannot wait: SQLite fails its first write
+    /// with `SQLITE_BUSY` (or `SQLITE_BUSY_SNAPSHOT` in WAL mode) as soon as
+    /// another writer got in between, whatever the busy timeout. On
+    /// PostgreSQL the option does nothing; row locks there wait (up to the
+    /// statement timeout) by themselves.
+    pub(crate) async fn begin_write(&self) -> Result<Txn, DbErr> {
+        let options = TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..TransactionOptions::default()
+        };
+        // Acquiring the connection and waiting for the lock, bounded as one
+        // statement on the pool is.
+        let txn = within(self.db.limit(), self.db.inner().begin_with_options(options)).await?;
+        Ok(Bounded::new(txn, self.statement_timeout))
     }
 }
 
@@ -145,6 +180,28 @@ async fn bump_auth_epoch(conn: &impl ConnectionTrait) -> Result<(), DbErr> {
         .filter(Column::Id.eq(SETTINGS_ID))
         .exec(conn)
         .await?;
+    Ok(())
+}
+
+/// Locks the row of the project key `key_id` belongs to (PostgreSQL; on
+/// SQLite the transaction already holds the database's write lock).
+///
+/// Every transaction that changes a key and its project's counts takes this
+/// lock before touching the key, so they all lock in the same order as
+/// `delete_project` does (project, then its keys through the cascade).
+/// Locking the key first and the project second would deadlock against a
+/// concurrent project deletion, and PostgreSQL would abort one of the two.
+async fn lock_project_of_key(txn: &Txn, key_id: i64) -> Result<(), DbErr> {
+    if txn.get_database_backend() != DbBackend::Postgres {
+        return Ok(());
+    }
+    txn.query_one_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT 1 FROM project WHERE id = (SELECT project_id FROM api_key WHERE id = $1) \
+         FOR NO KEY UPDATE",
+        [key_id.into()],
+    ))
+    .await?;
     Ok(())
 }
 

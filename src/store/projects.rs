@@ -3,7 +3,7 @@
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, TransactionTrait,
+    QuerySelect, Set,
 };
 
 use super::audit::{AuditAction, AuditContext, Target};
@@ -53,7 +53,7 @@ impl Store {
         audit: &AuditContext,
     ) -> Result<project::Model, Error> {
         let now = now();
-        let txn = self.db().begin().await?;
+        let txn = self.begin_write().await?;
         let project = project::ActiveModel {
             name: Set(name.clone()),
             description: Set(description),
@@ -83,7 +83,7 @@ impl Store {
         changes: Changes,
         audit: &AuditContext,
     ) -> Result<Option<project::Model>, Error> {
-        let txn = self.db().begin().await?;
+        let txn = self.begin_write().await?;
         let mut update = Project::update_many()
             .col_expr(Column::UpdatedAt, Expr::value(now()))
             .filter(Column::Id.eq(id));
@@ -112,7 +112,7 @@ impl Store {
     /// Deletes a project and, by the foreign key's cascade, all its keys.
     /// `false` when there was no such project.
     pub async fn delete_project(&self, id: i64, audit: &AuditContext) -> Result<bool, Error> {
-        let txn = self.db().begin().await?;
+        let txn = self.begin_write().await?;
         if Project::delete_by_id(id).exec(&txn).await?.rows_affected == 0 {
             return Ok(false);
         }

@@ -1,7 +1,7 @@
 //! The server-wide settings row: access control and the administrator.
 
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use super::audit::{AuditAction, AuditContext, Target};
 use super::entity::settings::{self, Column, Entity as Settings, SETTINGS_ID};
@@ -27,7 +27,7 @@ impl Store {
         password_hash: &str,
         audit: &AuditContext,
     ) -> Result<bool, Error> {
-        let txn = self.db().begin().await?;
+        let txn = self.begin_write().await?;
         let result = Settings::update_many()
             .col_expr(Column::AccessControlEnabled, Expr::value(true))
             .col_expr(Column::AdminUsername, Expr::value(username))
@@ -53,7 +53,7 @@ impl Store {
 
     /// Turns access control off and forgets the administrator.
     pub async fn disable_access_control(&self, audit: &AuditContext) -> Result<(), Error> {
-        let txn = self.db().begin().await?;
+        let txn = self.begin_write().await?;
         Settings::update_many()
             .col_expr(Column::AccessControlEnabled, Expr::value(false))
             .col_expr(Column::AdminUsername, Expr::value(Option::<String>::None))

@@ -29,4 +29,5 @@ mod replicas;
 mod roles;
 mod schema;
 mod security;
+mod store_robustness;
 mod subscriptions;

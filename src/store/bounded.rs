@@ -1,0 +1,123 @@
+//! Client-side bounds on every statement keyward sends.
+//!
+//! PostgreSQL's `statement_timeout` and SQLite's busy timeout only help while
+//! the database answers. A database that keeps the TCP connection open but
+//! says nothing (a black-holed network, a frozen host) would leave a statement
+//! waiting until the request timeout, or forever in a background task. Every
+//! statement therefore goes through [`Bounded`], which gives up on the client
+//! side once the configured time has passed and reports an ordinary database
+//! error, so callers see `Error::Internal` like any other database failure.
+
+use std::future::Future;
+use std::time::Duration;
+
+use sea_orm::{
+    ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, ExecResult, QueryResult, RuntimeErr,
+    Statement,
+};
+
+/// A connection (the pool, or a transaction) whose every statement is bounded
+/// by `limit`.
+#[derive(Clone, Debug)]
+pub(crate) struct Bounded<C> {
+    inner: C,
+    limit: Duration,
+}
+
+/// A writing transaction, as [`super::Store::begin_write`] opens it.
+pub(crate) type Txn = Bounded<DatabaseTransaction>;
+
+impl<C> Bounded<C> {
+    pub(crate) fn new(inner: C, limit: Duration) -> Self {
+        Self { inner, limit }
+    }
+
+    /// The unbounded connection, for what cannot go through the wrapper
+    /// (migrations, the LISTEN connection); callers bound it themselves.
+    pub(crate) fn inner(&self) -> &C {
+        &self.inner
+    }
+
+    pub(crate) fn limit(&self) -> Duration {
+        self.limit
+    }
+}
+
+impl Txn {
+    pub(crate) async fn commit(self) -> Result<(), DbErr> {
+        within(self.limit, self.inner.commit()).await
+    }
+}
+
+/// Runs `work`, failing with a connection error if it takes longer than
+/// `limit`. Dropping the future is what sqlx expects of a cancelled statement:
+/// the connection is checked (and if need be discarded) before it is reused,
+/// and an unfinished transaction is rolled back.
+pub(crate) async fn within<T>(
+    limit: Duration,
+    work: impl Future<Output = Result<T, DbErr>>,
+) -> Result<T, DbErr> {
+    match tokio::time::timeout(limit, work).await {
+        Ok(result) => result,
+        Err(_) => Err(timed_out(limit)),
+    }
+}
+
+/// The error of a statement given up on after `limit`.
+pub(crate) fn timed_out(limit: Duration) -> DbErr {
+    DbErr::Conn(RuntimeErr::Internal(format!(
+        "the database did not answer within {} ms",
+        limit.as_millis()
+    )))
+}
+
+#[async_trait::async_trait]
+impl<C: ConnectionTrait + Send + Sync> ConnectionTrait for Bounded<C> {
+    fn get_database_backend(&self) -> DbBackend {
+        self.inner.get_database_backend()
+    }
+
+    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        within(self.limit, self.inner.execute_raw(stmt)).await
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        within(self.limit, self.inner.execute_unprepared(sql)).await
+    }
+
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        within(self.limit, self.inner.query_one_raw(stmt)).await
+    }
+
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        within(self.limit, self.inner.query_all_raw(stmt)).await
+    }
+
+    fn support_returning(&self) -> bool {
+        self.inner.support_returning()
+    }
+
+    fn is_mock_connection(&self) -> bool {
+        self.inner.is_mock_connection()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn work_past_the_limit_fails_with_a_database_error() {
+        let limit = Duration::from_millis(20);
+        let started = std::time::Instant::now();
+        let err = within(limit, std::future::pending::<Result<(), DbErr>>())
+            .await
+            .expect_err("given up on");
+        assert!(started.elapsed() < Duration::from_secs(2));
+        assert!(
+            err.to_string().contains("did not answer within 20 ms"),
+            "{err}"
+        );
+        assert_eq!(within(limit, async { Ok(7) }).await, Ok(7));
+    }
+}
