@@ -2,8 +2,9 @@
 //! the builder.
 
 pub mod context;
-mod error_codes;
-pub use error_codes::{Annotated, annotated};
+mod executor;
+pub use executor::{Annotated, execute};
+pub mod limits;
 mod mutation;
 mod query;
 mod subscription;

@@ -257,7 +257,7 @@ async fn execute(
         Principal::Anonymous => &app.schemas.anonymous,
         Principal::Admin | Principal::ApiKey(_) => &app.schemas.authenticated,
     };
-    let response = crate::graphql::annotated(schema.execute(request.data(context)).await);
+    let response = crate::graphql::execute(schema, request.data(context)).await;
     let mut response = Json(response).into_response();
     // Responses may carry a one-time secret key; no cache may keep them.
     response
