@@ -7,6 +7,7 @@ pub use executor::{Annotated, execute};
 pub mod limits;
 mod mutation;
 mod query;
+mod refusal_budget;
 mod subscription;
 pub mod types;
 
@@ -15,6 +16,7 @@ use async_graphql::{Schema, SchemaBuilder};
 pub use context::{KeyPolicy, RequestContext, Services};
 pub use mutation::Mutation;
 pub use query::Query;
+pub use refusal_budget::{RECORDED_PER_MINUTE, RefusalBudget};
 pub use subscription::Subscription;
 
 /// The schema keyward serves.
