@@ -13,6 +13,7 @@ mod browser;
 mod cli;
 mod console;
 mod cross_project;
+mod document_limits;
 mod expiry;
 mod helpers;
 mod input;
