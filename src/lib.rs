@@ -68,6 +68,7 @@ impl Application {
                     .max_key_lifetime_days
                     .map(|days| chrono::Duration::days(i64::from(days))),
             },
+            refusals: graphql::RefusalBudget::default(),
         });
 
         let listener =

@@ -3,6 +3,7 @@
 use async_graphql::Context;
 use chrono::{DateTime, Utc};
 
+use super::refusal_budget::{self, Decision, Refusal, RefusalBudget};
 use crate::auth::{Hasher, Principal};
 use crate::error::Error;
 use crate::store::{Actor, AuditAction, AuditContext, AuditOutcome, Store, Target, project};
@@ -13,6 +14,8 @@ pub struct Services {
     pub store: Store,
     pub hasher: Hasher,
     pub keys: KeyPolicy,
+    /// How many refusals each caller may add to the audit trail.
+    pub refusals: RefusalBudget,
 }
 
 /// Server-wide rules for new keys.
@@ -102,7 +105,9 @@ impl RequestContext {
     }
 
     /// Passes `err` on, recording it in the audit trail first if it is a
-    /// refusal (FORBIDDEN, NOT_FOUND, CONFLICT) of `action` on `target`.
+    /// refusal (FORBIDDEN, NOT_FOUND, CONFLICT) of `action` on `target`, and
+    /// the caller's [`RefusalBudget`] allows; past it, the refusal is counted
+    /// into a summary event instead.
     ///
     /// A refused mutation's event names the project the caller is confined
     /// to unless `target` names a project the caller can see: an attempt on
@@ -126,13 +131,31 @@ impl RequestContext {
             target.project_id = self.principal.confined_to();
             target.access_key = None;
         }
-        let recorded = services
-            .store
-            .record_refusal(&self.audit(), action, outcome, target, err.to_string())
-            .await;
-        if let Err(failure) = recorded {
-            // The refusal stands either way; the trail misses one entry.
-            tracing::error!(error = ?failure, ?action, "could not record a refused mutation");
+        let refusal = Refusal {
+            context: self.audit(),
+            action,
+            outcome,
+            target,
+            reason: err.to_string(),
+        };
+        let (decision, pending) = services.refusals.count(
+            &self.principal,
+            self.client_address,
+            &refusal,
+            std::time::Instant::now(),
+        );
+        if let Some(pending) = pending {
+            refusal_budget::record(&services.store, pending.into_event()).await;
+        }
+        match decision {
+            Decision::Record => refusal_budget::record(&services.store, refusal).await,
+            Decision::SuppressFirst(due) => {
+                // On its own task: the summary is written when the window
+                // ends, whether or not this caller sends anything more.
+                let budget = services.refusals.clone();
+                tokio::spawn(budget.flush_later(services.store.clone(), due));
+            }
+            Decision::Suppress => {}
         }
         err
     }

@@ -2,10 +2,12 @@
 //! the builder.
 
 pub mod context;
-mod error_codes;
-pub use error_codes::{Annotated, annotated};
+mod executor;
+pub use executor::{Annotated, execute};
+pub mod limits;
 mod mutation;
 mod query;
+mod refusal_budget;
 mod subscription;
 pub mod types;
 
@@ -14,6 +16,7 @@ use async_graphql::{Schema, SchemaBuilder};
 pub use context::{KeyPolicy, RequestContext, Services};
 pub use mutation::Mutation;
 pub use query::Query;
+pub use refusal_budget::{RECORDED_PER_MINUTE, RefusalBudget};
 pub use subscription::Subscription;
 
 /// The schema keyward serves.
@@ -58,23 +61,6 @@ impl Schemas {
                 .finish(),
         }
     }
-}
-
-/// Whether `request` runs a mutation. Call it only on a document that has
-/// passed the nesting limits: parsing is recursive.
-pub fn is_mutation(request: &mut async_graphql::Request) -> bool {
-    use async_graphql::parser::types::{DocumentOperations, OperationType};
-    let name = request.operation_name.clone();
-    let Ok(document) = request.parsed_query() else {
-        return false;
-    };
-    let operation = match &document.operations {
-        DocumentOperations::Single(operation) => Some(operation),
-        DocumentOperations::Multiple(operations) => {
-            name.as_deref().and_then(|name| operations.get(name))
-        }
-    };
-    operation.is_some_and(|operation| operation.node.ty == OperationType::Mutation)
 }
 
 /// The SDL of the schema, with fields and enum values sorted so that the

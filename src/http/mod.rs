@@ -250,18 +250,10 @@ async fn execute(
         Principal::Anonymous => &app.schemas.anonymous,
         Principal::Admin | Principal::ApiKey(_) => &app.schemas.authenticated,
     };
-    let schema = schema.clone();
-    let mut request = request.data(context);
-    let response = if crate::graphql::is_mutation(&mut request) {
-        // Past this point the mutation runs to completion and its result is
-        // the answer: neither the request timeout (see `deadline`) nor a
-        // client going away may stop it between one commit and the next.
-        point.pass();
-        tokio::spawn(async move { schema.execute(request).await }).await?
-    } else {
-        schema.execute(request).await
-    };
-    let mut response = Json(crate::graphql::annotated(response)).into_response();
+    // Past the start of a mutation, neither the request timeout (see
+    // `deadline`) nor the client going away stops it.
+    let response = crate::graphql::execute(schema, request.data(context), || point.pass()).await;
+    let mut response = Json(response).into_response();
     // Responses may carry a one-time secret key; no cache may keep them.
     response
         .headers_mut()

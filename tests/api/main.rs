@@ -14,6 +14,7 @@ mod cli;
 mod connections;
 mod console;
 mod cross_project;
+mod document_limits;
 mod expiry;
 mod helpers;
 mod input;

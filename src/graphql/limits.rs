@@ -1,0 +1,650 @@
+//! Limits every GraphQL request is held to before async-graphql sees it.
+//!
+//! async-graphql parses, validates and converts values by recursion, on the
+//! stack of whichever tokio worker runs the request. A 3.5 KB document of
+//! nested list literals was enough to overflow that stack and abort the whole
+//! process, before async-graphql's own `limit_recursive_depth` (which runs on
+//! the parsed document) could act. So [`admit`] checks, in this order, with
+//! nothing but loops and bounded memory:
+//!
+//! 1. the bracket nesting of the document's text (`{`, `[`, `(`), by a linear
+//!    scan that skips strings, block strings and comments the way the parser
+//!    does ([`MAX_NESTING`]);
+//! 2. the nesting of the variables (JSON arrays and objects, [`MAX_NESTING`]);
+//! 3. then it parses, and checks how deep selections nest once every fragment
+//!    spread is inlined, which a chain of fragments can make deep without any
+//!    deep brackets ([`MAX_NESTING`]; fragment cycles are refused here too);
+//! 4. and how many root fields the mutation to be run has
+//!    ([`MAX_MUTATION_FIELDS`]).
+//!
+//! Past them, every recursion of async-graphql is at most a few hundred
+//! frames deep whatever the worker's stack size. The parsed document is handed
+//! on with the request, so nothing is parsed twice.
+
+use std::collections::HashMap;
+
+use async_graphql::parser::types::{
+    DocumentOperations, ExecutableDocument, OperationDefinition, OperationType, Selection,
+    SelectionSet,
+};
+use async_graphql::{Pos, Request, ServerError, Value as ConstValue, Variables};
+
+/// Deepest nesting accepted: of brackets in the document, of arrays and
+/// objects in the variables, and of selection sets with fragments inlined.
+/// The standard introspection query (graphql-js's `getIntrospectionQuery`)
+/// nests 10 brackets and about 20 selection sets once its fragments are
+/// inlined; real input values nest a few levels. Far below it, every
+/// recursion in parsing, validation and value conversion fits easily in a
+/// debug build's 2 MiB worker stack.
+pub const MAX_NESTING: usize = 64;
+
+/// Most root fields one mutation may run. Each key-creating field runs
+/// argon2, so aliases must not multiply that cost; no client of the API needs
+/// more than a few changes in one request. Every root field counts (aliases,
+/// repeats, fields reached through fragments and inline fragments, fields
+/// that `@skip` would drop), except `__typename`.
+pub const MAX_MUTATION_FIELDS: usize = 10;
+
+/// `request`, parsed and checked against the limits above, ready for
+/// async-graphql; or the error to answer instead (a parse error, or one that
+/// names the limit), before anything has run.
+pub fn admit(mut request: Request) -> Result<Request, ServerError> {
+    check_nesting(&request.query)?;
+    check_variables(&request.variables)?;
+    let document = async_graphql::parser::parse_query(&request.query)?;
+    let shapes = Shapes::of(&document)?;
+    shapes.check_depth(&document)?;
+    shapes.check_mutation_fields(&document, request.operation_name.as_deref())?;
+    request.set_parsed_query(document);
+    Ok(request)
+}
+
+/// Refuses a document whose brackets nest deeper than [`MAX_NESTING`].
+///
+/// The scan mirrors the lexer of async-graphql's grammar where it matters:
+/// brackets inside a string or a comment are not counted. Where the scan and
+/// the parser could disagree (unterminated strings, mismatched closers) it
+/// errs towards counting more: such a document fails to parse anyway, and
+/// the parser never reads past the point where it fails.
+fn check_nesting(query: &str) -> Result<(), ServerError> {
+    let bytes = query.as_bytes();
+    // Open brackets, innermost last; never longer than MAX_NESTING.
+    let mut open: Vec<u8> = Vec::with_capacity(MAX_NESTING);
+    let mut i = 0;
+    while let Some(&byte) = bytes.get(i) {
+        let next = match byte {
+            b'{' | b'[' | b'(' => {
+                if open.len() == MAX_NESTING {
+                    return Err(ServerError::new(
+                        format!("the document nests brackets deeper than {MAX_NESTING} levels"),
+                        Some(position(bytes, i)),
+                    ));
+                }
+                open.push(byte);
+                i + 1
+            }
+            b'}' | b']' | b')' => {
+                // A closer that does not match is a syntax error; keeping the
+                // opener counted only makes the scan stricter.
+                if open.last().copied() == Some(opener(byte)) {
+                    open.pop();
+                }
+                i + 1
+            }
+            b'#' => line_end(bytes, i),
+            b'"' => string_end(bytes, i),
+            _ => i + 1,
+        };
+        i = next;
+    }
+    Ok(())
+}
+
+fn opener(closer: u8) -> u8 {
+    match closer {
+        b'}' => b'{',
+        b']' => b'[',
+        _ => b'(',
+    }
+}
+
+/// Where the comment starting at `start` ends: at the next line terminator.
+fn line_end(bytes: &[u8], start: usize) -> usize {
+    bytes[start..]
+        .iter()
+        .position(|&b| b == b'\n' || b == b'\r')
+        .map_or(bytes.len(), |offset| start + offset)
+}
+
+/// Where the string starting with the quote at `start` ends, as the grammar
+/// reads it: a block string (`"""…"""`, where `\"""` is an escape), else a
+/// string that ends at the next unescaped quote on the same line. An
+/// unterminated block string is read as the grammar falls back to reading
+/// it, as an empty string `""` followed by whatever comes next; an
+/// unterminated string is not skipped at all (its brackets count).
+fn string_end(bytes: &[u8], start: usize) -> usize {
+    let rest = &bytes[start..];
+    if rest.starts_with(b"\"\"\"") {
+        let mut j = start + 3;
+        while j < bytes.len() {
+            if bytes[j..].starts_with(b"\\\"\"\"") {
+                j += 4;
+            } else if bytes[j..].starts_with(b"\"\"\"") {
+                return j + 3;
+            } else {
+                j += 1;
+            }
+        }
+        return start + 2;
+    }
+    let mut j = start + 1;
+    while let Some(&byte) = bytes.get(j) {
+        match byte {
+            b'"' => return j + 1,
+            b'\\' => match bytes.get(j + 1) {
+                Some(b'\n' | b'\r') | None => break,
+                Some(_) => j += 2,
+            },
+            b'\n' | b'\r' => break,
+            _ => j += 1,
+        }
+    }
+    start + 1
+}
+
+/// Line and column of a byte offset, for the error only (so the scan itself
+/// need not track them).
+fn position(bytes: &[u8], offset: usize) -> Pos {
+    let before = &bytes[..offset];
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |newline| newline + 1);
+    // Columns count characters, not bytes.
+    let column = String::from_utf8_lossy(&before[line_start..])
+        .chars()
+        .count()
+        + 1;
+    Pos { line, column }
+}
+
+/// Refuses variables whose arrays and objects nest deeper than
+/// [`MAX_NESTING`]. serde_json already stops at 128 levels while reading the
+/// body; this keeps variables to the same limit as literals in the document,
+/// so that no later step (coercion, validation, cloning, dropping) sees
+/// deeper values from one source than from the other.
+fn check_variables(variables: &Variables) -> Result<(), ServerError> {
+    let mut pending: Vec<(&ConstValue, usize)> = variables.values().map(|v| (v, 1)).collect();
+    while let Some((value, depth)) = pending.pop() {
+        let is_container = matches!(value, ConstValue::List(_) | ConstValue::Object(_));
+        if is_container && depth > MAX_NESTING {
+            return Err(ServerError::new(
+                format!("the variables nest deeper than {MAX_NESTING} levels"),
+                None,
+            ));
+        }
+        match value {
+            ConstValue::List(items) => pending.extend(items.iter().map(|v| (v, depth + 1))),
+            ConstValue::Object(fields) => pending.extend(fields.values().map(|v| (v, depth + 1))),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// What matters about one operation's or fragment's selections.
+#[derive(Default)]
+struct Shape<'a> {
+    /// Deepest selection set inside the definition (its own is 1; a field's
+    /// or an inline fragment's selections one more).
+    deepest: usize,
+    /// Fragments spread in it, each with the depth of the selection set it
+    /// is spread in.
+    spreads: Vec<(&'a str, usize)>,
+    /// Root fields: those of its own selection set and of inline fragments
+    /// directly in it (`__typename` aside).
+    root_fields: usize,
+    /// Fragments spread among its root fields.
+    root_spreads: Vec<&'a str>,
+}
+
+impl<'a> Shape<'a> {
+    /// Walks `selection_set` with a stack of its own, not by recursion.
+    fn of(selection_set: &'a SelectionSet) -> Self {
+        let mut shape = Shape::default();
+        let mut pending = vec![(selection_set, 1, true)];
+        while let Some((set, depth, at_root)) = pending.pop() {
+            shape.deepest = shape.deepest.max(depth);
+            for selection in &set.items {
+                match &selection.node {
+                    Selection::Field(field) => {
+                        let field = &field.node;
+                        if at_root && field.name.node != "__typename" {
+                            shape.root_fields += 1;
+                        }
+                        if !field.selection_set.node.items.is_empty() {
+                            pending.push((&field.selection_set.node, depth + 1, false));
+                        }
+                    }
+                    Selection::FragmentSpread(spread) => {
+                        let name = spread.node.fragment_name.node.as_str();
+                        shape.spreads.push((name, depth));
+                        if at_root {
+                            shape.root_spreads.push(name);
+                        }
+                    }
+                    Selection::InlineFragment(inline) => {
+                        pending.push((&inline.node.selection_set.node, depth + 1, at_root));
+                    }
+                }
+            }
+        }
+        shape
+    }
+}
+
+/// Every fragment's shape, with what it amounts to once the fragments it
+/// spreads are inlined.
+struct Shapes<'a> {
+    /// Depth of the fragment's selections with every spread inlined.
+    inlined_depth: HashMap<&'a str, usize>,
+    /// Root fields of the fragment with every root spread inlined.
+    inlined_fields: HashMap<&'a str, usize>,
+}
+
+impl<'a> Shapes<'a> {
+    /// Refuses fragment cycles (which GraphQL forbids, and which would make
+    /// "inlined" endless).
+    fn of(document: &'a ExecutableDocument) -> Result<Self, ServerError> {
+        let shapes: HashMap<&str, Shape> = document
+            .fragments
+            .iter()
+            .map(|(name, fragment)| (name.as_str(), Shape::of(&fragment.node.selection_set.node)))
+            .collect();
+        let mut inlined = Shapes {
+            inlined_depth: HashMap::with_capacity(shapes.len()),
+            inlined_fields: HashMap::with_capacity(shapes.len()),
+        };
+        // Fragments after those they spread, so each is computed from done
+        // ones.
+        for name in spread_order(&shapes)? {
+            let Some(shape) = shapes.get(name) else {
+                continue;
+            };
+            let (depth, fields) = inlined.inline(shape);
+            inlined.inlined_depth.insert(name, depth);
+            inlined.inlined_fields.insert(name, fields);
+        }
+        Ok(inlined)
+    }
+
+    /// Depth and root fields of `shape` with its spreads inlined. Spreads of
+    /// unknown fragments count for nothing; validation reports them.
+    fn inline(&self, shape: &Shape) -> (usize, usize) {
+        let depth = shape
+            .spreads
+            .iter()
+            .filter_map(|(name, at)| Some(at.saturating_add(*self.inlined_depth.get(name)?)))
+            .fold(shape.deepest, usize::max);
+        let fields = shape
+            .root_spreads
+            .iter()
+            .filter_map(|name| self.inlined_fields.get(name))
+            .fold(shape.root_fields, |sum, fields| sum.saturating_add(*fields));
+        (depth, fields)
+    }
+
+    /// Refuses any operation or fragment, used or not, whose selections nest
+    /// deeper than [`MAX_NESTING`] once inlined: validation walks them all.
+    fn check_depth(&self, document: &ExecutableDocument) -> Result<(), ServerError> {
+        let too_deep = |what: String, pos| {
+            ServerError::new(
+                format!(
+                    "{what} nests selections deeper than {MAX_NESTING} levels once its fragments are inlined"
+                ),
+                Some(pos),
+            )
+        };
+        for (name, fragment) in &document.fragments {
+            if self.inlined_depth.get(name.as_str()).copied().unwrap_or(0) > MAX_NESTING {
+                return Err(too_deep(format!("fragment `{name}`"), fragment.pos));
+            }
+        }
+        for (_, operation) in document.operations.iter() {
+            let (depth, _) = self.inline(&Shape::of(&operation.node.selection_set.node));
+            if depth > MAX_NESTING {
+                return Err(too_deep("the operation".into(), operation.pos));
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses a mutation, of the operation the request runs, with more than
+    /// [`MAX_MUTATION_FIELDS`] root fields. Which operation runs is decided as
+    /// async-graphql decides it; when none does, async-graphql reports why.
+    fn check_mutation_fields(
+        &self,
+        document: &ExecutableDocument,
+        operation_name: Option<&str>,
+    ) -> Result<(), ServerError> {
+        let Some(operation) = executed(document, operation_name) else {
+            return Ok(());
+        };
+        if operation.ty != OperationType::Mutation {
+            return Ok(());
+        }
+        let (_, fields) = self.inline(&Shape::of(&operation.selection_set.node));
+        if fields > MAX_MUTATION_FIELDS {
+            return Err(ServerError::new(
+                format!(
+                    "this mutation has {fields} root fields; at most {MAX_MUTATION_FIELDS} run in one request (aliases, repeats and fragments all count)"
+                ),
+                Some(operation.selection_set.pos),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The operation async-graphql will run for `operation_name`, if any.
+fn executed<'a>(
+    document: &'a ExecutableDocument,
+    operation_name: Option<&str>,
+) -> Option<&'a OperationDefinition> {
+    let operation = match (&document.operations, operation_name) {
+        (DocumentOperations::Single(operation), None) => operation,
+        (DocumentOperations::Single(_), Some(_)) => return None,
+        (DocumentOperations::Multiple(operations), Some(name)) => operations.get(name)?,
+        (DocumentOperations::Multiple(operations), None) if operations.len() == 1 => {
+            operations.values().next()?
+        }
+        (DocumentOperations::Multiple(_), None) => return None,
+    };
+    Some(&operation.node)
+}
+
+/// The fragments in an order where each comes after every fragment it
+/// spreads; an error naming a fragment that spreads itself, directly or
+/// through others. A depth-first search with a stack of its own.
+fn spread_order<'a>(shapes: &HashMap<&'a str, Shape<'a>>) -> Result<Vec<&'a str>, ServerError> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        InProgress,
+        Done,
+    }
+    let mut marks: HashMap<&str, Mark> = HashMap::with_capacity(shapes.len());
+    let mut order = Vec::with_capacity(shapes.len());
+    for &start in shapes.keys() {
+        if marks.contains_key(start) {
+            continue;
+        }
+        marks.insert(start, Mark::InProgress);
+        // Each entry: a fragment, and how many of its spreads are explored.
+        let mut path: Vec<(&str, usize)> = vec![(start, 0)];
+        while let Some(top) = path.last_mut() {
+            let (name, explored) = *top;
+            let spreads = shapes.get(name).map_or(&[][..], |shape| &shape.spreads[..]);
+            let Some(&(next, _)) = spreads.get(explored) else {
+                marks.insert(name, Mark::Done);
+                order.push(name);
+                path.pop();
+                continue;
+            };
+            top.1 += 1;
+            if !shapes.contains_key(next) {
+                continue;
+            }
+            match marks.get(next) {
+                None => {
+                    marks.insert(next, Mark::InProgress);
+                    path.push((next, 0));
+                }
+                Some(Mark::InProgress) => {
+                    return Err(ServerError::new(
+                        format!(
+                            "fragment `{next}` spreads itself, directly or through other fragments"
+                        ),
+                        None,
+                    ));
+                }
+                Some(Mark::Done) => {}
+            }
+        }
+    }
+    Ok(order)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn admitted(query: &str) -> Result<(), String> {
+        admit(Request::new(query)).map(drop).map_err(|e| e.message)
+    }
+
+    fn nested(open: &str, inner: &str, close: &str, depth: usize) -> String {
+        format!("{}{inner}{}", open.repeat(depth), close.repeat(depth))
+    }
+
+    #[test]
+    fn nesting_up_to_the_limit_parses_and_past_it_is_refused() {
+        // `{ node(id: …) { id } }`: the literal is 2 brackets deep already.
+        let at = |depth: usize| {
+            format!(
+                "{{ node(id: {}) {{ id }} }}",
+                nested("[", "1", "]", depth - 2)
+            )
+        };
+        assert_eq!(admitted(&at(MAX_NESTING)), Ok(()));
+        let refused = admitted(&at(MAX_NESTING + 1)).unwrap_err();
+        assert!(refused.contains("deeper than 64"), "{refused}");
+    }
+
+    #[test]
+    fn every_construct_is_refused_past_the_limit_without_recursion() {
+        let deep = 100_000;
+        let cases = [
+            (
+                "list literal",
+                format!("{{ node(id: {}) {{ id }} }}", nested("[", "1", "]", deep)),
+            ),
+            (
+                "object literal",
+                format!("{{ node(id: {}) {{ id }} }}", nested("{a:", "1", "}", deep)),
+            ),
+            (
+                "directive argument",
+                format!(
+                    "{{ __typename @skip(if: {}) }}",
+                    nested("[", "true", "]", deep)
+                ),
+            ),
+            ("selection sets", nested("{ a ", "b", " }", deep)),
+            ("unclosed", "[".repeat(deep)),
+            (
+                "variable type",
+                format!("query($v: {}) {{ a }}", nested("[", "Int", "]", deep)),
+            ),
+        ];
+        for (what, query) in cases {
+            let refused = admitted(&query).unwrap_err();
+            assert!(
+                refused.contains("nests brackets deeper"),
+                "{what}: {refused}"
+            );
+        }
+    }
+
+    #[test]
+    fn brackets_in_strings_and_comments_do_not_count() {
+        let deep = "[".repeat(1_000);
+        let cases = [
+            format!("{{ node(id: \"{deep}\") {{ id }} }}"),
+            format!("{{ node(id: \"\\\"{deep}\") {{ id }} }}"),
+            format!("{{ node(id: \"\"\"{deep}\n\\\"\"\"{deep}\"\"\") {{ id }} }}"),
+            format!("{{ node(id: \"x\") {{ id }} }} # {deep}"),
+            format!("# {deep}\r{{ __typename }}"),
+        ];
+        for query in cases {
+            assert_eq!(admitted(&query), Ok(()), "{query:.60}");
+        }
+    }
+
+    #[test]
+    fn brackets_the_parser_would_read_are_counted_however_strings_are_broken() {
+        let deep = nested("[", "1", "]", 1_000);
+        let cases = [
+            // An unterminated block string is read as `""` and what follows.
+            format!("{{ a(b: [\"\"\"\" {deep}]) }}"),
+            // A string ends at a line end.
+            format!("{{ a(b: \"x\n{deep}) }}"),
+            format!("{{ a(b: \"x\\\n{deep}) }}"),
+            // An escaped quote does not end a string, an escaped backslash
+            // does not escape the quote after it.
+            format!("{{ a(b: \"\\\\\" c: {deep}) }}"),
+            // A comment ends at a carriage return.
+            format!("{{ a # x\r(b: {deep}) }}"),
+        ];
+        for query in cases {
+            let refused = admitted(&query).unwrap_err();
+            assert!(
+                refused.contains("nests brackets deeper"),
+                "{query:.40}: {refused}"
+            );
+        }
+    }
+
+    #[test]
+    fn variables_nest_at_most_to_the_limit() {
+        let variables = |depth: usize| {
+            let json = nested("[", "1", "]", depth);
+            Variables::from_json(
+                serde_json::json!({ "v": serde_json::from_str::<serde_json::Value>(&json).unwrap() }),
+            )
+        };
+        let request = |depth| {
+            Request::new("query($v: ID) { node(id: $v) { id } }").variables(variables(depth))
+        };
+        assert!(admit(request(MAX_NESTING)).is_ok());
+        let refused = admit(request(MAX_NESTING + 1)).unwrap_err().message;
+        assert!(refused.contains("variables nest deeper"), "{refused}");
+    }
+
+    fn chain(length: usize, used: bool) -> String {
+        let operation = if used { "{ ...f0 }" } else { "{ __typename }" };
+        let fragments: String = (0..length)
+            .map(|n| format!("fragment f{n} on Query {{ ...f{} }}\n", n + 1))
+            .collect();
+        format!("{operation}\n{fragments}fragment f{length} on Query {{ __typename }}")
+    }
+
+    #[test]
+    fn fragment_chains_are_refused_past_the_limit_used_or_not() {
+        assert_eq!(admitted(&chain(MAX_NESTING - 2, true)), Ok(()));
+        for used in [true, false] {
+            for length in [MAX_NESTING, 1_000, 5_000] {
+                let refused = admitted(&chain(length, used)).unwrap_err();
+                assert!(
+                    refused.contains("once its fragments are inlined"),
+                    "{refused}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn fragment_cycles_are_refused() {
+        for query in [
+            "{ ...a } fragment a on Query { ...a }",
+            "{ __typename } fragment a on Query { ...b } fragment b on Query { x { ...a } }",
+        ] {
+            let refused = admitted(query).unwrap_err();
+            assert!(refused.contains("spreads itself"), "{refused}");
+        }
+    }
+
+    #[test]
+    fn fragments_spread_many_times_are_counted_without_walking_each_spread() {
+        // 2^40 paths through 40 fragments: counting must memoize.
+        let fragments: String = (0..40)
+            .map(|n| {
+                format!(
+                    "fragment f{n} on Mutation {{ ...f{m} ...f{m} }}\n",
+                    m = n + 1
+                )
+            })
+            .collect();
+        let query = format!("mutation {{ ...f0 }}\n{fragments}fragment f40 on Mutation {{ a }}");
+        let refused = admitted(&query).unwrap_err();
+        assert!(refused.contains("root fields"), "{refused}");
+    }
+
+    #[test]
+    fn mutation_root_fields_are_counted_through_aliases_fragments_and_repeats() {
+        let fields = |n: usize| "a ".repeat(n);
+        let cases: Vec<(&str, String, usize)> = vec![
+            (
+                "aliases",
+                (0..11).map(|n| format!("x{n}: a ")).collect(),
+                11,
+            ),
+            ("repeats", fields(11), 11),
+            (
+                "inline fragments",
+                format!("... on Mutation {{ {} }} ... {{ a }}", fields(10)),
+                11,
+            ),
+            (
+                "nested selections do not count",
+                format!("a {{ {} }}", fields(50)),
+                1,
+            ),
+            (
+                "__typename does not count",
+                format!("{} __typename", fields(10)),
+                10,
+            ),
+        ];
+        for (what, selection, expected) in cases {
+            let query = format!("mutation {{ {selection} }}");
+            let outcome = admitted(&query);
+            if expected > MAX_MUTATION_FIELDS {
+                let refused = outcome.unwrap_err();
+                assert!(
+                    refused.contains(&format!("has {expected} root fields")),
+                    "{what}: {refused}"
+                );
+            } else {
+                assert_eq!(outcome, Ok(()), "{what}");
+            }
+        }
+        let spread = format!(
+            "mutation {{ ...f ...f }} fragment f on Mutation {{ {} }}",
+            fields(6)
+        );
+        assert!(
+            admitted(&spread)
+                .unwrap_err()
+                .contains("has 12 root fields")
+        );
+    }
+
+    #[test]
+    fn only_the_executed_operation_counts_and_queries_are_not_capped() {
+        let many = "a ".repeat(20);
+        let document =
+            format!("mutation big {{ {many} }} mutation small {{ a }} query q {{ {many} }}");
+        let run = |name: &str| admit(Request::new(document.clone()).operation_name(name)).map(drop);
+        assert!(run("small").is_ok());
+        assert!(run("q").is_ok());
+        assert!(run("big").is_err());
+        assert!(admitted(&format!("{{ {many} }}")).is_ok());
+    }
+
+    #[test]
+    fn the_standard_introspection_query_is_well_within_the_limits() {
+        let query = include_str!("../../tests/api/introspection.graphql");
+        assert_eq!(admitted(query), Ok(()));
+    }
+}

@@ -1,0 +1,348 @@
+//! The limits every document is held to before it runs (see
+//! `src/graphql/limits.rs`), and the bound on the audit events refusals add
+//! (`src/graphql/refusal_budget.rs`).
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::backend::on_every_backend;
+use crate::helpers::*;
+
+on_every_backend!(
+    deeply_nested_documents_get_clean_errors_and_the_server_keeps_serving,
+    one_request_runs_at_most_ten_mutation_fields,
+    refusals_add_at_most_sixty_events_per_caller_per_minute_and_count_the_rest,
+);
+
+/// Longest document the HTTP layer accepts.
+const MAX_QUERY_BYTES: usize = 32 * 1024;
+
+/// A construct that nests: the document (and variables) at a given depth.
+struct Construct {
+    name: &'static str,
+    build: fn(usize) -> (String, Value),
+}
+
+fn nested(open: &str, inner: &str, close: &str, depth: usize) -> String {
+    format!("{}{inner}{}", open.repeat(depth), close.repeat(depth))
+}
+
+const CONSTRUCTS: &[Construct] = &[
+    Construct {
+        name: "list literal",
+        build: |d| {
+            let value = nested("[", "1", "]", d);
+            (format!("{{ node(id: {value}) {{ id }} }}"), json!({}))
+        },
+    },
+    Construct {
+        name: "object literal",
+        build: |d| {
+            let value = nested("{a:", "1", "}", d);
+            (format!("{{ node(id: {value}) {{ id }} }}"), json!({}))
+        },
+    },
+    Construct {
+        name: "directive argument",
+        build: |d| {
+            let value = nested("[", "true", "]", d);
+            (format!("{{ nope @skip(if: {value}) }}"), json!({}))
+        },
+    },
+    Construct {
+        name: "selection sets",
+        build: |d| (nested("{ viewer ", "kind", " }", d), json!({})),
+    },
+    Construct {
+        name: "fragment chain",
+        build: |d| {
+            let chain: String = (0..d)
+                .map(|n| format!("fragment f{n} on Query{{...f{}}}\n", n + 1))
+                .collect();
+            let query = format!("{{...f0}}\n{chain}fragment f{d} on Query{{nope}}");
+            (query, json!({}))
+        },
+    },
+    Construct {
+        name: "unused fragment chain",
+        build: |d| {
+            let chain: String = (0..d)
+                .map(|n| format!("fragment f{n} on Query{{...f{}}}\n", n + 1))
+                .collect();
+            let query = format!("{{__typename}}\n{chain}fragment f{d} on Query{{nope}}");
+            (query, json!({}))
+        },
+    },
+    Construct {
+        name: "mixed",
+        build: |d| {
+            let value = nested("[{a:", "1", "}]", d);
+            let selections = nested("... on Query { viewer ", "kind", " }", d);
+            let query = format!("{{ __typename @include(if: {value}) {selections} }}");
+            (query, json!({}))
+        },
+    },
+];
+
+/// Depths from small (an ordinary validation error) to the longest document
+/// the size limit lets through.
+fn depths(construct: &Construct) -> Vec<usize> {
+    let len = |d| (construct.build)(d).0.len();
+    let per_level = len(2) - len(1);
+    let mut longest = (MAX_QUERY_BYTES - (len(1) - per_level)) / per_level;
+    // Levels may grow longer with depth (fragment names have more digits).
+    while len(longest) > MAX_QUERY_BYTES {
+        longest -= longest / 100 + 1;
+    }
+    let mut depths: Vec<usize> = [3, 70, 500, 1_750, 5_000]
+        .into_iter()
+        .filter(|&d| d < longest)
+        .collect();
+    depths.push(longest);
+    depths
+}
+
+/// Variables JSON: nested arrays, from small to far past serde_json's own
+/// limit (128) and close to the body limit.
+fn variables_cases() -> Vec<(usize, String, Value)> {
+    [3, 70, 127, 1_000, 200_000]
+        .into_iter()
+        .map(|d| {
+            let value: Value =
+                serde_json::from_str(&nested("[", "1", "]", d.min(127))).unwrap_or(Value::Null);
+            let query = "query($v: ID) { node(id: $v) { id } }".to_owned();
+            // serde_json (here) cannot build deeper values; send those as text.
+            (
+                d,
+                query,
+                if d <= 127 {
+                    json!({ "v": value })
+                } else {
+                    Value::Null
+                },
+            )
+        })
+        .collect()
+}
+
+#[track_caller]
+fn assert_clean_error(what: &str, reply: &Reply) {
+    assert!(
+        reply.status == StatusCode::OK || reply.status == StatusCode::BAD_REQUEST,
+        "{what}: {reply:?}"
+    );
+    let codes = reply.codes();
+    assert!(
+        !codes.is_empty() && codes.iter().all(|code| code == "BAD_USER_INPUT"),
+        "{what}: {:.300}",
+        reply.body
+    );
+}
+
+async fn post_raw(app: &TestApp, body: String, auth: &Auth) -> Reply {
+    let request = app
+        .client
+        .post(app.url("/graphql"))
+        .header("content-type", "application/json")
+        .body(body);
+    send(with_auth(request, auth)).await
+}
+
+async fn deeply_nested_documents_get_clean_errors_and_the_server_keeps_serving() {
+    let app = TestApp::spawn().await;
+    let anonymous = Auth::None;
+    let read_only = {
+        app.enable_access_control().await;
+        let project = app.default_project(&Auth::admin()).await;
+        app.create_key(&Auth::admin(), &project, "READ_ONLY")
+            .await
+            .auth()
+    };
+    for (caller, auth) in [("READ_ONLY key", &read_only), ("admin", &Auth::admin())] {
+        for construct in CONSTRUCTS {
+            for depth in depths(construct) {
+                let (query, variables) = (construct.build)(depth);
+                let what = format!("{caller}, {} at depth {depth}", construct.name);
+                let reply = app.gql(&query, variables, auth).await;
+                assert_clean_error(&what, &reply);
+                app.ok("{ __typename }", json!({}), auth).await;
+            }
+        }
+        for (depth, query, variables) in variables_cases() {
+            let what = format!("{caller}, variables JSON at depth {depth}");
+            let reply = if variables.is_null() {
+                let value = nested("[", "1", "]", depth);
+                let body = format!(
+                    r#"{{"query":{},"variables":{{"v":{value}}}}}"#,
+                    json!(query)
+                );
+                post_raw(&app, body, auth).await
+            } else {
+                app.gql(&query, variables, auth).await
+            };
+            assert_clean_error(&what, &reply);
+            app.ok("{ __typename }", json!({}), auth).await;
+        }
+    }
+    // Anyone at all, while access control is off.
+    let open = TestApp::spawn().await;
+    let (query, variables) = (CONSTRUCTS[0].build)(5_000);
+    assert_clean_error("anonymous", &open.gql(&query, variables, &anonymous).await);
+    open.ok("{ __typename }", json!({}), &anonymous).await;
+}
+
+fn create_keys(project: &str, n: usize) -> String {
+    (0..n)
+        .map(|i| {
+            format!(
+                "k{i}: createApiKey(input: {{ projectId: \"{project}\", name: \"k{i}\" }}) {{ secretKey }} "
+            )
+        })
+        .collect()
+}
+
+async fn key_count(app: &TestApp, project: &str) -> u64 {
+    let data = app
+        .ok(
+            "query($p: ID!) { project(id: $p) { apiKeys { totalCount } } }",
+            json!({ "p": project }),
+            &Auth::admin(),
+        )
+        .await;
+    data["project"]["apiKeys"]["totalCount"]
+        .as_u64()
+        .unwrap_or(u64::MAX)
+}
+
+async fn one_request_runs_at_most_ten_mutation_fields() {
+    let app = TestApp::spawn().await;
+    app.enable_access_control().await;
+    let project = app.default_project(&Auth::admin()).await;
+    let cases: Vec<(&str, String, usize)> = vec![
+        ("ten aliases", format!("mutation {{ {} }}", create_keys(&project, 10)), 10),
+        ("eleven aliases", format!("mutation {{ {} }}", create_keys(&project, 11)), 0),
+        (
+            "eleven through a fragment and an inline fragment",
+            format!(
+                "mutation {{ ...f ... on Mutation {{ {} }} }} fragment f on Mutation {{ {} }}",
+                create_keys(&project, 1),
+                create_keys(&project, 10)
+            ),
+            0,
+        ),
+        (
+            "the same field repeated eleven times",
+            format!(
+                "mutation {{ {} }}",
+                format!(
+                    "k: createApiKey(input: {{ projectId: \"{project}\", name: \"k\" }}) {{ secretKey }} "
+                )
+                .repeat(11)
+            ),
+            0,
+        ),
+        ("250 aliases (about what fits in a document)", format!("mutation {{ {} }}", create_keys(&project, 250)), 0),
+    ];
+    for (what, query, created) in cases {
+        let before = key_count(&app, &project).await;
+        let reply = app.gql(&query, json!({}), &Auth::admin()).await;
+        if created == 0 {
+            let message = reply.assert_code("BAD_USER_INPUT");
+            assert!(message.contains("at most 10"), "{what}: {message}");
+            assert!(reply.body["data"].is_null(), "{what}: nothing ran");
+        } else {
+            reply.data();
+        }
+        let after = key_count(&app, &project).await;
+        assert_eq!(after - before, created as u64, "{what}");
+    }
+}
+
+async fn refusals_add_at_most_sixty_events_per_caller_per_minute_and_count_the_rest() {
+    let app = TestApp::spawn().await;
+    app.enable_access_control().await;
+    let project = app.default_project(&Auth::admin()).await;
+    let read_only = app.create_key(&Auth::admin(), &project, "READ_ONLY").await;
+    let other = app.create_key(&Auth::admin(), &project, "READ_ONLY").await;
+    let started = Instant::now();
+    // 100 refusals: ten requests of ten refused mutations each.
+    let refused = format!("mutation {{ {} }}", create_keys(&project, 10));
+    for _ in 0..10 {
+        let reply = app.gql(&refused, json!({}), &read_only.auth()).await;
+        assert_eq!(reply.codes(), vec!["FORBIDDEN"; 10], "{reply:?}");
+    }
+    // Another caller has a budget of its own.
+    let reply = app.gql(&refused, json!({}), &other.auth()).await;
+    assert_eq!(reply.codes(), vec!["FORBIDDEN"; 10], "{reply:?}");
+
+    let refusals_by = |events: &[Value], key: &TestKey| -> Vec<Value> {
+        events
+            .iter()
+            .filter(|e| {
+                e["actorAccessKey"] == key.access_key.as_str() && e["outcome"] == "FORBIDDEN"
+            })
+            .cloned()
+            .collect()
+    };
+    let events = trail(&app).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(50),
+        "the test ran too slowly to tell"
+    );
+    assert_eq!(
+        refusals_by(&events, &read_only).len(),
+        60,
+        "within the first minute"
+    );
+    assert_eq!(refusals_by(&events, &other).len(), 10);
+
+    // When the key's minute ends, one event counts the 40 others.
+    let deadline = started + Duration::from_secs(90);
+    loop {
+        let events = trail(&app).await;
+        let recorded = refusals_by(&events, &read_only);
+        if recorded.len() > 60 {
+            assert_eq!(recorded.len(), 61, "one summary");
+            let reason = recorded[0]["reason"].as_str().unwrap_or_default();
+            assert!(
+                reason.starts_with("40 more refusals by this caller"),
+                "{reason}"
+            );
+            assert_eq!(recorded[0]["action"], "KEY_CREATED");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no summary after 90 s");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// The whole trail, newest first.
+async fn trail(app: &TestApp) -> Vec<Value> {
+    let mut events = Vec::new();
+    let mut after = Value::Null;
+    loop {
+        let data = app
+            .ok(
+                "query($after: String) { auditEvents(first: 100, after: $after) {
+                    edges { node { action outcome actorAccessKey reason } }
+                    pageInfo { hasNextPage endCursor } } }",
+                json!({ "after": after }),
+                &Auth::admin(),
+            )
+            .await;
+        let page = &data["auditEvents"];
+        events.extend(
+            page["edges"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|edge| edge["node"].clone()),
+        );
+        if page["pageInfo"]["hasNextPage"] != true {
+            return events;
+        }
+        after = page["pageInfo"]["endCursor"].clone();
+    }
+}
