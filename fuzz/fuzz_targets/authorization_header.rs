@@ -2,8 +2,8 @@
 //! whatever it accepts must be non-empty username and password.
 #![no_main]
 
-use keyward::auth::Credentials;
 use http::HeaderValue;
+use keyward::auth::Credentials;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
