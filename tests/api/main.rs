@@ -25,6 +25,7 @@ mod persistence;
 mod process;
 mod project_endpoint;
 mod projects;
+mod proxies;
 mod proxy;
 mod replicas;
 mod roles;
