@@ -18,6 +18,7 @@ pub enum ErrorCode {
     Conflict,
     RateLimited,
     Timeout,
+    Unavailable,
     Internal,
 }
 
@@ -32,6 +33,7 @@ impl ErrorCode {
             Self::Conflict => "CONFLICT",
             Self::RateLimited => "RATE_LIMITED",
             Self::Timeout => "TIMEOUT",
+            Self::Unavailable => "UNAVAILABLE",
             Self::Internal => "INTERNAL",
         }
     }
@@ -46,6 +48,7 @@ impl ErrorCode {
             Self::Conflict => StatusCode::CONFLICT,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::Timeout => StatusCode::REQUEST_TIMEOUT,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -62,6 +65,10 @@ pub enum Error {
 
     #[error("{0}")]
     Forbidden(&'static str),
+
+    /// A requirement of `/verify` that the key does not meet.
+    #[error("{0}")]
+    Unmet(Unmet),
 
     /// The object does not exist, or exists in a project the caller cannot see:
     /// the two must read the same.
@@ -87,8 +94,33 @@ pub enum Error {
     #[error("the request took longer than {} ms and was stopped; nothing was changed", .limit.as_millis())]
     Timeout { limit: std::time::Duration },
 
+    /// The database is needed and cannot be reached (answered by `/verify`,
+    /// whose proxies tell 503 from a refusal). The cause goes to the log.
+    #[error("the database is unavailable; retry later")]
+    Unavailable(#[source] BoxError),
+
     #[error("internal error")]
     Internal(#[source] BoxError),
+}
+
+/// A requirement of `/verify` that the key does not meet. It names only the
+/// key's own role or the requirement, nothing of other keys or projects.
+#[derive(Debug, thiserror::Error)]
+pub enum Unmet {
+    #[error("this key's role is {held}; {least} or higher is required")]
+    Role { held: &'static str, least: &'static str },
+    #[error("this key does not hold the scope {0:?}")]
+    Scope(String),
+}
+
+impl Unmet {
+    /// `extensions.requirement`: which requirement failed.
+    pub fn requirement(&self) -> &'static str {
+        match self {
+            Self::Role { .. } => "role",
+            Self::Scope(_) => "scope",
+        }
+    }
 }
 
 impl Error {
@@ -106,12 +138,13 @@ impl Error {
     pub fn code(&self) -> ErrorCode {
         match self {
             Self::Unauthenticated => ErrorCode::Unauthenticated,
-            Self::Forbidden(_) => ErrorCode::Forbidden,
+            Self::Forbidden(_) | Self::Unmet(_) => ErrorCode::Forbidden,
             Self::NotFound(_) => ErrorCode::NotFound,
             Self::BadUserInput { .. } => ErrorCode::BadUserInput,
             Self::Conflict(_) => ErrorCode::Conflict,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
             Self::Timeout { .. } => ErrorCode::Timeout,
+            Self::Unavailable(_) => ErrorCode::Unavailable,
             Self::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -119,7 +152,7 @@ impl Error {
     /// The message a client may see. Logs the cause of internal errors, which
     /// is the only place it goes.
     fn public_message(&self) -> String {
-        if let Self::Internal(cause) = self {
+        if let Self::Internal(cause) | Self::Unavailable(cause) = self {
             log_internal(cause.as_ref());
         }
         self.to_string()
@@ -185,7 +218,10 @@ fn retry_after_secs(wait: std::time::Duration) -> u64 {
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let code = self.code();
-        let body = error_body(&self.public_message(), code);
+        let mut body = error_body(&self.public_message(), code);
+        if let Self::Unmet(unmet) = &self {
+            body["errors"][0]["extensions"]["requirement"] = unmet.requirement().into();
+        }
         let mut response = (code.status(), axum::Json(body)).into_response();
         if let Self::RateLimited { retry_after } = self {
             response.headers_mut().insert(

@@ -11,6 +11,7 @@ pub mod graphql;
 pub mod http;
 pub mod ids;
 mod last_used;
+pub mod scopes;
 pub mod store;
 mod tasks;
 pub mod validation;

@@ -9,6 +9,7 @@ mod m20261126_000001_initial;
 mod m20261126_000002_auth_epoch_and_key_counts;
 mod m20261126_000003_key_expiry_and_failures;
 mod m20261126_000004_audit_events;
+mod m20261202_000005_key_scopes;
 
 /// Every migration of keyward, in the order it must be applied.
 pub struct Migrator;
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000002_auth_epoch_and_key_counts::Migration),
             Box::new(m20261126_000003_key_expiry_and_failures::Migration),
             Box::new(m20261126_000004_audit_events::Migration),
+            Box::new(m20261202_000005_key_scopes::Migration),
         ]
     }
 }

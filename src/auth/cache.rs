@@ -157,6 +157,7 @@ mod tests {
             project_id: 1,
             role: Role::Owner,
             expires_at: None,
+            scopes: crate::scopes::Scopes::default(),
         })
     }
 

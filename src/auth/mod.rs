@@ -172,15 +172,7 @@ impl Authenticator {
             .key(key.key_id)
             .await?
             .filter(|row| row.state == KeyState::Active)
-            .map(|row| {
-                Principal::ApiKey(KeyPrincipal {
-                    key_id: row.id,
-                    access_key: row.access_key,
-                    project_id: row.project_id,
-                    role: row.role,
-                    expires_at: row.expires_at,
-                })
-            }))
+            .map(|row| Principal::ApiKey(KeyPrincipal::from(row))))
     }
 
     /// The RATE_LIMITED error, after a pause: a flood of throttled requests
@@ -231,13 +223,7 @@ impl Authenticator {
         let secret_matches = self.hasher.verify(stored, credentials.password).await?;
         match key {
             Some(key) if secret_matches && key.state == KeyState::Active => {
-                Ok(Principal::ApiKey(KeyPrincipal {
-                    key_id: key.id,
-                    access_key: key.access_key,
-                    project_id: key.project_id,
-                    role: key.role,
-                    expires_at: key.expires_at,
-                }))
+                Ok(Principal::ApiKey(KeyPrincipal::from(key)))
             }
             Some(key) if secret_matches => {
                 tracing::debug!(access_key = %key.access_key, "refused: key is inactive");

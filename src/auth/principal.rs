@@ -5,7 +5,8 @@
 //! headers or hashes.
 
 use crate::error::Error;
-use crate::store::Role;
+use crate::scopes::Scopes;
+use crate::store::{Role, api_key};
 
 /// The caller of one request.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,6 +30,21 @@ pub struct KeyPrincipal {
     /// Checked on every request, cache or not: an expired key is refused at
     /// the exact second on every replica.
     pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Fixed at the key's creation, like its key pair.
+    pub scopes: Scopes,
+}
+
+impl From<api_key::Model> for KeyPrincipal {
+    fn from(row: api_key::Model) -> Self {
+        Self {
+            scopes: row.scopes(),
+            key_id: row.id,
+            access_key: row.access_key,
+            project_id: row.project_id,
+            role: row.role,
+            expires_at: row.expires_at,
+        }
+    }
 }
 
 impl Principal {
@@ -97,6 +113,18 @@ impl Principal {
             Some(Role::ReadOnly) => Err(Error::Forbidden("a READ_ONLY key cannot change keys")),
         }
     }
+
+    /// Granting `scopes` to a new key never escalates: the administrator
+    /// grants any, a key only scopes it holds itself.
+    pub fn require_grantable(&self, scopes: &Scopes) -> Result<(), Error> {
+        match self.key() {
+            None => Ok(()),
+            Some(key) if scopes.first_missing_from(&key.scopes).is_none() => Ok(()),
+            Some(_) => Err(Error::Forbidden(
+                "a key may only grant scopes that it holds itself",
+            )),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -111,6 +139,7 @@ mod tests {
             project_id,
             role,
             expires_at: None,
+            scopes: Scopes::from_stored("deploy metrics:read"),
         })
     }
 
@@ -161,5 +190,26 @@ mod tests {
             code(key(1, Role::Member).require_project_owner(1)),
             Some(ErrorCode::Forbidden)
         );
+    }
+
+    #[test]
+    fn granting_scopes_never_escalates() {
+        let cases = [
+            ("", None),
+            ("deploy", None),
+            ("deploy metrics:read", None),
+            ("billing", Some(ErrorCode::Forbidden)),
+            ("deploy billing", Some(ErrorCode::Forbidden)),
+        ];
+        for (asked, expected) in cases {
+            let asked = Scopes::from_stored(asked);
+            for role in [Role::Owner, Role::Member] {
+                let got = code(key(1, role).require_grantable(&asked));
+                assert_eq!(got, expected, "{role:?} granting {asked:?}");
+            }
+            for admin in [Principal::Anonymous, Principal::Admin] {
+                assert_eq!(code(admin.require_grantable(&asked)), None);
+            }
+        }
     }
 }

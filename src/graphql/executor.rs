@@ -10,19 +10,47 @@
 //! parsed it, too late for the limits.
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use async_graphql::{Data, Executor, Request, Response};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 
-use super::{KeywardSchema, limits};
+use super::{KeywardSchema, Schemas, limits};
+use crate::auth::Principal;
 
-/// `schema`, with the limits applied and its responses' errors annotated.
+/// The executor of one WebSocket connection: the limits applied, errors
+/// annotated, and the schema of the connection's caller (see
+/// [`Schemas::for_caller`]), known once the connection is authenticated.
 #[derive(Clone)]
-pub struct Annotated(pub KeywardSchema);
+pub struct SessionExecutor {
+    schemas: Schemas,
+    caller: Arc<OnceLock<Principal>>,
+}
 
-/// Runs `request` on `schema` as [`Annotated`] does.
+impl SessionExecutor {
+    pub fn new(schemas: Schemas) -> Self {
+        Self {
+            schemas,
+            caller: Arc::default(),
+        }
+    }
+
+    /// The connection's caller, once `connection_init` has authenticated
+    /// it. Set once: a connection never changes hands.
+    pub fn authenticated(&self, principal: &Principal) {
+        let _ = self.caller.set(principal.clone());
+    }
+
+    fn schema(&self) -> &KeywardSchema {
+        match self.caller.get() {
+            Some(principal) => self.schemas.for_caller(principal),
+            None => &self.schemas.anonymous,
+        }
+    }
+}
+
+/// Runs `request` on `schema`: the limits applied first, errors annotated.
 ///
 /// A mutation runs in a task of its own, called `starting_mutation` just
 /// before: once it has started it is never cut short between one commit and
@@ -77,9 +105,9 @@ fn annotated(mut response: Response) -> Response {
     response
 }
 
-impl Executor for Annotated {
+impl Executor for SessionExecutor {
     fn execute(&self, request: Request) -> impl Future<Output = Response> + Send {
-        let schema = self.0.clone();
+        let schema = self.schema().clone();
         async move { execute(&schema, request, || {}).await }
     }
 
@@ -89,7 +117,7 @@ impl Executor for Annotated {
         session_data: Option<Arc<Data>>,
     ) -> BoxStream<'static, Response> {
         match limits::admit(request) {
-            Ok(request) => Executor::execute_stream(&self.0, request, session_data)
+            Ok(request) => Executor::execute_stream(self.schema(), request, session_data)
                 .map(annotated)
                 .boxed(),
             Err(refused) => {

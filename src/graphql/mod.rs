@@ -3,7 +3,7 @@
 
 pub mod context;
 mod executor;
-pub use executor::{Annotated, execute};
+pub use executor::{SessionExecutor, execute};
 pub mod limits;
 mod mutation;
 mod query;
@@ -52,6 +52,17 @@ pub struct Schemas {
 }
 
 impl Schemas {
+    /// The schema `principal`'s requests run against: suggestions for the
+    /// administrator and keys, none while access control is off.
+    pub fn for_caller(&self, principal: &crate::auth::Principal) -> &KeywardSchema {
+        match principal {
+            crate::auth::Principal::Anonymous => &self.anonymous,
+            crate::auth::Principal::Admin | crate::auth::Principal::ApiKey(_) => {
+                &self.authenticated
+            }
+        }
+    }
+
     pub fn new(services: Services) -> Self {
         Self {
             authenticated: schema_builder().data(services.clone()).finish(),

@@ -2,10 +2,13 @@
 //! and the accept loop.
 
 mod assets;
+mod caller;
 mod deadline;
 mod server;
+mod verify;
 mod websocket;
 
+pub use caller::{Caller, ProjectScope, RequestOrigin};
 pub use server::{ConnectionLimits, serve};
 
 use std::net::{IpAddr, SocketAddr};
@@ -16,24 +19,23 @@ use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::DefaultBodyLimit;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::header::{self, HeaderMap, HeaderValue};
-use axum::http::uri::Authority;
+use axum::http::request::Parts;
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use tokio::sync::Semaphore;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-use crate::auth::{Authenticator, Principal};
+use crate::auth::Authenticator;
 use crate::config::Limits;
 use crate::error::{Error, ErrorCode, error_body};
-use crate::graphql::{RequestContext, Schemas};
-use crate::ids::{GlobalId, NodeKind};
-use crate::store::{Store, project};
+use crate::graphql::Schemas;
+use crate::store::Store;
 use deadline::PointOfNoReturn;
 
 /// Largest request body accepted (a GraphQL document plus variables).
@@ -65,12 +67,16 @@ pub fn router(state: AppState, limits: &Limits) -> Router {
     let router = Router::new()
         .route("/", get(console))
         .route("/assets/{version}/{*path}", get(assets::asset))
-        .route("/graphql", post(graphql_root).get(graphiql_root))
+        .route("/graphql", post(graphql_root).get(graphiql))
         .route("/graphql/ws", get(websocket::graphql_ws))
         .route(
             "/projects/{project_id}/graphql",
-            post(graphql_project).get(graphiql_project),
+            post(graphql_project).get(graphiql),
         )
+        .route("/verify", any(verify::verify))
+        .route("/verify/{*rest}", any(verify::verify))
+        .route("/projects/{project_id}/verify", any(verify::verify_project))
+        .route("/projects/{project_id}/verify/{*rest}", any(verify::verify_project))
         .route("/healthz", get(healthz))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -120,16 +126,8 @@ async fn untrusted_request_ids(
     next.run(request).await
 }
 
-/// The request's id, set by [`SetRequestIdLayer`] unless a proxy did.
-fn request_id(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get(REQUEST_ID)
-        .and_then(|id| id.to_str().ok())
-        .map(str::to_owned)
-}
-
 fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
-    let request_id = request_id(request.headers()).unwrap_or_default();
+    let request_id = caller::request_id(request.headers()).unwrap_or_default();
     tracing::info_span!(
         "request",
         method = %request.method(),
@@ -168,88 +166,49 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
 
 async fn graphql_root(
     State(app): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    caller: Caller,
     point: Option<Extension<PointOfNoReturn>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let point = point.map(|Extension(point)| point).unwrap_or_default();
-    execute(&app, peer, &headers, body, None, point)
-        .await
-        .into_response()
+    execute(&app, caller, None, point, &headers, body).await
 }
 
 async fn graphql_project(
     State(app): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    caller: Caller,
+    scope: ProjectScope,
     point: Option<Extension<PointOfNoReturn>>,
-    Path(project_id): Path<String>,
     headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    execute(&app, caller, Some(scope), point, &headers, body).await
+}
+
+/// Runs one GraphQL request of an authenticated, scoped caller (the
+/// extractors did both, authentication first).
+async fn execute(
+    app: &AppState,
+    caller: Caller,
+    scope: Option<ProjectScope>,
+    point: Option<Extension<PointOfNoReturn>>,
+    headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let point = point.map(|Extension(point)| point).unwrap_or_default();
-    execute(&app, peer, &headers, body, Some(&project_id), point)
-        .await
-        .into_response()
-}
-
-async fn graphiql_root(
-    State(app): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-) -> Response {
-    graphiql(&app, peer, &headers, None).await.into_response()
-}
-
-async fn graphiql_project(
-    State(app): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(project_id): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    graphiql(&app, peer, &headers, Some(&project_id))
-        .await
-        .into_response()
-}
-
-/// Authenticates, scopes, then runs one GraphQL request. Authentication comes
-/// first so that nothing, not even whether a project exists, is told to a
-/// caller without valid credentials.
-async fn execute(
-    app: &AppState,
-    peer: SocketAddr,
-    headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-    project: Option<&str>,
-    point: PointOfNoReturn,
-) -> Result<Response, Error> {
-    let principal = app.authenticate(peer, headers).await?;
     let body = match body {
         Ok(body) => body,
         Err(rejection) => {
             let message = format!("cannot read the body: {}", rejection.body_text());
-            return Ok(self::rejection(rejection.status(), &message));
+            return self::rejection(rejection.status(), &message);
         }
-    };
-    let scope = match project {
-        Some(raw) => Some(app.project_scope(&principal, raw).await?),
-        None => None,
     };
     let request = match parse_request(headers, &body) {
         Ok(request) => request,
-        Err((status, message)) => return Ok(rejection(status, &message)),
+        Err((status, message)) => return rejection(status, &message),
     };
-    let context = RequestContext {
-        principal,
-        scope,
-        base_url: app.base_url(headers),
-        client_address: Some(app.client_address(peer, headers)),
-        request_id: request_id(headers),
-    };
-    let schema = match context.principal {
-        Principal::Anonymous => &app.schemas.anonymous,
-        Principal::Admin | Principal::ApiKey(_) => &app.schemas.authenticated,
-    };
+    let schema = app.schemas.for_caller(&caller.principal);
+    let context = caller.context(scope);
     // Past the start of a mutation, neither the request timeout (see
     // `deadline`) nor the client going away stops it.
     let response = crate::graphql::execute(schema, request.data(context), || point.pass()).await;
@@ -258,7 +217,7 @@ async fn execute(
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
+    response
 }
 
 /// Reads a GraphQL-over-HTTP JSON body. Requiring `application/json` also
@@ -321,11 +280,10 @@ async fn console(headers: HeaderMap) -> Response {
 /// the console itself. The page holds no data, so serving it reveals
 /// nothing; every query it runs is authenticated like any other.
 async fn graphiql(
-    app: &AppState,
-    peer: SocketAddr,
-    headers: &HeaderMap,
-    project: Option<&str>,
+    State(app): State<AppState>,
+    mut parts: Parts,
 ) -> Result<Response, Error> {
+    let headers = &parts.headers;
     let wants_html = headers
         .get(header::ACCEPT)
         .and_then(|value| value.to_str().ok())
@@ -345,12 +303,12 @@ async fn graphiql(
         .is_some_and(|site| site == "same-origin");
     // Credentials that are sent are checked all the same.
     if !from_own_page || headers.contains_key(header::AUTHORIZATION) {
-        let principal = app.authenticate(peer, headers).await?;
-        if let Some(raw) = project {
-            app.project_scope(&principal, raw).await?;
+        Caller::from_request_parts(&mut parts, &app).await?;
+        if parts.uri.path().starts_with("/projects/") {
+            ProjectScope::from_request_parts(&mut parts, &app).await?;
         }
     }
-    Ok(assets::page(assets::Page::GraphiQL, headers))
+    Ok(assets::page(assets::Page::GraphiQL, &parts.headers))
 }
 
 async fn healthz(State(app): State<AppState>) -> Response {
@@ -378,80 +336,4 @@ async fn not_found(method: Method) -> Response {
         Json(error_body("no such route", ErrorCode::NotFound)),
     )
         .into_response()
-}
-
-impl AppState {
-    async fn authenticate(
-        &self,
-        peer: SocketAddr,
-        headers: &HeaderMap,
-    ) -> Result<Principal, Error> {
-        let client = self.client_address(peer, headers);
-        self.auth
-            .authenticate(headers.get(header::AUTHORIZATION), Some(client))
-            .await
-    }
-
-    /// The client's address: the socket's peer, unless the peer is a trusted
-    /// proxy; then the nearest untrusted address in `X-Forwarded-For`
-    /// (walking from the right, where each proxy appends what it saw).
-    fn client_address(&self, peer: SocketAddr, headers: &HeaderMap) -> IpAddr {
-        let peer = peer.ip();
-        if !self.trusted_proxies.contains(&peer) {
-            return peer;
-        }
-        let forwarded: Vec<IpAddr> = headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(|value| value.split(','))
-            .filter_map(|hop| hop.trim().parse().ok())
-            .collect();
-        forwarded
-            .into_iter()
-            .rev()
-            .find(|hop| !self.trusted_proxies.contains(hop))
-            .unwrap_or(peer)
-    }
-
-    /// The project of a `/projects/{id}/graphql` request: 404 if there is no
-    /// such project, 403 if the caller is a key of another project.
-    async fn project_scope(
-        &self,
-        principal: &Principal,
-        raw_id: &str,
-    ) -> Result<project::Model, Error> {
-        let id = GlobalId::parse(raw_id)
-            .filter(|gid| gid.kind == NodeKind::Project)
-            .ok_or(Error::NotFound("project"))?;
-        let project = self
-            .store
-            .project(id.id)
-            .await?
-            .ok_or(Error::NotFound("project"))?;
-        if !principal.can_see(project.id) {
-            return Err(Error::Forbidden(
-                "these credentials belong to another project",
-            ));
-        }
-        Ok(project)
-    }
-
-    /// Base URL of project endpoints: the configured public URL, else
-    /// `http://` and the request's Host, else the listening address.
-    fn base_url(&self, headers: &HeaderMap) -> String {
-        if let Some(url) = &self.public_url {
-            return url.clone();
-        }
-        let host = headers
-            .get(header::HOST)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.parse::<Authority>().ok())
-            // An authority with userinfo ("user@host") is not a Host header.
-            .filter(|authority| !authority.as_str().contains('@'));
-        match host {
-            Some(host) => format!("http://{host}"),
-            None => format!("http://{}", self.listen),
-        }
-    }
 }

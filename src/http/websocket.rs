@@ -8,7 +8,6 @@
 //! connection is open, [`until_revoked`] watches for its credentials being
 //! revoked; the server then closes it with code 4403.
 
-use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -17,7 +16,7 @@ use async_graphql::Data;
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::HeaderValue;
 use axum::http::header::{self, HeaderMap};
 use axum::response::{IntoResponse, Response};
@@ -25,10 +24,10 @@ use futures::{SinkExt, StreamExt};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 
-use super::{AppState, request_id};
-use crate::auth::{Principal, until_revoked};
+use super::{AppState, Caller, RequestOrigin};
+use crate::auth::until_revoked;
 use crate::error::Error;
-use crate::graphql::{Annotated, RequestContext};
+use crate::graphql::SessionExecutor;
 
 /// Close code telling a client its credentials are refused or no longer
 /// hold (the graphql-transport-ws protocol's "Forbidden").
@@ -47,7 +46,7 @@ const OUTGOING_QUEUE: usize = 64;
 
 pub(super) async fn graphql_ws(
     State(app): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    origin: RequestOrigin,
     protocol: GraphQLProtocol,
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
@@ -68,24 +67,19 @@ pub(super) async fn graphql_ws(
         )
             .into_response();
     };
-    let client = app.client_address(peer, &headers);
     // Credentials in the upgrade request are checked before upgrading, so a
     // wrong secret gets a plain 401 with its WWW-Authenticate challenge.
-    let principal = match headers.get(header::AUTHORIZATION) {
-        Some(authorization) => match app
-            .auth
-            .authenticate(Some(authorization), Some(client))
-            .await
-        {
-            Ok(principal) => Some(principal),
-            Err(err) => return err.into_response(),
-        },
+    let caller = match headers.get(header::AUTHORIZATION) {
+        Some(authorization) => {
+            match Caller::authenticate(&app, origin.clone(), Some(authorization)).await {
+                Ok(caller) => Some(caller),
+                Err(err) => return err.into_response(),
+            }
+        }
         None => None,
     };
     let connection = Connection {
-        base_url: app.base_url(&headers),
-        request_id: request_id(&headers),
-        client,
+        origin,
         closer: Closer::new(app.shutdown.child_token()),
         initialised: Arc::default(),
         _slot: Arc::new(slot),
@@ -95,7 +89,7 @@ pub(super) async fn graphql_ws(
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .max_message_size(MAX_MESSAGE_BYTES)
         .max_frame_size(MAX_MESSAGE_BYTES)
-        .on_upgrade(move |socket| connection.serve(socket, protocol, principal))
+        .on_upgrade(move |socket| connection.serve(socket, protocol, caller))
 }
 
 /// Ends a connection, with the reason its close frame gives.
@@ -141,9 +135,7 @@ impl Closer {
 #[derive(Clone)]
 struct Connection {
     app: AppState,
-    client: IpAddr,
-    base_url: String,
-    request_id: Option<String>,
+    origin: RequestOrigin,
     closer: Closer,
     initialised: Arc<AtomicBool>,
     /// Held while the connection lives.
@@ -155,16 +147,15 @@ impl Connection {
         self,
         socket: WebSocket,
         protocol: GraphQLProtocol,
-        principal: Option<Principal>,
+        caller: Option<Caller>,
     ) {
         let (mut sink, incoming) = socket.split();
         // The GraphQL side writes to a queue rather than to the socket, so
         // that once it has stopped, the close frame can still be sent.
         let (outgoing, mut queue) = futures::channel::mpsc::channel::<Message>(OUTGOING_QUEUE);
-        let schema = Annotated(match principal {
-            Some(Principal::Anonymous) | None => self.app.schemas.anonymous.clone(),
-            Some(_) => self.app.schemas.authenticated.clone(),
-        });
+        // The schema follows the caller, who may only be known once
+        // `connection_init` has been authenticated.
+        let executor = SessionExecutor::new(self.app.schemas.clone());
         tokio::spawn({
             let closer = self.closer.clone();
             let initialised = Arc::clone(&self.initialised);
@@ -184,9 +175,10 @@ impl Connection {
         let closer = self.closer.clone();
         let init = {
             let connection = self.clone();
-            move |payload: serde_json::Value| connection.init(payload, principal)
+            let executor = executor.clone();
+            move |payload: serde_json::Value| connection.init(payload, caller, executor)
         };
-        let graphql = GraphQLWebSocket::new_with_pair(outgoing, incoming, schema, protocol)
+        let graphql = GraphQLWebSocket::new_with_pair(outgoing, incoming, executor, protocol)
             .on_connection_init(init)
             .serve();
         let forward = async {
@@ -209,11 +201,12 @@ impl Connection {
     async fn init(
         self,
         payload: serde_json::Value,
-        principal: Option<Principal>,
+        caller: Option<Caller>,
+        executor: SessionExecutor,
     ) -> async_graphql::Result<Data> {
         self.initialised.store(true, Ordering::Release);
-        let principal = match principal {
-            Some(principal) => principal,
+        let caller = match caller {
+            Some(caller) => caller,
             None => {
                 let authorization = match payload.get("authorization") {
                     None | Some(serde_json::Value::Null) => None,
@@ -224,14 +217,12 @@ impl Connection {
                             .ok_or(Error::Unauthenticated)?,
                     ),
                 };
-                self.app
-                    .auth
-                    .authenticate(authorization.as_ref(), Some(self.client))
-                    .await?
+                Caller::authenticate(&self.app, self.origin.clone(), authorization.as_ref()).await?
             }
         };
+        executor.authenticated(&caller.principal);
         let store = self.app.store.clone();
-        let watched = principal.clone();
+        let watched = caller.principal.clone();
         let closer = self.closer.clone();
         tokio::spawn(async move {
             tokio::select! {
@@ -242,13 +233,7 @@ impl Connection {
             }
         });
         let mut data = Data::default();
-        data.insert(RequestContext {
-            principal,
-            scope: None,
-            base_url: self.base_url,
-            client_address: Some(self.client),
-            request_id: self.request_id,
-        });
+        data.insert(caller.context(None));
         Ok(data)
     }
 }

@@ -70,6 +70,8 @@ pub struct Target {
     pub project_id: Option<i64>,
     pub key_id: Option<i64>,
     pub access_key: Option<String>,
+    /// The key's scopes, stored form; known once the key is.
+    pub scopes: Option<String>,
 }
 
 impl Target {
@@ -94,6 +96,7 @@ impl Target {
             project_id: Some(key.project_id),
             key_id: Some(key.id),
             access_key: Some(key.access_key.clone()),
+            scopes: Some(key.scopes.clone()),
         }
     }
 }
@@ -189,6 +192,7 @@ pub(super) async fn insert(
         project_id: Set(target.project_id),
         target_key_id: Set(target.key_id),
         target_access_key: Set(target.access_key),
+        target_scopes: Set(target.scopes),
         client_address: Set(context.client_address.clone()),
         request_id: Set(request_id),
         reason: Set(reason),

@@ -14,6 +14,7 @@ use super::{
     lock_project_of_key, now,
 };
 use crate::error::Error;
+use crate::scopes::Scopes;
 
 /// A key about to be stored: its secret is already hashed.
 #[derive(Debug)]
@@ -25,6 +26,7 @@ pub struct NewKey {
     pub description: Option<String>,
     pub role: Role,
     pub expires_at: Option<DateTime<Utc>>,
+    pub scopes: Scopes,
 }
 
 /// A project's key counts by stored state, as kept on the project row.
@@ -188,6 +190,7 @@ impl Store {
             failed_auth_count: Set(0),
             last_failed_auth_at: Set(None),
             expiry_recorded: Set(false),
+            scopes: Set(key.scopes.stored()),
             ..Default::default()
         }
         .insert(&txn)

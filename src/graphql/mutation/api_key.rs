@@ -6,6 +6,7 @@ use crate::error::Error;
 use crate::graphql::context::{RequestContext, Services, parts};
 use crate::graphql::types::{ApiKey, KeyState, Role};
 use crate::ids::{GlobalId, NodeKind};
+use crate::scopes::Scopes;
 use crate::store::{self, AuditAction, DeleteKeyOutcome, NewKey, Target, api_key};
 use crate::validation;
 
@@ -26,6 +27,12 @@ pub struct CreateApiKeyInput {
     /// out, the key does not expire, unless the server has a maximum key
     /// lifetime, which then applies.
     pub expires_at: Option<DateTime<Utc>>,
+    /// Scopes the key will hold, for the services behind `/verify` to
+    /// require: each 1 to 64 characters of a-z, 0-9, ':', '.', '_' and '-',
+    /// starting with a letter or digit; at most 32. A key may only grant
+    /// scopes it holds itself. Fixed once the key exists: other scopes take
+    /// another key.
+    pub scopes: Option<Vec<String>>,
 }
 
 /// The key created, with its secret key: the only time the secret is shown.
@@ -108,6 +115,7 @@ impl ApiKeyMutation {
             })?,
         };
         let (action, target) = (AuditAction::KeyCreated, Target::project(project_id));
+        let scopes = Scopes::parse("input.scopes", input.scopes.as_deref().unwrap_or_default())?;
         let allowed = request
             .principal
             .require_visible(project_id, "project")
@@ -115,7 +123,8 @@ impl ApiKeyMutation {
                 request
                     .principal
                     .require_key_manager(project_id, input.role.into())
-            });
+            })
+            .and_then(|()| request.principal.require_grantable(&scopes));
         request
             .audited(services, action, target.clone(), allowed)
             .await?;
@@ -145,6 +154,7 @@ impl ApiKeyMutation {
                     description,
                     role: input.role.into(),
                     expires_at,
+                    scopes,
                 },
                 &request.audit(),
             )

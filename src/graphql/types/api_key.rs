@@ -5,6 +5,7 @@ use super::{KeyState, Project, Role};
 use crate::error::Error;
 use crate::graphql::context::parts;
 use crate::ids::GlobalId;
+use crate::scopes::Scopes;
 use crate::store::{self, api_key};
 
 /// The published fields of a key row: everything but the secret hash
@@ -24,6 +25,7 @@ pub struct ApiKey {
     expires_at: Option<DateTime<Utc>>,
     failed_auth_count: i64,
     last_failed_auth_at: Option<DateTime<Utc>>,
+    scopes: Scopes,
     /// The project, when the caller already has it (listing a project's keys).
     project: Option<Project>,
 }
@@ -32,6 +34,7 @@ impl From<api_key::Model> for ApiKey {
     // Field by field: the secret hash is deliberately not carried over.
     fn from(model: api_key::Model) -> Self {
         Self {
+            scopes: model.scopes(),
             id: model.id,
             project_id: model.project_id,
             access_key: model.access_key,
@@ -115,6 +118,12 @@ impl ApiKey {
     /// What the key may do within its project.
     async fn role(&self) -> Role {
         self.role.into()
+    }
+
+    /// The key's scopes, sorted: names that services behind `/verify` can
+    /// require (`scope=NAME`). Fixed at creation; empty when none.
+    async fn scopes(&self) -> &[String] {
+        self.scopes.as_slice()
     }
 
     /// The project the key belongs to, and the only one it reaches.

@@ -120,6 +120,16 @@ impl AuditEvent {
         self.row.target_access_key.as_deref()
     }
 
+    /// Scopes of the key acted on, sorted (on KEY_CREATED: the scopes it was
+    /// created with, which never change); null when the event is not about
+    /// a key the caller could see.
+    async fn target_scopes(&self) -> Option<Vec<String>> {
+        self.row
+            .target_scopes
+            .as_deref()
+            .map(|stored| crate::scopes::Scopes::from_stored(stored).as_slice().to_vec())
+    }
+
     /// The client's IP address (behind a trusted proxy: the address the
     /// proxy reported); null for SYSTEM events.
     async fn client_address(&self) -> Option<&str> {

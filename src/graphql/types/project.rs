@@ -85,6 +85,19 @@ impl Project {
         ))
     }
 
+    /// Absolute URL of this project's forward-auth endpoint, for a proxy
+    /// (nginx `auth_request`, Caddy `forward_auth`, Traefik `forwardAuth`,
+    /// Envoy `ext_authz`) in front of another service: it answers 200 for
+    /// this project's keys, with `?role=` and `?scope=` as requirements.
+    async fn verify_url(&self, ctx: &Context<'_>) -> Result<String> {
+        let (_, request) = parts(ctx)?;
+        Ok(format!(
+            "{}/projects/{}/verify",
+            request.base_url,
+            self.global_id()
+        ))
+    }
+
     /// The project's API keys, oldest first.
     #[graphql(complexity = "connection_complexity(first, child_complexity)")]
     async fn api_keys(

@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::scopes::Scopes;
+
 /// Whether a key's credentials are accepted.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum)]
 #[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
@@ -22,6 +24,32 @@ pub enum Role {
     Member,
     #[sea_orm(string_value = "READ_ONLY")]
     ReadOnly,
+}
+
+impl Role {
+    /// Every role, least first.
+    pub const ASCENDING: [Role; 3] = [Role::ReadOnly, Role::Member, Role::Owner];
+
+    /// The name clients use (as in GraphQL and `/verify`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Owner => "OWNER",
+            Self::Member => "MEMBER",
+            Self::ReadOnly => "READ_ONLY",
+        }
+    }
+
+    /// The role named `name` exactly (`OWNER`, `MEMBER`, `READ_ONLY`).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ASCENDING.into_iter().find(|role| role.as_str() == name)
+    }
+
+    /// Whether this role has every right of `least`: OWNER > MEMBER >
+    /// READ_ONLY.
+    pub fn at_least(self, least: Role) -> bool {
+        let rank = |role| Self::ASCENDING.iter().position(|r| *r == role);
+        rank(self) >= rank(least)
+    }
 }
 
 #[derive(Clone, PartialEq, Eq, DeriveEntityModel)]
@@ -51,12 +79,20 @@ pub struct Model {
     pub last_failed_auth_at: Option<DateTimeUtc>,
     /// Whether the trail has a KEY_EXPIRED event for this key yet.
     pub expiry_recorded: bool,
+    /// The key's scopes, space-separated and sorted (see [`Scopes`]).
+    #[sea_orm(column_type = "Text")]
+    pub scopes: String,
 }
 
 impl Model {
     /// Whether the key has expired at `now`.
     pub fn expired_at(&self, now: DateTimeUtc) -> bool {
         self.expires_at.is_some_and(|expires_at| expires_at <= now)
+    }
+
+    /// The key's scopes.
+    pub fn scopes(&self) -> Scopes {
+        Scopes::from_stored(&self.scopes)
     }
 }
 

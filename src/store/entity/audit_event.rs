@@ -80,6 +80,9 @@ pub struct Model {
     pub project_id: Option<i64>,
     pub target_key_id: Option<i64>,
     pub target_access_key: Option<String>,
+    /// The target key's scopes (stored form), for events about a key.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub target_scopes: Option<String>,
     pub client_address: Option<String>,
     pub request_id: Option<String>,
     /// Why a refused action was refused (the error's message).

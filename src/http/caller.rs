@@ -1,0 +1,200 @@
+//! The one way in for credentials: every entry point (`POST /graphql`, the
+//! project endpoint, GraphiQL, the WebSocket's upgrade and `connection_init`,
+//! `/verify`) turns a request into a [`Caller`] and, on a project's routes,
+//! a [`ProjectScope`] through this module, so that the principal, the client
+//! address, the request id and the project are each computed in one place.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequestParts, Path};
+use axum::http::HeaderValue;
+use axum::http::header::{self, HeaderMap};
+use axum::http::request::Parts;
+use axum::http::uri::Authority;
+
+use super::{AppState, REQUEST_ID};
+use crate::auth::Principal;
+use crate::error::Error;
+use crate::graphql::RequestContext;
+use crate::ids::{GlobalId, NodeKind};
+use crate::store::project;
+
+/// Where a request comes from, before anything is known of who sent it.
+#[derive(Clone, Debug)]
+pub struct RequestOrigin {
+    /// The client's address: the socket's peer, or what a trusted proxy
+    /// reported (see [`client_address`]).
+    pub client: IpAddr,
+    /// The request's `x-request-id` (ours, or a trusted proxy's).
+    pub request_id: Option<String>,
+    /// Base URL project endpoints are built on, without a trailing slash.
+    pub base_url: String,
+}
+
+/// An authenticated request: who is calling, and from where.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub principal: Principal,
+    pub origin: RequestOrigin,
+}
+
+/// The project a `/projects/{projectId}/…` request is confined to, as read
+/// when the request was scoped: it exists, and the caller may reach it.
+#[derive(Clone, Debug)]
+pub struct ProjectScope(pub project::Model);
+
+impl RequestOrigin {
+    fn of(app: &AppState, parts: &Parts) -> Result<Self, Error> {
+        let ConnectInfo(peer) = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .copied()
+            .ok_or_else(|| Error::internal("a request without its peer's address"))?;
+        Ok(Self {
+            client: client_address(&app.trusted_proxies, peer.ip(), &parts.headers),
+            request_id: request_id(&parts.headers),
+            base_url: base_url(app, &parts.headers),
+        })
+    }
+}
+
+impl FromRequestParts<AppState> for RequestOrigin {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Error> {
+        Self::of(app, parts)
+    }
+}
+
+impl Caller {
+    /// Resolves `authorization` (an `Authorization` header value, wherever
+    /// it travelled) into a caller. Throttling, the verification cache,
+    /// expiry and `lastUsedAt` all happen inside.
+    pub async fn authenticate(
+        app: &AppState,
+        origin: RequestOrigin,
+        authorization: Option<&HeaderValue>,
+    ) -> Result<Self, Error> {
+        let principal = app
+            .auth
+            .authenticate(authorization, Some(origin.client))
+            .await?;
+        Ok(Self { principal, origin })
+    }
+
+    /// What resolvers are given, for a request confined to `scope` (if any).
+    pub fn context(self, scope: Option<ProjectScope>) -> RequestContext {
+        RequestContext {
+            principal: self.principal,
+            scope: scope.map(|ProjectScope(project)| project),
+            base_url: self.origin.base_url,
+            client_address: Some(self.origin.client),
+            request_id: self.origin.request_id,
+        }
+    }
+}
+
+/// Authenticates the request's `Authorization` header, once per request:
+/// later extractors (such as [`ProjectScope`]) reuse the result.
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Error> {
+        if let Some(caller) = parts.extensions.get::<Caller>() {
+            return Ok(caller.clone());
+        }
+        let origin = RequestOrigin::of(app, parts)?;
+        let caller =
+            Caller::authenticate(app, origin, parts.headers.get(header::AUTHORIZATION)).await?;
+        parts.extensions.insert(caller.clone());
+        Ok(caller)
+    }
+}
+
+impl ProjectScope {
+    /// Project `raw_id` for `caller`: NOT_FOUND if there is no such project
+    /// (or the id is malformed), FORBIDDEN if the caller is a key of another
+    /// project. Says nothing about the other project.
+    pub async fn resolve(app: &AppState, caller: &Caller, raw_id: &str) -> Result<Self, Error> {
+        let id = GlobalId::parse(raw_id)
+            .filter(|gid| gid.kind == NodeKind::Project)
+            .ok_or(Error::NotFound("project"))?;
+        let project = app
+            .store
+            .project(id.id)
+            .await?
+            .ok_or(Error::NotFound("project"))?;
+        if !caller.principal.can_see(project.id) {
+            return Err(Error::Forbidden(
+                "these credentials belong to another project",
+            ));
+        }
+        Ok(Self(project))
+    }
+}
+
+/// The `{project_id}` of the route, scoped for the request's [`Caller`].
+/// Authentication comes first, so that nothing, not even whether a project
+/// exists, is told to a caller without valid credentials.
+impl FromRequestParts<AppState> for ProjectScope {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Error> {
+        let caller = Caller::from_request_parts(parts, app).await?;
+        let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, app)
+            .await
+            .map_err(|_| Error::NotFound("project"))?;
+        let raw = params
+            .get("project_id")
+            .ok_or(Error::NotFound("project"))?;
+        Self::resolve(app, &caller, raw).await
+    }
+}
+
+/// The client's address: the socket's peer, unless the peer is a trusted
+/// proxy; then the nearest untrusted address in `X-Forwarded-For` (walking
+/// from the right, where each proxy appends what it saw).
+fn client_address(trusted: &[IpAddr], peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    let forwarded: Vec<IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .filter_map(|hop| hop.trim().parse().ok())
+        .collect();
+    forwarded
+        .into_iter()
+        .rev()
+        .find(|hop| !trusted.contains(hop))
+        .unwrap_or(peer)
+}
+
+/// The request's id, set by `SetRequestIdLayer` unless a trusted proxy did.
+pub(super) fn request_id(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(REQUEST_ID)
+        .and_then(|id| id.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// Base URL of project endpoints: the configured public URL, else `http://`
+/// and the request's Host, else the listening address.
+fn base_url(app: &AppState, headers: &HeaderMap) -> String {
+    if let Some(url) = &app.public_url {
+        return url.clone();
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<Authority>().ok())
+        // An authority with userinfo ("user@host") is not a Host header.
+        .filter(|authority| !authority.as_str().contains('@'));
+    match host {
+        Some(host) => format!("http://{host}"),
+        None => format!("http://{}", app.listen),
+    }
+}

@@ -1,0 +1,349 @@
+//! `/verify` and `/projects/{projectId}/verify`: the forward-auth endpoint
+//! that nginx (`auth_request`), Caddy (`forward_auth`), Traefik
+//! (`forwardAuth`) and Envoy (`ext_authz`) ask before letting a request
+//! through to the service behind them.
+//!
+//! It authenticates exactly as the GraphQL endpoint does (the same
+//! [`Caller`], so the same throttling, cache, expiry, `lastUsedAt` and
+//! failure counts) and never runs GraphQL. The answer is the status the
+//! proxy acts on, and the caller's facts as `X-Keyward-*` headers the proxy
+//! passes on to the service.
+
+use axum::Json;
+use axum::extract::{FromRequestParts, State};
+use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use axum::http::request::Parts;
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use super::{AppState, Caller, ProjectScope};
+use crate::auth::Principal;
+use crate::error::{Error, Unmet};
+use crate::ids::GlobalId;
+use crate::scopes::Scopes;
+use crate::store::Role;
+
+/// The original request's method, as Traefik and Caddy forward it.
+const FORWARDED_METHOD: &str = "x-forwarded-method";
+/// The original request's method, as nginx configurations usually send it.
+const ORIGINAL_METHOD: &str = "x-original-method";
+
+/// `/verify` (and any path below it): any project's keys.
+pub(super) async fn verify(State(app): State<AppState>, parts: Parts) -> Response {
+    answer(&app, parts, false).await
+}
+
+/// `/projects/{projectId}/verify` (and any path below it): that project's
+/// keys only.
+pub(super) async fn verify_project(State(app): State<AppState>, parts: Parts) -> Response {
+    answer(&app, parts, true).await
+}
+
+async fn answer(app: &AppState, mut parts: Parts, project_scoped: bool) -> Response {
+    match judge(app, &mut parts, project_scoped).await {
+        Ok(allowed) => allowed.into_response(),
+        // A proxy tells "retry later" from "refused" by the status alone.
+        Err(Error::Internal(cause)) => Error::Unavailable(cause).into_response(),
+        Err(refused) => refused.into_response(),
+    }
+    .with_no_store()
+}
+
+/// The verdict: who passed, or why not. Malformed requirements are the
+/// proxy's configuration, refused before any credentials are looked at;
+/// then authentication, then the project, then the requirements.
+async fn judge(app: &AppState, parts: &mut Parts, project_scoped: bool) -> Result<Allowed, Error> {
+    let requirements = Requirements::of(parts)?;
+    let caller = Caller::from_request_parts(parts, app).await?;
+    if project_scoped {
+        ProjectScope::from_request_parts(parts, app).await?;
+    }
+    requirements.check(&caller.principal)?;
+    Ok(Allowed(caller.principal))
+}
+
+/// What the proxy asks of the key: the least role (from `role=` and the
+/// original method) and the scopes it must hold (every `scope=`).
+#[derive(Debug, PartialEq, Eq)]
+struct Requirements {
+    least: Role,
+    scopes: Scopes,
+}
+
+impl Requirements {
+    fn of(parts: &Parts) -> Result<Self, Error> {
+        let query = parts.uri.query().unwrap_or_default();
+        let mut asked_role = None;
+        let mut scopes = Vec::new();
+        // Other parameters are ignored: Envoy appends the original request's
+        // path and query to the verify URL.
+        for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+            match &*name {
+                "role" => {
+                    let role = Role::from_name(&value).ok_or_else(|| {
+                        Error::bad_input("role", "must be READ_ONLY, MEMBER or OWNER")
+                    })?;
+                    // Asked twice, the stricter holds.
+                    asked_role = Some(asked_role.map_or(role, |asked: Role| {
+                        if role.at_least(asked) { role } else { asked }
+                    }));
+                }
+                "scope" => scopes.push(value.into_owned()),
+                _ => {}
+            }
+        }
+        let scopes = Scopes::parse("scope", &scopes)?;
+        let by_method = if is_read(&original_method(parts)) {
+            Role::ReadOnly
+        } else {
+            Role::Member
+        };
+        let least = match asked_role {
+            Some(asked) if asked.at_least(by_method) => asked,
+            _ => by_method,
+        };
+        Ok(Self { least, scopes })
+    }
+
+    /// The administrator, and everyone while access control is off, pass
+    /// every requirement; a key must have the role and every scope.
+    fn check(&self, principal: &Principal) -> Result<(), Error> {
+        let Some(key) = principal.key() else {
+            return Ok(());
+        };
+        if !key.role.at_least(self.least) {
+            return Err(Error::Unmet(Unmet::Role {
+                held: key.role.as_str(),
+                least: self.least.as_str(),
+            }));
+        }
+        if let Some(missing) = self.scopes.first_missing_from(&key.scopes) {
+            return Err(Error::Unmet(Unmet::Scope(missing.to_owned())));
+        }
+        Ok(())
+    }
+}
+
+/// The method of the request the proxy is asking about: what it forwarded,
+/// else this request's own.
+fn original_method(parts: &Parts) -> Method {
+    [FORWARDED_METHOD, ORIGINAL_METHOD]
+        .iter()
+        .find_map(|name| parts.headers.get(*name))
+        .and_then(|value| Method::from_bytes(value.as_bytes()).ok())
+        .unwrap_or_else(|| parts.method.clone())
+}
+
+/// GET, HEAD and OPTIONS read; every other method (unknown ones included,
+/// and methods are case-sensitive) may change something.
+fn is_read(method: &Method) -> bool {
+    [Method::GET, Method::HEAD, Method::OPTIONS].contains(method)
+}
+
+/// A caller that passed.
+struct Allowed(Principal);
+
+/// The JSON body of a `200`: the same facts as the headers.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AllowedBody {
+    kind: &'static str,
+    project_id: Option<String>,
+    key_id: Option<String>,
+    access_key: Option<String>,
+    role: Option<&'static str>,
+    scopes: Option<Vec<String>>,
+    expires_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl IntoResponse for Allowed {
+    fn into_response(self) -> Response {
+        let body = match &self.0 {
+            Principal::Anonymous | Principal::Admin => AllowedBody {
+                kind: kind(&self.0),
+                project_id: None,
+                key_id: None,
+                access_key: None,
+                role: None,
+                scopes: None,
+                expires_at: None,
+            },
+            Principal::ApiKey(key) => AllowedBody {
+                kind: kind(&self.0),
+                project_id: Some(GlobalId::project(key.project_id).to_string()),
+                key_id: Some(GlobalId::api_key(key.key_id).to_string()),
+                access_key: Some(key.access_key.clone()),
+                role: Some(key.role.as_str()),
+                scopes: Some(key.scopes.as_slice().to_vec()),
+                expires_at: key.expires_at,
+            },
+        };
+        let mut headers = HeaderMap::new();
+        let mut set = |name: &'static str, value: &str| {
+            // Every value is ASCII (ids, access keys, role and scope names);
+            // a value that is not is left out rather than sent mangled.
+            if let Ok(value) = HeaderValue::from_str(value) {
+                headers.insert(HeaderName::from_static(name), value);
+            }
+        };
+        set("x-keyward-kind", body.kind);
+        if let (Some(project), Some(key), Some(access), Some(role), Some(scopes)) = (
+            &body.project_id,
+            &body.key_id,
+            &body.access_key,
+            body.role,
+            &body.scopes,
+        ) {
+            set("x-keyward-project-id", project);
+            set("x-keyward-key-id", key);
+            set("x-keyward-access-key", access);
+            set("x-keyward-role", role);
+            set("x-keyward-scopes", &scopes.join(" "));
+        }
+        (StatusCode::OK, headers, Json(body)).into_response()
+    }
+}
+
+/// `X-Keyward-Kind`, as `Viewer.kind` names it.
+fn kind(principal: &Principal) -> &'static str {
+    match principal {
+        Principal::Anonymous => "ANONYMOUS",
+        Principal::Admin => "ADMIN",
+        Principal::ApiKey(_) => "API_KEY",
+    }
+}
+
+trait NoStore {
+    fn with_no_store(self) -> Self;
+}
+
+impl NoStore for Response {
+    /// A verdict holds for one request: a cache in front must not reuse it
+    /// after a key is revoked.
+    fn with_no_store(mut self) -> Self {
+        self.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::KeyPrincipal;
+    use crate::error::ErrorCode;
+
+    fn parts(method: Method, uri: &str, headers: &[(&str, &str)]) -> Parts {
+        let mut request = axum::http::Request::builder().method(method).uri(uri);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.body(()).expect("a request").into_parts().0
+    }
+
+    fn least(method: Method, uri: &str, headers: &[(&str, &str)]) -> Result<Role, ErrorCode> {
+        Requirements::of(&parts(method, uri, headers))
+            .map(|requirements| requirements.least)
+            .map_err(|err| err.code())
+    }
+
+    #[test]
+    fn the_original_method_sets_the_least_role() {
+        use Role::*;
+        type Forwarded = &'static [(&'static str, &'static str)];
+        let cases: &[(Method, Forwarded, Role)] = &[
+            (Method::GET, &[], ReadOnly),
+            (Method::HEAD, &[], ReadOnly),
+            (Method::OPTIONS, &[], ReadOnly),
+            (Method::POST, &[], Member),
+            (Method::DELETE, &[], Member),
+            (Method::GET, &[("x-forwarded-method", "POST")], Member),
+            (Method::GET, &[("x-original-method", "PATCH")], Member),
+            (Method::POST, &[("x-forwarded-method", "GET")], ReadOnly),
+            (Method::GET, &[("x-original-method", "PROPFIND")], Member),
+            // Methods are case-sensitive: "get" is not GET.
+            (Method::GET, &[("x-forwarded-method", "get")], Member),
+            (
+                Method::GET,
+                &[("x-forwarded-method", "PUT"), ("x-original-method", "GET")],
+                Member,
+            ),
+        ];
+        for (method, headers, expected) in cases {
+            assert_eq!(
+                least(method.clone(), "/verify", headers),
+                Ok(*expected),
+                "{method} {headers:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn role_asks_for_more_never_less() {
+        use Role::*;
+        let cases = [
+            ("/verify?role=OWNER", Method::GET, Ok(Owner)),
+            ("/verify?role=READ_ONLY", Method::POST, Ok(Member)),
+            ("/verify?role=MEMBER&role=OWNER", Method::GET, Ok(Owner)),
+            ("/verify?role=OWNER&role=READ_ONLY", Method::GET, Ok(Owner)),
+            ("/verify?role=owner", Method::GET, Err(ErrorCode::BadUserInput)),
+            ("/verify?role=", Method::GET, Err(ErrorCode::BadUserInput)),
+            ("/verify/deploy?x=1&role=MEMBER", Method::GET, Ok(Member)),
+        ];
+        for (uri, method, expected) in cases {
+            assert_eq!(least(method, uri, &[]), expected, "{uri}");
+        }
+    }
+
+    #[test]
+    fn scopes_are_every_scope_parameter() {
+        let requirements =
+            Requirements::of(&parts(Method::GET, "/verify?scope=deploy&scope=a%3Ab", &[]))
+                .expect("valid");
+        assert_eq!(requirements.scopes, Scopes::from_stored("a:b deploy"));
+        let bad = Requirements::of(&parts(Method::GET, "/verify?scope=Not+Valid", &[]));
+        assert_eq!(bad.map_err(|e| e.code()).err(), Some(ErrorCode::BadUserInput));
+    }
+
+    #[test]
+    fn keys_need_the_role_and_every_scope_admins_pass() {
+        let key = |role, scopes: &str| {
+            Principal::ApiKey(KeyPrincipal {
+                key_id: 1,
+                access_key: "AK".into(),
+                project_id: 1,
+                role,
+                expires_at: None,
+                scopes: Scopes::from_stored(scopes),
+            })
+        };
+        let needs = |least, scopes: &str| Requirements {
+            least,
+            scopes: Scopes::from_stored(scopes),
+        };
+        let requirement = |result: Result<(), Error>| match result {
+            Ok(()) => None,
+            Err(Error::Unmet(unmet)) => Some(unmet.requirement()),
+            Err(other) => panic!("unexpected {other:?}"),
+        };
+        let cases = [
+            (key(Role::ReadOnly, ""), needs(Role::ReadOnly, ""), None),
+            (key(Role::ReadOnly, ""), needs(Role::Member, ""), Some("role")),
+            (key(Role::Member, ""), needs(Role::Owner, ""), Some("role")),
+            (key(Role::Owner, ""), needs(Role::Member, ""), None),
+            (key(Role::Owner, ""), needs(Role::ReadOnly, "deploy"), Some("scope")),
+            (key(Role::Member, "deploy x"), needs(Role::Member, "deploy"), None),
+            (key(Role::Member, "deploy"), needs(Role::Member, "deploy x"), Some("scope")),
+            (Principal::Admin, needs(Role::Owner, "anything"), None),
+            (Principal::Anonymous, needs(Role::Owner, "anything"), None),
+        ];
+        for (principal, requirements, expected) in cases {
+            assert_eq!(
+                requirement(requirements.check(&principal)),
+                expected,
+                "{principal:?} against {requirements:?}"
+            );
+        }
+    }
+}
