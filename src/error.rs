@@ -108,7 +108,10 @@ pub enum Error {
 #[derive(Debug, thiserror::Error)]
 pub enum Unmet {
     #[error("this key's role is {held}; {least} or higher is required")]
-    Role { held: &'static str, least: &'static str },
+    Role {
+        held: &'static str,
+        least: &'static str,
+    },
     #[error("this key does not hold the scope {0:?}")]
     Scope(String),
 }

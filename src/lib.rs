@@ -93,7 +93,8 @@ impl Application {
         tracing::info!(url = %format!("http://{local_addr}/graphql"), "keyward is serving");
         if !access_control {
             tracing::warn!(
-                "ACCESS CONTROL IS OFF: anyone who can reach {local_addr} has full access. \
+                "ACCESS CONTROL IS OFF: anyone who can reach {local_addr} has full access, \
+                 and /verify lets every request through to the services behind it. \
                  Turn it on with the enableAccessControl mutation."
             );
         }

@@ -58,7 +58,9 @@ impl Scopes {
     }
 
     pub fn contains(&self, scope: &str) -> bool {
-        self.0.binary_search_by(|held| held.as_str().cmp(scope)).is_ok()
+        self.0
+            .binary_search_by(|held| held.as_str().cmp(scope))
+            .is_ok()
     }
 
     /// The first of `self` that `held` lacks, if any.
@@ -159,7 +161,11 @@ mod tests {
         assert_eq!(parse(&refs[..32]).map(|s| s.len()), Ok(32));
         assert_eq!(parse(&refs), Err(ErrorCode::BadUserInput));
         let twice: Vec<&str> = refs[..32].iter().chain(&refs[..32]).copied().collect();
-        assert_eq!(parse(&twice).map(|s| s.len()), Ok(32), "duplicates count once");
+        assert_eq!(
+            parse(&twice).map(|s| s.len()),
+            Ok(32),
+            "duplicates count once"
+        );
     }
 
     #[test]
@@ -173,7 +179,10 @@ mod tests {
     #[test]
     fn missing_scopes_are_named() {
         let held = Scopes::from_stored("deploy metrics:read");
-        assert_eq!(Scopes::from_stored("deploy").first_missing_from(&held), None);
+        assert_eq!(
+            Scopes::from_stored("deploy").first_missing_from(&held),
+            None
+        );
         assert_eq!(
             Scopes::from_stored("billing deploy").first_missing_from(&held),
             Some("billing")

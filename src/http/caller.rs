@@ -145,9 +145,7 @@ impl FromRequestParts<AppState> for ProjectScope {
         let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, app)
             .await
             .map_err(|_| Error::NotFound("project"))?;
-        let raw = params
-            .get("project_id")
-            .ok_or(Error::NotFound("project"))?;
+        let raw = params.get("project_id").ok_or(Error::NotFound("project"))?;
         Self::resolve(app, &caller, raw).await
     }
 }

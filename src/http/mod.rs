@@ -76,7 +76,10 @@ pub fn router(state: AppState, limits: &Limits) -> Router {
         .route("/verify", any(verify::verify))
         .route("/verify/{*rest}", any(verify::verify))
         .route("/projects/{project_id}/verify", any(verify::verify_project))
-        .route("/projects/{project_id}/verify/{*rest}", any(verify::verify_project))
+        .route(
+            "/projects/{project_id}/verify/{*rest}",
+            any(verify::verify_project),
+        )
         .route("/healthz", get(healthz))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -279,10 +282,7 @@ async fn console(headers: HeaderMap) -> Response {
 /// without a prompt, because the page sends the credentials signed in to
 /// the console itself. The page holds no data, so serving it reveals
 /// nothing; every query it runs is authenticated like any other.
-async fn graphiql(
-    State(app): State<AppState>,
-    mut parts: Parts,
-) -> Result<Response, Error> {
+async fn graphiql(State(app): State<AppState>, mut parts: Parts) -> Result<Response, Error> {
     let headers = &parts.headers;
     let wants_html = headers
         .get(header::ACCEPT)

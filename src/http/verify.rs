@@ -287,7 +287,11 @@ mod tests {
             ("/verify?role=READ_ONLY", Method::POST, Ok(Member)),
             ("/verify?role=MEMBER&role=OWNER", Method::GET, Ok(Owner)),
             ("/verify?role=OWNER&role=READ_ONLY", Method::GET, Ok(Owner)),
-            ("/verify?role=owner", Method::GET, Err(ErrorCode::BadUserInput)),
+            (
+                "/verify?role=owner",
+                Method::GET,
+                Err(ErrorCode::BadUserInput),
+            ),
             ("/verify?role=", Method::GET, Err(ErrorCode::BadUserInput)),
             ("/verify/deploy?x=1&role=MEMBER", Method::GET, Ok(Member)),
         ];
@@ -303,7 +307,10 @@ mod tests {
                 .expect("valid");
         assert_eq!(requirements.scopes, Scopes::from_stored("a:b deploy"));
         let bad = Requirements::of(&parts(Method::GET, "/verify?scope=Not+Valid", &[]));
-        assert_eq!(bad.map_err(|e| e.code()).err(), Some(ErrorCode::BadUserInput));
+        assert_eq!(
+            bad.map_err(|e| e.code()).err(),
+            Some(ErrorCode::BadUserInput)
+        );
     }
 
     #[test]
@@ -329,12 +336,28 @@ mod tests {
         };
         let cases = [
             (key(Role::ReadOnly, ""), needs(Role::ReadOnly, ""), None),
-            (key(Role::ReadOnly, ""), needs(Role::Member, ""), Some("role")),
+            (
+                key(Role::ReadOnly, ""),
+                needs(Role::Member, ""),
+                Some("role"),
+            ),
             (key(Role::Member, ""), needs(Role::Owner, ""), Some("role")),
             (key(Role::Owner, ""), needs(Role::Member, ""), None),
-            (key(Role::Owner, ""), needs(Role::ReadOnly, "deploy"), Some("scope")),
-            (key(Role::Member, "deploy x"), needs(Role::Member, "deploy"), None),
-            (key(Role::Member, "deploy"), needs(Role::Member, "deploy x"), Some("scope")),
+            (
+                key(Role::Owner, ""),
+                needs(Role::ReadOnly, "deploy"),
+                Some("scope"),
+            ),
+            (
+                key(Role::Member, "deploy x"),
+                needs(Role::Member, "deploy"),
+                None,
+            ),
+            (
+                key(Role::Member, "deploy"),
+                needs(Role::Member, "deploy x"),
+                Some("scope"),
+            ),
             (Principal::Admin, needs(Role::Owner, "anything"), None),
             (Principal::Anonymous, needs(Role::Owner, "anything"), None),
         ];

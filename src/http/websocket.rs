@@ -15,8 +15,8 @@ use std::time::Duration;
 use async_graphql::Data;
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::HeaderValue;
 use axum::http::header::{self, HeaderMap};
 use axum::response::{IntoResponse, Response};
@@ -143,12 +143,7 @@ struct Connection {
 }
 
 impl Connection {
-    async fn serve(
-        self,
-        socket: WebSocket,
-        protocol: GraphQLProtocol,
-        caller: Option<Caller>,
-    ) {
+    async fn serve(self, socket: WebSocket, protocol: GraphQLProtocol, caller: Option<Caller>) {
         let (mut sink, incoming) = socket.split();
         // The GraphQL side writes to a queue rather than to the socket, so
         // that once it has stopped, the close frame can still be sent.

@@ -10,7 +10,7 @@ use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
 
 use crate::backend::on_every_backend;
 use crate::helpers::*;
@@ -94,11 +94,15 @@ async fn over_websocket(
         HeaderValue::from_static("graphql-transport-ws"),
     );
     for (name, value) in extra {
-        headers.insert(*name, HeaderValue::from_str(value).expect("a header"));
+        let name = HeaderName::from_bytes(name.as_bytes()).expect("a header name");
+        headers.insert(name, HeaderValue::from_str(value).expect("a header"));
     }
     let credentials = basic(auth);
     if let (false, Some(value)) = (in_init, &credentials) {
-        headers.insert("authorization", HeaderValue::from_str(value).expect("a header"));
+        headers.insert(
+            "authorization",
+            HeaderValue::from_str(value).expect("a header"),
+        );
     }
     let mut socket = match tokio_tungstenite::connect_async(request).await {
         Ok((socket, _)) => socket,
@@ -120,7 +124,11 @@ async fn over_websocket(
         json!({ "id": "1", "type": "subscribe", "payload": { "query": query, "variables": variables } }),
     ];
     for message in messages {
-        if socket.send(Message::text(message.to_string())).await.is_err() {
+        if socket
+            .send(Message::text(message.to_string()))
+            .await
+            .is_err()
+        {
             break;
         }
     }
@@ -154,7 +162,10 @@ async fn through(app: &TestApp, entry: Entry, project: &str, auth: &Auth) -> Out
         Entry::Graphql => outcome_of(&app.gql(WHO, json!({}), auth).await),
         Entry::ProjectEndpoint => outcome_of(&app.post(&endpoint, WHO, json!({}), auth).await),
         Entry::GraphiQL => {
-            let request = app.client.get(app.url(&endpoint)).header("accept", "text/html");
+            let request = app
+                .client
+                .get(app.url(&endpoint))
+                .header("accept", "text/html");
             let reply = send(with_auth(request, auth)).await;
             match reply.status.as_u16() {
                 // The page holds no data: who was let in is not in it.
@@ -249,7 +260,11 @@ async fn every_entry_point_records_the_same_caller_address_and_request_id() {
         let variables = json!({ "i": { "id": key.id, "name": format!("renamed via {entry}") } });
         match *entry {
             "graphql" | "project-endpoint" => {
-                let path = if *entry == "graphql" { "/graphql" } else { &endpoint };
+                let path = if *entry == "graphql" {
+                    "/graphql"
+                } else {
+                    &endpoint
+                };
                 let mut request = app
                     .client
                     .post(app.url(path))
@@ -318,7 +333,11 @@ async fn an_administrator_gets_the_same_schema_through_every_entry_point() {
             payload["errors"][0]["message"],
             json!(message),
             "credentials in the {}",
-            if in_init { "connection_init" } else { "upgrade request" }
+            if in_init {
+                "connection_init"
+            } else {
+                "upgrade request"
+            }
         );
     }
 }

@@ -27,7 +27,14 @@ async fn create(app: &TestApp, auth: &Auth, project: &str, role: &str, scopes: V
 async fn scopes_are_kept_distinct_and_sorted() {
     let app = TestApp::spawn().await;
     let project = app.default_project(&Auth::None).await;
-    let reply = create(&app, &Auth::None, &project, "MEMBER", json!(["z.z", "deploy", "a:b", "deploy"])).await;
+    let reply = create(
+        &app,
+        &Auth::None,
+        &project,
+        "MEMBER",
+        json!(["z.z", "deploy", "a:b", "deploy"]),
+    )
+    .await;
     let created = &reply.data()["createApiKey"]["apiKey"];
     assert_eq!(created["scopes"], json!(["a:b", "deploy", "z.z"]));
     let id = created["id"].as_str().expect("id");
@@ -75,7 +82,10 @@ async fn malformed_scopes_are_bad_user_input_naming_scopes() {
             &Auth::None,
         )
         .await;
-    assert_eq!(keys["node"]["apiKeys"]["totalCount"], 0, "nothing was created");
+    assert_eq!(
+        keys["node"]["apiKeys"]["totalCount"], 0,
+        "nothing was created"
+    );
 }
 
 async fn a_key_grants_only_scopes_it_holds() {
@@ -83,7 +93,14 @@ async fn a_key_grants_only_scopes_it_holds() {
     app.enable_access_control().await;
     let admin = Auth::admin();
     let project = app.default_project(&admin).await;
-    let reply = create(&app, &admin, &project, "OWNER", json!(["deploy", "metrics:read"])).await;
+    let reply = create(
+        &app,
+        &admin,
+        &project,
+        "OWNER",
+        json!(["deploy", "metrics:read"]),
+    )
+    .await;
     let owner = key_from(reply.data());
     let reply = create(&app, &admin, &project, "MEMBER", json!(["deploy"])).await;
     let member = key_from(reply.data());
@@ -102,7 +119,8 @@ async fn a_key_grants_only_scopes_it_holds() {
         let reply = create(&app, &granter.auth(), &project, role, scopes.clone()).await;
         if allowed {
             assert_eq!(
-                reply.data()["createApiKey"]["apiKey"]["scopes"], scopes,
+                reply.data()["createApiKey"]["apiKey"]["scopes"],
+                scopes,
                 "{role} {scopes}"
             );
         } else {
@@ -111,7 +129,14 @@ async fn a_key_grants_only_scopes_it_holds() {
         }
     }
     // The administrator grants anything.
-    let reply = create(&app, &admin, &project, "READ_ONLY", json!(["anything:at-all"])).await;
+    let reply = create(
+        &app,
+        &admin,
+        &project,
+        "READ_ONLY",
+        json!(["anything:at-all"]),
+    )
+    .await;
     assert_eq!(
         reply.data()["createApiKey"]["apiKey"]["scopes"],
         json!(["anything:at-all"])
@@ -146,7 +171,9 @@ async fn key_creation_is_audited_with_its_scopes() {
         .collect();
     let created = events
         .iter()
-        .find(|event| event["outcome"] == "SUCCEEDED" && event["targetAccessKey"] == json!(owner.access_key))
+        .find(|event| {
+            event["outcome"] == "SUCCEEDED" && event["targetAccessKey"] == json!(owner.access_key)
+        })
         .expect("the creation's event");
     assert_eq!(created["targetScopes"], json!(["deploy"]));
     let refused = events

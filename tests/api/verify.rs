@@ -94,7 +94,10 @@ pub async fn verify(
 }
 
 fn header<'a>(reply: &'a Reply, name: &str) -> Option<&'a str> {
-    reply.headers.get(name).and_then(|value| value.to_str().ok())
+    reply
+        .headers
+        .get(name)
+        .and_then(|value| value.to_str().ok())
 }
 
 async fn verify_answers_each_requirement_as_specified() {
@@ -114,29 +117,213 @@ async fn verify_answers_each_requirement_as_specified() {
     let orig_delete: &[(&str, &str)] = &[("X-Original-Method", "DELETE")];
     let fwd_get: &[(&str, &str)] = &[("X-Forwarded-Method", "GET")];
     // (who, method, forwarded method, path, status, the failed requirement)
-    let cases: Vec<(&str, &Auth, Method, &[(&str, &str)], String, u16, Option<&str>)> = vec![
-        ("reader GET", &reader, get.clone(), &[], "/verify".into(), 200, None),
-        ("reader HEAD", &reader, Method::HEAD, &[], "/verify".into(), 200, None),
-        ("reader OPTIONS", &reader, Method::OPTIONS, &[], "/verify".into(), 200, None),
-        ("reader POST", &reader, post.clone(), &[], "/verify".into(), 403, Some("role")),
-        ("reader PUT", &reader, Method::PUT, &[], "/verify".into(), 403, Some("role")),
-        ("reader, forwarded POST", &reader, get.clone(), fwd_post, "/verify".into(), 403, Some("role")),
-        ("reader, original DELETE", &reader, get.clone(), orig_delete, "/verify".into(), 403, Some("role")),
-        ("reader, POST forwarded as GET", &reader, post.clone(), fwd_get, "/verify".into(), 200, None),
-        ("member POST", &member, post.clone(), &[], "/verify".into(), 200, None),
-        ("member, role=OWNER", &member, get.clone(), &[], "/verify?role=OWNER".into(), 403, Some("role")),
-        ("owner, role=OWNER", &owner, get.clone(), &[], "/verify?role=OWNER".into(), 200, None),
-        ("member, role=READ_ONLY on POST", &member, post.clone(), &[], "/verify?role=READ_ONLY".into(), 200, None),
-        ("reader, role=READ_ONLY on POST", &reader, post.clone(), &[], "/verify?role=READ_ONLY".into(), 403, Some("role")),
-        ("reader, held scope", &reader, get.clone(), &[], "/verify?scope=deploy".into(), 200, None),
-        ("member, scope not held", &member, get.clone(), &[], "/verify?scope=deploy".into(), 403, Some("scope")),
-        ("owner, both scopes", &owner, get.clone(), &[], "/verify?scope=deploy&scope=metrics:read".into(), 200, None),
-        ("reader, one of two scopes", &reader, get.clone(), &[], "/verify?scope=deploy&scope=metrics:read".into(), 403, Some("scope")),
-        ("owner, own project", &owner, get.clone(), &[], project.clone(), 200, None),
-        ("outsider, another project", &outsider, get.clone(), &[], project.clone(), 403, None),
-        ("outsider, its project", &outsider, post.clone(), &[], format!("{other}?scope=deploy"), 200, None),
-        ("admin, any project, every requirement", &admin, post.clone(), &[], format!("{other}?role=OWNER&scope=anything"), 200, None),
-        ("admin, root", &admin, Method::DELETE, &[], "/verify?role=OWNER&scope=x".into(), 200, None),
+    let cases: Vec<(
+        &str,
+        &Auth,
+        Method,
+        &[(&str, &str)],
+        String,
+        u16,
+        Option<&str>,
+    )> = vec![
+        (
+            "reader GET",
+            &reader,
+            get.clone(),
+            &[],
+            "/verify".into(),
+            200,
+            None,
+        ),
+        (
+            "reader HEAD",
+            &reader,
+            Method::HEAD,
+            &[],
+            "/verify".into(),
+            200,
+            None,
+        ),
+        (
+            "reader OPTIONS",
+            &reader,
+            Method::OPTIONS,
+            &[],
+            "/verify".into(),
+            200,
+            None,
+        ),
+        (
+            "reader POST",
+            &reader,
+            post.clone(),
+            &[],
+            "/verify".into(),
+            403,
+            Some("role"),
+        ),
+        (
+            "reader PUT",
+            &reader,
+            Method::PUT,
+            &[],
+            "/verify".into(),
+            403,
+            Some("role"),
+        ),
+        (
+            "reader, forwarded POST",
+            &reader,
+            get.clone(),
+            fwd_post,
+            "/verify".into(),
+            403,
+            Some("role"),
+        ),
+        (
+            "reader, original DELETE",
+            &reader,
+            get.clone(),
+            orig_delete,
+            "/verify".into(),
+            403,
+            Some("role"),
+        ),
+        (
+            "reader, POST forwarded as GET",
+            &reader,
+            post.clone(),
+            fwd_get,
+            "/verify".into(),
+            200,
+            None,
+        ),
+        (
+            "member POST",
+            &member,
+            post.clone(),
+            &[],
+            "/verify".into(),
+            200,
+            None,
+        ),
+        (
+            "member, role=OWNER",
+            &member,
+            get.clone(),
+            &[],
+            "/verify?role=OWNER".into(),
+            403,
+            Some("role"),
+        ),
+        (
+            "owner, role=OWNER",
+            &owner,
+            get.clone(),
+            &[],
+            "/verify?role=OWNER".into(),
+            200,
+            None,
+        ),
+        (
+            "member, role=READ_ONLY on POST",
+            &member,
+            post.clone(),
+            &[],
+            "/verify?role=READ_ONLY".into(),
+            200,
+            None,
+        ),
+        (
+            "reader, role=READ_ONLY on POST",
+            &reader,
+            post.clone(),
+            &[],
+            "/verify?role=READ_ONLY".into(),
+            403,
+            Some("role"),
+        ),
+        (
+            "reader, held scope",
+            &reader,
+            get.clone(),
+            &[],
+            "/verify?scope=deploy".into(),
+            200,
+            None,
+        ),
+        (
+            "member, scope not held",
+            &member,
+            get.clone(),
+            &[],
+            "/verify?scope=deploy".into(),
+            403,
+            Some("scope"),
+        ),
+        (
+            "owner, both scopes",
+            &owner,
+            get.clone(),
+            &[],
+            "/verify?scope=deploy&scope=metrics:read".into(),
+            200,
+            None,
+        ),
+        (
+            "reader, one of two scopes",
+            &reader,
+            get.clone(),
+            &[],
+            "/verify?scope=deploy&scope=metrics:read".into(),
+            403,
+            Some("scope"),
+        ),
+        (
+            "owner, own project",
+            &owner,
+            get.clone(),
+            &[],
+            project.clone(),
+            200,
+            None,
+        ),
+        (
+            "outsider, another project",
+            &outsider,
+            get.clone(),
+            &[],
+            project.clone(),
+            403,
+            None,
+        ),
+        (
+            "outsider, its project",
+            &outsider,
+            post.clone(),
+            &[],
+            format!("{other}?scope=deploy"),
+            200,
+            None,
+        ),
+        (
+            "admin, any project, every requirement",
+            &admin,
+            post.clone(),
+            &[],
+            format!("{other}?role=OWNER&scope=anything"),
+            200,
+            None,
+        ),
+        (
+            "admin, root",
+            &admin,
+            Method::DELETE,
+            &[],
+            "/verify?role=OWNER&scope=x".into(),
+            200,
+            None,
+        ),
     ];
     for (what, auth, method, headers, path, status, requirement) in cases {
         let reply = verify(&w.app, method, &path, auth, headers).await;
@@ -149,7 +336,9 @@ async fn verify_answers_each_requirement_as_specified() {
                 requirement,
                 "{what}: {reply:?}"
             );
-            let message = reply.body["errors"][0]["message"].as_str().unwrap_or_default();
+            let message = reply.body["errors"][0]["message"]
+                .as_str()
+                .unwrap_or_default();
             assert!(
                 !message.contains(&w.other_project),
                 "{what}: nothing about other projects: {message}"
@@ -165,7 +354,10 @@ async fn verify_answers_each_requirement_as_specified() {
 
 async fn an_allowed_key_gets_its_facts_as_headers_and_body() {
     let w = World::new().await;
-    let expiry = (Utc::now() + chrono::Duration::days(3)).to_rfc3339();
+    // Whole seconds: PostgreSQL keeps microseconds.
+    let expiry = (Utc::now() + chrono::Duration::days(3))
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
     let reply = w
         .app
         .gql(
@@ -227,12 +419,14 @@ async fn every_refused_credential_gets_one_401_body_with_the_challenge() {
     let w = World::new().await;
     let admin = Auth::admin();
     let inactive = create_scoped(&w.app, &w.project, "MEMBER", &[]).await;
-    let set_state = |key: &TestKey, state: &str| {
-        json!({ "i": { "id": key.id, "state": state } })
-    };
-    w.app.ok(SET_STATE, set_state(&inactive, "INACTIVE"), &admin).await;
+    let set_state = |key: &TestKey, state: &str| json!({ "i": { "id": key.id, "state": state } });
+    w.app
+        .ok(SET_STATE, set_state(&inactive, "INACTIVE"), &admin)
+        .await;
     let deleted = create_scoped(&w.app, &w.project, "MEMBER", &[]).await;
-    w.app.ok(SET_STATE, set_state(&deleted, "INACTIVE"), &admin).await;
+    w.app
+        .ok(SET_STATE, set_state(&deleted, "INACTIVE"), &admin)
+        .await;
     w.app
         .ok(DELETE_KEY, json!({ "i": { "id": deleted.id } }), &admin)
         .await;
@@ -253,15 +447,24 @@ async fn every_refused_credential_gets_one_401_body_with_the_challenge() {
         ("not Basic", Auth::Raw(b"Bearer abc".to_vec())),
         ("not base64", Auth::Raw(b"Basic %%%".to_vec())),
         ("wrong secret", Auth::basic(&w.member.access_key, "wrong")),
-        ("unknown access key", Auth::basic("AKUNKNOWN0000000000", "secret")),
-        ("wrong admin password", Auth::basic("admin", "not the password")),
+        (
+            "unknown access key",
+            Auth::basic("AKUNKNOWN0000000000", "secret"),
+        ),
+        (
+            "wrong admin password",
+            Auth::basic("admin", "not the password"),
+        ),
         ("inactive key", inactive.auth()),
         ("deleted key", deleted.auth()),
         ("expired key", expired.auth()),
     ];
     let mut bodies = Vec::new();
     for (what, auth) in cases {
-        for path in ["/verify".to_owned(), format!("/projects/{}/verify", w.project)] {
+        for path in [
+            "/verify".to_owned(),
+            format!("/projects/{}/verify", w.project),
+        ] {
             let reply = verify(&w.app, Method::GET, &path, &auth, &[]).await;
             reply.assert_unauthenticated();
             bodies.push((what, reply.body));
@@ -305,9 +508,18 @@ async fn unknown_or_malformed_projects_get_404_only_after_authentication() {
     let w = World::new().await;
     let gone = w.app.create_project(&Auth::admin(), "gone").await;
     w.app
-        .ok(DELETE_PROJECT, json!({ "i": { "id": gone } }), &Auth::admin())
+        .ok(
+            DELETE_PROJECT,
+            json!({ "i": { "id": gone } }),
+            &Auth::admin(),
+        )
         .await;
-    for project in [gone.as_str(), "garbage", "UHJvamVjdDo5OTk5OTk", w.member.id.as_str()] {
+    for project in [
+        gone.as_str(),
+        "garbage",
+        "UHJvamVjdDo5OTk5OTk",
+        w.member.id.as_str(),
+    ] {
         let path = format!("/projects/{project}/verify");
         let reply = verify(&w.app, Method::GET, &path, &w.member.auth(), &[]).await;
         assert_eq!(reply.status, StatusCode::NOT_FOUND, "{project}: {reply:?}");
@@ -327,7 +539,11 @@ async fn revocation_holds_for_the_very_next_verification_on_every_replica() {
         assert_eq!(reply.status, StatusCode::OK, "warm on each replica");
     }
     w.app
-        .ok(SET_STATE, json!({ "i": { "id": key.id, "state": "INACTIVE" } }), &admin)
+        .ok(
+            SET_STATE,
+            json!({ "i": { "id": key.id, "state": "INACTIVE" } }),
+            &admin,
+        )
         .await;
     for app in [&w.app, &replica] {
         verify(app, Method::GET, "/verify", &key.auth(), &[])
@@ -335,7 +551,11 @@ async fn revocation_holds_for_the_very_next_verification_on_every_replica() {
             .assert_unauthenticated();
     }
     w.app
-        .ok(SET_STATE, json!({ "i": { "id": key.id, "state": "ACTIVE" } }), &admin)
+        .ok(
+            SET_STATE,
+            json!({ "i": { "id": key.id, "state": "ACTIVE" } }),
+            &admin,
+        )
         .await;
     for app in [&w.app, &replica] {
         let reply = verify(app, Method::GET, "/verify", &key.auth(), &[]).await;
@@ -359,7 +579,11 @@ async fn revocation_holds_for_the_very_next_verification_on_every_replica() {
     }
     // Access control off: everyone passes, on every replica, at once.
     w.app
-        .ok("mutation { disableAccessControl { enabled } }", json!({}), &admin)
+        .ok(
+            "mutation { disableAccessControl { enabled } }",
+            json!({}),
+            &admin,
+        )
         .await;
     for app in [&w.app, &replica] {
         let reply = verify(app, Method::POST, "/verify?role=OWNER", &Auth::None, &[]).await;
@@ -391,16 +615,14 @@ async fn an_expired_key_is_refused_from_its_expiry_on() {
 
 async fn verification_counts_use_and_failures_like_the_graphql_endpoint() {
     let w = World::new().await;
-    let query = "query($id: ID!) { node(id: $id) { ... on ApiKey { lastUsedAt failedAuthCount } } }";
-    let state = |w: &World| {
-        let id = w.member.id.clone();
-        async move {
-            w.app
-                .ok(query, json!({ "id": id }), &Auth::admin())
-                .await["node"]
-                .clone()
-        }
-    };
+    async fn state(w: &World) -> Value {
+        let query =
+            "query($id: ID!) { node(id: $id) { ... on ApiKey { lastUsedAt failedAuthCount } } }";
+        w.app
+            .ok(query, json!({ "id": w.member.id }), &Auth::admin())
+            .await["node"]
+            .clone()
+    }
     assert_eq!(state(&w).await["lastUsedAt"], Value::Null);
     verify(&w.app, Method::GET, "/verify", &w.member.auth(), &[]).await;
     // lastUsedAt is written behind the request; give it a moment.
@@ -449,7 +671,10 @@ async fn verification_is_throttled_with_retry_after() {
 async fn with_access_control_off_everyone_passes_as_anonymous() {
     let app = TestApp::spawn().await;
     let project = app.default_project(&Auth::None).await;
-    for path in ["/verify?role=OWNER&scope=deploy".to_owned(), format!("/projects/{project}/verify")] {
+    for path in [
+        "/verify?role=OWNER&scope=deploy".to_owned(),
+        format!("/projects/{project}/verify"),
+    ] {
         for auth in [Auth::None, Auth::basic("whoever", "whatever")] {
             let reply = verify(&app, Method::DELETE, &path, &auth, &[]).await;
             assert_eq!(reply.status, StatusCode::OK, "{path}: {reply:?}");
@@ -457,8 +682,19 @@ async fn with_access_control_off_everyone_passes_as_anonymous() {
             assert_eq!(reply.body["kind"], "ANONYMOUS");
         }
     }
-    let reply = verify(&app, Method::GET, "/projects/garbage/verify", &Auth::None, &[]).await;
-    assert_eq!(reply.status, StatusCode::NOT_FOUND, "the project must exist");
+    let reply = verify(
+        &app,
+        Method::GET,
+        "/projects/garbage/verify",
+        &Auth::None,
+        &[],
+    )
+    .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::NOT_FOUND,
+        "the project must exist"
+    );
 }
 
 async fn verify_never_runs_graphql() {
@@ -472,14 +708,24 @@ async fn verify_never_runs_graphql() {
     assert_eq!(reply.body["kind"], "ANONYMOUS");
     assert!(reply.body.get("data").is_none(), "{reply:?}");
     let data = app
-        .ok("{ projects(first: 10) { edges { node { name } } } }", json!({}), &Auth::None)
+        .ok(
+            "{ projects(first: 10) { edges { node { name } } } }",
+            json!({}),
+            &Auth::None,
+        )
         .await;
     assert!(!data.to_string().contains("via verify"), "{data}");
 }
 
 async fn malformed_requirements_are_400_before_credentials_are_looked_at() {
     let w = World::new().await;
-    for query in ["role=owner", "role=ADMIN", "scope=Not%20a%20scope", "scope=", "scope=-x"] {
+    for query in [
+        "role=owner",
+        "role=ADMIN",
+        "scope=Not%20a%20scope",
+        "scope=",
+        "scope=-x",
+    ] {
         let path = format!("/verify?{query}");
         let reply = verify(&w.app, Method::GET, &path, &Auth::None, &[]).await;
         assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{query}: {reply:?}");
@@ -488,8 +734,26 @@ async fn malformed_requirements_are_400_before_credentials_are_looked_at() {
         assert!(message.starts_with(named), "{query}: {message}");
     }
     // Parameters other than role and scope are the original request's own.
-    let reply = verify(&w.app, Method::GET, "/verify?page=2&role", &w.member.auth(), &[]).await;
-    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "an empty role is malformed");
-    let reply = verify(&w.app, Method::GET, "/verify?page=2&q=x", &w.member.auth(), &[]).await;
+    let reply = verify(
+        &w.app,
+        Method::GET,
+        "/verify?page=2&role",
+        &w.member.auth(),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::BAD_REQUEST,
+        "an empty role is malformed"
+    );
+    let reply = verify(
+        &w.app,
+        Method::GET,
+        "/verify?page=2&q=x",
+        &w.member.auth(),
+        &[],
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::OK);
 }

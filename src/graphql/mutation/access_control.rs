@@ -59,7 +59,8 @@ impl AccessControlMutation {
     }
 
     /// Turns access control off and forgets the administrator: anyone who can
-    /// reach the server then has full access. Succeeds if it is already off.
+    /// reach the server then has full access, and `/verify` lets every
+    /// request through. Succeeds if it is already off.
     async fn disable_access_control(&self, ctx: &Context<'_>) -> Result<AccessControl> {
         let (services, request) = parts(ctx)?;
         let action = AuditAction::AccessControlDisabled;
@@ -75,7 +76,10 @@ impl AccessControlMutation {
             .store
             .disable_access_control(&request.audit())
             .await?;
-        tracing::warn!("access control disabled: anyone who can reach this server has full access");
+        tracing::warn!(
+            "access control disabled: anyone who can reach this server has full access, \
+             and /verify lets every request through"
+        );
         Ok(AccessControl { enabled: false })
     }
 }

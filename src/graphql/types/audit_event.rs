@@ -124,10 +124,11 @@ impl AuditEvent {
     /// created with, which never change); null when the event is not about
     /// a key the caller could see.
     async fn target_scopes(&self) -> Option<Vec<String>> {
-        self.row
-            .target_scopes
-            .as_deref()
-            .map(|stored| crate::scopes::Scopes::from_stored(stored).as_slice().to_vec())
+        self.row.target_scopes.as_deref().map(|stored| {
+            crate::scopes::Scopes::from_stored(stored)
+                .as_slice()
+                .to_vec()
+        })
     }
 
     /// The client's IP address (behind a trusted proxy: the address the

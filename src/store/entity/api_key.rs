@@ -41,7 +41,9 @@ impl Role {
 
     /// The role named `name` exactly (`OWNER`, `MEMBER`, `READ_ONLY`).
     pub fn from_name(name: &str) -> Option<Self> {
-        Self::ASCENDING.into_iter().find(|role| role.as_str() == name)
+        Self::ASCENDING
+            .into_iter()
+            .find(|role| role.as_str() == name)
     }
 
     /// Whether this role has every right of `least`: OWNER > MEMBER >
