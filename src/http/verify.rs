@@ -94,7 +94,7 @@ impl Requirements {
             }
         }
         let scopes = Scopes::parse("scope", &scopes)?;
-        let by_method = if is_read(&original_method(parts)) {
+        let by_method = if reads_only(parts) {
             Role::ReadOnly
         } else {
             Role::Member
@@ -125,14 +125,24 @@ impl Requirements {
     }
 }
 
-/// The method of the request the proxy is asking about: what it forwarded,
-/// else this request's own.
-fn original_method(parts: &Parts) -> Method {
-    [FORWARDED_METHOD, ORIGINAL_METHOD]
+/// Whether the request the proxy is asking about only reads, by the
+/// method it forwarded (`X-Forwarded-Method`, `X-Original-Method`), else
+/// this request's own (Envoy sends the original method as its own).
+///
+/// When both headers are there, both must read: a proxy sets one of them
+/// and passes the client's headers on, so a client could otherwise send the
+/// other one and choose the method it is judged by.
+fn reads_only(parts: &Parts) -> bool {
+    let forwarded: Vec<&HeaderValue> = [FORWARDED_METHOD, ORIGINAL_METHOD]
         .iter()
-        .find_map(|name| parts.headers.get(*name))
-        .and_then(|value| Method::from_bytes(value.as_bytes()).ok())
-        .unwrap_or_else(|| parts.method.clone())
+        .flat_map(|name| parts.headers.get_all(*name))
+        .collect();
+    if forwarded.is_empty() {
+        return is_read(&parts.method);
+    }
+    forwarded
+        .iter()
+        .all(|value| Method::from_bytes(value.as_bytes()).is_ok_and(|method| is_read(&method)))
 }
 
 /// GET, HEAD and OPTIONS read; every other method (unknown ones included,
@@ -187,20 +197,28 @@ impl IntoResponse for Allowed {
                 headers.insert(HeaderName::from_static(name), value);
             }
         };
+        // Every header on every 200, empty when it does not apply (to the
+        // administrator, or anyone while access control is off), so that a
+        // proxy copying them always overwrites what a client sent under the
+        // same names.
         set("x-keyward-kind", body.kind);
-        if let (Some(project), Some(key), Some(access), Some(role), Some(scopes)) = (
-            &body.project_id,
-            &body.key_id,
-            &body.access_key,
-            body.role,
-            &body.scopes,
-        ) {
-            set("x-keyward-project-id", project);
-            set("x-keyward-key-id", key);
-            set("x-keyward-access-key", access);
-            set("x-keyward-role", role);
-            set("x-keyward-scopes", &scopes.join(" "));
-        }
+        set(
+            "x-keyward-project-id",
+            body.project_id.as_deref().unwrap_or_default(),
+        );
+        set(
+            "x-keyward-key-id",
+            body.key_id.as_deref().unwrap_or_default(),
+        );
+        set(
+            "x-keyward-access-key",
+            body.access_key.as_deref().unwrap_or_default(),
+        );
+        set("x-keyward-role", body.role.unwrap_or_default());
+        set(
+            "x-keyward-scopes",
+            &body.scopes.as_deref().unwrap_or_default().join(" "),
+        );
         (StatusCode::OK, headers, Json(body)).into_response()
     }
 }
@@ -261,6 +279,14 @@ mod tests {
             (Method::GET, &[("x-forwarded-method", "POST")], Member),
             (Method::GET, &[("x-original-method", "PATCH")], Member),
             (Method::POST, &[("x-forwarded-method", "GET")], ReadOnly),
+            // A proxy sets one header and passes the client's on: the client
+            // cannot talk its way down with the other one.
+            (
+                Method::GET,
+                &[("x-forwarded-method", "GET"), ("x-original-method", "POST")],
+                Member,
+            ),
+            (Method::GET, &[("x-forwarded-method", "")], Member),
             (Method::GET, &[("x-original-method", "PROPFIND")], Member),
             // Methods are case-sensitive: "get" is not GET.
             (Method::GET, &[("x-forwarded-method", "get")], Member),

@@ -234,10 +234,19 @@ async fn an_allowed_key_gets_its_facts_as_headers_and_body() {
     assert_eq!(reply.body["scopes"], json!([]));
     assert_eq!(reply.body["expiresAt"], Value::Null);
 
-    // The administrator: its kind, and nothing of a key.
+    // The administrator: its kind, and nothing of a key (every header is
+    // there, empty, so a proxy copying them overwrites a client's own).
     let reply = verify(&w.app, Method::GET, "/verify", &Auth::admin(), &[]).await;
     assert_eq!(header(&reply, "x-keyward-kind"), Some("ADMIN"));
-    assert_eq!(header(&reply, "x-keyward-key-id"), None);
+    for name in [
+        "x-keyward-project-id",
+        "x-keyward-key-id",
+        "x-keyward-access-key",
+        "x-keyward-role",
+        "x-keyward-scopes",
+    ] {
+        assert_eq!(header(&reply, name), Some(""), "{name}");
+    }
     assert_eq!(reply.body["kind"], "ADMIN");
     assert_eq!(reply.body["keyId"], Value::Null);
 }
