@@ -437,6 +437,15 @@ async fn the_console_manages_keys_end_to_end_in_a_real_browser() {
             .await;
         admin.get("endpoint").await;
         admin.text_contains("/projects/").await;
+        // The verify endpoint for proxies sits next to the project's own.
+        let endpoint = admin.value("endpoint").await;
+        let verify_url = admin.value("verify-url").await;
+        assert_eq!(
+            verify_url,
+            endpoint.replace("/graphql", "/verify"),
+            "the verify URL is the project's, beside its endpoint"
+        );
+        admin.get("verify-url-copy").await;
 
         // The switcher in the top bar goes to another project and back.
         for name in ["Default", "payments"] {
@@ -477,15 +486,44 @@ async fn the_console_manages_keys_end_to_end_in_a_real_browser() {
             .await
             .expect("pick OWNER");
         admin.assert_every_control_is_labelled().await;
+        // A malformed scope is refused next to the scopes field, and the
+        // rest of the form is kept.
+        admin.fill("key-scopes-input", "metrics:read, Deploy!").await;
+        admin.click("key-submit").await;
+        admin
+            .until(
+                "the scopes field shows its error",
+                "const error = document.querySelector(\"[data-field='scopes'] [data-testid='error']\");
+                 return !!error && error.textContent.length > 0;",
+                vec![],
+            )
+            .await;
+        assert_eq!(admin.value("key-name").await, "ci-deployer");
+        admin
+            .fill("key-scopes-input", "metrics:read deploy:write,deploy:write")
+            .await;
         admin.click("key-submit").await;
         let access_key = admin.value("new-access-key").await;
         let secret = admin.value("new-secret-key").await;
         assert_eq!(access_key.len(), 20, "{access_key:?}");
         assert_eq!(secret.len(), 40);
         admin.get("secret-warning").await;
+        assert_eq!(
+            admin.value("new-key-scopes").await,
+            "Scopes: deploy:write metrics:read.",
+            "the one-time view shows the key's scopes, distinct and sorted"
+        );
         admin.screenshot("new-key-secret-shown-once").await;
         admin.click("secret-done").await;
         admin.key_state_becomes(&access_key, "ACTIVE").await;
+        let row_scopes = admin
+            .js(
+                "const row = document.querySelector(`[data-testid='key-row'][data-access-key='${arguments[0]}']`);
+                 return [...row.querySelectorAll(\"[data-testid='key-scopes'] code\")].map(c => c.textContent);",
+                vec![json!(access_key)],
+            )
+            .await;
+        assert_eq!(row_scopes, json!(["deploy:write", "metrics:read"]));
         let shown = admin
             .js("return document.documentElement.outerHTML.includes(arguments[0]);", vec![json!(secret)])
             .await;
@@ -539,8 +577,26 @@ async fn the_console_manages_keys_end_to_end_in_a_real_browser() {
             .select_by_value("MEMBER")
             .await
             .expect("pick MEMBER");
+        // A key cannot grant a scope it does not hold itself.
+        key_browser
+            .fill("key-scopes-input", "metrics:read billing:write")
+            .await;
+        key_browser.click("key-submit").await;
+        key_browser
+            .until(
+                "the dialog says the scope cannot be granted",
+                "const dialog = document.querySelector(\"[data-testid='key-dialog']\");
+                 return !!dialog && dialog.innerText.includes('scopes that it holds itself');",
+                vec![],
+            )
+            .await;
+        key_browser.fill("key-scopes-input", "metrics:read").await;
         key_browser.click("key-submit").await;
         let temporary = key_browser.value("new-access-key").await;
+        assert_eq!(
+            key_browser.value("new-key-scopes").await,
+            "Scopes: metrics:read."
+        );
         key_browser.click("secret-done").await;
         key_browser.key_state_becomes(&temporary, "ACTIVE").await;
         key_browser.key_action(&temporary, "action-deactivate").await;

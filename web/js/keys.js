@@ -92,6 +92,7 @@ export function keysView(root, app, projectId) {
   let projectName;
   let projectDesc;
   let endpointCode;
+  let verifyCode;
   let keysTitleCount;
 
   function buildPage() {
@@ -103,6 +104,7 @@ export function keysView(root, app, projectId) {
     projectName = h('span', { 'data-testid': 'project-name' }, project.name);
     projectDesc = h('p', { class: 'project-desc', 'data-testid': 'project-description' });
     endpointCode = h('code', { class: 'endpoint', 'data-testid': 'endpoint' }, project.endpoint);
+    verifyCode = h('code', { class: 'endpoint', 'data-testid': 'verify-url' }, project.verifyUrl);
 
     const headActions = h('div', { class: 'page-actions' });
     if (app.can.editProject) {
@@ -171,6 +173,13 @@ export function keysView(root, app, projectId) {
           { class: 'muted small' },
           'Requests sent to this endpoint are scoped to this project. Send an API key as HTTP Basic credentials: the access key is the username, the secret key the password.',
         ),
+        h('h2', { id: 'verify-title', class: 'card-title' }, 'Verify endpoint'),
+        h('div', { class: 'endpoint-row' }, verifyCode, copyButton(() => verifyCode.textContent, { what: 'verify endpoint', testid: 'verify-url-copy' })),
+        h(
+          'p',
+          { class: 'muted small' },
+          'For a proxy in front of another service (nginx auth_request, Caddy forward_auth, Traefik forwardAuth, Envoy ext_authz): it answers 200 for this project’s active keys and 401 or 403 otherwise. Add ?role=MEMBER or ?scope=NAME to require more.',
+        ),
       ),
       h(
         'section',
@@ -196,6 +205,7 @@ export function keysView(root, app, projectId) {
     const project = state.data.project;
     projectName.textContent = project.name;
     endpointCode.textContent = project.endpoint;
+    verifyCode.textContent = project.verifyUrl;
     projectDesc.textContent = project.description || '';
     projectDesc.parentElement.hidden = !project.description;
     app.setTitle(`API & Keys · ${project.name}`);
@@ -234,7 +244,7 @@ export function keysView(root, app, projectId) {
               h(
                 'tr',
                 { role: 'row' },
-                ['State', 'Name', 'Access key', 'Role', 'Created', 'Last used', 'Expires', 'Failed auth'].map((label) =>
+                ['State', 'Name', 'Access key', 'Role', 'Scopes', 'Created', 'Last used', 'Expires', 'Failed auth'].map((label) =>
                   h('th', { scope: 'col', role: 'columnheader' }, label),
                 ),
                 h('th', { scope: 'col', role: 'columnheader', class: 'col-actions' }, h('span', { class: 'visually-hidden' }, 'Actions')),
@@ -297,6 +307,7 @@ export function keysView(root, app, projectId) {
         h('code', { class: 'access-key', 'data-testid': 'key-access-key' }, key.accessKey),
       ),
       h('td', { role: 'cell', 'data-label': 'Role' }, roleBadge(key.role)),
+      h('td', { role: 'cell', 'data-label': 'Scopes', 'data-testid': 'key-scopes' }, scopeList(key.scopes)),
       h('td', { role: 'cell', 'data-label': 'Created' }, timeEl(key.createdAt, { style: 'date' })),
       h('td', { role: 'cell', 'data-label': 'Last used' }, timeEl(key.lastUsedAt, { style: 'relative', fallback: 'Never' })),
       h('td', { role: 'cell', 'data-label': 'Expires', class: key.state === 'EXPIRED' ? 'text-expired' : '' }, timeEl(key.expiresAt, { style: 'near', fallback: 'Never' })),
@@ -485,6 +496,17 @@ export function keysView(root, app, projectId) {
           hint: roles.map((role) => ROLE_HINTS[role]).join(' '),
         }),
         field({
+          label: 'Scopes',
+          name: 'scopes',
+          testid: 'key-scopes-input',
+          autocomplete: 'off',
+          spellcheck: 'false',
+          optional: true,
+          hint: app.viewer.kind === 'API_KEY'
+            ? 'Separated by spaces or commas, such as deploy:write metrics:read. You can grant only scopes your own key holds. Fixed once the key exists.'
+            : 'Separated by spaces or commas, such as deploy:write metrics:read. A proxy can require them with ?scope=NAME. Fixed once the key exists.',
+        }),
+        field({
           label: 'Expires',
           name: 'expiresAt',
           type: 'datetime-local',
@@ -497,6 +519,8 @@ export function keysView(root, app, projectId) {
       onSubmit: async (values, form) => {
         const input = { projectId: state.data.project.id, name: values.name, role: values.role };
         if (values.description.trim() !== '') input.description = values.description;
+        const scopes = splitScopes(values.scopes);
+        if (scopes.length) input.scopes = scopes;
         if (values.expiresAt) {
           const when = new Date(values.expiresAt);
           if (Number.isNaN(when.getTime())) {
@@ -550,6 +574,7 @@ export function keysView(root, app, projectId) {
           'p',
           { class: 'muted small' },
           `Role: ${ROLE_LABELS[apiKey.role]}. `,
+          h('span', { 'data-testid': 'new-key-scopes' }, apiKey.scopes.length ? `Scopes: ${apiKey.scopes.join(' ')}. ` : 'No scopes. '),
           apiKey.expiresAt ? ['Expires: ', timeEl(apiKey.expiresAt), '. '] : 'Does not expire. ',
           'Use the pair as HTTP Basic credentials for this project’s endpoint.',
         ),
@@ -566,6 +591,17 @@ export function keysView(root, app, projectId) {
   }
 
   load();
+}
+
+/** The scopes typed into Add API Key: separated by spaces and/or commas. */
+function splitScopes(text) {
+  return (text || '').split(/[\s,]+/).filter((scope) => scope !== '');
+}
+
+/** A key's scopes as tags, or a muted "None". */
+function scopeList(scopes) {
+  if (!scopes.length) return h('span', { class: 'muted' }, 'None');
+  return h('span', { class: 'scopes' }, scopes.map((scope) => h('code', { class: 'scope' }, scope)));
 }
 
 /** `yyyy-MM-ddTHH:mm` in local time, for <input type="datetime-local">. */

@@ -18,7 +18,7 @@ export const DISABLE_ACCESS_CONTROL = `mutation DisableAccessControl {
   disableAccessControl { enabled }
 }`;
 
-const PROJECT_FIELDS = `id name description endpoint createdAt updatedAt`;
+const PROJECT_FIELDS = `id name description endpoint verifyUrl createdAt updatedAt`;
 
 export const PROJECTS = `query ConsoleProjects($first: Int!, $after: String) {
   projects(first: $first, after: $after) {
@@ -34,7 +34,7 @@ export const PROJECTS = `query ConsoleProjects($first: Int!, $after: String) {
   }
 }`;
 
-const KEY_FIELDS = `id name description accessKey role state createdAt updatedAt
+const KEY_FIELDS = `id name description accessKey role scopes state createdAt updatedAt
   lastUsedAt expiresAt failedAuthCount lastFailedAuthAt`;
 
 export const PROJECT_KEYS = `query ConsoleProjectKeys($id: ID, $first: Int!, $after: String, $state: KeyState) {
@@ -63,7 +63,7 @@ export const DELETE_PROJECT = `mutation ConsoleDeleteProject($input: DeleteProje
 export const CREATE_KEY = `mutation ConsoleCreateKey($input: CreateApiKeyInput!) {
   createApiKey(input: $input) {
     secretKey
-    apiKey { id name accessKey role state expiresAt }
+    apiKey { id name accessKey role scopes state expiresAt }
   }
 }`;
 
@@ -88,6 +88,7 @@ export function viewInApiUrl(id) {
       name
       description
       endpoint
+      verifyUrl
       createdAt
       updatedAt
     }
@@ -96,6 +97,7 @@ export function viewInApiUrl(id) {
       description
       accessKey
       role
+      scopes
       state
       createdAt
       lastUsedAt
