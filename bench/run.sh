@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# keyward benchmark: one command, prints the table of targets R1–R5.
+# keyward benchmark: one command, prints the table of targets R1–R5 and V1–V3.
 #
 #   bench/run.sh                 # SQLite, and PostgreSQL when reachable
 #   DURATION=20 bench/run.sh     # seconds per load run (default 10)
@@ -28,6 +28,7 @@ cargo build --release --quiet -p keyward -p keyward-bench
 BIN=target/release/keyward
 SEED=target/release/keyward-bench
 LUA=bench/wrk/graphql.lua
+GET_LUA=bench/wrk/get.lua
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 now_ms() { date +%s%3N; }
@@ -41,10 +42,15 @@ load() {
   local name=$1 conns=$2 url=$3 payload=$4 auth=${5:-} threads=2
   [ "$conns" -lt 2 ] && threads=1
   # Warm-up: one request first, so a run measures the steady state (the first
-  # use of a key pays argon2 once, by design).
-  curl -s -o /dev/null "$url" -H 'Content-Type: application/json' ${auth:+-H "Authorization: $auth"} --data "$payload"
+  # use of a key pays argon2 once, by design). An empty payload is a GET.
+  if [ -n "$payload" ]; then
+    curl -s -o /dev/null "$url" -H 'Content-Type: application/json' ${auth:+-H "Authorization: $auth"} --data "$payload"
+  else
+    curl -s -o /dev/null "$url" ${auth:+-H "Authorization: $auth"}
+  fi
+  local script=$LUA; [ -z "$payload" ] && script=$GET_LUA
   BODY=$payload AUTH=$auth EXPECT_FAILURE=${EXPECT_FAILURE:-0} \
-    wrk -t"$threads" -c"$conns" -d"${DURATION}s" --latency -s "$LUA" "$url" >"$WORK/$name.out" 2>&1
+    wrk -t"$threads" -c"$conns" -d"${DURATION}s" --latency -s "$script" "$url" >"$WORK/$name.out" 2>&1
   local summary
   summary=$(grep '^{' "$WORK/$name.out" | tail -n 1)
   if [ -z "$summary" ]; then echo "wrk run $name failed:" >&2; cat "$WORK/$name.out" >&2; exit 1; fi
@@ -103,6 +109,19 @@ bench_backend() {
   echo "== $backend: R2 __typename" >&2
   local typename; typename=$(load "$backend-typename" 16 "$base/graphql" "$(body '{ __typename }')" "$key_auth")
 
+  # The hot-path targets (V1–V3) compare against a static asset of the same
+  # server: the console's stylesheet, served from the binary.
+  local asset; asset=$(curl -sS "$base/" | grep -o '/assets/[^"]*/console.css' | head -n 1)
+  [ -n "$asset" ] || { echo "no asset link on /" >&2; exit 1; }
+  echo "== $backend: V static asset" >&2
+  local static; static=$(load "$backend-static" 32 "$base$asset" "")
+  echo "== $backend: V1 /verify" >&2
+  local verify; verify=$(load "$backend-verify" 32 "$base/projects/$large/verify" "" "$key_auth")
+  echo "== $backend: V2 __typename" >&2
+  local v2; v2=$(load "$backend-v2" 32 "$base/graphql" "$(body '{ __typename }')" "$key_auth")
+  echo "== $backend: V3 project" >&2
+  local v3; v3=$(load "$backend-v3" 32 "$endpoint" "$(body '{ project { id name } }')" "$key_auth")
+
   echo "== $backend: R3 pages" >&2
   local page='query($p: ID!, $c: String) { project(id: $p) { apiKeys(first: 50, after: $c) { totalCount edges { cursor node { id name state } } } } }'
   local page_small page_large
@@ -130,6 +149,13 @@ bench_backend() {
   row "$backend" "R1 p99" "authenticated viewer / access control off (p99 us)" "$(jq .p99_us <<<"$authed")" "$(jq .p99_us <<<"$open")" "$r" "<= 1.25" "$(verdict "$r" "<=" 1.25)"
   r=$(ratio "$(jq .rps <<<"$authed")" "$(jq .rps <<<"$typename")")
   row "$backend" "R2" "authenticated viewer / { __typename } (req/s)" "$(jq .rps <<<"$authed")" "$(jq .rps <<<"$typename")" "$r" ">= 0.50" "$(verdict "$r" ">=" 0.5)"
+  local v3_target=0.35; [ "$backend" = postgres ] && v3_target=0.20
+  r=$(ratio "$(jq .rps <<<"$verify")" "$(jq .rps <<<"$static")")
+  row "$backend" "V1" "/verify, verified key / static asset (req/s)" "$(jq .rps <<<"$verify")" "$(jq .rps <<<"$static")" "$r" ">= 0.80" "$(verdict "$r" ">=" 0.8)"
+  r=$(ratio "$(jq .rps <<<"$v2")" "$(jq .rps <<<"$static")")
+  row "$backend" "V2" "authenticated { __typename } / static asset (req/s)" "$(jq .rps <<<"$v2")" "$(jq .rps <<<"$static")" "$r" ">= 0.50" "$(verdict "$r" ">=" 0.5)"
+  r=$(ratio "$(jq .rps <<<"$v3")" "$(jq .rps <<<"$static")")
+  row "$backend" "V3" "authenticated { project { id name } } / static (req/s)" "$(jq .rps <<<"$v3")" "$(jq .rps <<<"$static")" "$r" ">= $v3_target" "$(verdict "$r" ">=" "$v3_target")"
   r=$(ratio "$(jq .p50_us <<<"$page_large")" "$(jq .p50_us <<<"$page_small")")
   row "$backend" "R3" "page of 50 at $KEYS keys / at $SMALL_KEYS keys (p50 us)" "$(jq .p50_us <<<"$page_large")" "$(jq .p50_us <<<"$page_small")" "$r" "<= 1.50" "$(verdict "$r" "<=" 1.5)"
   r=$(ratio "$(jq .rps <<<"$flooded")" "$(jq .rps <<<"$calm")")
