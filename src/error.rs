@@ -257,6 +257,8 @@ pub enum StartupError {
         source: std::io::Error,
     },
     #[error(transparent)]
+    DatabaseInUse(#[from] crate::store::LockError),
+    #[error(transparent)]
     Other(#[from] Error),
 }
 

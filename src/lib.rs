@@ -42,15 +42,23 @@ pub struct Application {
     hasher: Hasher,
     /// Closes open WebSockets on stop.
     websockets: tokio_util::sync::CancellationToken,
+    /// For [`Application::request_statements`].
+    store: Store,
+    /// Released last, when everything that used the database has stopped.
+    database_lock: store::DatabaseLock,
 }
 
 impl Application {
     /// Connects to and migrates the database, then starts serving.
     pub async fn build(config: Config) -> Result<Self, StartupError> {
+        // Before anything touches a SQLite file: its auth state is then this
+        // process's alone (see `store::DatabaseLock`).
+        let database_lock = store::DatabaseLock::acquire(&config.database_url)?;
         let store = Store::connect(&config.database_url, &config.database)
             .await
             .map_err(StartupError::Connect)?;
         store.migrate().await.map_err(StartupError::Migrate)?;
+        store.load_auth_state().await?;
 
         if config.hashing.is_below_owasp_minimum() {
             tracing::warn!(
@@ -90,6 +98,7 @@ impl Application {
         );
 
         let access_control = store.settings().await?.access_control_enabled;
+        let handle = store.clone();
         tracing::info!(url = %format!("http://{local_addr}/graphql"), "keyward is serving");
         if !access_control {
             tracing::warn!(
@@ -134,6 +143,8 @@ impl Application {
             tasks,
             hasher,
             websockets,
+            store: handle,
+            database_lock,
         })
     }
 
@@ -146,6 +157,18 @@ impl Application {
     /// run: the cost that throttling bounds.
     pub fn argon2_verifications(&self) -> u64 {
         self.hasher.verifications()
+    }
+
+    /// How many database statements requests have run on this server: what
+    /// the in-memory auth state keeps off the hot path.
+    pub fn request_statements(&self) -> u64 {
+        self.store.request_statements()
+    }
+
+    /// Whether this server answers authentication from memory right now
+    /// (on PostgreSQL: it holds a live lease and listens for revocations).
+    pub fn auth_state_trusted(&self) -> bool {
+        self.store.auth_state_trusted()
     }
 
     /// Serves until `signal` resolves, then shuts down gracefully.
@@ -168,5 +191,6 @@ impl Application {
         if let Err(err) = self.last_used_writer.await {
             tracing::error!(error = %err, "lastUsedAt writer failed");
         }
+        drop(self.database_lock);
     }
 }

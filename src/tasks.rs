@@ -1,5 +1,6 @@
 //! Background work every replica does while it serves: forwarding the audit
-//! events other replicas commit (PostgreSQL), recording keys that reach their
+//! events other replicas commit, holding this replica's lease and listening
+//! for revocations (PostgreSQL), recording keys that reach their
 //! expiry, and pruning audit events past their retention.
 
 use std::time::Duration;
@@ -15,13 +16,24 @@ const EXPIRY_SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 const RETENTION_INTERVAL: Duration = Duration::from_secs(3600);
 
 /// The running tasks; dropping this does not stop them, [`Tasks::stop`] does.
-pub struct Tasks(Vec<JoinHandle<()>>);
+pub struct Tasks {
+    store: Store,
+    handles: Vec<JoinHandle<()>>,
+}
 
 impl Tasks {
     pub fn start(store: &Store, audit_retention: chrono::Duration) -> Self {
         let forwarder = {
             let store = store.clone();
             tokio::spawn(async move { store.forward_notifications().await })
+        };
+        let lease = {
+            let store = store.clone();
+            tokio::spawn(async move { store.hold_lease().await })
+        };
+        let revocations = {
+            let store = store.clone();
+            tokio::spawn(async move { store.listen_for_revocations().await })
         };
         let expiry = {
             let store = store.clone();
@@ -49,14 +61,19 @@ impl Tasks {
                 }
             })
         };
-        Self(vec![forwarder, expiry, retention])
+        Self {
+            store: store.clone(),
+            handles: vec![forwarder, lease, revocations, expiry, retention],
+        }
     }
 
+    /// Stops the tasks, then gives up this replica's lease.
     pub async fn stop(self) {
-        for task in self.0 {
+        for task in self.handles {
             task.abort();
             let _ = task.await;
         }
+        self.store.release_lease().await;
     }
 }
 

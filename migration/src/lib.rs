@@ -10,6 +10,7 @@ mod m20261126_000002_auth_epoch_and_key_counts;
 mod m20261126_000003_key_expiry_and_failures;
 mod m20261126_000004_audit_events;
 mod m20261202_000005_key_scopes;
+mod m20261202_000006_replica_leases;
 
 /// Every migration of keyward, in the order it must be applied.
 pub struct Migrator;
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000003_key_expiry_and_failures::Migration),
             Box::new(m20261126_000004_audit_events::Migration),
             Box::new(m20261202_000005_key_scopes::Migration),
+            Box::new(m20261202_000006_replica_leases::Migration),
         ]
     }
 }

@@ -77,8 +77,9 @@ impl Authenticator {
     /// an active key's secret is [`Error::Unauthenticated`]; the reason is
     /// logged at debug level and never told to the client.
     ///
-    /// Hot path: one read of the settings row (access control and the auth
-    /// epoch), then a cache hit; no argon2, no key lookup. See [`cache`].
+    /// Hot path: the settings row (access control and the auth epoch) from
+    /// memory, where the store can prove it current (see the store's
+    /// `auth_state`), then a cache hit: no database, no argon2. See [`cache`].
     /// Failures count against the username and the client address; past
     /// their limits requests are refused before argon2. See [`throttle`].
     #[tracing::instrument(skip_all)]
@@ -87,9 +88,9 @@ impl Authenticator {
         header: Option<&HeaderValue>,
         client: Option<IpAddr>,
     ) -> Result<Principal, Error> {
-        // Read on every request (never cached), so that turning access
-        // control on or off, and every revocation, holds from the very next
-        // request on every replica.
+        // Current as of every revoking change that has returned, on every
+        // replica: turning access control on or off, and every revocation,
+        // hold from the very next request.
         let settings = self.store.settings().await?;
         if !settings.access_control_enabled {
             return Ok(Principal::Anonymous);
@@ -143,7 +144,7 @@ impl Authenticator {
                 return Err(self.throttled(retry_after).await);
             }
         };
-        let principal = match self.verify(credentials, settings).await {
+        let principal = match self.verify(credentials, &settings).await {
             Ok(principal) => {
                 reservation.refund(&self.throttle);
                 principal
@@ -201,10 +202,10 @@ impl Authenticator {
     async fn verify(
         &self,
         credentials: Credentials,
-        settings: crate::store::settings_entity::Model,
+        settings: &crate::store::settings_entity::Model,
     ) -> Result<Principal, Error> {
         if settings.admin_username.as_deref() == Some(credentials.username.as_str()) {
-            let stored = settings.admin_password_hash;
+            let stored = settings.admin_password_hash.clone();
             return if self.hasher.verify(stored, credentials.password).await? {
                 Ok(Principal::Admin)
             } else {

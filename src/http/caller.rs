@@ -117,12 +117,10 @@ impl ProjectScope {
     /// (or the id is malformed), FORBIDDEN if the caller is a key of another
     /// project. Says nothing about the other project.
     pub async fn resolve(app: &AppState, caller: &Caller, raw_id: &str) -> Result<Self, Error> {
-        let id = GlobalId::parse(raw_id)
-            .filter(|gid| gid.kind == NodeKind::Project)
-            .ok_or(Error::NotFound("project"))?;
+        let id = project_id(raw_id)?;
         let project = app
             .store
-            .project(id.id)
+            .project(id)
             .await?
             .ok_or(Error::NotFound("project"))?;
         if !caller.principal.can_see(project.id) {
@@ -132,6 +130,37 @@ impl ProjectScope {
         }
         Ok(Self(project))
     }
+
+    /// What the extractor checks, for an answer that needs nothing of the
+    /// project's row (`/verify`): a key of this very project is let through
+    /// without reading it, since a key valid now implies its project exists
+    /// (deleting a project deletes its keys, and revokes them everywhere).
+    pub async fn confirm(parts: &mut Parts, app: &AppState) -> Result<(), Error> {
+        let caller = Caller::from_request_parts(parts, app).await?;
+        let raw = route_project_id(parts, app).await?;
+        if let Some(key) = caller.principal.key()
+            && project_id(&raw)? == key.project_id
+        {
+            return Ok(());
+        }
+        Self::resolve(app, &caller, &raw).await.map(drop)
+    }
+}
+
+/// The `{project_id}` of the route, as sent.
+async fn route_project_id(parts: &mut Parts, app: &AppState) -> Result<String, Error> {
+    let Path(mut params) = Path::<HashMap<String, String>>::from_request_parts(parts, app)
+        .await
+        .map_err(|_| Error::NotFound("project"))?;
+    params.remove("project_id").ok_or(Error::NotFound("project"))
+}
+
+/// The database id of a project's global id; NOT_FOUND if it is not one.
+fn project_id(raw: &str) -> Result<i64, Error> {
+    GlobalId::parse(raw)
+        .filter(|gid| gid.kind == NodeKind::Project)
+        .map(|gid| gid.id)
+        .ok_or(Error::NotFound("project"))
 }
 
 /// The `{project_id}` of the route, scoped for the request's [`Caller`].
@@ -142,11 +171,8 @@ impl FromRequestParts<AppState> for ProjectScope {
 
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Error> {
         let caller = Caller::from_request_parts(parts, app).await?;
-        let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, app)
-            .await
-            .map_err(|_| Error::NotFound("project"))?;
-        let raw = params.get("project_id").ok_or(Error::NotFound("project"))?;
-        Self::resolve(app, &caller, raw).await
+        let raw = route_project_id(parts, app).await?;
+        Self::resolve(app, &caller, &raw).await
     }
 }
 

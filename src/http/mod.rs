@@ -83,6 +83,7 @@ pub fn router(state: AppState, limits: &Limits) -> Router {
         .route("/healthz", get(healthz))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(count_statements))
         .layer(axum::middleware::from_fn_with_state(
             Duration::from_millis(limits.request_timeout_ms),
             deadline::deadline,
@@ -104,6 +105,14 @@ pub fn router(state: AppState, limits: &Limits) -> Router {
         Some(cors) => router.layer(cors),
         None => router,
     }
+}
+
+/// Counts the statements each request runs (see `store::counting_statements`).
+async fn count_statements(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    crate::store::counting_statements(next.run(request)).await
 }
 
 /// Longest request id kept from a proxy.

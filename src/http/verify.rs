@@ -57,7 +57,7 @@ async fn judge(app: &AppState, parts: &mut Parts, project_scoped: bool) -> Resul
     let requirements = Requirements::of(parts)?;
     let caller = Caller::from_request_parts(parts, app).await?;
     if project_scoped {
-        ProjectScope::from_request_parts(parts, app).await?;
+        ProjectScope::confirm(parts, app).await?;
     }
     requirements.check(&caller.principal)?;
     Ok(Allowed(caller.principal))

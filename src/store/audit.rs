@@ -219,7 +219,12 @@ impl Store {
         txn: Txn,
         events: impl IntoIterator<Item = audit_event::Model>,
     ) -> Result<(), DbErr> {
-        txn.commit().await?;
+        let revoked = txn.revoked();
+        let committed = txn.commit().await;
+        if let Some(row) = revoked {
+            self.after_revoking_commit(row, committed.is_ok()).await;
+        }
+        committed?;
         if self.db().get_database_backend() != DbBackend::Postgres {
             events
                 .into_iter()

@@ -11,6 +11,7 @@
 use std::future::Future;
 use std::time::Duration;
 
+use super::entity::settings;
 use sea_orm::{
     ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, ExecResult, QueryResult, RuntimeErr,
     Statement,
@@ -25,7 +26,18 @@ pub(crate) struct Bounded<C> {
 }
 
 /// A writing transaction, as [`super::Store::begin_write`] opens it.
-pub(crate) type Txn = Bounded<DatabaseTransaction>;
+///
+/// It remembers whether it revoked credentials (bumped the auth epoch, see
+/// [`super::bump_auth_epoch`]), and its commit hands that on: the one commit
+/// of the store then brings every replica's memory of the auth state up to
+/// date before the mutation returns. Nobody has to remember to.
+#[derive(Debug)]
+pub(crate) struct Txn {
+    conn: Bounded<DatabaseTransaction>,
+    /// The settings row as this transaction left it, once it bumped the
+    /// auth epoch.
+    revoked: std::sync::Mutex<Option<settings::Model>>,
+}
 
 impl<C> Bounded<C> {
     pub(crate) fn new(inner: C, limit: Duration) -> Self {
@@ -44,8 +56,59 @@ impl<C> Bounded<C> {
 }
 
 impl Txn {
+    pub(crate) fn new(conn: Bounded<DatabaseTransaction>) -> Self {
+        Self {
+            conn,
+            revoked: std::sync::Mutex::default(),
+        }
+    }
+
+    /// Notes that this transaction bumped the auth epoch, leaving `settings`.
+    pub(crate) fn revokes(&self, settings: settings::Model) {
+        *self.revoked.lock().unwrap_or_else(|e| e.into_inner()) = Some(settings);
+    }
+
+    /// The settings row this transaction left, if it revoked credentials.
+    pub(crate) fn revoked(&self) -> Option<settings::Model> {
+        self.revoked
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     pub(crate) async fn commit(self) -> Result<(), DbErr> {
-        within(self.limit, self.inner.commit()).await
+        within(self.conn.limit, self.conn.inner.commit()).await
+    }
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for Txn {
+    fn get_database_backend(&self) -> DbBackend {
+        self.conn.get_database_backend()
+    }
+
+    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        self.conn.execute_raw(stmt).await
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        self.conn.execute_unprepared(sql).await
+    }
+
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        self.conn.query_one_raw(stmt).await
+    }
+
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        self.conn.query_all_raw(stmt).await
+    }
+
+    fn support_returning(&self) -> bool {
+        self.conn.support_returning()
+    }
+
+    fn is_mock_connection(&self) -> bool {
+        self.conn.is_mock_connection()
     }
 }
 

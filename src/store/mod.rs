@@ -4,7 +4,10 @@
 //! decide what to publish.
 
 mod audit;
+mod auth_state;
 mod bounded;
+mod lock;
+mod statements;
 pub mod entity;
 mod keys;
 mod projects;
@@ -26,7 +29,10 @@ pub use audit::{
 };
 pub use entity::api_key::{KeyState, Role};
 pub use entity::{api_key, audit_event, project, settings as settings_entity};
+pub use auth_state::LEASE;
 pub use keys::{DeleteKeyOutcome, KeyCounts, KeyStatus, NewKey};
+pub use lock::{DatabaseLock, LockError};
+pub use statements::{RequestStatements, counting_statements};
 
 use bounded::{Bounded, Txn, within};
 
@@ -47,6 +53,10 @@ pub struct Store {
     statement_timeout: Duration,
     /// Committed audit events, for live subscriptions.
     events: EventFeed,
+    /// The settings row in memory (see [`auth_state`]).
+    auth: auth_state::AuthState,
+    /// Statements run on behalf of requests (see [`statements`]).
+    statements: RequestStatements,
 }
 
 /// One page of a keyset-paginated list.
@@ -104,13 +114,16 @@ impl Store {
                     statement_timeout.as_millis().to_string(),
                 )])
             });
+        let mut db = Database::connect(options).await?;
+        let statements = RequestStatements::default();
+        db.set_metric_callback(statements.callback());
+        let auth = auth_state::AuthState::new(db.get_database_backend());
         Ok(Self {
-            db: Bounded::new(
-                Database::connect(options).await?,
-                connect_timeout + statement_timeout,
-            ),
+            db: Bounded::new(db, connect_timeout + statement_timeout),
             statement_timeout,
             events: EventFeed::default(),
+            auth,
+            statements,
         })
     }
 
@@ -138,6 +151,11 @@ impl Store {
         within(self.db.limit(), self.db.inner().ping()).await
     }
 
+    /// How many statements requests have run on this store so far.
+    pub fn request_statements(&self) -> u64 {
+        self.statements.total()
+    }
+
     pub(crate) fn db(&self) -> &Bounded<DatabaseConnection> {
         &self.db
     }
@@ -160,7 +178,7 @@ impl Store {
         // Acquiring the connection and waiting for the lock, bounded as one
         // statement on the pool is.
         let txn = within(self.db.limit(), self.db.inner().begin_with_options(options)).await?;
-        Ok(Bounded::new(txn, self.statement_timeout))
+        Ok(Txn::new(Bounded::new(txn, self.statement_timeout)))
     }
 }
 
@@ -173,13 +191,32 @@ pub fn now() -> DateTime<Utc> {
 /// Bumps the auth epoch. Part of the transaction of every change that can
 /// revoke credentials, so that no replica trusts a cached verification made
 /// before the change once the change has committed.
-async fn bump_auth_epoch(conn: &impl ConnectionTrait) -> Result<(), DbErr> {
+///
+/// The transaction remembers the row it left, and its commit (in
+/// [`Store::commit_with_events`]) brings every replica's memory of the auth
+/// state up to date before returning (see [`auth_state`]). On PostgreSQL it
+/// also notifies the replicas, which PostgreSQL delivers at the commit.
+async fn bump_auth_epoch(txn: &Txn) -> Result<(), DbErr> {
     use entity::settings::{Column, Entity, SETTINGS_ID};
-    Entity::update_many()
+    let settings = Entity::update_many()
         .col_expr(Column::AuthEpoch, Expr::col(Column::AuthEpoch).add(1))
         .filter(Column::Id.eq(SETTINGS_ID))
-        .exec(conn)
+        .exec_with_returning(txn)
+        .await?
+        .pop()
+        .ok_or_else(|| DbErr::RecordNotFound("the settings row".into()))?;
+    if txn.get_database_backend() == DbBackend::Postgres {
+        txn.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_notify($1, $2)",
+            [
+                auth_state::CHANNEL.into(),
+                settings.auth_epoch.to_string().into(),
+            ],
+        ))
         .await?;
+    }
+    txn.revokes(settings);
     Ok(())
 }
 

@@ -1,23 +1,14 @@
 //! The server-wide settings row: access control and the administrator.
 
-use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use super::audit::{AuditAction, AuditContext, Target};
-use super::entity::settings::{self, Column, Entity as Settings, SETTINGS_ID};
-use super::{Store, now};
+use super::entity::settings::{Column, Entity as Settings, SETTINGS_ID};
+use super::{Store, bump_auth_epoch, now};
 use crate::error::Error;
 
 impl Store {
-    pub async fn settings(&self) -> Result<settings::Model, Error> {
-        Settings::find_by_id(SETTINGS_ID)
-            .one(self.db())
-            .await?
-            .ok_or_else(|| {
-                Error::internal("the settings row is missing; was the database migrated?")
-            })
-    }
-
     /// Turns access control on with this administrator. `false` when it was
     /// already on: the check and the change are one statement, so two
     /// concurrent calls cannot both succeed.
@@ -32,7 +23,6 @@ impl Store {
             .col_expr(Column::AccessControlEnabled, Expr::value(true))
             .col_expr(Column::AdminUsername, Expr::value(username))
             .col_expr(Column::AdminPasswordHash, Expr::value(password_hash))
-            .col_expr(Column::AuthEpoch, Expr::col(Column::AuthEpoch).add(1))
             .col_expr(Column::UpdatedAt, Expr::value(now()))
             .filter(Column::Id.eq(SETTINGS_ID))
             .filter(Column::AccessControlEnabled.eq(false))
@@ -41,6 +31,8 @@ impl Store {
         if result.rows_affected == 0 {
             return Ok(false);
         }
+        // Anonymous callers stop being let in: a revocation.
+        bump_auth_epoch(&txn).await?;
         self.commit_audited(
             txn,
             audit,
@@ -61,12 +53,12 @@ impl Store {
                 Column::AdminPasswordHash,
                 Expr::value(Option::<String>::None),
             )
-            // The administrator's credentials stop working: a revocation.
-            .col_expr(Column::AuthEpoch, Expr::col(Column::AuthEpoch).add(1))
             .col_expr(Column::UpdatedAt, Expr::value(now()))
             .filter(Column::Id.eq(SETTINGS_ID))
             .exec(&txn)
             .await?;
+        // The administrator's credentials stop working: a revocation.
+        bump_auth_epoch(&txn).await?;
         self.commit_audited(
             txn,
             audit,

@@ -167,7 +167,21 @@ impl TestApp {
 
     /// A second server on the same database, as another replica would be.
     /// It must not outlive `self`, which owns the database.
+    ///
+    /// On SQLite there are no replicas: one process holds the database (a
+    /// second one is refused at start, see `hot_path.rs`), so the "replica"
+    /// is this very server, reached through a second handle, and a test of
+    /// replicas checks that one server.
     pub async fn replica(&self) -> TestApp {
+        if backend::current() == backend::Backend::Sqlite {
+            return TestApp {
+                addr: self.addr,
+                client: reqwest::Client::new(),
+                config: self.config.clone(),
+                app: None,
+                _database: None,
+            };
+        }
         let app = Application::build(self.config.clone())
             .await
             .expect("the replica starts");
@@ -199,6 +213,21 @@ impl TestApp {
     }
 
     /// How many argon2 verifications the server has run.
+    /// Statements this server has run for requests (see
+    /// `Application::request_statements`).
+    pub fn request_statements(&self) -> u64 {
+        self.app
+            .as_ref()
+            .map_or(0, keyward::Application::request_statements)
+    }
+
+    /// Whether this server answers authentication from memory right now.
+    pub fn auth_state_trusted(&self) -> bool {
+        self.app
+            .as_ref()
+            .is_some_and(keyward::Application::auth_state_trusted)
+    }
+
     pub fn argon2_verifications(&self) -> u64 {
         self.app
             .as_ref()

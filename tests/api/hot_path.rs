@@ -1,0 +1,1 @@
+//! The hot path: statements per request, and one process per SQLite file.

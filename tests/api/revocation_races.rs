@@ -1,0 +1,1 @@
+//! Revocation racing requests on other replicas (PostgreSQL).
