@@ -152,7 +152,9 @@ async fn route_project_id(parts: &mut Parts, app: &AppState) -> Result<String, E
     let Path(mut params) = Path::<HashMap<String, String>>::from_request_parts(parts, app)
         .await
         .map_err(|_| Error::NotFound("project"))?;
-    params.remove("project_id").ok_or(Error::NotFound("project"))
+    params
+        .remove("project_id")
+        .ok_or(Error::NotFound("project"))
 }
 
 /// The database id of a project's global id; NOT_FOUND if it is not one.

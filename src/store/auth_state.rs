@@ -119,7 +119,8 @@ impl AuthState {
     fn trusted(&self) -> Option<Arc<settings::Model>> {
         let trusted = match &self.0.mode {
             Mode::Exclusive(suspicion) => {
-                suspicion.cleared.load(Ordering::Acquire) == suspicion.raised.load(Ordering::Acquire)
+                suspicion.cleared.load(Ordering::Acquire)
+                    == suspicion.raised.load(Ordering::Acquire)
             }
             Mode::Leased(lease) => {
                 lease.listening.load(Ordering::Acquire)
@@ -236,7 +237,10 @@ impl Store {
                     self.auth.observe(row);
                 } else {
                     // This replica reads until its next renewal catches up.
-                    *lease.trusted_until.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                    *lease
+                        .trusted_until
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner()) = None;
                 }
                 self.await_acknowledgements(lease, epoch).await;
             }
@@ -306,8 +310,10 @@ impl Store {
             let sent = Instant::now();
             match within(self.db().limit(), self.renew(lease)).await {
                 Ok(()) => {
-                    *lease.trusted_until.lock().unwrap_or_else(|e| e.into_inner()) =
-                        Some(sent + LEASE - MARGIN);
+                    *lease
+                        .trusted_until
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner()) = Some(sent + LEASE - MARGIN);
                     if failing {
                         tracing::info!("lease renewed; answering from memory again");
                         failing = false;
@@ -329,10 +335,7 @@ impl Store {
     async fn renew(&self, lease: &Lease) -> Result<(), DbErr> {
         let txn = self.db().inner().begin().await?;
         let row = Settings::find()
-            .filter(sea_orm::ColumnTrait::eq(
-                &settings::Column::Id,
-                SETTINGS_ID,
-            ))
+            .filter(sea_orm::ColumnTrait::eq(&settings::Column::Id, SETTINGS_ID))
             .lock_shared()
             .one(&txn)
             .await?
@@ -378,7 +381,10 @@ impl Store {
         let Some(lease) = self.auth.lease() else {
             return;
         };
-        *lease.trusted_until.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        *lease
+            .trusted_until
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = None;
         let released = self
             .db()
             .execute_raw(Statement::from_sql_and_values(
@@ -418,7 +424,11 @@ impl Store {
         }
     }
 
-    async fn listen_revocations(&self, lease: &Lease, pool: &sea_orm::sqlx::PgPool) -> Result<(), Error> {
+    async fn listen_revocations(
+        &self,
+        lease: &Lease,
+        pool: &sea_orm::sqlx::PgPool,
+    ) -> Result<(), Error> {
         use sea_orm::sqlx::Executor as _;
         use sea_orm::sqlx::postgres::PgListener;
         let limit = self.db().limit();

@@ -108,7 +108,12 @@ mod tests {
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("k.db").display());
         let first = DatabaseLock::acquire(&url).expect("first hold");
         let refused = DatabaseLock::acquire(&url).expect_err("second hold refused");
-        assert!(refused.to_string().contains("in use by another keyward process"), "{refused}");
+        assert!(
+            refused
+                .to_string()
+                .contains("in use by another keyward process"),
+            "{refused}"
+        );
         drop(first);
         DatabaseLock::acquire(&url).expect("held again once released");
     }

@@ -6,12 +6,12 @@
 mod audit;
 mod auth_state;
 mod bounded;
-mod lock;
-mod statements;
 pub mod entity;
 mod keys;
+mod lock;
 mod projects;
 mod settings;
+mod statements;
 
 use std::time::Duration;
 
@@ -27,9 +27,9 @@ use sea_orm::{
 pub use audit::{
     Actor, ActorKind, AuditAction, AuditContext, AuditOutcome, EventFeed, EventFilter, Target,
 };
+pub use auth_state::LEASE;
 pub use entity::api_key::{KeyState, Role};
 pub use entity::{api_key, audit_event, project, settings as settings_entity};
-pub use auth_state::LEASE;
 pub use keys::{DeleteKeyOutcome, KeyCounts, KeyStatus, NewKey};
 pub use lock::{DatabaseLock, LockError};
 pub use statements::{RequestStatements, counting_statements};
