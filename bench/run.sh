@@ -28,7 +28,6 @@ cargo build --release --quiet -p keyward -p keyward-bench
 BIN=target/release/keyward
 SEED=target/release/keyward-bench
 LUA=bench/wrk/graphql.lua
-GET_LUA=bench/wrk/get.lua
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 now_ms() { date +%s%3N; }
@@ -48,9 +47,8 @@ load() {
   else
     curl -s -o /dev/null "$url" ${auth:+-H "Authorization: $auth"}
   fi
-  local script=$LUA; [ -z "$payload" ] && script=$GET_LUA
   BODY=$payload AUTH=$auth EXPECT_FAILURE=${EXPECT_FAILURE:-0} \
-    wrk -t"$threads" -c"$conns" -d"${DURATION}s" --latency -s "$script" "$url" >"$WORK/$name.out" 2>&1
+    wrk -t"$threads" -c"$conns" -d"${DURATION}s" --latency -s "$LUA" "$url" >"$WORK/$name.out" 2>&1
   local summary
   summary=$(grep '^{' "$WORK/$name.out" | tail -n 1)
   if [ -z "$summary" ]; then echo "wrk run $name failed:" >&2; cat "$WORK/$name.out" >&2; exit 1; fi

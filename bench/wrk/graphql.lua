@@ -1,10 +1,17 @@
 -- POSTs one GraphQL request (env BODY, optional env AUTH as the whole
 -- Authorization header) and counts responses that are not GraphQL successes:
 -- HTTP 200 alone is not enough, the body must have "data" and no "errors".
--- With EXPECT_FAILURE=1 (the flood), nothing is checked.
-wrk.method = "POST"
-wrk.body = os.getenv("BODY")
-wrk.headers["Content-Type"] = "application/json"
+-- Without BODY it GETs the URL (a static asset, /verify) and counts answers
+-- that are not 200. With EXPECT_FAILURE=1 (the flood), nothing is checked.
+local payload = os.getenv("BODY")
+local graphql = payload ~= nil and payload ~= ""
+if graphql then
+  wrk.method = "POST"
+  wrk.body = payload
+  wrk.headers["Content-Type"] = "application/json"
+else
+  wrk.method = "GET"
+end
 local auth = os.getenv("AUTH")
 if auth and auth ~= "" then
   wrk.headers["Authorization"] = auth
@@ -22,7 +29,9 @@ function init(args)
 end
 
 function response(status, headers, body)
-  if check and (status ~= 200 or not body:find('"data"', 1, true) or body:find('"errors"', 1, true)) then
+  local success = status == 200
+    and (not graphql or (body:find('"data"', 1, true) and not body:find('"errors"', 1, true)))
+  if check and not success then
     bad = bad + 1
     sample = sample or (status .. " " .. body:sub(1, 200))
   end
