@@ -25,8 +25,8 @@ fi
 
 echo "building (release)" >&2
 cargo build --release --quiet -p keyward -p keyward-bench
-BIN=target/release/keyward
-SEED=target/release/keyward-bench
+BIN=${CARGO_TARGET_DIR:-target}/release/keyward
+SEED=${CARGO_TARGET_DIR:-target}/release/keyward-bench
 LUA=bench/wrk/graphql.lua
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }

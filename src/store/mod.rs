@@ -99,8 +99,11 @@ impl Store {
             .acquire_timeout(connect_timeout)
             // A pooled connection may have died with the database; checking
             // it on the way out lets the pool replace it instead of failing
-            // the request, which is how the server recovers by itself.
-            .test_before_acquire(true)
+            // the request, which is how the server recovers by itself. Only
+            // connections idle for a while are checked: a ping on every
+            // acquire doubled the cost of each statement, and a connection
+            // in use a moment ago has just proven itself.
+            .test_before_acquire_if_idle_for(Duration::from_secs(1))
             // Statement logging would print bound values; keep it off.
             .sqlx_logging(false)
             .map_sqlx_sqlite_opts(move |opts| {
