@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use super::refusal_budget::{self, Decision, Refusal, RefusalBudget};
 use crate::auth::{Hasher, Principal};
 use crate::error::Error;
-use crate::store::{Actor, AuditAction, AuditContext, AuditOutcome, Store, Target, project};
+use crate::store::{Actor, AuditAction, AuditContext, AuditOutcome, KnownProject, Store, Target};
 
 /// Long-lived services, stored once in the schema.
 #[derive(Clone)]
@@ -53,8 +53,8 @@ impl KeyPolicy {
 pub struct RequestContext {
     pub principal: Principal,
     /// The project of the endpoint called (`/projects/{id}/graphql`), if any,
-    /// as read when the request was scoped.
-    pub scope: Option<project::Model>,
+    /// as known when the request was scoped.
+    pub scope: Option<KnownProject>,
     /// Base URL project endpoints are built on, without a trailing slash.
     pub base_url: String,
     /// The client's address, as recorded in the audit trail.
@@ -69,20 +69,20 @@ impl RequestContext {
     pub fn implied_project(&self) -> Option<i64> {
         self.scope
             .as_ref()
-            .map(|project| project.id)
+            .map(|project| project.row().id)
             .or(self.principal.confined_to())
     }
 
     /// Project `id`, reusing the endpoint's project when it is the one asked
-    /// for (the common case on a project endpoint) instead of reading it again.
+    /// for (the common case on a project endpoint) instead of looking again.
     pub async fn project(
         &self,
         services: &Services,
         id: i64,
-    ) -> Result<Option<project::Model>, Error> {
+    ) -> Result<Option<KnownProject>, Error> {
         match &self.scope {
-            Some(scope) if scope.id == id => Ok(Some(scope.clone())),
-            _ => services.store.project(id).await,
+            Some(scope) if scope.row().id == id => Ok(Some(scope.clone())),
+            _ => services.store.known_project(id).await,
         }
     }
 

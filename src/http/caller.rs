@@ -18,7 +18,7 @@ use crate::auth::Principal;
 use crate::error::Error;
 use crate::graphql::RequestContext;
 use crate::ids::{GlobalId, NodeKind};
-use crate::store::project;
+use crate::store::KnownProject;
 
 /// Where a request comes from, before anything is known of who sent it.
 #[derive(Clone, Debug)]
@@ -42,7 +42,7 @@ pub struct Caller {
 /// The project a `/projects/{projectId}/…` request is confined to, as read
 /// when the request was scoped: it exists, and the caller may reach it.
 #[derive(Clone, Debug)]
-pub struct ProjectScope(pub project::Model);
+pub struct ProjectScope(pub KnownProject);
 
 impl RequestOrigin {
     fn of(app: &AppState, parts: &Parts) -> Result<Self, Error> {
@@ -120,10 +120,10 @@ impl ProjectScope {
         let id = project_id(raw_id)?;
         let project = app
             .store
-            .project(id)
+            .known_project(id)
             .await?
             .ok_or(Error::NotFound("project"))?;
-        if !caller.principal.can_see(project.id) {
+        if !caller.principal.can_see(project.row().id) {
             return Err(Error::Forbidden(
                 "these credentials belong to another project",
             ));

@@ -213,6 +213,11 @@ impl Store {
         Ok(())
     }
 
+    /// The auth epoch, if memory may be trusted right now.
+    pub(super) fn trusted_auth_epoch(&self) -> Option<i64> {
+        self.auth.trusted().map(|row| row.auth_epoch)
+    }
+
     /// Whether this replica answers authentication from memory right now.
     pub fn auth_state_trusted(&self) -> bool {
         self.auth.is_trusted()

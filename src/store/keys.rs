@@ -119,16 +119,25 @@ impl Store {
         Ok(Page::from_overfetch(query.all(self.db()).await?, limit))
     }
 
-    /// How many keys `project_id` has (with `status`), given the `counts`
-    /// kept on its row (constant time, exact after every committed write). A
-    /// status filter also counts the expired keys, which walks an index over
-    /// the expired ones only.
+    /// How many keys `project_id` has (with `status`), from the `counts`
+    /// kept on its row (constant time, exact after every committed write):
+    /// as read with the row when given, else read now. A status filter also
+    /// counts the expired keys, which walks an index over the expired ones
+    /// only.
     pub async fn count_keys(
         &self,
         project_id: i64,
-        counts: KeyCounts,
+        counts: Option<KeyCounts>,
         status: Option<KeyStatus>,
     ) -> Result<u64, Error> {
+        let counts = match counts {
+            Some(counts) => counts,
+            None => match self.project(project_id).await? {
+                Some(project) => KeyCounts::from(&project),
+                // Deleted meanwhile: no keys.
+                None => return Ok(0),
+            },
+        };
         let expired = |state: Option<KeyState>| {
             let mut query = ApiKey::find()
                 .filter(Column::ProjectId.eq(project_id))

@@ -9,6 +9,7 @@ mod bounded;
 pub mod entity;
 mod keys;
 mod lock;
+mod project_memory;
 mod projects;
 mod settings;
 mod statements;
@@ -32,6 +33,7 @@ pub use entity::api_key::{KeyState, Role};
 pub use entity::{api_key, audit_event, project, settings as settings_entity};
 pub use keys::{DeleteKeyOutcome, KeyCounts, KeyStatus, NewKey};
 pub use lock::{DatabaseLock, LockError};
+pub use project_memory::KnownProject;
 pub use statements::{RequestStatements, counting_statements};
 
 use bounded::{Bounded, Txn, within};
@@ -55,6 +57,8 @@ pub struct Store {
     events: EventFeed,
     /// The settings row in memory (see [`auth_state`]).
     auth: auth_state::AuthState,
+    /// Project rows in memory (see [`project_memory`]).
+    projects_known: std::sync::Arc<project_memory::ProjectMemory>,
     /// Statements run on behalf of requests (see [`statements`]).
     statements: RequestStatements,
 }
@@ -126,6 +130,7 @@ impl Store {
             statement_timeout,
             events: EventFeed::default(),
             auth,
+            projects_known: std::sync::Arc::default(),
             statements,
         })
     }

@@ -16,6 +16,7 @@ fn name_taken(name: &str) -> Error {
 }
 
 impl Store {
+    /// Project `id`, read now (see also [`Store::known_project`]).
     pub async fn project(&self, id: i64) -> Result<Option<project::Model>, Error> {
         Ok(Project::find_by_id(id).one(self.db()).await?)
     }
@@ -104,6 +105,10 @@ impl Store {
         let Some(project) = Project::find_by_id(id).one(&txn).await? else {
             return Ok(None);
         };
+        // Not a revocation, but replicas remember project rows for the
+        // epoch they were read in (see `project_memory`): a new epoch makes
+        // every replica read the row again from the next request on.
+        bump_auth_epoch(&txn).await?;
         self.commit_audited(txn, audit, AuditAction::ProjectUpdated, Target::project(id))
             .await?;
         Ok(Some(project))

@@ -177,3 +177,15 @@ fn random_suffix() -> String {
         .map(|_| char::from(b'a' + rng.random_range(0..26u8)))
         .collect()
 }
+
+/// The `host:port` of a `postgres://…` URL as written, and its address.
+pub fn postgres_host(url: &str) -> (String, std::net::SocketAddr) {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?']).next().unwrap_or(rest);
+    let host_port = authority.rsplit('@').next().unwrap_or(authority).to_owned();
+    let addr = std::net::ToSocketAddrs::to_socket_addrs(&host_port)
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .unwrap_or_else(|| panic!("KEYWARD_TEST_POSTGRES_URL needs host:port, got {host_port}"));
+    (host_port, addr)
+}

@@ -173,6 +173,12 @@ impl TestApp {
     /// is this very server, reached through a second handle, and a test of
     /// replicas checks that one server.
     pub async fn replica(&self) -> TestApp {
+        self.replica_with(|_| {}).await
+    }
+
+    /// Like `replica`, with `configure` applied to the replica's config (on
+    /// PostgreSQL; on SQLite the one server is returned as it is).
+    pub async fn replica_with(&self, configure: impl FnOnce(&mut Config)) -> TestApp {
         if backend::current() == backend::Backend::Sqlite {
             return TestApp {
                 addr: self.addr,
@@ -182,13 +188,15 @@ impl TestApp {
                 _database: None,
             };
         }
-        let app = Application::build(self.config.clone())
+        let mut config = self.config.clone();
+        configure(&mut config);
+        let app = Application::build(config.clone())
             .await
             .expect("the replica starts");
         TestApp {
             addr: app.local_addr(),
             client: reqwest::Client::new(),
-            config: self.config.clone(),
+            config,
             app: Some(app),
             _database: None,
         }

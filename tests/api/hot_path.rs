@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::backend::{Backend, on_every_backend, run_on};
 use crate::helpers::*;
@@ -17,6 +17,7 @@ use crate::helpers::*;
 on_every_backend!(
     authenticated_requests_cost_the_database_at_most_what_their_data_needs,
     a_revocation_still_holds_for_the_next_request_after_the_hot_path_served_from_memory,
+    a_remembered_project_shows_every_change_from_the_next_request_on_every_replica,
 );
 
 /// What a request may cost once its key has been verified.
@@ -131,6 +132,72 @@ async fn authenticated_requests_cost_the_database_at_most_what_their_data_needs(
 
 /// The memory the hot path answers from changes with every revoking change,
 /// and the next request is judged by it.
+/// A project endpoint answers from a remembered project row; a rename, a
+/// new description and new or deactivated keys (whose counts are not
+/// remembered) show on the very next request, on the other replica too.
+async fn a_remembered_project_shows_every_change_from_the_next_request_on_every_replica() {
+    const PROJECT: &str = "{ project { name description apiKeys { totalCount } } }";
+    let a = TestApp::spawn().await;
+    a.enable_access_control().await;
+    let b = a.replica().await;
+    let project = a.create_project(&Auth::admin(), "before").await;
+    let key = a.create_key(&Auth::admin(), &project, "OWNER").await;
+    let endpoint = format!("/projects/{project}/graphql");
+    let seen = |reply: Reply| reply.data()["project"].clone();
+
+    // B remembers the project: the next request reads nothing of it. (On
+    // SQLite B is A's server, whose counters A's handle holds.)
+    let b_server = if crate::backend::current() == Backend::Sqlite {
+        &a
+    } else {
+        &b
+    };
+    until_trusted(b_server).await;
+    b.post(&endpoint, "{ project { name } }", json!({}), &key.auth())
+        .await;
+    let before = b_server.request_statements();
+    let reply = b
+        .post(&endpoint, "{ project { id name } }", json!({}), &key.auth())
+        .await;
+    assert_eq!(reply.data()["project"]["name"], "before");
+    assert_eq!(
+        b_server.request_statements() - before,
+        0,
+        "the project came from memory"
+    );
+
+    let cases: &[(&str, &str, Value)] = &[
+        (
+            "renamed",
+            UPDATE_PROJECT,
+            json!({ "i": { "id": project, "name": "after" } }),
+        ),
+        (
+            "described",
+            UPDATE_PROJECT,
+            json!({ "i": { "id": project, "description": "now described" } }),
+        ),
+        (
+            "a key added",
+            CREATE_KEY,
+            json!({ "i": { "projectId": project, "name": "second" } }),
+        ),
+    ];
+    let mut expected =
+        json!({ "name": "before", "description": null, "apiKeys": { "totalCount": 1 } });
+    for (what, mutation, variables) in cases {
+        b.post(&endpoint, PROJECT, json!({}), &key.auth()).await;
+        a.ok(mutation, variables.clone(), &Auth::admin()).await;
+        match *what {
+            "renamed" => expected["name"] = json!("after"),
+            "described" => expected["description"] = json!("now described"),
+            _ => expected["apiKeys"]["totalCount"] = json!(2),
+        }
+        let now = seen(b.post(&endpoint, PROJECT, json!({}), &key.auth()).await);
+        assert_eq!(now, expected, "{what}: B's next request");
+    }
+}
+
 async fn a_revocation_still_holds_for_the_next_request_after_the_hot_path_served_from_memory() {
     let app = TestApp::spawn().await;
     app.enable_access_control().await;

@@ -2,13 +2,12 @@
 //! These need `KEYWARD_TEST_POSTGRES_URL`; without it they are skipped with a
 //! notice.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use sea_orm::{ConnectionTrait, Database, Statement};
 use serde_json::json;
 
-use crate::backend::{Backend, TestDatabase, run_on};
+use crate::backend::{Backend, TestDatabase, postgres_host, run_on};
 use crate::helpers::*;
 use crate::process::ServerProcess;
 use crate::proxy::Proxy;
@@ -210,16 +209,4 @@ async fn while_the_database_is_away_requests_fail_cleanly_and_then_everything_re
         app.create_key(&Auth::admin(), &project, "MEMBER").await;
     })
     .await;
-}
-
-/// The `host:port` of a `postgres://…` URL as written, and its address.
-fn postgres_host(url: &str) -> (String, SocketAddr) {
-    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let authority = rest.split(['/', '?']).next().unwrap_or(rest);
-    let host_port = authority.rsplit('@').next().unwrap_or(authority).to_owned();
-    let addr = std::net::ToSocketAddrs::to_socket_addrs(&host_port)
-        .ok()
-        .and_then(|mut addrs| addrs.next())
-        .unwrap_or_else(|| panic!("KEYWARD_TEST_POSTGRES_URL needs host:port, got {host_port}"));
-    (host_port, addr)
 }

@@ -8,7 +8,7 @@ use super::connection::{
 use super::{ApiKey, AuditAction, KeyState, audit_event};
 use crate::graphql::context::parts;
 use crate::ids::{GlobalId, NodeKind};
-use crate::store::{EventFilter, KeyCounts, project};
+use crate::store::{EventFilter, KeyCounts, KnownProject, project};
 
 /// The published fields of a project row (GraphQL description on the impl).
 #[derive(Clone, Debug)]
@@ -18,19 +18,27 @@ pub struct Project {
     description: Option<String>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
-    /// Read with the row, so `totalCount` needs no second read of it.
-    key_counts: KeyCounts,
+    /// Read with the row, so `totalCount` needs no second read of it;
+    /// `None` when the row came from memory, which does not keep them.
+    key_counts: Option<KeyCounts>,
 }
 
 impl From<project::Model> for Project {
     fn from(model: project::Model) -> Self {
+        Self::from(KnownProject::read(model))
+    }
+}
+
+impl From<KnownProject> for Project {
+    fn from(known: KnownProject) -> Self {
+        let row = known.row();
         Self {
-            key_counts: KeyCounts::from(&model),
-            id: model.id,
-            name: model.name,
-            description: model.description,
-            created_at: model.created_at,
-            updated_at: model.updated_at,
+            key_counts: known.counts(),
+            id: row.id,
+            name: row.name.clone(),
+            description: row.description.clone(),
+            created_at: row.created_at,
+            updated_at: row.updated_at,
         }
     }
 }
