@@ -110,7 +110,7 @@ impl Application {
 
         let websockets = tokio_util::sync::CancellationToken::new();
         let router = http::router(
-            http::AppState {
+            http::Shared {
                 schemas,
                 auth,
                 store,
@@ -122,7 +122,8 @@ impl Application {
                     usize::try_from(config.limits.max_connections).unwrap_or(usize::MAX),
                 )),
                 shutdown: websockets.clone(),
-            },
+            }
+            .into(),
             &config.limits,
         );
         let (shutdown, stop) = oneshot::channel();
