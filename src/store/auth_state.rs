@@ -23,9 +23,13 @@
 //!   [`LEASE`] later, when a replica is cut off or paused.
 //!
 //!   A replica trusts its memory only while its lease is live by its own
-//!   clock (measured from before the renewal was sent, less [`MARGIN`], so
-//!   it stops trusting before the database thinks the lease ended) and while
-//!   it listens for notifications. Otherwise, as after a pause or a
+//!   clock (`CLOCK_BOOTTIME`, which counts time the host was suspended;
+//!   measured from before the renewal was sent, less [`MARGIN`], so it
+//!   stops trusting before the database thinks the lease ended) and while
+//!   it listens for notifications. A revoking change waits for a lease
+//!   until it is one lease length past its end by the database's clock, so
+//!   that clock stepping forward cannot cut the wait short; the wait itself
+//!   is bounded by the waiting replica's clock. Otherwise, as after a pause or a
 //!   partition, it reads the row per request, as every replica did before,
 //!   until it has renewed its lease again, which first brings it up to date.
 //!
@@ -93,8 +97,8 @@ struct Suspicion {
 struct Lease {
     /// This replica's row in `replica_lease`: random per process.
     replica_id: String,
-    /// Until when memory may be trusted, by this process's clock.
-    trusted_until: Mutex<Option<Instant>>,
+    /// Until when memory may be trusted, by this host's [`boot_clock`].
+    trusted_until: Mutex<Option<Duration>>,
     /// Whether the notification listener is connected and caught up.
     listening: AtomicBool,
 }
@@ -124,7 +128,7 @@ impl AuthState {
             }
             Mode::Leased(lease) => {
                 lease.listening.load(Ordering::Acquire)
-                    && lock(&lease.trusted_until).is_some_and(|until| Instant::now() < until)
+                    && lock(&lease.trusted_until).is_some_and(|until| boot_clock() < until)
             }
         };
         if !trusted {
@@ -151,15 +155,6 @@ impl AuthState {
         }
     }
 
-    fn epoch(&self) -> Option<i64> {
-        self.0
-            .current
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-            .map(|row| row.auth_epoch)
-    }
-
     fn lease(&self) -> Option<&Lease> {
         match &self.0.mode {
             Mode::Leased(lease) => Some(lease),
@@ -172,6 +167,22 @@ impl AuthState {
     pub(crate) fn is_trusted(&self) -> bool {
         self.trusted().is_some()
     }
+}
+
+/// Time since the host booted, time suspended included (`CLOCK_BOOTTIME`).
+/// A lease is timed by it, not by the monotonic clock (tokio's), which
+/// stops while the host or VM sleeps: a replica waking after its lease
+/// ended must know that it did.
+fn boot_clock() -> Duration {
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::Boottime);
+    Duration::new(
+        u64::try_from(now.tv_sec).unwrap_or(0),
+        u32::try_from(now.tv_nsec).unwrap_or(0),
+    )
+}
+
+fn lease_millis() -> i64 {
+    i64::try_from(LEASE.as_millis()).unwrap_or(i64::MAX)
 }
 
 fn lock<T: Copy>(mutex: &Mutex<T>) -> T {
@@ -189,7 +200,11 @@ impl Store {
             Mode::Exclusive(suspicion) => Some(suspicion.raised.load(Ordering::Acquire)),
             Mode::Leased(_) => None,
         };
-        let row = self.auth.observe(self.read_settings().await?);
+        let read = match raised {
+            Some(_) => self.read_settings_after_writers().await?,
+            None => self.read_settings().await?,
+        };
+        let row = self.auth.observe(read);
         if let (Mode::Exclusive(suspicion), Some(raised)) = (&self.auth.0.mode, raised) {
             // Read after the raise: whatever that commit did is in the row.
             suspicion.cleared.fetch_max(raised, Ordering::AcqRel);
@@ -205,6 +220,20 @@ impl Store {
             .ok_or_else(|| {
                 Error::internal("the settings row is missing; was the database migrated?")
             })
+    }
+
+    /// SQLite: reads the settings row under the write lock. A commit given
+    /// up on (past its time limit) may still land: SQLite's worker runs it
+    /// anyway, and a plain read meanwhile would see the snapshot before it.
+    /// Taking the write lock waits for that commit or its rollback, so what
+    /// this reads is final.
+    async fn read_settings_after_writers(&self) -> Result<settings::Model, Error> {
+        let txn = self.begin_write().await?;
+        let row = Settings::find_by_id(SETTINGS_ID).one(&txn).await?;
+        txn.commit().await?;
+        row.ok_or_else(|| {
+            Error::internal("the settings row is missing; was the database migrated?")
+        })
     }
 
     /// Loads the auth state into memory at start-up.
@@ -290,9 +319,14 @@ impl Store {
             .db()
             .query_one_raw(Statement::from_sql_and_values(
                 DbBackend::Postgres,
+                // A lease counts as live for one lease length past its end by
+                // the database's clock: should that clock step forward, a
+                // lease still live by its replica's clock is waited for all
+                // the same (the wait is bounded by this replica's own clock).
                 "SELECT count(*) AS waiting FROM replica_lease \
-                 WHERE acked_epoch < $1 AND expires_at > clock_timestamp() AND replica_id <> $2",
-                [epoch.into(), me.into()],
+                 WHERE acked_epoch < $1 AND replica_id <> $2 \
+                 AND expires_at > clock_timestamp() - $3 * interval '1 millisecond'",
+                [epoch.into(), me.into(), lease_millis().into()],
             ))
             .await?;
         match row {
@@ -312,7 +346,7 @@ impl Store {
         let mut failing = false;
         loop {
             ticks.tick().await;
-            let sent = Instant::now();
+            let sent = boot_clock();
             match within(self.db().limit(), self.renew(lease)).await {
                 Ok(()) => {
                     *lease
@@ -354,7 +388,7 @@ impl Store {
              SET expires_at = EXCLUDED.expires_at, acked_epoch = EXCLUDED.acked_epoch",
             [
                 lease.replica_id.clone().into(),
-                i64::try_from(LEASE.as_millis()).unwrap_or(i64::MAX).into(),
+                lease_millis().into(),
                 epoch.into(),
             ],
         ))
@@ -409,18 +443,23 @@ impl Store {
         let Some(lease) = self.auth.lease() else {
             return;
         };
-        // A pool of its own: LISTEN holds its connection for good.
         let options = self
             .db()
             .inner()
             .get_postgres_connection_pool()
             .connect_options();
-        let pool = sea_orm::sqlx::postgres::PgPoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(self.db().limit())
-            .connect_lazy_with((*options).clone());
         loop {
+            // A pool of its own, as LISTEN holds its connection for good; a
+            // new one each time, so that a connection given up on (one gone
+            // silent, across a partition) is closed, never handed out again.
+            let pool = sea_orm::sqlx::postgres::PgPoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(self.db().limit())
+                .connect_lazy_with((*options).clone());
             let result = self.listen_revocations(lease, &pool).await;
+            // Dropped, not closed: closing waits for a goodbye that a silent
+            // connection never carries.
+            drop(pool);
             lease.listening.store(false, Ordering::Release);
             if let Err(err) = result {
                 tracing::warn!(error = %err, "revocation listener lost its connection; reading the auth state per request until it is back");
@@ -446,15 +485,10 @@ impl Store {
         lease.listening.store(true, Ordering::Release);
         loop {
             match tokio::time::timeout(LISTENER_PROBE_INTERVAL, listener.try_recv()).await {
-                Ok(Ok(Some(notification))) => {
-                    let newer = notification
-                        .payload()
-                        .parse::<i64>()
-                        .map_or(true, |epoch| self.auth.epoch() < Some(epoch));
-                    if newer {
-                        self.acknowledge(lease).await?;
-                    }
-                }
+                // Acknowledged even when memory already holds that epoch (a
+                // request may have read it): the revoking mutation waits for
+                // the acknowledgement, not for memory.
+                Ok(Ok(Some(_))) => self.acknowledge(lease).await?,
                 Ok(Ok(None)) => return Err(Error::internal("the listening connection closed")),
                 Ok(Err(err)) => return Err(Error::internal(err)),
                 Err(_) => {

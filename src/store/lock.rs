@@ -42,6 +42,9 @@ impl DatabaseLock {
         let Some(path) = sqlite_file(database_url) else {
             return Ok(Self { _file: None });
         };
+        // One lock per file, however it is named (a relative path, a
+        // symbolic link): the lock sits beside the file's real path.
+        let path = real_path(&path);
         let mut lock_path = path.clone().into_os_string();
         lock_path.push("-keyward.lock");
         let lock_path = PathBuf::from(lock_path);
@@ -66,6 +69,22 @@ impl DatabaseLock {
                 source,
             }),
         }
+    }
+}
+
+/// `path` with its links and relative parts resolved; a file that does not
+/// exist yet (SQLite creates it) is named through its directory's real path.
+fn real_path(path: &std::path::Path) -> PathBuf {
+    if let Ok(real) = std::fs::canonicalize(path) {
+        return real;
+    }
+    let directory = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => std::path::Path::new("."),
+    };
+    match (std::fs::canonicalize(directory), path.file_name()) {
+        (Ok(directory), Some(name)) => directory.join(name),
+        _ => path.to_path_buf(),
     }
 }
 

@@ -130,11 +130,9 @@ async fn authenticated_requests_cost_the_database_at_most_what_their_data_needs(
     assert!(app.request_statements() > before);
 }
 
-/// The memory the hot path answers from changes with every revoking change,
-/// and the next request is judged by it.
 /// A project endpoint answers from a remembered project row; a rename, a
-/// new description and new or deactivated keys (whose counts are not
-/// remembered) show on the very next request, on the other replica too.
+/// new description and new keys (whose counts are not remembered) show on
+/// the very next request, on the other replica too.
 async fn a_remembered_project_shows_every_change_from_the_next_request_on_every_replica() {
     const PROJECT: &str = "{ project { name description apiKeys { totalCount } } }";
     let a = TestApp::spawn().await;
@@ -198,6 +196,8 @@ async fn a_remembered_project_shows_every_change_from_the_next_request_on_every_
     }
 }
 
+/// The memory the hot path answers from changes with every revoking change,
+/// and the next request is judged by it.
 async fn a_revocation_still_holds_for_the_next_request_after_the_hot_path_served_from_memory() {
     let app = TestApp::spawn().await;
     app.enable_access_control().await;

@@ -170,9 +170,18 @@ async fn while_the_database_is_away_requests_fail_cleanly_and_then_everything_re
         app.ok(VIEWER, json!({}), &key.auth()).await;
 
         proxy.cut();
-        // Fails rather than hangs: the connect timeout bounds the wait. The
-        // project endpoint reads its project, so it needs the database
-        // whether or not the server still trusts its memory of the auth state.
+        // For the rest of its lease the server may still answer from memory
+        // (no revoking change can return meanwhile); past it, every request
+        // needs the database.
+        let deadline = tokio::time::Instant::now() + keyward::store::LEASE;
+        while app.auth_state_trusted() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "trusted past the lease"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // Fails rather than hangs: the connect timeout bounds the wait.
         let request = app
             .client
             .post(app.url(&format!("/projects/{project}/graphql")))

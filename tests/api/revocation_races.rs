@@ -10,7 +10,7 @@
 //! without `KEYWARD_TEST_POSTGRES_URL`).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -18,7 +18,7 @@ use sea_orm::{ConnectionTrait, Database, Statement};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use crate::backend::{self, Backend, TestDatabase, on_every_backend, postgres_host, run_on};
+use crate::backend::{self, Backend, TestDatabase, postgres_host, run_on};
 use crate::helpers::*;
 use crate::process::ServerProcess;
 use crate::proxy::Proxy;
@@ -84,6 +84,15 @@ fn revoked(reply: &Reply) -> Judged {
     }
 }
 
+/// Found while the project exists, NOT_FOUND once it is deleted.
+fn gone(reply: &Reply) -> Judged {
+    match reply.status {
+        StatusCode::OK => Judged::Old,
+        StatusCode::NOT_FOUND => Judged::New,
+        _ => Judged::Other,
+    }
+}
+
 /// Refused while access control is on, let in once it is off.
 fn opened(reply: &Reply) -> Judged {
     match reply.status {
@@ -107,44 +116,65 @@ struct Outcome {
 /// its own connection) while `mutate` runs, until every loop has made
 /// [`AFTER`] requests that started after `mutate` returned. Returns how long
 /// `mutate` took, and what the loops saw.
-async fn race<F>(base: &str, probes: &[Probe], mutate: F) -> (Duration, Outcome)
+async fn race<F>(
+    base: &str,
+    probes: &[Probe],
+    from_memory: Option<&TestApp>,
+    mutate: F,
+) -> (Duration, Outcome)
 where
     F: Future<Output = ()>,
 {
     let returned_at: Arc<std::sync::OnceLock<Instant>> = Arc::default();
-    let go = Arc::new(AtomicBool::new(false));
+    let started = Arc::new(AtomicUsize::new(0));
     let loops: Vec<_> = probes
         .iter()
         .cloned()
         .map(|probe| {
-            let (base, returned_at, go) =
-                (base.to_owned(), Arc::clone(&returned_at), Arc::clone(&go));
+            let (base, returned_at, started) = (
+                base.to_owned(),
+                Arc::clone(&returned_at),
+                Arc::clone(&started),
+            );
             tokio::spawn(async move {
                 let client = reqwest::Client::new();
                 let mut seen = Vec::new();
                 let mut after = 0;
+                let mut sent = 0;
                 while after < AFTER {
-                    let started = Instant::now();
+                    let at = Instant::now();
                     let reply = probe.send(&client, &base).await;
                     let judged = (probe.judge)(&reply);
-                    go.store(true, Ordering::Release);
+                    sent += 1;
+                    if sent == 2 {
+                        started.fetch_add(1, Ordering::AcqRel);
+                    }
                     // Compared with when the mutation was sent and returned
                     // as this test saw them: a request that started later by
                     // this clock started later at the server too.
-                    if returned_at.get().is_some_and(|&at| started > at) {
+                    if returned_at.get().is_some_and(|&returned| at > returned) {
                         after += 1;
                     }
-                    seen.push((started, judged, reply));
+                    seen.push((at, judged, reply));
                 }
                 seen
             })
         })
         .collect();
-    // Let every loop get going before the mutation is sent.
-    while !go.load(Ordering::Acquire) {
-        tokio::task::yield_now().await;
+    // Every loop gets going (its first request may read what it needs, a
+    // project say), then they run on memory alone: B sends no statement.
+    while started.load(Ordering::Acquire) < probes.len() {
+        tokio::time::sleep(Duration::from_millis(1)).await;
     }
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    if let Some(b) = from_memory {
+        let before = b.request_statements();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(
+            b.request_statements(),
+            before,
+            "B read the database while racing"
+        );
+    }
     let sent = Instant::now();
     mutate.await;
     let returned = Instant::now();
@@ -160,6 +190,11 @@ where
                 );
                 outcome.after.push(judged);
             } else if started < sent {
+                assert_ne!(
+                    judged,
+                    Judged::New,
+                    "the new state before the change was sent: {reply:?}"
+                );
                 outcome.before.push(judged);
             }
         }
@@ -204,12 +239,17 @@ async fn racing_server() -> TestApp {
     .await
 }
 
-/// Whether B answers from memory (on SQLite, B is A).
-fn answers_from_memory(a: &TestApp, b: &TestApp) -> bool {
+/// B's server (on SQLite, B is A's server, whose counters A's handle holds).
+fn server_of<'a>(a: &'a TestApp, b: &'a TestApp) -> &'a TestApp {
     match backend::current() {
-        Backend::Sqlite => a.auth_state_trusted(),
-        Backend::Postgres => b.auth_state_trusted(),
+        Backend::Sqlite => a,
+        Backend::Postgres => b,
     }
+}
+
+/// Whether B answers from memory.
+fn answers_from_memory(a: &TestApp, b: &TestApp) -> bool {
+    server_of(a, b).auth_state_trusted()
 }
 
 /// Waits (at most 10 s) until B answers from memory: right after start its
@@ -248,7 +288,7 @@ async fn deactivated_key_is_refused_by_every_request_started_after_the_mutation(
         b.ok("{ __typename }", json!({}), &key.auth()).await;
         until_answering_from_memory(&a, &b).await;
         let probes = key_probes(&key, revoked);
-        let (_, outcome) = race(&b.url(""), &probes, async {
+        let (_, outcome) = race(&b.url(""), &probes, Some(server_of(&a, &b)), async {
             a.ok(
                 SET_STATE,
                 json!({ "i": { "id": key.id, "state": "INACTIVE" } }),
@@ -269,8 +309,15 @@ async fn deleted_project_keys_are_refused_by_every_request_started_after_the_mut
         let key = a.create_key(&Auth::admin(), &project, "OWNER").await;
         b.ok("{ __typename }", json!({}), &key.auth()).await;
         until_answering_from_memory(&a, &b).await;
-        let probes = key_probes(&key, revoked);
-        let (_, outcome) = race(&b.url(""), &probes, async {
+        let mut probes = key_probes(&key, revoked);
+        // The administrator reaches every project: the remembered project
+        // itself must be gone.
+        probes.push(Probe::new(
+            format!("/projects/{project}/graphql"),
+            &Auth::admin(),
+            gone,
+        ));
+        let (_, outcome) = race(&b.url(""), &probes, Some(server_of(&a, &b)), async {
             a.ok(
                 DELETE_PROJECT,
                 json!({ "i": { "id": project } }),
@@ -292,7 +339,13 @@ async fn access_control_holds_both_ways_from_every_request_started_after_the_mut
     for trial in 0..TRIALS {
         // Turned on: anonymous requests are refused.
         until_answering_from_memory(&a, &b).await;
-        let (_, outcome) = race(&b.url(""), &anonymous, a.enable_access_control()).await;
+        let (_, outcome) = race(
+            &b.url(""),
+            &anonymous,
+            Some(server_of(&a, &b)),
+            a.enable_access_control(),
+        )
+        .await;
         assert_exact("access control turned on", trial, &anonymous, &outcome);
 
         // Turned off: they are let in again.
@@ -301,7 +354,7 @@ async fn access_control_holds_both_ways_from_every_request_started_after_the_mut
             judge: opened,
             ..probe
         });
-        let (_, outcome) = race(&b.url(""), &opening, async {
+        let (_, outcome) = race(&b.url(""), &opening, Some(server_of(&a, &b)), async {
             a.ok(
                 "mutation { disableAccessControl { enabled } }",
                 json!({}),
@@ -314,7 +367,31 @@ async fn access_control_holds_both_ways_from_every_request_started_after_the_mut
     }
 }
 
-on_every_backend!(
+/// Like `on_every_backend!`, on a multi-threaded runtime: the loops, the
+/// mutation and (on PostgreSQL) each replica's listener and lease really
+/// run at once.
+macro_rules! racing_on_every_backend {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    $crate::backend::run_on($crate::backend::Backend::Sqlite, super::$name()).await
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    $crate::backend::run_on($crate::backend::Backend::Postgres, super::$name()).await
+                }
+            )+
+        }
+    };
+}
+
+racing_on_every_backend!(
     deactivated_key_is_refused_by_every_request_started_after_the_mutation,
     deleted_project_keys_are_refused_by_every_request_started_after_the_mutation,
     access_control_holds_both_ways_from_every_request_started_after_the_mutation,
@@ -349,7 +426,7 @@ async fn listening_port(a: &TestApp, proxy: &Proxy, except: Option<u16>) -> u16 
             .query_all_raw(Statement::from_string(
                 db.get_database_backend(),
                 "SELECT client_port FROM pg_stat_activity \
-                 WHERE datname = current_database() AND query ILIKE 'LISTEN%'",
+                 WHERE datname = current_database() AND query ILIKE 'LISTEN%keyward_auth%'",
             ))
             .await
             .expect("pg_stat_activity");
@@ -400,7 +477,7 @@ async fn a_replica_whose_listening_connection_is_cut_still_refuses_a_revoked_key
         let frozen = listening_port(&a, &proxy, None).await;
         assert!(proxy.freeze(frozen));
         let probes = key_probes(&keys[0], revoked);
-        let (took, outcome) = race(&b.url(""), &probes, async {
+        let (took, outcome) = race(&b.url(""), &probes, Some(&b), async {
             assert!(deactivate(&a, &keys[0]).await < MUTATION_BOUND);
         })
         .await;
@@ -528,6 +605,12 @@ async fn a_replica_paused_past_its_lease_refuses_keys_revoked_meanwhile_on_its_f
         ))
         .await;
         assert!(took < MUTATION_BOUND, "the mutation took {took:?}");
+        // B renewed at most a second before the pause, for LEASE: the
+        // mutation could not return before that lease ran out.
+        assert!(
+            took >= LEASE - Duration::from_millis(1_500),
+            "the mutation returned in {took:?}, while B's lease was live"
+        );
         // Past B's lease: nothing to wait for.
         tokio::time::sleep(LEASE).await;
         let took = timed(a.ok(

@@ -336,18 +336,6 @@ async fn pump(
     }
 }
 
-/// The address of the PostgreSQL server tests use, and how its URL writes it.
-fn postgres_target(url: &str) -> (String, SocketAddr) {
-    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let authority = rest.split(['/', '?']).next().unwrap_or(rest);
-    let host_port = authority.rsplit('@').next().unwrap_or(authority).to_owned();
-    let addr = std::net::ToSocketAddrs::to_socket_addrs(&host_port)
-        .ok()
-        .and_then(|mut addrs| addrs.next())
-        .unwrap_or_else(|| panic!("{} needs host:port", backend::POSTGRES_URL_VAR));
-    (host_port, addr)
-}
-
 #[tokio::test]
 async fn a_silent_database_fails_requests_with_internal_within_the_database_timeouts() {
     run_on(Backend::Postgres, async {
@@ -359,7 +347,7 @@ async fn a_silent_database_fails_requests_with_internal_within_the_database_time
         let bound = Duration::from_millis(3 * (CONNECT_MS + STATEMENT_MS));
 
         let database = TestDatabase::fresh(Backend::Postgres).await;
-        let (authority, target) = postgres_target(&database.url);
+        let (authority, target) = backend::postgres_host(&database.url);
         let proxy = BlackHole::start(target).await;
         let proxied = database
             .url
