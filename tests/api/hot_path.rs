@@ -235,19 +235,56 @@ async fn a_revocation_still_holds_for_the_next_request_after_the_hot_path_served
 async fn a_second_server_on_the_same_sqlite_file_is_refused_at_start() {
     run_on(Backend::Sqlite, async {
         let app = TestApp::spawn().await;
-        let second = Command::new(env!("CARGO_BIN_EXE_keyward"))
+        // The same file by its own name, and through a symbolic link.
+        let file = app
+            .database_url()
+            .trim_start_matches("sqlite://")
+            .split('?')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        let link = format!("{file}-link.db");
+        std::os::unix::fs::symlink(&file, &link).expect("a symbolic link");
+        for url in [app.database_url().to_owned(), format!("sqlite://{link}")] {
+            second_server_is_refused(&url);
+        }
+        // The first one serves on, untouched.
+        app.ok("{ __typename }", json!({}), &Auth::None).await;
+    })
+    .await;
+}
+
+fn second_server_is_refused(database_url: &str) {
+    {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_keyward"))
             .args([
                 "serve",
                 "--listen",
                 "127.0.0.1:0",
                 "--database-url",
-                app.database_url(),
+                database_url,
             ])
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
-            .output()
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
             .expect("keyward runs");
-        assert!(!second.status.success(), "the second server must not start");
+        // Refused at once; one still running after 20 s was let in.
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while child.try_wait().expect("wait").is_none() {
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("a second server started on {database_url}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let second = child.wait_with_output().expect("its output");
+        assert!(
+            !second.status.success(),
+            "the second server must not start on {database_url}"
+        );
         let said = format!(
             "{}{}",
             String::from_utf8_lossy(&second.stdout),
@@ -257,10 +294,7 @@ async fn a_second_server_on_the_same_sqlite_file_is_refused_at_start() {
             said.contains("in use by another keyward process"),
             "a clear error: {said}"
         );
-        // The first one serves on, untouched.
-        app.ok("{ __typename }", json!({}), &Auth::None).await;
-    })
-    .await;
+    }
 }
 
 #[tokio::test]
