@@ -181,6 +181,14 @@ fn boot_clock() -> Duration {
     )
 }
 
+/// The settings row, read on `conn`.
+async fn settings_row(conn: &impl ConnectionTrait) -> Result<settings::Model, Error> {
+    Settings::find_by_id(SETTINGS_ID)
+        .one(conn)
+        .await?
+        .ok_or_else(|| Error::internal("the settings row is missing; was the database migrated?"))
+}
+
 fn lease_millis() -> i64 {
     i64::try_from(LEASE.as_millis()).unwrap_or(i64::MAX)
 }
@@ -214,12 +222,7 @@ impl Store {
 
     /// Reads the settings row from the database.
     pub(crate) async fn read_settings(&self) -> Result<settings::Model, Error> {
-        Settings::find_by_id(SETTINGS_ID)
-            .one(self.db())
-            .await?
-            .ok_or_else(|| {
-                Error::internal("the settings row is missing; was the database migrated?")
-            })
+        settings_row(self.db()).await
     }
 
     /// SQLite: reads the settings row under the write lock. A commit given
@@ -229,11 +232,9 @@ impl Store {
     /// this reads is final.
     async fn read_settings_after_writers(&self) -> Result<settings::Model, Error> {
         let txn = self.begin_write().await?;
-        let row = Settings::find_by_id(SETTINGS_ID).one(&txn).await?;
+        let row = settings_row(&txn).await?;
         txn.commit().await?;
-        row.ok_or_else(|| {
-            Error::internal("the settings row is missing; was the database migrated?")
-        })
+        Ok(row)
     }
 
     /// Loads the auth state into memory at start-up.
