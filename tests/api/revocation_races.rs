@@ -108,7 +108,7 @@ struct Outcome {
     /// Requests started after the mutation had returned, and how each was
     /// judged.
     after: Vec<Judged>,
-    /// How requests started before the mutation was sent were judged.
+    /// How requests answered before the mutation was sent were judged.
     before: Vec<Judged>,
 }
 
@@ -155,7 +155,7 @@ where
                     if returned_at.get().is_some_and(|&returned| at > returned) {
                         after += 1;
                     }
-                    seen.push((at, judged, reply));
+                    seen.push((at, Instant::now(), judged, reply));
                 }
                 seen
             })
@@ -181,7 +181,7 @@ where
     let _ = returned_at.set(returned);
     let mut outcome = Outcome::default();
     for handle in loops {
-        for (started, judged, reply) in handle.await.expect("a loop") {
+        for (started, answered, judged, reply) in handle.await.expect("a loop") {
             if started > returned {
                 assert_ne!(
                     judged,
@@ -189,7 +189,9 @@ where
                     "an error after the change: {reply:?}"
                 );
                 outcome.after.push(judged);
-            } else if started < sent {
+            } else if answered < sent {
+                // Answered before the mutation was sent (one merely started
+                // before it may be judged after it committed).
                 assert_ne!(
                     judged,
                     Judged::New,
