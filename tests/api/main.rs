@@ -16,6 +16,7 @@ mod console;
 mod cross_project;
 mod document_limits;
 mod entry_points;
+mod execution_errors;
 mod expiry;
 mod helpers;
 mod hot_path;
