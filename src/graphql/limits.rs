@@ -51,12 +51,34 @@ pub const MAX_MUTATION_FIELDS: usize = 10;
 pub fn admit(mut request: Request) -> Result<Request, ServerError> {
     check_nesting(&request.query)?;
     check_variables(&request.variables)?;
-    let document = async_graphql::parser::parse_query(&request.query)?;
+    let document = async_graphql::parser::parse_query(&request.query).map_err(syntax_error)?;
     let shapes = Shapes::of(&document)?;
     shapes.check_depth(&document)?;
     shapes.check_mutation_fields(&document, request.operation_name.as_deref())?;
     request.set_parsed_query(document);
     Ok(request)
+}
+
+/// The parser's error as one line, with its position in `locations`. The
+/// parser's own message is a multi-line drawing of the source line with an
+/// arrow under the position, which clients show as garbled text; its last
+/// line (`= expected …`) is what went wrong.
+fn syntax_error(error: async_graphql::parser::Error) -> ServerError {
+    use async_graphql::parser::Error as ParseError;
+    let message = match &error {
+        ParseError::Syntax { message, .. } => {
+            let reason = message
+                .lines()
+                .rev()
+                .find_map(|line| line.trim().strip_prefix("= "))
+                .unwrap_or_else(|| message.lines().last().unwrap_or_default().trim());
+            format!("syntax error: {reason}")
+        }
+        other => other.to_string(),
+    };
+    let mut error_out = ServerError::new(message, None);
+    error_out.locations = error.positions().collect();
+    error_out
 }
 
 /// Refuses a document whose brackets nest deeper than [`MAX_NESTING`].
@@ -76,7 +98,10 @@ fn check_nesting(query: &str) -> Result<(), ServerError> {
             b'{' | b'[' | b'(' => {
                 if open.len() == MAX_NESTING {
                     return Err(ServerError::new(
-                        format!("the document nests brackets deeper than {MAX_NESTING} levels"),
+                        format!(
+                            "the document nests brackets {} levels deep or more; the limit is {MAX_NESTING}",
+                            MAX_NESTING + 1
+                        ),
                         Some(position(bytes, i)),
                     ));
                 }
@@ -180,7 +205,9 @@ fn check_variables(variables: &Variables) -> Result<(), ServerError> {
         let is_container = matches!(value, ConstValue::List(_) | ConstValue::Object(_));
         if is_container && depth > MAX_NESTING {
             return Err(ServerError::new(
-                format!("the variables nest deeper than {MAX_NESTING} levels"),
+                format!(
+                    "the variables nest {depth} levels deep or more; the limit is {MAX_NESTING}"
+                ),
                 None,
             ));
         }
@@ -298,23 +325,24 @@ impl<'a> Shapes<'a> {
     /// Refuses any operation or fragment, used or not, whose selections nest
     /// deeper than [`MAX_NESTING`] once inlined: validation walks them all.
     fn check_depth(&self, document: &ExecutableDocument) -> Result<(), ServerError> {
-        let too_deep = |what: String, pos| {
+        let too_deep = |what: String, depth: usize, pos| {
             ServerError::new(
                 format!(
-                    "{what} nests selections deeper than {MAX_NESTING} levels once its fragments are inlined"
+                    "{what} nests selections {depth} levels deep once its fragments are inlined; the limit is {MAX_NESTING}"
                 ),
                 Some(pos),
             )
         };
         for (name, fragment) in &document.fragments {
-            if self.inlined_depth.get(name.as_str()).copied().unwrap_or(0) > MAX_NESTING {
-                return Err(too_deep(format!("fragment `{name}`"), fragment.pos));
+            let depth = self.inlined_depth.get(name.as_str()).copied().unwrap_or(0);
+            if depth > MAX_NESTING {
+                return Err(too_deep(format!("fragment `{name}`"), depth, fragment.pos));
             }
         }
         for (_, operation) in document.operations.iter() {
             let (depth, _) = self.inline(&Shape::of(&operation.node.selection_set.node));
             if depth > MAX_NESTING {
-                return Err(too_deep("the operation".into(), operation.pos));
+                return Err(too_deep("the operation".into(), depth, operation.pos));
             }
         }
         Ok(())
@@ -425,6 +453,44 @@ mod tests {
 
     fn nested(open: &str, inner: &str, close: &str, depth: usize) -> String {
         format!("{}{inner}{}", open.repeat(depth), close.repeat(depth))
+    }
+
+    #[test]
+    fn syntax_errors_are_one_line_with_their_position_in_locations() {
+        for (query, message, line, column) in [
+            (
+                "{ viewer { kind }",
+                "syntax error: expected selection",
+                1,
+                18,
+            ),
+            ("query { a(b: ) }", "syntax error: expected value", 1, 14),
+            (
+                "\n\n  }",
+                "syntax error: expected executable_definition",
+                3,
+                3,
+            ),
+            (
+                "{ a(n: 1e999999999) }",
+                "syntax error: invalid number",
+                1,
+                8,
+            ),
+        ] {
+            let error = super::admit(async_graphql::Request::new(query)).expect_err(query);
+            assert!(!error.message.contains('\n'), "{query}: {}", error.message);
+            assert!(
+                error.message.starts_with(message),
+                "{query}: {}",
+                error.message
+            );
+            assert_eq!(
+                error.locations,
+                vec![async_graphql::Pos { line, column }],
+                "{query}"
+            );
+        }
     }
 
     #[test]

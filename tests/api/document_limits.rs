@@ -16,6 +16,74 @@ on_every_backend!(
     refusals_add_at_most_sixty_events_per_caller_per_minute_and_count_the_rest,
 );
 
+/// Every refusal of a document is one line that names the limit and what was
+/// measured; a syntax error is one line with its position in `locations`.
+#[tokio::test]
+async fn refusals_say_the_limit_and_the_measured_value_and_syntax_errors_are_one_line() {
+    let app = TestApp::spawn().await;
+    // viewer.project, then apiKeys.edges.node.project four times: 19 levels.
+    let fields = ["viewer", "project"]
+        .into_iter()
+        .chain(["apiKeys(first: 1)", "edges", "node", "project"].repeat(4))
+        .collect::<Vec<_>>();
+    let deep_selection = format!(
+        "{{ {} id {} }}",
+        fields
+            .iter()
+            .map(|f| format!("{f} {{"))
+            .collect::<Vec<_>>()
+            .join(" "),
+        "}".repeat(fields.len())
+    );
+    let page = "edges { node { id name description apiKeys(first: 100) { edges { node { id name accessKey role state } } } } }";
+    let cases: Vec<(&str, String, Vec<&str>)> = vec![
+        (
+            "selections deeper than the schema's depth limit",
+            deep_selection,
+            vec!["19 levels", "the limit is 16"],
+        ),
+        (
+            "more work than the complexity limit",
+            format!("{{ projects(first: 100) {{ {page} }} }}"),
+            vec!["its complexity is 70601", "the limit is 2500"],
+        ),
+        (
+            "brackets deeper than the nesting limit",
+            format!("{{ node(id: {}) {{ id }} }}", nested("[", "1", "]", 80)),
+            vec!["65 levels deep or more", "the limit is 64"],
+        ),
+        (
+            "a mutation with too many root fields",
+            format!(
+                "mutation {{ {} }}",
+                "disableAccessControl { enabled } ".repeat(11)
+            ),
+            vec!["has 11 root fields", "at most 10"],
+        ),
+    ];
+    for (what, query, parts) in cases {
+        let reply = app.gql(&query, json!({}), &Auth::None).await;
+        let message = reply.assert_code("BAD_USER_INPUT");
+        assert!(!message.contains('\n'), "{what}: {message}");
+        for part in parts {
+            assert!(message.contains(part), "{what}: {message:?} lacks {part:?}");
+        }
+    }
+
+    let reply = app
+        .gql("{\n  viewer {\n    kind\n", json!({}), &Auth::None)
+        .await;
+    let message = reply.assert_code("BAD_USER_INPUT");
+    assert_eq!(
+        message,
+        "syntax error: expected selection_set, selection, directive, or arguments"
+    );
+    assert_eq!(
+        reply.body["errors"][0]["locations"],
+        json!([{ "line": 4, "column": 1 }])
+    );
+}
+
 /// Longest document the HTTP layer accepts.
 const MAX_QUERY_BYTES: usize = 32 * 1024;
 

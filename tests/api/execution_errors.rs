@@ -217,7 +217,11 @@ async fn a_mutation_whose_field_fails_runs_none_of_the_fields_after_it() {
     reply.assert_code("BAD_USER_INPUT");
 
     let names = app
-        .ok("{ projects(first: 100) { edges { node { name } } } }", json!({}), &Auth::None)
+        .ok(
+            "{ projects(first: 100) { edges { node { name } } } }",
+            json!({}),
+            &Auth::None,
+        )
         .await;
     let names: Vec<&str> = names["projects"]["edges"]
         .as_array()

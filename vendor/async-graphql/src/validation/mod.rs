@@ -107,13 +107,20 @@ pub(crate) fn check_rules(
     if let Some(limit_complexity) = limit_complexity
         && complexity > limit_complexity
     {
-        return Err(vec![ServerError::new("Query is too complex.", None)]);
+        // keyward: the refusal names the limit and the measured value.
+        return Err(vec![ServerError::new(
+            format!("Query is too complex: its complexity is {complexity}, the limit is {limit_complexity}."),
+            None,
+        )]);
     }
 
     if let Some(limit_depth) = limit_depth
         && depth > limit_depth
     {
-        return Err(vec![ServerError::new("Query is nested too deep.", None)]);
+        return Err(vec![ServerError::new(
+            format!("Query is nested too deep: {depth} levels, the limit is {limit_depth}."),
+            None,
+        )]);
     }
 
     if !errors.is_empty() {
