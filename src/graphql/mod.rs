@@ -33,10 +33,17 @@ pub const MAX_RECURSIVE_DEPTH: usize = 32;
 /// keys with every field costs about 1,500; a full introspection query less.
 pub const MAX_COMPLEXITY: usize = 2_500;
 
+/// The schema's description, in introspection and in `schema.graphql`.
+pub const DESCRIPTION: &str = "keyward: projects and their API keys. A key is an access key and a \
+secret key sent as HTTP Basic credentials; it reaches its own project only, with its role \
+(OWNER, MEMBER, READ_ONLY) and scopes. Every object can be fetched by its id with `node`; every \
+change is recorded in the audit trail.";
+
 /// The schema with its limits, before any data is attached. The SDL comes
 /// from here, so printing it needs no database.
 pub fn schema_builder() -> SchemaBuilder<Query, Mutation, Subscription> {
     Schema::build(Query, Mutation::default(), Subscription)
+        .description(DESCRIPTION)
         .limit_depth(MAX_DEPTH)
         .limit_recursive_depth(MAX_RECURSIVE_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
@@ -80,7 +87,8 @@ pub fn sdl() -> String {
     let sdl = schema_builder().finish().sdl_with_options(
         async_graphql::SDLExportOptions::new()
             .sorted_fields()
-            .sorted_enum_items(),
+            .sorted_enum_items()
+            .include_specified_by(),
     );
     // async-graphql's introspection always lists the built-in `Float`, even
     // though no field uses it, while its SDL leaves built-in scalars out.

@@ -100,3 +100,54 @@ async fn every_type_and_field_has_a_description() {
     }
     assert!(missing.is_empty(), "undocumented: {missing:?}");
 }
+
+/// Introspection tells what `schema.graphql` tells: the schema's own
+/// description, and `DateTime` as RFC 3339 with its `@specifiedBy` URL and a
+/// description written for users. (The conformance suite compares the whole
+/// SDL printed from introspection by graphql-js with `schema.graphql`.)
+#[tokio::test]
+async fn introspection_gives_the_schema_description_and_how_date_times_are_written() {
+    let app = TestApp::spawn().await;
+    let data = app
+        .ok(
+            r#"{ __schema { description } __type(name: "DateTime") { description specifiedByURL } }"#,
+            json!({}),
+            &Auth::None,
+        )
+        .await;
+    let sdl = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql"))
+        .expect("schema.graphql");
+    let description = data["__schema"]["description"].as_str().unwrap_or_default();
+    assert!(
+        description.starts_with("keyward: projects and their API keys"),
+        "{description}"
+    );
+    assert!(sdl.contains(&format!("\"\"\"\n{description}\n\"\"\"\nschema {{")));
+    assert_eq!(
+        data["__type"]["specifiedByURL"],
+        "https://datatracker.ietf.org/doc/html/rfc3339"
+    );
+    assert!(sdl.contains(
+        r#"scalar DateTime @specifiedBy(url: "https://datatracker.ietf.org/doc/html/rfc3339")"#
+    ));
+    let date_time = data["__type"]["description"].as_str().unwrap_or_default();
+    assert!(
+        date_time.starts_with("An instant, as an RFC 3339"),
+        "{date_time}"
+    );
+
+    // And what comes out is what the description says.
+    let project = app.default_project(&Auth::None).await;
+    let created = app
+        .ok(
+            "query($id: ID!) { node(id: $id) { ... on Project { createdAt } } }",
+            json!({ "id": project }),
+            &Auth::None,
+        )
+        .await;
+    let created_at = created["node"]["createdAt"].as_str().unwrap_or_default();
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(created_at).is_ok() && created_at.ends_with("+00:00"),
+        "{created_at}"
+    );
+}

@@ -220,6 +220,14 @@ impl<Query, Mutation, Subscription> SchemaBuilder<Query, Mutation, Subscription>
         self
     }
 
+    /// The schema's description, returned by `__Schema.description` and
+    /// printed on the `schema` definition of the SDL (keyward's patch).
+    #[must_use]
+    pub fn description(mut self, description: impl Into<String>) -> Self {
+        self.registry.description = Some(description.into());
+        self
+    }
+
     /// Disable field suggestions.
     #[must_use]
     pub fn disable_suggestions(mut self) -> Self {
@@ -417,6 +425,7 @@ where
             federation_subscription: false,
             ignore_name_conflicts,
             enable_suggestions: true,
+            description: None,
         };
         registry.add_system_types();
 

@@ -160,6 +160,7 @@ impl SchemaBuilder {
             federation_subscription: false,
             ignore_name_conflicts: Default::default(),
             enable_suggestions: self.enable_suggestions,
+            description: None,
         };
         registry.add_system_types();
 

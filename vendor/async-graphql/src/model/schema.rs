@@ -25,12 +25,10 @@ impl<'a> __Schema<'a> {
 /// points for query, mutation, and subscription operations.
 #[Object(internal, name = "__Schema")]
 impl<'a> __Schema<'a> {
-    /// description of __Schema for newer graphiql introspection schema
-    /// requirements
-    async fn description(&self) -> String {
-        String::from(
-            "A GraphQL Schema defines the capabilities of a GraphQL server. It exposes all available types and directives on the server, as well as the entry points for query, mutation, and subscription operations.",
-        )
+    /// The schema's description, if it has one (keyward's patch: the
+    /// published crate answered a generic text about schemas in general).
+    async fn description(&self) -> Option<&str> {
+        self.registry.description.as_deref()
     }
 
     /// A list of all types supported by this server.

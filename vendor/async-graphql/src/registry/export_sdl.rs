@@ -225,6 +225,9 @@ impl Registry {
                 }
             }
         } else {
+            if let Some(description) = &self.description {
+                write_description(&mut sdl, &options, 0, description);
+            }
             writeln!(sdl, "schema {{").ok();
             writeln!(sdl, "{}query: {}", tab(&options), self.query_type).ok();
             if let Some(mutation_type) = self.mutation_type.as_deref() {

@@ -808,6 +808,9 @@ pub struct Registry {
     pub federation_subscription: bool,
     pub ignore_name_conflicts: HashSet<String>,
     pub enable_suggestions: bool,
+    /// keyward: the schema's description (`__Schema.description`, and the
+    /// description of the `schema` definition in the SDL).
+    pub description: Option<String>,
 }
 
 impl Registry {

@@ -44,9 +44,9 @@ impl ScalarType for DateTime<Local> {
     }
 }
 
-/// Implement the DateTime<Utc> scalar
-///
-/// The input/output is a string in RFC3339 format.
+/// An instant, as an RFC 3339 date-time string such as
+/// `2026-12-04T17:05:00.123+00:00`. Inputs may give any offset (`Z`,
+/// `+02:00`) and any precision; outputs are in UTC (`+00:00`).
 #[Scalar(
     internal,
     name = "DateTime",
