@@ -4,6 +4,8 @@
 mod assets;
 mod caller;
 mod deadline;
+mod graphql;
+mod negotiation;
 mod server;
 mod verify;
 mod websocket;
@@ -15,16 +17,12 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Extension;
-use axum::body::Bytes;
 use axum::extract::DefaultBodyLimit;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::extract::{ConnectInfo, State};
 use axum::http::header::{self, HeaderMap, HeaderValue};
-use axum::http::request::Parts;
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post};
+use axum::routing::{MethodRouter, any, get, post};
 use axum::{Json, Router};
 use tokio::sync::Semaphore;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -33,10 +31,9 @@ use tower_http::trace::TraceLayer;
 
 use crate::auth::Authenticator;
 use crate::config::Limits;
-use crate::error::{Error, ErrorCode, error_body};
+use crate::error::{ErrorCode, error_body};
 use crate::graphql::Schemas;
 use crate::store::Store;
-use deadline::PointOfNoReturn;
 
 /// Largest request body accepted (a GraphQL document plus variables).
 const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -84,13 +81,25 @@ pub struct Shared {
 
 pub fn router(state: AppState, limits: &Limits) -> Router {
     let router = Router::new()
-        .route("/", get(console))
-        .route("/assets/{version}/{*path}", get(assets::asset))
-        .route("/graphql", post(graphql_root).get(graphiql))
-        .route("/graphql/ws", get(websocket::graphql_ws))
+        .route("/", methods(get(console), PAGE))
+        .route(
+            "/assets/{version}/{*path}",
+            methods(get(assets::asset), PAGE),
+        )
+        .route(
+            "/graphql",
+            methods(post(graphql::graphql_root).get(graphql::graphiql), GRAPHQL),
+        )
+        .route(
+            "/graphql/ws",
+            methods(get(websocket::graphql_ws).head(head_not_allowed), WEBSOCKET),
+        )
         .route(
             "/projects/{project_id}/graphql",
-            post(graphql_project).get(graphiql),
+            methods(
+                post(graphql::graphql_project).get(graphql::graphiql),
+                GRAPHQL,
+            ),
         )
         .route("/verify", any(verify::verify))
         .route("/verify/{*rest}", any(verify::verify))
@@ -99,7 +108,7 @@ pub fn router(state: AppState, limits: &Limits) -> Router {
             "/projects/{project_id}/verify/{*rest}",
             any(verify::verify_project),
         )
-        .route("/healthz", get(healthz))
+        .route("/healthz", methods(get(healthz), PAGE))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(count_statements))
@@ -190,153 +199,21 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
         CorsLayer::new()
             .allow_origin(AllowOrigin::list(origins))
             .allow_methods([Method::GET, Method::POST])
-            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
+            // Scripts on allowed origins may read how long to wait after a
+            // 429 and the id to quote when reporting a request.
+            .expose_headers([
+                header::RETRY_AFTER,
+                header::HeaderName::from_static(REQUEST_ID),
+            ])
             .max_age(Duration::from_secs(600)),
     )
-}
-
-async fn graphql_root(
-    State(app): State<AppState>,
-    caller: Caller,
-    point: Option<Extension<PointOfNoReturn>>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    execute(&app, caller, None, point, &headers, body).await
-}
-
-async fn graphql_project(
-    State(app): State<AppState>,
-    caller: Caller,
-    scope: ProjectScope,
-    point: Option<Extension<PointOfNoReturn>>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    execute(&app, caller, Some(scope), point, &headers, body).await
-}
-
-/// Runs one GraphQL request of an authenticated, scoped caller (the
-/// extractors did both, authentication first).
-async fn execute(
-    app: &AppState,
-    caller: Caller,
-    scope: Option<ProjectScope>,
-    point: Option<Extension<PointOfNoReturn>>,
-    headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let point = point.map(|Extension(point)| point).unwrap_or_default();
-    let body = match body {
-        Ok(body) => body,
-        Err(rejection) => {
-            let message = format!("cannot read the body: {}", rejection.body_text());
-            return self::rejection(rejection.status(), &message);
-        }
-    };
-    let request = match parse_request(headers, &body) {
-        Ok(request) => request,
-        Err((status, message)) => return rejection(status, &message),
-    };
-    let schema = app.schemas.for_caller(&caller.principal);
-    let context = caller.context(scope);
-    // Past the start of a mutation, neither the request timeout (see
-    // `deadline`) nor the client going away stops it.
-    let response = crate::graphql::execute(schema, request.data(context), || point.pass()).await;
-    let mut response = Json(response).into_response();
-    // Responses may carry a one-time secret key; no cache may keep them.
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
-}
-
-/// Reads a GraphQL-over-HTTP JSON body. Requiring `application/json` also
-/// keeps other sites from posting to the API from a browser without a CORS
-/// preflight (a form can only send text/plain or form encodings).
-fn parse_request(
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<async_graphql::Request, (StatusCode, String)> {
-    let is_json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split(';').next())
-        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"));
-    if !is_json {
-        return Err((
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "send the GraphQL request as JSON with Content-Type: application/json".into(),
-        ));
-    }
-    if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
-        return Err((
-            StatusCode::BAD_REQUEST,
-            "batched requests are not supported: send one operation per request".into(),
-        ));
-    }
-    let request: async_graphql::Request = serde_json::from_slice(body).map_err(|e| {
-        (
-            StatusCode::BAD_REQUEST,
-            format!("the body is not a GraphQL request: {e}"),
-        )
-    })?;
-    if request.query.len() > MAX_QUERY_BYTES {
-        return Err((
-            StatusCode::BAD_REQUEST,
-            format!("the query is longer than {MAX_QUERY_BYTES} bytes"),
-        ));
-    }
-    Ok(request)
-}
-
-fn rejection(status: StatusCode, message: &str) -> Response {
-    (status, Json(error_body(message, ErrorCode::BadUserInput))).into_response()
 }
 
 /// The web console. A static page: everything it shows comes from API
 /// requests made with the credentials signed in to it.
 async fn console(headers: HeaderMap) -> Response {
     assets::page(assets::Page::Console, &headers)
-}
-
-/// GraphiQL, for browsers. With access control on, a browser arriving
-/// without credentials gets the 401 and `WWW-Authenticate` that make it
-/// prompt for a key; the page it then gets sends the credentials the
-/// browser keeps for this site.
-///
-/// One exception: a navigation from one of this site's own pages (the
-/// console's "View in API", `Sec-Fetch-Site: same-origin`) gets the page
-/// without a prompt, because the page sends the credentials signed in to
-/// the console itself. The page holds no data, so serving it reveals
-/// nothing; every query it runs is authenticated like any other.
-async fn graphiql(State(app): State<AppState>, mut parts: Parts) -> Result<Response, Error> {
-    let headers = &parts.headers;
-    let wants_html = headers
-        .get(header::ACCEPT)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|accept| accept.contains("text/html"));
-    if !wants_html {
-        let mut response = rejection(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "send GraphQL requests with POST; GET serves GraphiQL to browsers",
-        );
-        response
-            .headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("POST"));
-        return Ok(response);
-    }
-    let from_own_page = headers
-        .get("sec-fetch-site")
-        .is_some_and(|site| site == "same-origin");
-    // Credentials that are sent are checked all the same.
-    if !from_own_page || headers.contains_key(header::AUTHORIZATION) {
-        Caller::from_request_parts(&mut parts, &app).await?;
-        if parts.uri.path().starts_with("/projects/") {
-            ProjectScope::from_request_parts(&mut parts, &app).await?;
-        }
-    }
-    Ok(assets::page(assets::Page::GraphiQL, &parts.headers))
 }
 
 async fn healthz(State(app): State<AppState>) -> Response {
@@ -353,15 +230,59 @@ async fn healthz(State(app): State<AppState>) -> Response {
     }
 }
 
-async fn not_found(method: Method) -> Response {
-    let status = if method == Method::GET || method == Method::POST {
-        StatusCode::NOT_FOUND
-    } else {
-        StatusCode::METHOD_NOT_ALLOWED
-    };
+/// Any path no route has: 404 whatever the method (a 405 would claim the
+/// resource exists).
+async fn not_found() -> Response {
     (
-        status,
+        StatusCode::NOT_FOUND,
         Json(error_body("no such route", ErrorCode::NotFound)),
     )
         .into_response()
+}
+
+/// The methods of pages and probes (`/`, assets, `/healthz`).
+const PAGE: &str = "GET, HEAD, OPTIONS";
+/// The methods of the GraphQL endpoints: POST runs requests, GET (and HEAD)
+/// serve GraphiQL.
+const GRAPHQL: &str = "GET, HEAD, OPTIONS, POST";
+/// The methods of the WebSocket endpoint: a HEAD cannot upgrade.
+const WEBSOCKET: &str = "GET, OPTIONS";
+
+/// `route` answering `OPTIONS` with 204 and `allow`, and every method it
+/// does not serve with 405 and the same `allow`: one truthful `Allow` per
+/// route, whichever way a client asks. (CORS preflights never get here: the
+/// CORS layer answers them first.)
+fn methods(route: MethodRouter<AppState>, allow: &'static str) -> MethodRouter<AppState> {
+    let allowed = move || {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::ALLOW, HeaderValue::from_static(allow));
+        headers
+    };
+    route
+        .options(move || async move { (StatusCode::NO_CONTENT, allowed()) })
+        .fallback(move |method: Method| async move {
+            let message = format!("{method} is not allowed here; allowed: {allow}");
+            (
+                StatusCode::METHOD_NOT_ALLOWED,
+                allowed(),
+                Json(error_body(&message, ErrorCode::BadUserInput)),
+            )
+        })
+}
+
+/// Answers HEAD with 405 where GET cannot mean anything without a body to
+/// drop (a WebSocket upgrade).
+async fn head_not_allowed() -> Response {
+    let mut response = (
+        StatusCode::METHOD_NOT_ALLOWED,
+        Json(error_body(
+            &format!("HEAD is not allowed here; allowed: {WEBSOCKET}"),
+            ErrorCode::BadUserInput,
+        )),
+    )
+        .into_response();
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(WEBSOCKET));
+    response
 }

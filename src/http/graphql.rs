@@ -1,0 +1,244 @@
+//! GraphQL over HTTP: the POST endpoints (`/graphql` and each project's
+//! `/projects/{id}/graphql`) and GraphiQL on GET, as the GraphQL-over-HTTP
+//! specification says. In order: the response type is negotiated from
+//! `Accept` (406 if neither type is acceptable), the body must be JSON with a
+//! string `query` (415 / 400 otherwise), then the request runs.
+//!
+//! With `application/graphql-response+json`, a request error (syntax,
+//! validation, unknown operation, bad variables: nothing was executed) is a
+//! 400 and has no `data`; a response whose execution started is a 200, with
+//! `data` (null when a non-null root field failed). With `application/json`
+//! every well-formed request is a 200, and a request error has no `data`
+//! either.
+
+use std::collections::HashMap;
+
+use axum::Extension;
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequestParts, State};
+use axum::http::header::{self, HeaderMap, HeaderValue};
+use axum::http::request::Parts;
+use axum::http::{Response as HttpResponse, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::deadline::PointOfNoReturn;
+use super::negotiation::{self, ResponseType};
+use super::{AppState, Caller, MAX_QUERY_BYTES, ProjectScope, assets};
+use crate::error::{Error, ErrorCode, error_body};
+
+pub async fn graphql_root(
+    State(app): State<AppState>,
+    caller: Caller,
+    point: Option<Extension<PointOfNoReturn>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    execute(&app, caller, None, point, &headers, body).await
+}
+
+pub async fn graphql_project(
+    State(app): State<AppState>,
+    caller: Caller,
+    scope: ProjectScope,
+    point: Option<Extension<PointOfNoReturn>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    execute(&app, caller, Some(scope), point, &headers, body).await
+}
+
+/// Runs one GraphQL request of an authenticated, scoped caller (the
+/// extractors did both, authentication first).
+async fn execute(
+    app: &AppState,
+    caller: Caller,
+    scope: Option<ProjectScope>,
+    point: Option<Extension<PointOfNoReturn>>,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let Some(media) = negotiation::negotiate(headers) else {
+        return rejection(
+            StatusCode::NOT_ACCEPTABLE,
+            "GraphQL responses are sent as application/graphql-response+json or \
+             application/json: accept one of them",
+            ResponseType::Json,
+        );
+    };
+    let point = point.map(|Extension(point)| point).unwrap_or_default();
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => {
+            let message = format!("cannot read the body: {}", rejection.body_text());
+            return self::rejection(rejection.status(), &message, media);
+        }
+    };
+    let request = match parse_request(headers, &body) {
+        Ok(request) => request,
+        Err((status, message)) => return rejection(status, &message, media),
+    };
+    let schema = app.schemas.for_caller(&caller.principal);
+    let context = caller.context(scope);
+    // Past the start of a mutation, neither the request timeout (see
+    // `deadline`) nor the client going away stops it.
+    let response = crate::graphql::execute(schema, request.data(context), || point.pass()).await;
+    graphql_response(&response, media)
+}
+
+/// The HTTP response for a GraphQL response, as `media`.
+fn graphql_response(response: &async_graphql::Response, media: ResponseType) -> Response {
+    // Execution that started always leaves `data` (null at worst) and gives
+    // its field errors a path; an error before execution has neither.
+    let request_error = response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|error| error.path.is_empty());
+    let body = if request_error {
+        let mut body = serde_json::json!({ "errors": response.errors });
+        if !response.extensions.is_empty() {
+            body["extensions"] = serde_json::json!(response.extensions);
+        }
+        serde_json::to_vec(&body)
+    } else {
+        serde_json::to_vec(response)
+    };
+    let status = match media {
+        ResponseType::GraphqlResponseJson if request_error => StatusCode::BAD_REQUEST,
+        _ => StatusCode::OK,
+    };
+    match body {
+        Ok(body) => json_response(status, body, media),
+        Err(err) => Error::internal(err).into_response(),
+    }
+}
+
+fn json_response(status: StatusCode, body: Vec<u8>, media: ResponseType) -> Response {
+    let mut response = HttpResponse::new(Body::from(body));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(media.content_type()),
+    );
+    // Responses may carry a one-time secret key; no cache may keep them.
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// The JSON body of a GraphQL-over-HTTP POST. `query` is optional here only
+/// so that its absence gets a message of its own.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RequestBody {
+    query: Option<String>,
+    operation_name: Option<String>,
+    variables: Option<async_graphql::Variables>,
+    extensions: Option<HashMap<String, async_graphql::Value>>,
+}
+
+/// Reads a GraphQL-over-HTTP JSON body. Requiring `application/json` also
+/// keeps other sites from posting to the API from a browser without a CORS
+/// preflight (a form can only send text/plain or form encodings).
+fn parse_request(
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<async_graphql::Request, (StatusCode, String)> {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"));
+    if !is_json {
+        return Err((
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send the GraphQL request as JSON with Content-Type: application/json".into(),
+        ));
+    }
+    if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return Err((
+            StatusCode::BAD_REQUEST,
+            "batched requests are not supported: send one operation per request".into(),
+        ));
+    }
+    let body: RequestBody = serde_json::from_slice(body).map_err(|e| {
+        (
+            StatusCode::BAD_REQUEST,
+            format!("the body is not a GraphQL request: {e}"),
+        )
+    })?;
+    let Some(query) = body.query else {
+        return Err((
+            StatusCode::BAD_REQUEST,
+            r#"the body has no "query": send {"query": "…", "variables": {…}}"#.into(),
+        ));
+    };
+    if query.len() > MAX_QUERY_BYTES {
+        return Err((
+            StatusCode::BAD_REQUEST,
+            format!("the query is longer than {MAX_QUERY_BYTES} bytes"),
+        ));
+    }
+    let mut request = async_graphql::Request::new(query);
+    if let Some(name) = body.operation_name {
+        request = request.operation_name(name);
+    }
+    if let Some(variables) = body.variables {
+        request = request.variables(variables);
+    }
+    request.extensions = async_graphql::Extensions(body.extensions.unwrap_or_default());
+    Ok(request)
+}
+
+/// An error answered before GraphQL runs, as `media`.
+fn rejection(status: StatusCode, message: &str, media: ResponseType) -> Response {
+    let body = error_body(message, ErrorCode::BadUserInput);
+    match serde_json::to_vec(&body) {
+        Ok(body) => json_response(status, body, media),
+        Err(err) => Error::internal(err).into_response(),
+    }
+}
+
+/// GraphiQL, for browsers. With access control on, a browser arriving
+/// without credentials gets the 401 and `WWW-Authenticate` that make it
+/// prompt for a key; the page it then gets sends the credentials the
+/// browser keeps for this site.
+///
+/// One exception: a navigation from one of this site's own pages (the
+/// console's "View in API", `Sec-Fetch-Site: same-origin`) gets the page
+/// without a prompt, because the page sends the credentials signed in to
+/// the console itself. The page holds no data, so serving it reveals
+/// nothing; every query it runs is authenticated like any other.
+///
+/// A GET that does not ask for HTML is a GraphQL request over GET, which
+/// keyward does not run (the specification allows that): 405.
+pub async fn graphiql(State(app): State<AppState>, mut parts: Parts) -> Result<Response, Error> {
+    let headers = &parts.headers;
+    let wants_html = headers
+        .get(header::ACCEPT)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    if !wants_html {
+        let media = negotiation::negotiate(headers).unwrap_or(ResponseType::Json);
+        let mut response = rejection(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "send GraphQL requests with POST; GET serves GraphiQL to browsers",
+            media,
+        );
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static(super::GRAPHQL));
+        return Ok(response);
+    }
+    let from_own_page = headers
+        .get("sec-fetch-site")
+        .is_some_and(|site| site == "same-origin");
+    // Credentials that are sent are checked all the same.
+    if !from_own_page || headers.contains_key(header::AUTHORIZATION) {
+        Caller::from_request_parts(&mut parts, &app).await?;
+        if parts.uri.path().starts_with("/projects/") {
+            ProjectScope::from_request_parts(&mut parts, &app).await?;
+        }
+    }
+    Ok(assets::page(assets::Page::GraphiQL, &parts.headers))
+}
