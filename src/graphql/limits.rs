@@ -15,7 +15,8 @@
 //!    spread is inlined, which a chain of fragments can make deep without any
 //!    deep brackets ([`MAX_NESTING`]; fragment cycles are refused here too);
 //! 4. and how many root fields the mutation to be run has
-//!    ([`MAX_MUTATION_FIELDS`]).
+//!    ([`MAX_MUTATION_FIELDS`]);
+//! 5. and that its required variables are given ([`super::variables`]).
 //!
 //! Past them, every recursion of async-graphql is at most a few hundred
 //! frames deep whatever the worker's stack size. The parsed document is handed
@@ -55,6 +56,9 @@ pub fn admit(mut request: Request) -> Result<Request, ServerError> {
     let shapes = Shapes::of(&document)?;
     shapes.check_depth(&document)?;
     shapes.check_mutation_fields(&document, request.operation_name.as_deref())?;
+    if let Some(operation) = executed(&document, request.operation_name.as_deref()) {
+        super::variables::check_required(operation, &request.variables)?;
+    }
     request.set_parsed_query(document);
     Ok(request)
 }
@@ -504,7 +508,10 @@ mod tests {
         };
         assert_eq!(admitted(&at(MAX_NESTING)), Ok(()));
         let refused = admitted(&at(MAX_NESTING + 1)).unwrap_err();
-        assert!(refused.contains("deeper than 64"), "{refused}");
+        assert!(
+            refused.contains("65 levels deep or more; the limit is 64"),
+            "{refused}"
+        );
     }
 
     #[test]
@@ -536,7 +543,7 @@ mod tests {
         for (what, query) in cases {
             let refused = admitted(&query).unwrap_err();
             assert!(
-                refused.contains("nests brackets deeper"),
+                refused.contains("nests brackets 65 levels deep or more"),
                 "{what}: {refused}"
             );
         }
@@ -575,7 +582,7 @@ mod tests {
         for query in cases {
             let refused = admitted(&query).unwrap_err();
             assert!(
-                refused.contains("nests brackets deeper"),
+                refused.contains("nests brackets 65 levels deep or more"),
                 "{query:.40}: {refused}"
             );
         }
@@ -594,7 +601,10 @@ mod tests {
         };
         assert!(admit(request(MAX_NESTING)).is_ok());
         let refused = admit(request(MAX_NESTING + 1)).unwrap_err().message;
-        assert!(refused.contains("variables nest deeper"), "{refused}");
+        assert!(
+            refused.contains("variables nest 65 levels deep or more; the limit is 64"),
+            "{refused}"
+        );
     }
 
     fn chain(length: usize, used: bool) -> String {

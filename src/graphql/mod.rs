@@ -10,6 +10,7 @@ mod query;
 mod refusal_budget;
 mod subscription;
 pub mod types;
+mod variables;
 
 use async_graphql::{Schema, SchemaBuilder};
 

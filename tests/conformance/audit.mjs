@@ -158,10 +158,10 @@ function lineDiff(aText, bText, aName, bName, context = 3) {
   while (i < n || j < m) {
     if (i < n && j < m && a[i] === b[j]) {
       ops.push([' ', a[i], i++, j++]);
-    } else if (j < m && (i === n || lcs[i][j + 1] >= lcs[i + 1][j])) {
-      ops.push(['+', b[j], i, j++]);
-    } else {
+    } else if (i < n && (j === m || lcs[i + 1][j] >= lcs[i][j + 1])) {
       ops.push(['-', a[i], i++, j]);
+    } else {
+      ops.push(['+', b[j], i, j++]);
     }
   }
   const out = [`--- ${aName}`, `+++ ${bName}`];
