@@ -1,8 +1,9 @@
 //! Which media type a GraphQL response is sent as, chosen by the request's
 //! `Accept` as GraphQL over HTTP says: `application/graphql-response+json`
 //! (the specification's own type, whose status codes tell request errors
-//! from results) when the client accepts it at least as much as
-//! `application/json`, which legacy clients get with its always-200 rule.
+//! from results) when the client names it and accepts it at least as much
+//! as `application/json`, which legacy clients, and clients that accept
+//! anything, get with its always-200 rule.
 
 use axum::http::HeaderMap;
 use axum::http::header::ACCEPT;
@@ -57,13 +58,21 @@ pub fn negotiate(headers: &HeaderMap) -> Option<ResponseType> {
             .iter()
             .filter_map(|range| range.specificity(kind, subtype).map(|s| (s, range.quality)))
             .max_by_key(|&(specificity, quality)| (specificity, quality))
-            .map_or(0, |(_, quality)| quality)
+            .map_or((None, 0), |(specificity, quality)| {
+                (Some(specificity), quality)
+            })
     };
-    let new = quality(ResponseType::GraphqlResponseJson);
-    let legacy = quality(ResponseType::Json);
+    let (new_specificity, new) = quality(ResponseType::GraphqlResponseJson);
+    let (_, legacy) = quality(ResponseType::Json);
+    // A tie goes to the specification's type only when the client names it:
+    // `*/*` is what generic clients (curl, fetch) send, and the
+    // specification asks that they get `application/json`.
+    let named = new_specificity == Some(2);
     match (new, legacy) {
         (0, 0) => None,
-        (new, legacy) if new >= legacy => Some(ResponseType::GraphqlResponseJson),
+        (new, legacy) if new > legacy || (new == legacy && named) => {
+            Some(ResponseType::GraphqlResponseJson)
+        }
         _ => Some(ResponseType::Json),
     }
 }
@@ -189,8 +198,14 @@ mod tests {
             ),
             (&["application/json; charset=UTF-8"], Some(Legacy)),
             (&["application/json; charset=iso-8859-1"], None),
-            (&["*/*"], Some(New)),
-            (&["application/*"], Some(New)),
+            (&["*/*"], Some(Legacy)),
+            (&["application/*"], Some(Legacy)),
+            (&["application/json, */*"], Some(Legacy)),
+            (&["application/graphql-response+json, */*"], Some(New)),
+            (
+                &["*/*;q=0.8, application/graphql-response+json;q=0.8"],
+                Some(New),
+            ),
             (&["application/*;q=0.5, application/json"], Some(Legacy)),
             (
                 &["*/*, application/graphql-response+json;q=0"],

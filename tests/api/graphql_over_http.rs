@@ -47,7 +47,8 @@ async fn the_response_type_is_the_one_accept_prefers() {
             "application/json;q=0.5, application/graphql-response+json;q=0.9",
             NEW,
         ),
-        ("*/*", NEW),
+        ("*/*", LEGACY),
+        ("application/*", LEGACY),
         ("application/graphql-response+json; charset=utf-8", NEW),
     ] {
         let reply = post_with(&app, accept, &body).await;
