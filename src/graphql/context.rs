@@ -1,5 +1,7 @@
 //! What every resolver can reach: the services, and who is asking.
 
+use std::sync::{Mutex, PoisonError};
+
 use async_graphql::Context;
 use chrono::{DateTime, Utc};
 
@@ -86,8 +88,41 @@ impl RequestContext {
         }
     }
 
-    /// Who is acting and from where, for the audit trail.
-    pub fn audit(&self) -> AuditContext {
+    /// Runs the mutation `body` of `action`, first about `target`: the one
+    /// place a mutation's outcome reaches the audit trail. Its success is
+    /// recorded by the store, in the transaction of the change, with the
+    /// action decided here (writes take [`Mutating::audit`], which only this
+    /// hands out); its refusal (FORBIDDEN, NOT_FOUND, CONFLICT), wherever in
+    /// `body` it arises, is recorded here, about the target `body` had
+    /// narrowed it to by then ([`Mutating::about`]). A resolver cannot
+    /// forget either: there is no other way to write, and no way around
+    /// this for an error.
+    pub async fn mutation<T>(
+        &self,
+        services: &Services,
+        action: AuditAction,
+        target: Target,
+        body: impl AsyncFnOnce(&Mutating<'_>) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let mutating = Mutating {
+            request: self,
+            action,
+            target: Mutex::new(target),
+        };
+        match body(&mutating).await {
+            Ok(value) => Ok(value),
+            Err(err) => {
+                let target = mutating
+                    .target
+                    .into_inner()
+                    .unwrap_or_else(PoisonError::into_inner);
+                Err(self.refuse(services, action, target, err).await)
+            }
+        }
+    }
+
+    /// Who is acting and from where, doing `action`, for the audit trail.
+    fn audit(&self, action: AuditAction) -> AuditContext {
         let actor = match &self.principal {
             Principal::Anonymous => Actor::Anonymous,
             Principal::Admin => Actor::Admin,
@@ -98,6 +133,7 @@ impl RequestContext {
             },
         };
         AuditContext {
+            action,
             actor,
             client_address: self.client_address.map(|address| address.to_string()),
             request_id: self.request_id.clone(),
@@ -114,7 +150,7 @@ impl RequestContext {
     /// another project's object is told to the caller's own project (and the
     /// admin), never to the other project, and it says nothing the caller did
     /// not already know.
-    pub async fn refuse(
+    async fn refuse(
         &self,
         services: &Services,
         action: AuditAction,
@@ -132,8 +168,7 @@ impl RequestContext {
             target.access_key = None;
         }
         let refusal = Refusal {
-            context: self.audit(),
-            action,
+            context: self.audit(action),
             outcome,
             target,
             reason: err.to_string(),
@@ -159,20 +194,26 @@ impl RequestContext {
         }
         err
     }
+}
 
-    /// `result`, with its refusal (if it is one) recorded as [`Self::refuse`]
-    /// does.
-    pub async fn audited<T>(
-        &self,
-        services: &Services,
-        action: AuditAction,
-        target: Target,
-        result: Result<T, Error>,
-    ) -> Result<T, Error> {
-        match result {
-            Ok(value) => Ok(value),
-            Err(err) => Err(self.refuse(services, action, target, err).await),
-        }
+/// A mutation under way (see [`RequestContext::mutation`]).
+pub struct Mutating<'a> {
+    request: &'a RequestContext,
+    action: AuditAction,
+    target: Mutex<Target>,
+}
+
+impl Mutating<'_> {
+    /// Who is changing what, for the store's write: the store records this
+    /// mutation's action as SUCCEEDED in the same transaction.
+    pub fn audit(&self) -> AuditContext {
+        self.request.audit(self.action)
+    }
+
+    /// What the mutation is about, as far as it is known now: a refusal from
+    /// here on is recorded about `target`.
+    pub fn about(&self, target: Target) {
+        *self.target.lock().unwrap_or_else(PoisonError::into_inner) = target;
     }
 }
 

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 
 use crate::auth::Principal;
-use crate::store::{AuditAction, AuditContext, AuditOutcome, Store, Target};
+use crate::store::{AuditContext, AuditOutcome, Store, Target};
 
 /// Refusals recorded one by one per caller per window.
 pub const RECORDED_PER_MINUTE: u32 = 60;
@@ -59,7 +59,6 @@ impl Caller {
 #[derive(Clone, Debug)]
 pub struct Refusal {
     pub context: AuditContext,
-    pub action: AuditAction,
     pub outcome: AuditOutcome,
     pub target: Target,
     pub reason: String,
@@ -247,15 +246,15 @@ impl RefusalBudget {
 pub async fn record(store: &Store, refusal: Refusal) {
     let Refusal {
         context,
-        action,
         outcome,
         target,
         reason,
     } = refusal;
     if let Err(failure) = store
-        .record_refusal(&context, action, outcome, target, reason)
+        .record_refusal(&context, outcome, target, reason)
         .await
     {
+        let action = context.action;
         tracing::error!(error = ?failure, ?action, "could not record a refused mutation");
     }
 }
@@ -263,16 +262,16 @@ pub async fn record(store: &Store, refusal: Refusal) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Actor;
+    use crate::store::{Actor, AuditAction};
 
     fn refusal(reason: &str) -> Refusal {
         Refusal {
             context: AuditContext {
+                action: AuditAction::KeyCreated,
                 actor: Actor::Admin,
                 client_address: None,
                 request_id: None,
             },
-            action: AuditAction::KeyCreated,
             outcome: AuditOutcome::Forbidden,
             target: Target::default(),
             reason: reason.into(),

@@ -55,12 +55,28 @@ pub enum Actor {
     System,
 }
 
-/// Who is acting and from where: what every audited write is given.
+/// Who is acting, from where, and doing what: what every audited write is
+/// given. The action is decided once, where the mutation starts (see
+/// `graphql::context::RequestContext::mutation`), and the store records it,
+/// succeeded or refused; the store never picks an action of its own.
 #[derive(Clone, Debug)]
 pub struct AuditContext {
+    pub action: AuditAction,
     pub actor: Actor,
     pub client_address: Option<String>,
     pub request_id: Option<String>,
+}
+
+impl AuditContext {
+    /// keyward itself doing `action` (expiries, warnings, summaries).
+    pub fn system(action: AuditAction) -> Self {
+        Self {
+            action,
+            actor: Actor::System,
+            client_address: None,
+            request_id: None,
+        }
+    }
 }
 
 /// What an event is about. `project_id` decides who may read the event: a
@@ -157,7 +173,6 @@ impl EventFeed {
 pub(super) async fn insert(
     txn: &Txn,
     context: &AuditContext,
-    action: AuditAction,
     outcome: AuditOutcome,
     target: Target,
     reason: Option<String>,
@@ -183,7 +198,7 @@ pub(super) async fn insert(
         .map(|id| id.chars().take(MAX_REQUEST_ID_LEN).collect());
     let event = audit_event::ActiveModel {
         at: Set(now()),
-        action: Set(action),
+        action: Set(context.action),
         outcome: Set(outcome),
         actor_kind: Set(actor_kind),
         actor_key_id: Set(actor_key_id),
@@ -233,16 +248,15 @@ impl Store {
         Ok(())
     }
 
-    /// Records `action` on `target` as SUCCEEDED in `txn`, then commits it:
-    /// the end of every audited write.
+    /// Records the context's action on `target` as SUCCEEDED in `txn`, then
+    /// commits it: the end of every audited write.
     pub(super) async fn commit_audited(
         &self,
         txn: Txn,
         context: &AuditContext,
-        action: AuditAction,
         target: Target,
     ) -> Result<(), DbErr> {
-        let event = insert(&txn, context, action, AuditOutcome::Succeeded, target, None).await?;
+        let event = insert(&txn, context, AuditOutcome::Succeeded, target, None).await?;
         self.commit_with_events(txn, [event]).await
     }
 
@@ -251,13 +265,12 @@ impl Store {
     pub async fn record_refusal(
         &self,
         context: &AuditContext,
-        action: AuditAction,
         outcome: AuditOutcome,
         target: Target,
         reason: String,
     ) -> Result<(), Error> {
         let txn = self.begin_write().await?;
-        let event = insert(&txn, context, action, outcome, target, Some(reason)).await?;
+        let event = insert(&txn, context, outcome, target, Some(reason)).await?;
         self.commit_with_events(txn, [event]).await?;
         Ok(())
     }
@@ -333,11 +346,7 @@ impl Store {
             .limit(EXPIRY_BATCH)
             .all(self.db())
             .await?;
-        let context = AuditContext {
-            actor: Actor::System,
-            client_address: None,
-            request_id: None,
-        };
+        let context = AuditContext::system(AuditAction::KeyExpired);
         let mut recorded = 0;
         for key in due {
             let txn = self.begin_write().await?;
@@ -355,7 +364,6 @@ impl Store {
             let event = insert(
                 &txn,
                 &context,
-                AuditAction::KeyExpired,
                 AuditOutcome::Succeeded,
                 Target::key(&key),
                 None,

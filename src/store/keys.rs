@@ -7,7 +7,7 @@ use sea_orm::{
     QueryOrder, QuerySelect, Set,
 };
 
-use super::audit::{AuditAction, AuditContext, Target};
+use super::audit::{AuditContext, Target};
 use super::entity::api_key::{self, Column, Entity as ApiKey, KeyState, Role};
 use super::{
     Changes, Page, Store, adjust_key_count, bump_auth_epoch, conflict_on_unique,
@@ -207,8 +207,7 @@ impl Store {
         match inserted {
             Ok(model) => {
                 adjust_key_count(&txn, project_id, KeyState::Active, 1).await?;
-                self.commit_audited(txn, audit, AuditAction::KeyCreated, Target::key(&model))
-                    .await?;
+                self.commit_audited(txn, audit, Target::key(&model)).await?;
                 Ok(model)
             }
             Err(err)
@@ -272,7 +271,10 @@ impl Store {
                 let Some(key) = ApiKey::find_by_id(id).one(&txn).await? else {
                     return Ok(None);
                 };
-                if key.state != state {
+                // Not changed: already in `state`, or past its expiry, which
+                // a key's stored state does not show (an expired key may
+                // still be stored as ACTIVE). Only activation cares.
+                if state == KeyState::Active && key.expired_at(now) {
                     return Err(Error::Conflict(
                         "the key has expired and cannot be activated again: create a new key"
                             .into(),
@@ -281,12 +283,7 @@ impl Store {
                 key
             }
         };
-        let action = match state {
-            KeyState::Active => AuditAction::KeyActivated,
-            KeyState::Inactive => AuditAction::KeyDeactivated,
-        };
-        self.commit_audited(txn, audit, action, Target::key(&key))
-            .await?;
+        self.commit_audited(txn, audit, Target::key(&key)).await?;
         Ok(Some(key))
     }
 
@@ -313,8 +310,7 @@ impl Store {
         let Some(key) = ApiKey::find_by_id(id).one(&txn).await? else {
             return Ok(None);
         };
-        self.commit_audited(txn, audit, AuditAction::KeyRenamed, Target::key(&key))
-            .await?;
+        self.commit_audited(txn, audit, Target::key(&key)).await?;
         Ok(Some(key))
     }
 
@@ -350,8 +346,7 @@ impl Store {
         };
         adjust_key_count(&txn, key.project_id, key.state, -1).await?;
         bump_auth_epoch(&txn).await?;
-        self.commit_audited(txn, audit, AuditAction::KeyDeleted, Target::key(&key))
-            .await?;
+        self.commit_audited(txn, audit, Target::key(&key)).await?;
         Ok(DeleteKeyOutcome::Deleted)
     }
 

@@ -6,7 +6,7 @@ use sea_orm::{
     QuerySelect, Set,
 };
 
-use super::audit::{AuditAction, AuditContext, Target};
+use super::audit::{AuditContext, Target};
 use super::entity::project::{self, Column, Entity as Project};
 use super::{Changes, Page, Store, bump_auth_epoch, conflict_on_unique, now};
 use crate::error::Error;
@@ -67,13 +67,8 @@ impl Store {
         .insert(&txn)
         .await
         .map_err(|e| conflict_on_unique(e, || name_taken(&name)))?;
-        self.commit_audited(
-            txn,
-            audit,
-            AuditAction::ProjectCreated,
-            Target::project(project.id),
-        )
-        .await?;
+        self.commit_audited(txn, audit, Target::project(project.id))
+            .await?;
         Ok(project)
     }
 
@@ -109,8 +104,7 @@ impl Store {
         // epoch they were read in (see `project_memory`): a new epoch makes
         // every replica read the row again from the next request on.
         bump_auth_epoch(&txn).await?;
-        self.commit_audited(txn, audit, AuditAction::ProjectUpdated, Target::project(id))
-            .await?;
+        self.commit_audited(txn, audit, Target::project(id)).await?;
         Ok(Some(project))
     }
 
@@ -122,8 +116,7 @@ impl Store {
             return Ok(false);
         }
         bump_auth_epoch(&txn).await?;
-        self.commit_audited(txn, audit, AuditAction::ProjectDeleted, Target::project(id))
-            .await?;
+        self.commit_audited(txn, audit, Target::project(id)).await?;
         Ok(true)
     }
 

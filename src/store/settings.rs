@@ -3,7 +3,7 @@
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
-use super::audit::{AuditAction, AuditContext, Target};
+use super::audit::{AuditContext, Target};
 use super::entity::settings::{Column, Entity as Settings, SETTINGS_ID};
 use super::{Store, bump_auth_epoch, now};
 use crate::error::Error;
@@ -33,13 +33,7 @@ impl Store {
         }
         // Anonymous callers stop being let in: a revocation.
         bump_auth_epoch(&txn).await?;
-        self.commit_audited(
-            txn,
-            audit,
-            AuditAction::AccessControlEnabled,
-            Target::default(),
-        )
-        .await?;
+        self.commit_audited(txn, audit, Target::default()).await?;
         Ok(true)
     }
 
@@ -59,13 +53,7 @@ impl Store {
             .await?;
         // The administrator's credentials stop working: a revocation.
         bump_auth_epoch(&txn).await?;
-        self.commit_audited(
-            txn,
-            audit,
-            AuditAction::AccessControlDisabled,
-            Target::default(),
-        )
-        .await?;
+        self.commit_audited(txn, audit, Target::default()).await?;
         Ok(())
     }
 }

@@ -32,28 +32,22 @@ impl AccessControlMutation {
     ) -> Result<AccessControl> {
         let (services, request) = parts(ctx)?;
         let action = AuditAction::AccessControlEnabled;
-        request
-            .audited(
-                services,
-                action,
-                Target::default(),
-                request.principal.require_admin(),
-            )
+        let username = request
+            .mutation(services, action, Target::default(), async |m| {
+                request.principal.require_admin()?;
+                let username = validation::admin_username("input.username", &input.username)?;
+                validation::admin_password("input.password", &input.password)?;
+                let hash = services.hasher.hash(Secret::new(input.password)).await?;
+                match services
+                    .store
+                    .enable_access_control(&username, &hash, &m.audit())
+                    .await?
+                {
+                    true => Ok(username),
+                    false => Err(Error::Conflict("access control is already enabled".into())),
+                }
+            })
             .await?;
-        let username = validation::admin_username("input.username", &input.username)?;
-        validation::admin_password("input.password", &input.password)?;
-        let hash = services.hasher.hash(Secret::new(input.password)).await?;
-        if !services
-            .store
-            .enable_access_control(&username, &hash, &request.audit())
-            .await?
-        {
-            let err = Error::Conflict("access control is already enabled".into());
-            return Err(request
-                .refuse(services, action, Target::default(), err)
-                .await
-                .into());
-        }
         tracing::info!(%username, "access control enabled");
         Ok(AccessControl { enabled: true })
     }
@@ -65,16 +59,10 @@ impl AccessControlMutation {
         let (services, request) = parts(ctx)?;
         let action = AuditAction::AccessControlDisabled;
         request
-            .audited(
-                services,
-                action,
-                Target::default(),
-                request.principal.require_admin(),
-            )
-            .await?;
-        services
-            .store
-            .disable_access_control(&request.audit())
+            .mutation(services, action, Target::default(), async |m| {
+                request.principal.require_admin()?;
+                services.store.disable_access_control(&m.audit()).await
+            })
             .await?;
         tracing::warn!(
             "access control disabled: anyone who can reach this server has full access, \

@@ -3,7 +3,7 @@ use chrono::{DateTime, Utc};
 
 use crate::auth::NewKeyPair;
 use crate::error::Error;
-use crate::graphql::context::{RequestContext, Services, parts};
+use crate::graphql::context::{Mutating, RequestContext, Services, parts};
 use crate::graphql::types::{ApiKey, KeyState, Role};
 use crate::ids::{GlobalId, NodeKind};
 use crate::scopes::Scopes;
@@ -115,55 +115,50 @@ impl ApiKeyMutation {
             })?,
         };
         let (action, target) = (AuditAction::KeyCreated, Target::project(project_id));
-        let scopes = Scopes::parse("input.scopes", input.scopes.as_deref().unwrap_or_default())?;
-        let allowed = request
-            .principal
-            .require_visible(project_id, "project")
-            .and_then(|()| {
-                request
-                    .principal
-                    .require_key_manager(project_id, input.role.into())
-            })
-            .and_then(|()| request.principal.require_grantable(&scopes));
-        request
-            .audited(services, action, target.clone(), allowed)
-            .await?;
-        let name = validation::name("input.name", &input.name)?;
-        let description =
-            validation::description("input.description", input.description.as_deref())?;
-        let expires_at = services.keys.expiry(input.expires_at, store::now())?;
-        let project = services
-            .store
-            .project(project_id)
-            .await
-            .and_then(|project| project.ok_or(Error::NotFound("project")));
-        let project = request
-            .audited(services, action, target.clone(), project)
-            .await?;
+        let created = request
+            .mutation(services, action, target, async |m| {
+                let scopes =
+                    Scopes::parse("input.scopes", input.scopes.as_deref().unwrap_or_default())?;
+                let principal = &request.principal;
+                principal.require_visible(project_id, "project")?;
+                principal.require_key_manager(project_id, input.role.into())?;
+                principal.require_grantable(&scopes)?;
+                let name = validation::name("input.name", &input.name)?;
+                let description =
+                    validation::description("input.description", input.description.as_deref())?;
+                let expires_at = services.keys.expiry(input.expires_at, store::now())?;
+                let project = services
+                    .store
+                    .project(project_id)
+                    .await?
+                    .ok_or(Error::NotFound("project"))?;
 
-        let pair = NewKeyPair::generate();
-        let secret_hash = services.hasher.hash(pair.secret_key.clone()).await?;
-        let inserted = services
-            .store
-            .insert_key(
-                NewKey {
-                    project_id,
-                    access_key: pair.access_key,
-                    secret_hash,
-                    name,
-                    description,
-                    role: input.role.into(),
-                    expires_at,
-                    scopes,
-                },
-                &request.audit(),
-            )
+                let pair = NewKeyPair::generate();
+                let secret_hash = services.hasher.hash(pair.secret_key.clone()).await?;
+                let model = services
+                    .store
+                    .insert_key(
+                        NewKey {
+                            project_id,
+                            access_key: pair.access_key,
+                            secret_hash,
+                            name,
+                            description,
+                            role: input.role.into(),
+                            expires_at,
+                            scopes,
+                        },
+                        &m.audit(),
+                    )
+                    .await?;
+                Ok((model, project, pair.secret_key))
+            })
             .await;
-        let model = request.audited(services, action, target, inserted).await?;
+        let (model, project, secret_key) = created?;
         tracing::info!(key_id = model.id, project_id, access_key = %model.access_key, "API key created");
         Ok(CreateApiKeyPayload {
             api_key: ApiKey::with_project(model, project.into()),
-            secret_key: pair.secret_key.expose().to_owned(),
+            secret_key: secret_key.expose().to_owned(),
         })
     }
 
@@ -176,9 +171,9 @@ impl ApiKeyMutation {
         #[graphql(desc = "The key and its new state.")] input: SetKeyStateInput,
     ) -> Result<SetKeyStatePayload> {
         let (services, request) = parts(ctx)?;
-        let state = match input.state {
-            KeyState::Active => store::KeyState::Active,
-            KeyState::Inactive => store::KeyState::Inactive,
+        let (state, action) = match input.state {
+            KeyState::Active => (store::KeyState::Active, AuditAction::KeyActivated),
+            KeyState::Inactive => (store::KeyState::Inactive, AuditAction::KeyDeactivated),
             KeyState::Expired => {
                 return Err(Error::bad_input(
                     "input.state",
@@ -187,28 +182,17 @@ impl ApiKeyMutation {
                 .into());
             }
         };
-        let action = match state {
-            store::KeyState::Active => AuditAction::KeyActivated,
-            store::KeyState::Inactive => AuditAction::KeyDeactivated,
-        };
-        let key = manageable_key(services, request, &input.id, action).await?;
-        if state == store::KeyState::Active && key.expired_at(store::now()) {
-            let err = Error::Conflict(
-                "the key has expired and cannot be activated again: create a new key".into(),
-            );
-            return Err(request
-                .refuse(services, action, Target::key(&key), err)
-                .await
-                .into());
-        }
-        // Deleted, or expired, since it was read: refused too.
-        let changed = services
-            .store
-            .set_key_state(key.id, state, &request.audit())
-            .await
-            .and_then(|changed| changed.ok_or(Error::NotFound("API key")));
         let key = request
-            .audited(services, action, Target::key(&key), changed)
+            .mutation(services, action, Target::default(), async |m| {
+                let key = manageable_key(services, request, m, &input.id).await?;
+                // Deleted since it was read: refused too. Past its expiry:
+                // CONFLICT, decided by the store inside its UPDATE.
+                services
+                    .store
+                    .set_key_state(key.id, state, &m.audit())
+                    .await?
+                    .ok_or(Error::NotFound("API key"))
+            })
             .await?;
         tracing::info!(key_id = key.id, state = ?key.state, "API key state set");
         Ok(SetKeyStatePayload {
@@ -225,15 +209,16 @@ impl ApiKeyMutation {
         let (services, request) = parts(ctx)?;
         let changes = super::changes(input.name, input.description)?;
         let action = AuditAction::KeyRenamed;
-        let key = manageable_key(services, request, &input.id, action).await?;
-        // Deleted since it was read: refused too.
-        let renamed = services
-            .store
-            .update_key(key.id, changes, &request.audit())
-            .await
-            .and_then(|renamed| renamed.ok_or(Error::NotFound("API key")));
         let key = request
-            .audited(services, action, Target::key(&key), renamed)
+            .mutation(services, action, Target::default(), async |m| {
+                let key = manageable_key(services, request, m, &input.id).await?;
+                // Deleted since it was read: refused too.
+                services
+                    .store
+                    .update_key(key.id, changes, &m.audit())
+                    .await?
+                    .ok_or(Error::NotFound("API key"))
+            })
             .await?;
         Ok(RenameKeyPayload {
             api_key: key.into(),
@@ -249,66 +234,51 @@ impl ApiKeyMutation {
     ) -> Result<DeleteKeyPayload> {
         let (services, request) = parts(ctx)?;
         let action = AuditAction::KeyDeleted;
-        let key = manageable_key(services, request, &input.id, action).await?;
-        match services
-            .store
-            .delete_inactive_key(key.id, &request.audit())
-            .await?
-        {
-            DeleteKeyOutcome::Deleted => {
-                tracing::info!(key_id = key.id, "API key deleted");
-                Ok(DeleteKeyPayload {
-                    deleted_key_id: GlobalId::api_key(key.id).into(),
-                })
-            }
-            DeleteKeyOutcome::StillActive => {
-                let err =
-                    Error::Conflict("the key is ACTIVE: deactivate it before deleting it".into());
-                Err(request
-                    .refuse(services, action, Target::key(&key), err)
-                    .await
-                    .into())
-            }
-            // Deleted by someone else since it was read.
-            DeleteKeyOutcome::NotFound => Err(request
-                .refuse(
-                    services,
-                    action,
-                    Target::key(&key),
-                    Error::NotFound("API key"),
-                )
-                .await
-                .into()),
-        }
+        let key = request
+            .mutation(services, action, Target::default(), async |m| {
+                let key = manageable_key(services, request, m, &input.id).await?;
+                match services
+                    .store
+                    .delete_inactive_key(key.id, &m.audit())
+                    .await?
+                {
+                    DeleteKeyOutcome::Deleted => Ok(key),
+                    DeleteKeyOutcome::StillActive => Err(Error::Conflict(
+                        "the key is ACTIVE: deactivate it before deleting it".into(),
+                    )),
+                    // Deleted by someone else since it was read.
+                    DeleteKeyOutcome::NotFound => Err(Error::NotFound("API key")),
+                }
+            })
+            .await?;
+        tracing::info!(key_id = key.id, "API key deleted");
+        Ok(DeleteKeyPayload {
+            deleted_key_id: GlobalId::api_key(key.id).into(),
+        })
     }
 }
 
 /// The key behind `id`, if the caller may manage it: NOT_FOUND when it does
 /// not exist or lies in another project, FORBIDDEN when the caller's role
-/// does not reach the key's role. Either refusal of `action` is recorded.
+/// does not reach the key's role. The mutation `m` is about the key from
+/// here on, named only by its id until the caller is known to see it.
 async fn manageable_key(
     services: &Services,
     request: &RequestContext,
+    m: &Mutating<'_>,
     id: &ID,
-    action: AuditAction,
 ) -> Result<api_key::Model, Error> {
     let id = GlobalId::parse_as(NodeKind::ApiKey, "input.id", id)?;
+    m.about(Target::key_id(id));
     let key = services
         .store
         .key(id)
         .await?
-        .filter(|key| request.principal.can_see(key.project_id));
-    let Some(key) = key else {
-        let err = Error::NotFound("API key");
-        return Err(request
-            .refuse(services, action, Target::key_id(id), err)
-            .await);
-    };
-    let allowed = request
-        .principal
-        .require_key_manager(key.project_id, key.role);
+        .filter(|key| request.principal.can_see(key.project_id))
+        .ok_or(Error::NotFound("API key"))?;
+    m.about(Target::key(&key));
     request
-        .audited(services, action, Target::key(&key), allowed)
-        .await?;
+        .principal
+        .require_key_manager(key.project_id, key.role)?;
     Ok(key)
 }

@@ -68,23 +68,17 @@ impl ProjectMutation {
     ) -> Result<CreateProjectPayload> {
         let (services, request) = parts(ctx)?;
         let action = AuditAction::ProjectCreated;
-        request
-            .audited(
-                services,
-                action,
-                Target::default(),
-                request.principal.require_admin(),
-            )
-            .await?;
-        let name = validation::name("input.name", &input.name)?;
-        let description =
-            validation::description("input.description", input.description.as_deref())?;
-        let created = services
-            .store
-            .create_project(name, description, &request.audit())
-            .await;
         let project = request
-            .audited(services, action, Target::default(), created)
+            .mutation(services, action, Target::default(), async |m| {
+                request.principal.require_admin()?;
+                let name = validation::name("input.name", &input.name)?;
+                let description =
+                    validation::description("input.description", input.description.as_deref())?;
+                services
+                    .store
+                    .create_project(name, description, &m.audit())
+                    .await
+            })
             .await?;
         tracing::info!(project_id = project.id, "project created");
         Ok(CreateProjectPayload {
@@ -102,22 +96,16 @@ impl ProjectMutation {
         let (services, request) = parts(ctx)?;
         let id = GlobalId::parse_as(NodeKind::Project, "input.id", &input.id)?;
         let action = AuditAction::ProjectUpdated;
-        request
-            .audited(
-                services,
-                action,
-                Target::project(id),
-                request.principal.require_project_owner(id),
-            )
-            .await?;
-        let changes = super::changes(input.name, input.description)?;
-        let updated = services
-            .store
-            .update_project(id, changes, &request.audit())
-            .await
-            .and_then(|project| project.ok_or(Error::NotFound("project")));
         let project = request
-            .audited(services, action, Target::project(id), updated)
+            .mutation(services, action, Target::project(id), async |m| {
+                request.principal.require_project_owner(id)?;
+                let changes = super::changes(input.name, input.description)?;
+                services
+                    .store
+                    .update_project(id, changes, &m.audit())
+                    .await?
+                    .ok_or(Error::NotFound("project"))
+            })
             .await?;
         Ok(UpdateProjectPayload {
             project: project.into(),
@@ -134,19 +122,15 @@ impl ProjectMutation {
         let (services, request) = parts(ctx)?;
         let id = GlobalId::parse_as(NodeKind::Project, "input.id", &input.id)?;
         let action = AuditAction::ProjectDeleted;
-        let refused = match request.principal.require_admin() {
-            Err(err) => Some(err),
-            Ok(()) => {
-                let deleted = services.store.delete_project(id, &request.audit()).await?;
-                (!deleted).then_some(Error::NotFound("project"))
-            }
-        };
-        if let Some(err) = refused {
-            return Err(request
-                .refuse(services, action, Target::project(id), err)
-                .await
-                .into());
-        }
+        request
+            .mutation(services, action, Target::project(id), async |m| {
+                request.principal.require_admin()?;
+                match services.store.delete_project(id, &m.audit()).await? {
+                    true => Ok(()),
+                    false => Err(Error::NotFound("project")),
+                }
+            })
+            .await?;
         tracing::info!(project_id = id, "project deleted");
         Ok(DeleteProjectPayload {
             deleted_project_id: GlobalId::project(id).into(),
