@@ -15,6 +15,7 @@ pub mod scopes;
 pub mod store;
 mod tasks;
 pub mod validation;
+pub mod webhooks;
 
 use std::net::SocketAddr;
 
