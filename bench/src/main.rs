@@ -12,7 +12,7 @@ use std::time::Instant;
 use clap::Parser;
 use keyward::auth::{Hasher, Secret};
 use keyward::ids::GlobalId;
-use keyward::store::{Actor, AuditContext, KeyState, Role, Store, api_key, now, project};
+use keyward::store::{AuditAction, AuditContext, KeyState, Role, Store, api_key, now, project};
 use keyward::{DatabaseOptions, HashingConfig};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -69,11 +69,7 @@ async fn seed(url: &str, small: u32, large: u32) -> Result<(), Box<dyn std::erro
 
     let mut output = serde_json::Map::new();
     for (name, count, prefix) in [("bench-small", small, 'S'), ("bench-large", large, 'L')] {
-        let seeder = AuditContext {
-            actor: Actor::System,
-            client_address: None,
-            request_id: None,
-        };
+        let seeder = AuditContext::system(AuditAction::ProjectCreated);
         let project = store.create_project(name.to_owned(), None, &seeder).await?;
         insert_keys(&db, project.id, count, prefix, &shared_hash).await?;
         // The cursor of the key in the middle: pages after it are the ones

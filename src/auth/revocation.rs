@@ -30,10 +30,13 @@ const RECHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(15)
 /// `connection_init`).
 pub async fn until_revoked(store: &Store, principal: &Principal) {
     let mut events = store.subscribe_events();
-    let expiry = principal.key().and_then(|key| key.expires_at);
+    let mut expiry = principal.key().and_then(|key| key.expires_at);
     let mut checked_epoch = match check(store, principal).await {
         Check::Revoked => return,
-        Check::Valid { epoch } => Some(epoch),
+        Check::Valid { epoch, expires_at } => {
+            expiry = expires_at;
+            Some(epoch)
+        }
         Check::Unknown => None,
     };
     let mut ticks = tokio::time::interval(RECHECK_INTERVAL);
@@ -56,7 +59,11 @@ pub async fn until_revoked(store: &Store, principal: &Principal) {
         if recheck {
             checked_epoch = match check(store, principal).await {
                 Check::Revoked => return,
-                Check::Valid { epoch } => Some(epoch),
+                // A rotation may have brought the key's expiry forward.
+                Check::Valid { epoch, expires_at } => {
+                    expiry = expires_at;
+                    Some(epoch)
+                }
                 // Try again at the next tick.
                 Check::Unknown => None,
             };
@@ -82,9 +89,10 @@ fn may_revoke(principal: &Principal, event: &audit_event::Model) -> bool {
     let key = principal.key();
     match event.action {
         AuditAction::AccessControlEnabled | AuditAction::AccessControlDisabled => true,
-        AuditAction::KeyDeactivated | AuditAction::KeyDeleted | AuditAction::KeyExpired => {
-            key.is_some_and(|key| event.target_key_id == Some(key.key_id))
-        }
+        AuditAction::KeyDeactivated
+        | AuditAction::KeyDeleted
+        | AuditAction::KeyExpired
+        | AuditAction::KeyRotated => key.is_some_and(|key| event.target_key_id == Some(key.key_id)),
         AuditAction::ProjectDeleted => {
             key.is_some_and(|key| event.project_id == Some(key.project_id))
         }
@@ -95,9 +103,10 @@ fn may_revoke(principal: &Principal, event: &audit_event::Model) -> bool {
 /// What a re-check found.
 enum Check {
     Revoked,
-    /// Still valid as of this auth epoch.
+    /// Still valid as of this auth epoch, until `expires_at` at the latest.
     Valid {
         epoch: i64,
+        expires_at: Option<chrono::DateTime<Utc>>,
     },
     /// The database could not be asked. An outage must not drop every
     /// subscriber, so the connection stays, and is checked again soon.
@@ -113,6 +122,7 @@ async fn check(store: &Store, principal: &Principal) -> Check {
             return Check::Unknown;
         }
     };
+    let mut expires_at = None;
     let valid = match principal {
         Principal::Anonymous => !settings.access_control_enabled,
         Principal::Admin => settings.access_control_enabled,
@@ -121,6 +131,7 @@ async fn check(store: &Store, principal: &Principal) -> Check {
         Principal::ApiKey(_) if !settings.access_control_enabled => false,
         Principal::ApiKey(key) => match store.key(key.key_id).await {
             Ok(row) => row.is_some_and(|row| {
+                expires_at = row.expires_at;
                 row.state == KeyState::Active
                     && row.project_id == key.project_id
                     && !row.expired_at(now())
@@ -134,6 +145,7 @@ async fn check(store: &Store, principal: &Principal) -> Check {
     if valid {
         Check::Valid {
             epoch: settings.auth_epoch,
+            expires_at,
         }
     } else {
         Check::Revoked

@@ -88,6 +88,8 @@ pub struct Target {
     pub access_key: Option<String>,
     /// The key's scopes, stored form; known once the key is.
     pub scopes: Option<String>,
+    /// The key that replaces the target key (rotation).
+    pub new_key_id: Option<i64>,
 }
 
 impl Target {
@@ -113,6 +115,7 @@ impl Target {
             key_id: Some(key.id),
             access_key: Some(key.access_key.clone()),
             scopes: Some(key.scopes.clone()),
+            new_key_id: None,
         }
     }
 }
@@ -211,6 +214,7 @@ pub(super) async fn insert(
         client_address: Set(context.client_address.clone()),
         request_id: Set(request_id),
         reason: Set(reason),
+        new_key_id: Set(target.new_key_id),
         ..Default::default()
     }
     .insert(txn)

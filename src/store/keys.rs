@@ -29,6 +29,15 @@ pub struct NewKey {
     pub scopes: Scopes,
 }
 
+/// The new pair of a rotation, its secret already hashed; everything else
+/// comes from the key it replaces.
+#[derive(Debug)]
+pub struct NewPair {
+    pub access_key: String,
+    pub secret_hash: String,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
 /// A project's key counts by stored state, as kept on the project row.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct KeyCounts {
@@ -200,6 +209,7 @@ impl Store {
             last_failed_auth_at: Set(None),
             expiry_recorded: Set(false),
             scopes: Set(key.scopes.stored()),
+            rotated_from_id: Set(None),
             ..Default::default()
         }
         .insert(&txn)
@@ -285,6 +295,96 @@ impl Store {
         };
         self.commit_audited(txn, audit, Target::key(&key)).await?;
         Ok(Some(key))
+    }
+
+    /// Replaces key `id` by a new key with `pair`, in the same project and
+    /// with its name, description, role and scopes; the old key stays
+    /// ACTIVE until `grace_ends` (never later than its own expiry), then it
+    /// is expired. Returns the old key as it is now and the new one.
+    ///
+    /// NOT_FOUND when there is no such key; CONFLICT when it is INACTIVE,
+    /// expired, or rotated already (checked on the row read here, under the
+    /// project's lock, and by the unique index on `rotated_from_id` should
+    /// two rotations race anyway). One transaction: the new key, the old
+    /// key's shortened life, the counts, the auth epoch (cached
+    /// verifications of the old key must learn its new expiry) and the
+    /// KEY_ROTATED event.
+    pub async fn rotate_key(
+        &self,
+        id: i64,
+        pair: NewPair,
+        grace_ends: DateTime<Utc>,
+        audit: &AuditContext,
+    ) -> Result<(api_key::Model, api_key::Model), Error> {
+        let now = now();
+        let txn = self.begin_write().await?;
+        lock_project_of_key(&txn, id).await?;
+        let old = ApiKey::find_by_id(id)
+            .one(&txn)
+            .await?
+            .ok_or(Error::NotFound("API key"))?;
+        if old.state != KeyState::Active || old.expired_at(now) {
+            return Err(Error::Conflict(
+                "only an ACTIVE key can be rotated: this one is INACTIVE or EXPIRED".into(),
+            ));
+        }
+        let successor = ApiKey::find()
+            .filter(Column::RotatedFromId.eq(id))
+            .count(&txn)
+            .await?;
+        if successor > 0 {
+            return Err(already_rotated());
+        }
+        let new = api_key::ActiveModel {
+            project_id: Set(old.project_id),
+            access_key: Set(pair.access_key),
+            secret_hash: Set(pair.secret_hash),
+            name: Set(old.name.clone()),
+            description: Set(old.description.clone()),
+            state: Set(KeyState::Active),
+            role: Set(old.role),
+            created_at: Set(now),
+            updated_at: Set(now),
+            last_used_at: Set(None),
+            expires_at: Set(pair.expires_at),
+            failed_auth_count: Set(0),
+            last_failed_auth_at: Set(None),
+            expiry_recorded: Set(false),
+            scopes: Set(old.scopes.clone()),
+            rotated_from_id: Set(Some(id)),
+            ..Default::default()
+        }
+        .insert(&txn)
+        .await
+        .map_err(|err| conflict_on_unique(err, already_rotated))?;
+        let grace_ends = match old.expires_at {
+            Some(expires_at) if expires_at < grace_ends => expires_at,
+            _ => grace_ends,
+        };
+        let old = ApiKey::update_many()
+            .col_expr(Column::ExpiresAt, Expr::value(grace_ends))
+            .col_expr(Column::UpdatedAt, Expr::value(now))
+            .filter(Column::Id.eq(id))
+            .exec_with_returning(&txn)
+            .await?
+            .pop()
+            .ok_or(Error::NotFound("API key"))?;
+        adjust_key_count(&txn, new.project_id, KeyState::Active, 1).await?;
+        bump_auth_epoch(&txn).await?;
+        let target = Target {
+            new_key_id: Some(new.id),
+            ..Target::key(&old)
+        };
+        self.commit_audited(txn, audit, target).await?;
+        Ok((old, new))
+    }
+
+    /// The key `id` was rotated to, if it was.
+    pub async fn successor(&self, id: i64) -> Result<Option<api_key::Model>, Error> {
+        Ok(ApiKey::find()
+            .filter(Column::RotatedFromId.eq(id))
+            .one(self.db())
+            .await?)
     }
 
     /// Changes a key's name and description; `None` when there is no such key.
@@ -381,4 +481,8 @@ fn status_condition(status: KeyStatus, now: DateTime<Utc>) -> Condition {
 
 fn count_i64(count: u64) -> i64 {
     i64::try_from(count).unwrap_or(i64::MAX)
+}
+
+fn already_rotated() -> Error {
+    Error::Conflict("the key has been rotated already: rotate its successor".into())
 }

@@ -31,7 +31,7 @@ pub use audit::{
 pub use auth_state::LEASE;
 pub use entity::api_key::{KeyState, Role};
 pub use entity::{api_key, audit_event, project, settings as settings_entity};
-pub use keys::{DeleteKeyOutcome, KeyCounts, KeyStatus, NewKey};
+pub use keys::{DeleteKeyOutcome, KeyCounts, KeyStatus, NewKey, NewPair};
 pub use lock::{DatabaseLock, LockError};
 pub use project_memory::KnownProject;
 pub use statements::{RequestStatements, counting_statements};

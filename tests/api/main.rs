@@ -34,6 +34,7 @@ mod proxy;
 mod replicas;
 mod revocation_races;
 mod roles;
+mod rotation;
 mod schema;
 mod scopes;
 mod security;

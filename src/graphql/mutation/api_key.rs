@@ -7,7 +7,7 @@ use crate::graphql::context::{Mutating, RequestContext, Services, parts};
 use crate::graphql::types::{ApiKey, KeyState, Role};
 use crate::ids::{GlobalId, NodeKind};
 use crate::scopes::Scopes;
-use crate::store::{self, AuditAction, DeleteKeyOutcome, NewKey, Target, api_key};
+use crate::store::{self, AuditAction, DeleteKeyOutcome, NewKey, NewPair, Target, api_key};
 use crate::validation;
 
 /// A new API key.
@@ -78,6 +78,37 @@ pub struct RenameKeyInput {
 pub struct RenameKeyPayload {
     /// The key as it is now.
     pub api_key: ApiKey,
+}
+
+/// Longest grace period of a rotation: seven days.
+const MAX_GRACE_PERIOD_SECONDS: i32 = 604_800;
+
+/// A key to replace by a new pair.
+#[derive(InputObject)]
+pub struct RotateKeyInput {
+    /// The ACTIVE key to rotate.
+    pub id: ID,
+    /// How long the old key keeps working, in seconds (0 to 604800, seven
+    /// days; default 0: it stops at once). Never past its own `expiresAt`.
+    pub grace_period_seconds: Option<i32>,
+    /// When the new key expires (RFC 3339, in the future). Left out, it does
+    /// not expire, unless the server has a maximum key lifetime, which then
+    /// applies.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// The new key, with its secret key (shown only now), and the old key.
+#[derive(SimpleObject)]
+pub struct RotateKeyPayload {
+    /// The new key: ACTIVE, in the same project, with the old key's name,
+    /// description, role and scopes.
+    pub api_key: ApiKey,
+    /// The new secret key (Basic password). Store it now: it is never shown
+    /// again.
+    pub secret_key: String,
+    /// The old key, which works until its `expiresAt` (the end of the grace
+    /// period) and is EXPIRED from then on.
+    pub previous_key: ApiKey,
 }
 
 /// The key to delete; it must be INACTIVE or EXPIRED.
@@ -197,6 +228,63 @@ impl ApiKeyMutation {
         tracing::info!(key_id = key.id, state = ?key.state, "API key state set");
         Ok(SetKeyStatePayload {
             api_key: key.into(),
+        })
+    }
+
+    /// Replaces an ACTIVE key by a new key pair (a pair never changes: a new
+    /// pair is a new key) with the same project, name, description, role and
+    /// scopes. The old key keeps working for `gracePeriodSeconds`, then
+    /// expires. Allowed to whoever may create a key of that role and those
+    /// scopes in that project, the key itself included (a job renewing its
+    /// own key); never to READ_ONLY keys. An INACTIVE or EXPIRED key, or one
+    /// rotated already, fails with CONFLICT.
+    async fn rotate_key(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The key to rotate, the grace period and the new key's expiry.")]
+        input: RotateKeyInput,
+    ) -> Result<RotateKeyPayload> {
+        let (services, request) = parts(ctx)?;
+        let grace = input.grace_period_seconds.unwrap_or(0);
+        if !(0..=MAX_GRACE_PERIOD_SECONDS).contains(&grace) {
+            return Err(Error::bad_input(
+                "input.gracePeriodSeconds",
+                format!("must be 0 to {MAX_GRACE_PERIOD_SECONDS} (seven days)"),
+            )
+            .into());
+        }
+        let action = AuditAction::KeyRotated;
+        let (old, new, secret_key) = request
+            .mutation(services, action, Target::default(), async |m| {
+                let key = manageable_key(services, request, m, &input.id).await?;
+                request.principal.require_grantable(&key.scopes())?;
+                let now = store::now();
+                let expires_at = services.keys.expiry(input.expires_at, now)?;
+                let pair = NewKeyPair::generate();
+                let secret_hash = services.hasher.hash(pair.secret_key.clone()).await?;
+                let new_pair = NewPair {
+                    access_key: pair.access_key,
+                    secret_hash,
+                    expires_at,
+                };
+                let grace_ends = now + chrono::Duration::seconds(i64::from(grace));
+                let (old, new) = services
+                    .store
+                    .rotate_key(key.id, new_pair, grace_ends, &m.audit())
+                    .await?;
+                Ok((old, new, pair.secret_key))
+            })
+            .await?;
+        tracing::info!(
+            key_id = old.id,
+            new_key_id = new.id,
+            grace_seconds = grace,
+            "API key rotated"
+        );
+        Ok(RotateKeyPayload {
+            api_key: new.into(),
+            secret_key: secret_key.expose().to_owned(),
+            previous_key: old.into(),
         })
     }
 

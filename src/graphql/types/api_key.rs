@@ -26,6 +26,7 @@ pub struct ApiKey {
     failed_auth_count: i64,
     last_failed_auth_at: Option<DateTime<Utc>>,
     scopes: Scopes,
+    rotated_from_id: Option<i64>,
     /// The project, when the caller already has it (listing a project's keys).
     project: Option<Project>,
 }
@@ -48,6 +49,7 @@ impl From<api_key::Model> for ApiKey {
             expires_at: model.expires_at,
             failed_auth_count: model.failed_auth_count,
             last_failed_auth_at: model.last_failed_auth_at,
+            rotated_from_id: model.rotated_from_id,
             project: None,
         }
     }
@@ -139,6 +141,23 @@ impl ApiKey {
             // Only possible if the project was deleted during this request.
             .ok_or(Error::NotFound("project"))?;
         Ok(project.into())
+    }
+
+    /// The key this one replaced (`rotateKey`); null if it was created
+    /// directly, or once the old key is deleted.
+    async fn rotated_from(&self, ctx: &Context<'_>) -> Result<Option<ApiKey>> {
+        let Some(id) = self.rotated_from_id else {
+            return Ok(None);
+        };
+        let (services, _) = parts(ctx)?;
+        Ok(services.store.key(id).await?.map(ApiKey::from))
+    }
+
+    /// The key that replaced this one (`rotateKey`); null if it has not been
+    /// rotated, or once the new key is deleted.
+    async fn rotated_to(&self, ctx: &Context<'_>) -> Result<Option<ApiKey>> {
+        let (services, _) = parts(ctx)?;
+        Ok(services.store.successor(self.id).await?.map(ApiKey::from))
     }
 
     /// When the key was created.

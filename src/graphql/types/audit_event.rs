@@ -115,6 +115,12 @@ impl AuditEvent {
             .map(|id| GlobalId::api_key(id).into())
     }
 
+    /// On KEY_ROTATED: global id of the key created to replace the target
+    /// key (which stays ACTIVE for the grace period, then expires).
+    async fn new_key_id(&self) -> Option<ID> {
+        self.row.new_key_id.map(|id| GlobalId::api_key(id).into())
+    }
+
     /// Access key of the key acted on; null when the caller could not see it.
     async fn target_access_key(&self) -> Option<&str> {
         self.row.target_access_key.as_deref()

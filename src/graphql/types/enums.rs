@@ -60,6 +60,9 @@ pub enum AuditAction {
     KeyRenamed,
     /// `deleteKey`.
     KeyDeleted,
+    /// `rotateKey`: the target is the old key, `newKeyId` the key that
+    /// replaces it.
+    KeyRotated,
     /// A key reached its `expiresAt` (recorded within about a second).
     KeyExpired,
     /// `enableAccessControl`.

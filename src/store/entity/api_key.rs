@@ -84,6 +84,9 @@ pub struct Model {
     /// The key's scopes, space-separated and sorted (see [`Scopes`]).
     #[sea_orm(column_type = "Text")]
     pub scopes: String,
+    /// The key this one replaced by `rotateKey`, if any (unique: a key has
+    /// at most one successor).
+    pub rotated_from_id: Option<i64>,
 }
 
 impl Model {

@@ -25,6 +25,8 @@ pub enum AuditAction {
     KeyRenamed,
     #[sea_orm(string_value = "KEY_DELETED")]
     KeyDeleted,
+    #[sea_orm(string_value = "KEY_ROTATED")]
+    KeyRotated,
     #[sea_orm(string_value = "KEY_EXPIRED")]
     KeyExpired,
     #[sea_orm(string_value = "ACCESS_CONTROL_ENABLED")]
@@ -88,6 +90,8 @@ pub struct Model {
     /// Why a refused action was refused (the error's message).
     #[sea_orm(column_type = "Text", nullable)]
     pub reason: Option<String>,
+    /// On KEY_ROTATED: the key created to replace the target key.
+    pub new_key_id: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
