@@ -35,6 +35,13 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..=36_500))]
     pub max_key_lifetime_days: Option<u32>,
 
+    /// When to warn before a key expires (KEY_EXPIRING events in the trail,
+    /// the `keyEvents` subscription and webhooks): a comma-separated list of
+    /// durations such as `7d,1d` or `12h,30m,45s`; `none` for no warnings.
+    #[arg(long, env = "KEYWARD_KEY_EXPIRY_WARNINGS",
+          default_value = crate::expiry_warnings::DEFAULT)]
+    pub key_expiry_warnings: crate::expiry_warnings::ExpiryWarnings,
+
     /// How long audit events are kept, in days; older ones are pruned hourly.
     #[arg(long, env = "KEYWARD_AUDIT_RETENTION_DAYS", default_value_t = DEFAULT_AUDIT_RETENTION_DAYS,
           value_parser = clap::value_parser!(u32).range(1..=36_500))]
@@ -226,6 +233,7 @@ impl Config {
             database_url: database_url.into(),
             public_url: None,
             max_key_lifetime_days: None,
+            key_expiry_warnings: crate::expiry_warnings::ExpiryWarnings::default(),
             audit_retention_days: DEFAULT_AUDIT_RETENTION_DAYS,
             database: DatabaseOptions::default(),
             limits: Limits::default(),

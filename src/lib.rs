@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod expiry_warnings;
 pub mod graphql;
 pub mod http;
 pub mod ids;
@@ -77,6 +78,7 @@ impl Application {
                 max_lifetime: config
                     .max_key_lifetime_days
                     .map(|days| chrono::Duration::days(i64::from(days))),
+                warn_within: config.key_expiry_warnings.first(),
             },
             refusals: graphql::RefusalBudget::default(),
         });
@@ -96,6 +98,7 @@ impl Application {
         let tasks = tasks::Tasks::start(
             &store,
             chrono::Duration::days(i64::from(config.audit_retention_days)),
+            config.key_expiry_warnings.clone(),
         );
 
         let access_control = store.settings().await?.access_control_enabled;

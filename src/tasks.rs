@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
+use crate::expiry_warnings::ExpiryWarnings;
 use crate::store::Store;
 
 /// How often expired keys are looked for: KEY_EXPIRED events lag the expiry
@@ -22,7 +23,11 @@ pub struct Tasks {
 }
 
 impl Tasks {
-    pub fn start(store: &Store, audit_retention: chrono::Duration) -> Self {
+    pub fn start(
+        store: &Store,
+        audit_retention: chrono::Duration,
+        expiry_warnings: ExpiryWarnings,
+    ) -> Self {
         let forwarder = {
             let store = store.clone();
             tokio::spawn(async move { store.forward_notifications().await })
@@ -39,11 +44,20 @@ impl Tasks {
             let store = store.clone();
             every(EXPIRY_SWEEP_INTERVAL, move || {
                 let store = store.clone();
+                let expiry_warnings = expiry_warnings.clone();
                 async move {
                     match store.record_expiries().await {
                         Ok(0) => {}
                         Ok(recorded) => tracing::info!(recorded, "expired keys recorded"),
                         Err(err) => tracing::warn!(error = ?err, "expiry sweep failed"),
+                    }
+                    match store
+                        .record_expiry_warnings(expiry_warnings.thresholds())
+                        .await
+                    {
+                        Ok(0) => {}
+                        Ok(recorded) => tracing::info!(recorded, "expiry warnings recorded"),
+                        Err(err) => tracing::warn!(error = ?err, "expiry warning sweep failed"),
                     }
                 }
             })

@@ -25,6 +25,9 @@ pub struct Services {
 pub struct KeyPolicy {
     /// Longest a key may live; keys created without `expiresAt` get it.
     pub max_lifetime: Option<chrono::Duration>,
+    /// The first (largest) expiry warning threshold: within it, a key is
+    /// expiring soon.
+    pub warn_within: Option<chrono::Duration>,
 }
 
 impl KeyPolicy {

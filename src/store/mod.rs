@@ -7,6 +7,7 @@ mod audit;
 mod auth_state;
 mod bounded;
 pub mod entity;
+mod expiry_warnings;
 mod keys;
 mod lock;
 mod project_memory;

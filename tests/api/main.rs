@@ -18,6 +18,7 @@ mod document_limits;
 mod entry_points;
 mod execution_errors;
 mod expiry;
+mod expiry_warnings;
 mod graphql_over_http;
 mod helpers;
 mod hot_path;

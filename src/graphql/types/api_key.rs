@@ -143,6 +143,20 @@ impl ApiKey {
         Ok(project.into())
     }
 
+    /// Whether the key is ACTIVE and expires within the server's first
+    /// expiry warning threshold (`--key-expiry-warnings`, by default 7
+    /// days): time to rotate it.
+    async fn expires_soon(&self, ctx: &Context<'_>) -> Result<bool> {
+        let (services, _) = parts(ctx)?;
+        let now = store::now();
+        Ok(match (self.expires_at, services.keys.warn_within) {
+            (Some(at), Some(within)) => {
+                self.state == store::KeyState::Active && at > now && at <= now + within
+            }
+            _ => false,
+        })
+    }
+
     /// The key this one replaced (`rotateKey`); null if it was created
     /// directly, or once the old key is deleted.
     async fn rotated_from(&self, ctx: &Context<'_>) -> Result<Option<ApiKey>> {

@@ -63,6 +63,11 @@ pub enum AuditAction {
     /// `rotateKey`: the target is the old key, `newKeyId` the key that
     /// replaces it.
     KeyRotated,
+    /// An ACTIVE key came within one of the server's expiry warning
+    /// thresholds (`--key-expiry-warnings`, by default 7 days and 1 day);
+    /// `reason` says which, and when the key expires. Once per key and
+    /// threshold.
+    KeyExpiring,
     /// A key reached its `expiresAt` (recorded within about a second).
     KeyExpired,
     /// `enableAccessControl`.

@@ -27,6 +27,8 @@ pub enum AuditAction {
     KeyDeleted,
     #[sea_orm(string_value = "KEY_ROTATED")]
     KeyRotated,
+    #[sea_orm(string_value = "KEY_EXPIRING")]
+    KeyExpiring,
     #[sea_orm(string_value = "KEY_EXPIRED")]
     KeyExpired,
     #[sea_orm(string_value = "ACCESS_CONTROL_ENABLED")]

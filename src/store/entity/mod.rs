@@ -5,5 +5,6 @@
 
 pub mod api_key;
 pub mod audit_event;
+pub mod key_expiry_warning;
 pub mod project;
 pub mod settings;
