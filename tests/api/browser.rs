@@ -26,6 +26,7 @@ const REQUIRE_VAR: &str = "KEYWARD_BROWSER_TESTS";
 const PATIENCE: Duration = Duration::from_secs(15);
 /// The WebDriver code of the Enter key.
 const ENTER: &str = "\u{E007}";
+const ESCAPE: &str = "\u{E00C}";
 
 /// A chromedriver process, killed when dropped.
 struct Driver {
@@ -638,6 +639,71 @@ async fn the_console_manages_keys_end_to_end_in_a_real_browser() {
                 "state": "ACTIVE",
             } }])
         );
+
+        // Rotate: a new pair shown once, the old one kept for a day (and so
+        // marked as expiring soon), and no second rotation of it.
+        key_browser.click("add-key").await;
+        key_browser.fill("key-name", "rotate-me").await;
+        key_browser.click("key-submit").await;
+        let old_access = key_browser.value("new-access-key").await;
+        let old_secret = key_browser.value("new-secret-key").await;
+        key_browser.click("secret-done").await;
+        key_browser.key_state_becomes(&old_access, "ACTIVE").await;
+        key_browser.key_action(&old_access, "action-rotate").await;
+        key_browser.get("rotate-dialog").await;
+        key_browser.assert_every_control_is_labelled().await;
+        key_browser
+            .get("rotate-grace")
+            .await
+            .select_by_value("86400")
+            .await
+            .expect("pick one day");
+        key_browser.click("rotate-submit").await;
+        let new_access = key_browser.value("new-access-key").await;
+        let new_secret = key_browser.value("new-secret-key").await;
+        assert_ne!(new_access, old_access);
+        key_browser.text_contains("rotated").await;
+        key_browser.click("secret-done").await;
+        key_browser.key_state_becomes(&new_access, "ACTIVE").await;
+        key_browser
+            .until(
+                "the old key is marked as expiring soon",
+                "const row = document.querySelector(`[data-testid='key-row'][data-access-key='${arguments[0]}']`);
+                 return !!row && !!row.querySelector(\"[data-testid='expires-soon']\");",
+                vec![json!(old_access)],
+            )
+            .await;
+        for (access, secret) in [(&old_access, &old_secret), (&new_access, &new_secret)] {
+            app.ok(VIEWER, json!({}), &Auth::basic(access, secret)).await;
+        }
+        let row = format!("[data-testid='key-row'][data-access-key='{old_access}']");
+        key_browser
+            .css(&format!("{row} [data-testid='key-actions']"))
+            .await
+            .send_keys(ENTER)
+            .await
+            .expect("open the menu");
+        let rotate_offered = key_browser
+            .js(
+                "return !!document.querySelector(\"[data-testid='action-rotate']\");",
+                vec![],
+            )
+            .await;
+        assert_eq!(rotate_offered, json!(false), "a rotated key is not offered Rotate again");
+        // Escape closes the menu, from wherever the menu put the focus.
+        key_browser
+            .css(":focus")
+            .await
+            .send_keys(ESCAPE)
+            .await
+            .expect("close the menu");
+        key_browser
+            .until(
+                "the menu closes",
+                "return !document.querySelector(\"[role='menu']:not([hidden])\");",
+                vec![],
+            )
+            .await;
 
         // View in API: GraphiQL with a node query for the key, which runs.
         let row = format!("[data-testid='key-row'][data-access-key='{access_key}']");

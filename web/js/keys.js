@@ -3,7 +3,7 @@
 
 import { h, icon, clear, timeEl, append } from './dom.js';
 import { gql } from './api.js';
-import { PROJECT_KEYS, CREATE_KEY, SET_KEY_STATE, RENAME_KEY, DELETE_KEY, viewInApiUrl } from './queries.js';
+import { PROJECT_KEYS, CREATE_KEY, SET_KEY_STATE, RENAME_KEY, DELETE_KEY, ROTATE_KEY, viewInApiUrl } from './queries.js';
 import {
   field,
   formDialog,
@@ -27,6 +27,13 @@ const ROLE_HINTS = {
   MEMBER: 'Member manages member and read-only keys.',
   READ_ONLY: 'Read-only reads the project and its keys, and changes nothing.',
 };
+/** How long a rotated key keeps working: the choices of the Rotate dialog. */
+const GRACE_PERIODS = [
+  { value: '0', label: 'Stop the old key now' },
+  { value: '3600', label: 'Keep the old key for 1 hour' },
+  { value: '86400', label: 'Keep the old key for 1 day' },
+  { value: '604800', label: 'Keep the old key for 7 days' },
+];
 const STATE_FILTERS = [
   { value: '', label: 'All states' },
   { value: 'ACTIVE', label: 'Active' },
@@ -310,7 +317,14 @@ export function keysView(root, app, projectId) {
       h('td', { role: 'cell', 'data-label': 'Scopes', 'data-testid': 'key-scopes' }, scopeList(key.scopes)),
       h('td', { role: 'cell', 'data-label': 'Created' }, timeEl(key.createdAt, { style: 'date' })),
       h('td', { role: 'cell', 'data-label': 'Last used' }, timeEl(key.lastUsedAt, { style: 'relative', fallback: 'Never' })),
-      h('td', { role: 'cell', 'data-label': 'Expires', class: key.state === 'EXPIRED' ? 'text-expired' : '' }, timeEl(key.expiresAt, { style: 'near', fallback: 'Never' })),
+      h(
+        'td',
+        { role: 'cell', 'data-label': 'Expires', class: key.state === 'EXPIRED' ? 'text-expired' : '' },
+        timeEl(key.expiresAt, { style: 'near', fallback: 'Never' }),
+        key.expiresSoon
+          ? h('span', { class: 'tag tag-warning', 'data-testid': 'expires-soon', title: 'Expires within the server’s first expiry warning: rotate it' }, 'expires soon')
+          : null,
+      ),
       h(
         'td',
         { role: 'cell', 'data-label': 'Failed auth', 'data-testid': 'key-failed-auth' },
@@ -364,6 +378,9 @@ export function keysView(root, app, projectId) {
 
   function keyActions(key, isSelf) {
     const items = [];
+    if (key.state === 'ACTIVE' && !key.rotatedTo) {
+      items.push({ label: 'Rotate', testid: 'action-rotate', icon: 'refresh', onSelect: () => rotateKey(key, isSelf) });
+    }
     if (key.state === 'ACTIVE') {
       items.push({ label: 'Deactivate', testid: 'action-deactivate', icon: 'power', onSelect: () => deactivate(key, isSelf) });
     } else if (key.state === 'INACTIVE') {
@@ -432,6 +449,36 @@ export function keysView(root, app, projectId) {
       onConfirm: async () => {
         await gql(SET_KEY_STATE, { input: { id: key.id, state: 'INACTIVE' } });
         app.signOut(`Key “${key.name}” was deactivated, so you were signed out.`);
+      },
+    });
+  }
+
+  function rotateKey(key, isSelf) {
+    formDialog({
+      title: `Rotate API key “${key.name}”`,
+      testid: 'rotate-dialog',
+      intro: [
+        'A new key pair replaces this one, with the same name, description, role and scopes. The old pair keeps working for the period you choose, then expires.',
+        isSelf ? ' You are signed in with this key: sign in again with the new pair.' : '',
+      ].join(''),
+      submitLabel: 'Rotate',
+      submitTestid: 'rotate-submit',
+      fields: [
+        field({
+          label: 'Old key',
+          name: 'grace',
+          type: 'select',
+          testid: 'rotate-grace',
+          value: '3600',
+          options: GRACE_PERIODS,
+          hint: 'Give the services using the old pair time to switch; it never outlives its own expiry.',
+        }),
+      ],
+      onSubmit: async (values) => {
+        const data = await gql(ROTATE_KEY, { input: { id: key.id, gracePeriodSeconds: Number(values.grace) } });
+        const { apiKey, secretKey } = data.rotateKey;
+        setTimeout(() => showSecret(apiKey, secretKey, `API key “${apiKey.name}” rotated`), 0);
+        load();
       },
     });
   }
@@ -542,12 +589,12 @@ export function keysView(root, app, projectId) {
     });
   }
 
-  function showSecret(apiKey, secretKey) {
+  function showSecret(apiKey, secretKey, title = `API key “${apiKey.name}” created`) {
     const accessCode = h('code', { class: 'secret-value', 'data-testid': 'new-access-key' }, apiKey.accessKey);
     const secretCode = h('code', { class: 'secret-value', 'data-testid': 'new-secret-key' }, secretKey);
     const done = h('button', { type: 'button', class: 'btn btn-primary', 'data-testid': 'secret-done', autofocus: true }, 'Done');
     const dialog = openDialog({
-      title: `API key “${apiKey.name}” created`,
+      title,
       testid: 'secret-dialog',
       dismissable: false,
       content: [

@@ -35,7 +35,7 @@ export const PROJECTS = `query ConsoleProjects($first: Int!, $after: String) {
 }`;
 
 const KEY_FIELDS = `id name description accessKey role scopes state createdAt updatedAt
-  lastUsedAt expiresAt failedAuthCount lastFailedAuthAt`;
+  lastUsedAt expiresAt expiresSoon failedAuthCount lastFailedAuthAt rotatedTo { id }`;
 
 export const PROJECT_KEYS = `query ConsoleProjectKeys($id: ID, $first: Int!, $after: String, $state: KeyState) {
   project(id: $id) {
@@ -64,6 +64,14 @@ export const CREATE_KEY = `mutation ConsoleCreateKey($input: CreateApiKeyInput!)
   createApiKey(input: $input) {
     secretKey
     apiKey { id name accessKey role scopes state expiresAt }
+  }
+}`;
+
+export const ROTATE_KEY = `mutation ConsoleRotateKey($input: RotateKeyInput!) {
+  rotateKey(input: $input) {
+    secretKey
+    apiKey { id name accessKey role scopes state expiresAt }
+    previousKey { id expiresAt }
   }
 }`;
 
