@@ -219,6 +219,8 @@ pub(super) async fn insert(
     }
     .insert(txn)
     .await?;
+    // The outbox: the event's webhook deliveries commit (or roll back) with it.
+    super::webhooks::enqueue(txn, &event).await?;
     if txn.get_database_backend() == DbBackend::Postgres {
         txn.execute_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,

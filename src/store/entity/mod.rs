@@ -7,3 +7,5 @@ pub mod api_key;
 pub mod audit_event;
 pub mod project;
 pub mod settings;
+pub mod webhook;
+pub mod webhook_delivery;
