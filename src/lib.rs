@@ -79,6 +79,9 @@ impl Application {
                     .map(|days| chrono::Duration::days(i64::from(days))),
             },
             refusals: graphql::RefusalBudget::default(),
+            webhook_destinations: webhooks::DestinationPolicy {
+                allow_private_networks: config.webhooks.allow_private_networks,
+            },
         });
 
         let listener =

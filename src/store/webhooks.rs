@@ -10,8 +10,8 @@
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, Query};
 use sea_orm::{
-    ActiveEnum, ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    ActiveEnum, ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
 use super::audit::{self, AuditContext, AuditOutcome, Target};
@@ -255,6 +255,13 @@ impl Store {
             query = query.filter(webhook_delivery::Column::Id.lt(after));
         }
         Ok(Page::from_overfetch(query.all(self.db()).await?, limit))
+    }
+
+    pub async fn count_webhook_deliveries(&self, webhook_id: i64) -> Result<u64, Error> {
+        Ok(Delivery::find()
+            .filter(webhook_delivery::Column::WebhookId.eq(webhook_id))
+            .count(self.db())
+            .await?)
     }
 
     /// Queues event `event_id` for webhook `webhook_id` again, to be
