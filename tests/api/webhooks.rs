@@ -285,6 +285,16 @@ async fn the_admin_creates_updates_and_deletes_a_webhook_and_its_secret_is_shown
     );
 }
 
+/// Who calls, and the error code (if any) of createWebhook,
+/// Project.webhooks and updateWebhook.
+type Case<'a> = (
+    &'a str,
+    &'a Auth,
+    Option<&'a str>,
+    Option<&'a str>,
+    Option<&'a str>,
+);
+
 #[tokio::test]
 async fn webhooks_are_the_administrators_and_the_project_owners_only() {
     let app = spawn_local().await;
@@ -304,7 +314,7 @@ async fn webhooks_are_the_administrators_and_the_project_owners_only() {
     .await;
 
     // (caller, createWebhook, Project.webhooks, updateWebhook)
-    let cases: [(&str, &Auth, Option<&str>, Option<&str>, Option<&str>); 5] = [
+    let cases: [Case; 5] = [
         ("admin", &admin, None, None, None),
         ("OWNER", &owner, None, None, None),
         (
