@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use axum::http::{HeaderMap, StatusCode};
 use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD as STANDARD_NO_PAD_URL};
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
@@ -19,6 +19,7 @@ use crate::helpers::*;
 on_every_backend!(
     several_events_are_each_delivered_exactly_once,
     an_event_is_queued_for_its_webhooks_only_when_it_commits,
+    a_webhook_failing_for_five_days_is_disabled_by_keyward_until_enabled_again,
 );
 
 const CREATE: &str = "mutation($i: CreateWebhookInput!) { createWebhook(input: $i) {
@@ -730,4 +731,114 @@ async fn an_event_is_queued_for_its_webhooks_only_when_it_commits() {
     let theirs = deliveries(&app, &elsewhere).await;
     assert_eq!(theirs.len(), 1);
     assert_eq!(theirs[0]["event"]["action"], "WEBHOOK_CREATED");
+}
+
+/// Sets webhook `id` (its row id) failing since `days` ago, straight in the
+/// database: five days of failures cannot be waited for.
+async fn failing_for_days(app: &TestApp, id: &str, days: i64) {
+    use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
+    let row_id: i64 = {
+        let raw = STANDARD_NO_PAD_URL.decode(id).expect("a global id");
+        let text = String::from_utf8(raw).expect("UTF-8");
+        text.rsplit(':')
+            .next()
+            .expect("row id")
+            .parse()
+            .expect("a number")
+    };
+    let db = Database::connect(app.database_url())
+        .await
+        .expect("connect");
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => "UPDATE webhook SET failing_since = $1 WHERE id = $2",
+        _ => "UPDATE webhook SET failing_since = ? WHERE id = ?",
+    };
+    let since = chrono::Utc::now() - chrono::TimeDelta::days(days);
+    let done = db
+        .execute_raw(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [since.into(), row_id.into()],
+        ))
+        .await
+        .expect("update");
+    assert_eq!(done.rows_affected(), 1);
+    db.close().await.expect("close");
+}
+
+async fn a_webhook_failing_for_five_days_is_disabled_by_keyward_until_enabled_again() {
+    let app = spawn_local().await;
+    let receiver = Receiver::start(vec![500; 100]).await;
+    let project = app.default_project(&Auth::None).await;
+    let (webhook, _) = create_webhook(
+        &app,
+        &Auth::None,
+        json!({ "projectId": project, "url": receiver.url, "actions": ["PROJECT_UPDATED"] }),
+    )
+    .await;
+    // Four days: still on.
+    failing_for_days(&app, &webhook, 4).await;
+    app.ok(
+        UPDATE_PROJECT,
+        json!({ "i": { "id": project, "description": "a" } }),
+        &Auth::None,
+    )
+    .await;
+    receiver.wait_for(1).await;
+    failing_for_days(&app, &webhook, 6).await;
+    let node =
+        "query($id: ID!) { node(id: $id) { ... on Webhook { enabled disabledAt failingSince } } }";
+    let mut hook = Value::Null;
+    for _ in 0..100 {
+        hook = app.ok(node, json!({ "id": webhook }), &Auth::None).await["node"].clone();
+        if hook["enabled"] == false {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(hook["enabled"], false, "{hook}");
+    assert!(hook["disabledAt"].is_string(), "{hook}");
+
+    let trail = app
+        .ok(
+            "{ auditEvents(first: 5, action: WEBHOOK_DISABLED) { edges { node {
+                actorKind outcome projectId reason } } } }",
+            json!({}),
+            &Auth::None,
+        )
+        .await;
+    let event = &trail["auditEvents"]["edges"][0]["node"];
+    assert_eq!(event["actorKind"], "SYSTEM");
+    assert_eq!(event["outcome"], "SUCCEEDED");
+    assert_eq!(event["projectId"], json!(project));
+    assert_eq!(
+        trail["auditEvents"]["edges"].as_array().map(Vec::len),
+        Some(1)
+    );
+
+    // Disabled: nothing more is sent.
+    let sent = receiver.received().len();
+    app.ok(
+        UPDATE_PROJECT,
+        json!({ "i": { "id": project, "description": "b" } }),
+        &Auth::None,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(receiver.received().len(), sent);
+
+    // Enabled again: a clean slate.
+    let updated = app
+        .ok(
+            UPDATE,
+            json!({ "i": { "id": webhook, "enabled": true } }),
+            &Auth::None,
+        )
+        .await;
+    assert_eq!(updated["updateWebhook"]["webhook"]["enabled"], true);
+    assert_eq!(
+        updated["updateWebhook"]["webhook"]["disabledAt"],
+        Value::Null
+    );
 }
