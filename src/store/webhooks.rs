@@ -338,19 +338,35 @@ impl Store {
         lease_until: DateTime<Utc>,
     ) -> Result<Vec<Claimed>, Error> {
         let now = now();
+        // A read first, on the pool: most polls find nothing due, and need
+        // not take SQLite's write lock (or a PostgreSQL transaction) for it.
+        let enabled = || {
+            Query::select()
+                .column(Column::Id)
+                .from(Webhook)
+                .and_where(Expr::col(Column::Enabled).eq(true))
+                .to_owned()
+        };
+        let due = Delivery::find()
+            .select_only()
+            .column(webhook_delivery::Column::Id)
+            .filter(webhook_delivery::Column::NextAttemptAt.lte(now))
+            .filter(webhook_delivery::Column::WebhookId.in_subquery(enabled()))
+            .limit(1)
+            .into_tuple::<i64>()
+            .one(self.db())
+            .await?;
+        if due.is_none() {
+            return Ok(Vec::new());
+        }
         let txn = self.begin_write().await?;
-        let enabled = Query::select()
-            .column(Column::Id)
-            .from(Webhook)
-            .and_where(Expr::col(Column::Enabled).eq(true))
-            .to_owned();
         let ids: Vec<i64> = Delivery::find()
             .select_only()
             .column(webhook_delivery::Column::Id)
             .filter(webhook_delivery::Column::NextAttemptAt.lte(now))
             .filter(webhook_delivery::Column::DeliveredAt.is_null())
             .filter(webhook_delivery::Column::FailedAt.is_null())
-            .filter(webhook_delivery::Column::WebhookId.in_subquery(enabled))
+            .filter(webhook_delivery::Column::WebhookId.in_subquery(enabled()))
             .order_by_asc(webhook_delivery::Column::NextAttemptAt)
             .limit(limit)
             .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
