@@ -20,6 +20,7 @@ on_every_backend!(
     several_events_are_each_delivered_exactly_once,
     an_event_is_queued_for_its_webhooks_only_when_it_commits,
     a_webhook_failing_for_five_days_is_disabled_by_keyward_until_enabled_again,
+    deleting_a_project_deletes_its_webhooks_and_their_deliveries,
 );
 
 const CREATE: &str = "mutation($i: CreateWebhookInput!) { createWebhook(input: $i) {
@@ -845,4 +846,39 @@ async fn a_webhook_failing_for_five_days_is_disabled_by_keyward_until_enabled_ag
         updated["updateWebhook"]["webhook"]["disabledAt"],
         Value::Null
     );
+}
+
+async fn deleting_a_project_deletes_its_webhooks_and_their_deliveries() {
+    let app = spawn_local().await;
+    let receiver = Receiver::start(vec![500; 1000]).await;
+    let project = app.create_project(&Auth::None, "doomed").await;
+    let (webhook, _) = create_webhook(
+        &app,
+        &Auth::None,
+        json!({ "projectId": project, "url": receiver.url }),
+    )
+    .await;
+    app.create_key(&Auth::None, &project, "MEMBER").await;
+    receiver.wait_for(1).await;
+    assert!(!deliveries(&app, &webhook).await.is_empty());
+
+    app.ok(
+        DELETE_PROJECT,
+        json!({ "i": { "id": project } }),
+        &Auth::None,
+    )
+    .await;
+    let gone = app
+        .ok(
+            "query($id: ID!) { node(id: $id) { id } }",
+            json!({ "id": webhook }),
+            &Auth::None,
+        )
+        .await;
+    assert_eq!(gone["node"], Value::Null);
+    // Its failing deliveries are no longer attempted.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let sent = receiver.received().len();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(receiver.received().len(), sent);
 }
