@@ -54,6 +54,7 @@ async fn run(store: Store, client: Client, options: WorkerOptions) {
     let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     // Owned here, so stopping the worker stops its attempts too.
     let mut in_flight = JoinSet::new();
+    let mut failing = false;
     loop {
         while in_flight.try_join_next().is_some() {}
         let free = slots.available_permits();
@@ -63,6 +64,9 @@ async fn run(store: Store, client: Client, options: WorkerOptions) {
                 .await
             {
                 Ok(claimed) => {
+                    if std::mem::take(&mut failing) {
+                        tracing::info!("claiming webhook deliveries works again");
+                    }
                     for claimed in claimed {
                         let Ok(permit) = slots.clone().acquire_owned().await else {
                             return;
@@ -74,7 +78,13 @@ async fn run(store: Store, client: Client, options: WorkerOptions) {
                         });
                     }
                 }
-                Err(err) => tracing::warn!(error = ?err, "claiming webhook deliveries failed"),
+                Err(err) => {
+                    // Once per outage, not four times a second.
+                    if !failing {
+                        tracing::warn!(error = ?err, "claiming webhook deliveries failed");
+                    }
+                    failing = true;
+                }
             }
         }
         tokio::select! {
