@@ -171,8 +171,10 @@ impl EventFeed {
     }
 }
 
-/// Inserts an event in `txn`. On PostgreSQL it also queues a notification,
-/// which PostgreSQL delivers only if and when the transaction commits.
+/// Inserts an event in `txn`, with its webhook deliveries (the outbox, see
+/// `store::webhooks`): they commit or roll back with the event. On
+/// PostgreSQL it also queues a notification, which PostgreSQL delivers only
+/// if and when the transaction commits.
 pub(super) async fn insert(
     txn: &Txn,
     context: &AuditContext,
