@@ -521,6 +521,86 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::DatabaseOptions;
+
+    /// The outbox is the event's transaction: a rolled-back event leaves no
+    /// delivery, a committed one has one per enabled, subscribed webhook of
+    /// its project, and a server-wide one none.
+    #[tokio::test]
+    async fn deliveries_commit_and_roll_back_with_their_event() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let store = Store::connect(&url, &DatabaseOptions::default())
+            .await
+            .expect("connect");
+        store.migrate().await.expect("migrate");
+        let project = store
+            .projects(None, None, 1)
+            .await
+            .expect("projects")
+            .items
+            .remove(0);
+        let context = AuditContext::system(AuditAction::ProjectUpdated);
+        let new = |actions| NewWebhook {
+            project_id: project.id,
+            url: "http://127.0.0.1:9/".into(),
+            description: None,
+            actions,
+            signing_secret: "whsec_unused".into(),
+        };
+        let every = store
+            .insert_webhook(new(vec![]), &context)
+            .await
+            .expect("insert");
+        let other = store
+            .insert_webhook(new(vec![AuditAction::KeyCreated]), &context)
+            .await
+            .expect("insert");
+        let counts = async || {
+            (
+                store
+                    .count_webhook_deliveries(every.id)
+                    .await
+                    .expect("count"),
+                store
+                    .count_webhook_deliveries(other.id)
+                    .await
+                    .expect("count"),
+            )
+        };
+        // The two creations (PROJECT_UPDATED, as the context says) reached
+        // the webhook of every action only.
+        assert_eq!(counts().await, (2, 0));
+
+        let event = |target| {
+            let store = store.clone();
+            let context = context.clone();
+            async move {
+                let txn = store.begin_write().await.expect("begin");
+                let event = audit::insert(&txn, &context, AuditOutcome::Succeeded, target, None)
+                    .await
+                    .expect("insert");
+                (txn, event)
+            }
+        };
+        let (txn, _) = event(Target::project(project.id)).await;
+        drop(txn);
+        assert_eq!(counts().await, (2, 0), "rolled back: no delivery");
+
+        let (txn, committed) = event(Target::project(project.id)).await;
+        store
+            .commit_with_events(txn, [committed])
+            .await
+            .expect("commit");
+        assert_eq!(counts().await, (3, 0), "committed: its delivery");
+
+        let (txn, server_wide) = event(Target::default()).await;
+        store
+            .commit_with_events(txn, [server_wide])
+            .await
+            .expect("commit");
+        assert_eq!(counts().await, (3, 0), "server-wide: none");
+    }
 
     #[test]
     fn an_empty_list_subscribes_to_every_action_and_a_list_to_its_own() {
