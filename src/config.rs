@@ -55,6 +55,44 @@ pub struct Config {
 
     #[command(flatten)]
     pub hashing: HashingConfig,
+
+    #[command(flatten)]
+    pub webhooks: WebhookOptions,
+}
+
+/// Where webhooks may be sent, and how long a delivery is retried.
+#[derive(Clone, Copy, Debug, clap::Args)]
+pub struct WebhookOptions {
+    /// Lets webhooks reach loopback, private and link-local addresses (and
+    /// `localhost`): for receivers on this host or network. Off, such URLs
+    /// are refused when saved and at every delivery (SSRF protection).
+    #[arg(
+        long = "webhook-allow-private-networks",
+        env = "KEYWARD_WEBHOOK_ALLOW_PRIVATE_NETWORKS",
+        default_value_t = false
+    )]
+    pub allow_private_networks: bool,
+
+    /// How long a webhook delivery is retried after its first attempt, in
+    /// hours, with exponential backoff; then it is marked failed.
+    #[arg(long = "webhook-retry-hours", env = "KEYWARD_WEBHOOK_RETRY_HOURS",
+          default_value_t = 24, value_parser = clap::value_parser!(u32).range(1..=720))]
+    pub retry_hours: u32,
+
+    /// Fixed wait between attempts, in milliseconds, instead of the
+    /// exponential backoff: for tests only.
+    #[arg(long = "webhook-retry-delay-ms", hide = true)]
+    pub retry_delay_ms: Option<u64>,
+}
+
+impl Default for WebhookOptions {
+    fn default() -> Self {
+        Self {
+            allow_private_networks: false,
+            retry_hours: 24,
+            retry_delay_ms: None,
+        }
+    }
 }
 
 /// Protection against brute force and resource exhaustion.
@@ -238,6 +276,7 @@ impl Config {
             database: DatabaseOptions::default(),
             limits: Limits::default(),
             hashing: HashingConfig::OWASP_MINIMUM,
+            webhooks: WebhookOptions::default(),
         }
     }
 }

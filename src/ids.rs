@@ -18,6 +18,8 @@ pub enum NodeKind {
     Project,
     ApiKey,
     AuditEvent,
+    Webhook,
+    WebhookDelivery,
 }
 
 impl NodeKind {
@@ -26,6 +28,8 @@ impl NodeKind {
             Self::Project => "Project",
             Self::ApiKey => "ApiKey",
             Self::AuditEvent => "AuditEvent",
+            Self::Webhook => "Webhook",
+            Self::WebhookDelivery => "WebhookDelivery",
         }
     }
 }
@@ -38,6 +42,8 @@ impl FromStr for NodeKind {
             "Project" => Ok(Self::Project),
             "ApiKey" => Ok(Self::ApiKey),
             "AuditEvent" => Ok(Self::AuditEvent),
+            "Webhook" => Ok(Self::Webhook),
+            "WebhookDelivery" => Ok(Self::WebhookDelivery),
             _ => Err(()),
         }
     }
@@ -68,6 +74,14 @@ impl GlobalId {
 
     pub fn audit_event(id: i64) -> Self {
         Self::new(NodeKind::AuditEvent, id)
+    }
+
+    pub fn webhook(id: i64) -> Self {
+        Self::new(NodeKind::Webhook, id)
+    }
+
+    pub fn webhook_delivery(id: i64) -> Self {
+        Self::new(NodeKind::WebhookDelivery, id)
     }
 
     /// Decodes any global id; `None` when it is not one.

@@ -40,6 +40,8 @@ pub struct Application {
     server: JoinHandle<()>,
     last_used_writer: JoinHandle<()>,
     tasks: tasks::Tasks,
+    /// Delivers the webhook outbox.
+    webhook_worker: JoinHandle<()>,
     /// For [`Application::argon2_verifications`].
     hasher: Hasher,
     /// Closes open WebSockets on stop.
@@ -81,6 +83,9 @@ impl Application {
                 warn_within: config.key_expiry_warnings.first(),
             },
             refusals: graphql::RefusalBudget::default(),
+            webhook_destinations: webhooks::DestinationPolicy {
+                allow_private_networks: config.webhooks.allow_private_networks,
+            },
         });
 
         let listener =
@@ -100,6 +105,21 @@ impl Application {
             chrono::Duration::days(i64::from(config.audit_retention_days)),
             config.key_expiry_warnings.clone(),
         );
+
+        let webhook_worker = webhooks::worker::start(
+            store.clone(),
+            webhooks::worker::WorkerOptions {
+                policy: webhooks::DestinationPolicy {
+                    allow_private_networks: config.webhooks.allow_private_networks,
+                },
+                max_age: chrono::Duration::hours(i64::from(config.webhooks.retry_hours)),
+                retry_delay: config
+                    .webhooks
+                    .retry_delay_ms
+                    .map(std::time::Duration::from_millis),
+            },
+        )
+        .map_err(|err| StartupError::Other(Error::internal(err)))?;
 
         let access_control = store.settings().await?.access_control_enabled;
         let handle = store.clone();
@@ -146,6 +166,7 @@ impl Application {
             server,
             last_used_writer,
             tasks,
+            webhook_worker,
             hasher,
             websockets,
             store: handle,
@@ -190,6 +211,8 @@ impl Application {
         if let Err(err) = self.server.await {
             tracing::error!(error = %err, "server task failed");
         }
+        self.webhook_worker.abort();
+        let _ = self.webhook_worker.await;
         self.tasks.stop().await;
         // The router (and with it the last handle of the writer's channel) is
         // gone now, so the writer drains its queue and ends.

@@ -99,6 +99,21 @@ impl Principal {
         }
     }
 
+    /// Reading and managing `project_id`'s webhooks: the admin (anyone while
+    /// access control is off), or an OWNER key of that project. A webhook
+    /// sees every event of its project, so it takes the role that sees and
+    /// changes everything there.
+    pub fn require_webhook_manager(&self, project_id: i64) -> Result<(), Error> {
+        self.require_visible(project_id, "project")?;
+        match self.key() {
+            None => Ok(()),
+            Some(key) if key.role == Role::Owner => Ok(()),
+            Some(_) => Err(Error::Forbidden(
+                "only an OWNER key may read or manage its project's webhooks",
+            )),
+        }
+    }
+
     /// Creating, changing or deleting a key of role `target_role` in
     /// `project_id`: OWNER keys manage any key of their project, MEMBER keys
     /// only MEMBER and READ_ONLY keys, READ_ONLY keys none.

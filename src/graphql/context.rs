@@ -18,6 +18,8 @@ pub struct Services {
     pub keys: KeyPolicy,
     /// How many refusals each caller may add to the audit trail.
     pub refusals: RefusalBudget,
+    /// Where webhooks may be sent (`--webhook-allow-private-networks`).
+    pub webhook_destinations: crate::webhooks::DestinationPolicy,
 }
 
 /// Server-wide rules for new keys.

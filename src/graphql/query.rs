@@ -192,5 +192,18 @@ async fn load_node(
                 None => request.principal.is_admin(),
             })
             .map(Node::AuditEvent),
+        NodeKind::Webhook => services
+            .store
+            .webhook(id.id)
+            .await?
+            .filter(|hook| {
+                request
+                    .principal
+                    .require_webhook_manager(hook.project_id)
+                    .is_ok()
+            })
+            .map(|hook| Node::Webhook(hook.into())),
+        // Reached through their webhook.
+        NodeKind::WebhookDelivery => None,
     })
 }

@@ -171,8 +171,10 @@ impl EventFeed {
     }
 }
 
-/// Inserts an event in `txn`. On PostgreSQL it also queues a notification,
-/// which PostgreSQL delivers only if and when the transaction commits.
+/// Inserts an event in `txn`, with its webhook deliveries (the outbox, see
+/// `store::webhooks`): they commit or roll back with the event. On
+/// PostgreSQL it also queues a notification, which PostgreSQL delivers only
+/// if and when the transaction commits.
 pub(super) async fn insert(
     txn: &Txn,
     context: &AuditContext,
@@ -219,6 +221,8 @@ pub(super) async fn insert(
     }
     .insert(txn)
     .await?;
+    // The outbox: the event's webhook deliveries commit (or roll back) with it.
+    super::webhooks::enqueue(txn, &event).await?;
     if txn.get_database_backend() == DbBackend::Postgres {
         txn.execute_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,

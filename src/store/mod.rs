@@ -14,6 +14,7 @@ mod project_memory;
 mod projects;
 mod settings;
 mod statements;
+mod webhooks;
 
 use std::time::Duration;
 
@@ -31,11 +32,16 @@ pub use audit::{
 };
 pub use auth_state::LEASE;
 pub use entity::api_key::{KeyState, Role};
-pub use entity::{api_key, audit_event, project, settings as settings_entity};
+pub use entity::{
+    api_key, audit_event, project, settings as settings_entity, webhook, webhook_delivery,
+};
 pub use keys::{DeleteKeyOutcome, KeyCounts, KeyStatus, NewKey, NewPair};
 pub use lock::{DatabaseLock, LockError};
 pub use project_memory::KnownProject;
 pub use statements::{RequestStatements, counting_statements};
+pub use webhooks::{
+    Claimed, DISABLE_AFTER, NewWebhook, WebhookChanges, message_id, parse_actions, stored_actions,
+};
 
 use bounded::{Bounded, Txn, within};
 

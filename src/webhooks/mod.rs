@@ -3,7 +3,8 @@
 //! ([`signing`]), where it may be sent ([`destination`]), the HTTP sender
 //! ([`client`]), and when a failed delivery is tried again ([`backoff`]).
 //!
-//! No storage here: the caller keeps each webhook's URL and secret, builds a
+//! [`worker`] is the caller: it delivers the store's outbox. The other
+//! modules hold no storage: the caller keeps each webhook's URL and secret, builds a
 //! [`Payload`] once per message and stores its bytes, calls
 //! [`Client::deliver`] for each attempt, records the [`Attempt`], and asks
 //! [`next_attempt`] when to try again.
@@ -12,6 +13,7 @@ pub mod backoff;
 pub mod client;
 pub mod destination;
 pub mod signing;
+pub mod worker;
 
 pub use backoff::{DEFAULT_MAX_AGE, next_attempt};
 pub use client::{Attempt, Client, ClientError, DEFAULT_TIMEOUT};

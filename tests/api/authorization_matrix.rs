@@ -107,6 +107,7 @@ fn admin_only(caller: Caller, admin: Outcome) -> Outcome {
     }
 }
 
+/// `updateProject`, and reading or managing the home project's webhooks.
 fn update_project(caller: Caller) -> Outcome {
     match caller {
         Anonymous | WrongSecret => Unauthenticated,
@@ -125,6 +126,7 @@ async fn every_root_field_allows_and_refuses_each_caller_as_the_roles_table_says
     let app = TestApp::spawn_with(|config| {
         config.limits.auth_failures_per_key = 10_000;
         config.limits.auth_failures_per_address = 10_000;
+        config.webhooks.allow_private_networks = true;
     })
     .await;
     app.enable_access_control().await;
@@ -171,7 +173,12 @@ async fn every_root_field_allows_and_refuses_each_caller_as_the_roles_table_says
         "createApiKey",
         "setKeyState",
         "renameKey",
+        "rotateKey",
         "deleteKey",
+        "createWebhook",
+        "updateWebhook",
+        "deleteWebhook",
+        "redeliverWebhookEvent",
     ]
     .iter()
     .map(|name| (*name).to_owned())
@@ -360,6 +367,20 @@ async fn run_cases(
             |_, _| true,
         );
         let target = app.create_key(&Auth::admin(), home, role).await;
+        let reply = app
+            .gql(
+                "mutation($i: RotateKeyInput!) { rotateKey(input: $i) { apiKey { id } } }",
+                json!({ "i": { "id": target.id } }),
+                &auth,
+            )
+            .await;
+        record(
+            &format!("rotateKey({role})"),
+            manage_key(caller, role),
+            reply,
+            |_, _| true,
+        );
+        let target = app.create_key(&Auth::admin(), home, role).await;
         app.ok(
             SET_STATE,
             json!({ "i": { "id": target.id, "state": "INACTIVE" } }),
@@ -376,6 +397,53 @@ async fn run_cases(
             |_, _| true,
         );
     }
+
+    let create_webhook = "mutation($i: CreateWebhookInput!) { createWebhook(input: $i) {
+        webhook { id } } }";
+    let hook_input = json!({ "i": { "projectId": home, "url": "http://127.0.0.1:9/hook" } });
+    let reply = app.gql(create_webhook, hook_input.clone(), &auth).await;
+    record("createWebhook", update_project(caller), reply, |_, _| true);
+    let hook = app.ok(create_webhook, hook_input, &Auth::admin()).await["createWebhook"]["webhook"]
+        ["id"]
+        .clone();
+    let reply = app
+        .gql(
+            "mutation($i: UpdateWebhookInput!) { updateWebhook(input: $i) { webhook { id } } }",
+            json!({ "i": { "id": hook, "description": "changed" } }),
+            &auth,
+        )
+        .await;
+    record("updateWebhook", update_project(caller), reply, |_, _| true);
+    let event = app
+        .ok(
+            "query($id: ID!) { project(id: $id) { auditEvents(first: 1) { edges { node { id } } } } }",
+            json!({ "id": home }),
+            &Auth::admin(),
+        )
+        .await["project"]["auditEvents"]["edges"][0]["node"]["id"]
+        .clone();
+    let reply = app
+        .gql(
+            "mutation($i: RedeliverWebhookEventInput!) { redeliverWebhookEvent(input: $i) {
+                delivery { id } } }",
+            json!({ "i": { "webhookId": hook, "eventId": event } }),
+            &auth,
+        )
+        .await;
+    record(
+        "redeliverWebhookEvent",
+        update_project(caller),
+        reply,
+        |_, _| true,
+    );
+    let reply = app
+        .gql(
+            "mutation($i: DeleteWebhookInput!) { deleteWebhook(input: $i) { deletedWebhookId } }",
+            json!({ "i": { "id": hook } }),
+            &auth,
+        )
+        .await;
+    record("deleteWebhook", update_project(caller), reply, |_, _| true);
 
     let enable =
         "mutation($i: EnableAccessControlInput!) { enableAccessControl(input: $i) { enabled } }";

@@ -42,3 +42,4 @@ mod security;
 mod store_robustness;
 mod subscriptions;
 mod verify;
+mod webhooks;

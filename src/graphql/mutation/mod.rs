@@ -3,6 +3,7 @@
 mod access_control;
 mod api_key;
 mod project;
+mod webhook;
 
 use async_graphql::{MaybeUndefined, MergedObject};
 
@@ -10,12 +11,13 @@ use crate::error::Error;
 use crate::store::Changes;
 use crate::validation;
 
-/// Changes to access control, projects and keys.
+/// Changes to access control, projects, keys and webhooks.
 #[derive(MergedObject, Default)]
 pub struct Mutation(
     access_control::AccessControlMutation,
     project::ProjectMutation,
     api_key::ApiKeyMutation,
+    webhook::WebhookMutation,
 );
 
 /// Validates the optional name and description of an update: a field left

@@ -2,7 +2,7 @@
 
 use async_graphql::{Context, OutputType, SimpleObject};
 
-use super::{ApiKey, AuditEvent, Project};
+use super::{ApiKey, AuditEvent, Project, WebhookDelivery};
 use crate::error::Error;
 use crate::ids::{GlobalId, NodeKind};
 
@@ -17,7 +17,8 @@ pub const MAX_PAGE_SIZE: i32 = 100;
 #[graphql(
     concrete(name = "ApiKeyConnection", params(ApiKeyEdge)),
     concrete(name = "ProjectConnection", params(ProjectEdge)),
-    concrete(name = "AuditEventConnection", params(AuditEventEdge))
+    concrete(name = "AuditEventConnection", params(AuditEventEdge)),
+    concrete(name = "WebhookDeliveryConnection", params(WebhookDeliveryEdge))
 )]
 pub struct Connection<E: OutputType> {
     /// The objects of this page, each with its cursor.
@@ -33,7 +34,8 @@ pub struct Connection<E: OutputType> {
 #[graphql(
     concrete(name = "ApiKeyEdge", params(ApiKey)),
     concrete(name = "ProjectEdge", params(Project)),
-    concrete(name = "AuditEventEdge", params(AuditEvent))
+    concrete(name = "AuditEventEdge", params(AuditEvent)),
+    concrete(name = "WebhookDeliveryEdge", params(WebhookDelivery))
 )]
 pub struct Edge<T: OutputType> {
     /// Pass as `after` to get the objects following this one.
@@ -141,3 +143,7 @@ pub type ProjectConnection = Connection<Edge<Project>>;
 pub type AuditEventEdge = Edge<AuditEvent>;
 /// A page of audit events.
 pub type AuditEventConnection = Connection<Edge<AuditEvent>>;
+/// One delivery of a webhook's page.
+pub type WebhookDeliveryEdge = Edge<WebhookDelivery>;
+/// A page of a webhook's deliveries.
+pub type WebhookDeliveryConnection = Connection<Edge<WebhookDelivery>>;

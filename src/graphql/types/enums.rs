@@ -70,6 +70,17 @@ pub enum AuditAction {
     KeyExpiring,
     /// A key reached its `expiresAt` (recorded within about a second).
     KeyExpired,
+    /// `createWebhook`.
+    WebhookCreated,
+    /// `updateWebhook` (its URL, actions, description or enabled flag).
+    WebhookUpdated,
+    /// `deleteWebhook`.
+    WebhookDeleted,
+    /// `redeliverWebhookEvent`: an event queued to be sent to a webhook again.
+    WebhookRedelivered,
+    /// keyward disabled a webhook whose deliveries had all failed for five
+    /// days; `updateWebhook` with `enabled: true` turns it back on.
+    WebhookDisabled,
     /// `enableAccessControl`.
     AccessControlEnabled,
     /// `disableAccessControl`.
@@ -101,6 +112,7 @@ pub enum ActorKind {
     Admin,
     /// An API key (see `actorAccessKey` and `actorRole`).
     ApiKey,
-    /// keyward itself (a key reaching its expiry).
+    /// keyward itself (a key reaching its expiry, a failing webhook
+    /// disabled).
     System,
 }

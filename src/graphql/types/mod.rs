@@ -9,6 +9,8 @@ pub mod enums;
 pub mod node;
 pub mod project;
 pub mod viewer;
+pub mod webhook;
+pub mod webhook_delivery;
 
 pub use access_control::AccessControl;
 pub use api_key::ApiKey;
@@ -18,3 +20,5 @@ pub use enums::{ActorKind, AuditAction, AuditOutcome, KeyState, Role, ViewerKind
 pub use node::Node;
 pub use project::Project;
 pub use viewer::Viewer;
+pub use webhook::Webhook;
+pub use webhook_delivery::WebhookDelivery;

@@ -1,6 +1,6 @@
 use async_graphql::{ID, Interface};
 
-use super::{ApiKey, AuditEvent, Project};
+use super::{ApiKey, AuditEvent, Project, Webhook};
 
 /// An object with a global id, fetchable with `node(id:)` ("View in API").
 #[derive(Interface)]
@@ -9,4 +9,5 @@ pub enum Node {
     Project(Project),
     ApiKey(ApiKey),
     AuditEvent(AuditEvent),
+    Webhook(Webhook),
 }

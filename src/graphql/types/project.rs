@@ -5,7 +5,7 @@ use super::connection::{
     ApiKeyConnection, AuditEventConnection, Connection, PageArgs, connection_complexity,
     wants_total_count,
 };
-use super::{ApiKey, AuditAction, KeyState, audit_event};
+use super::{ApiKey, AuditAction, KeyState, Webhook, audit_event};
 use crate::graphql::context::parts;
 use crate::ids::{GlobalId, NodeKind};
 use crate::store::{EventFilter, KeyCounts, KnownProject, project};
@@ -161,5 +161,19 @@ impl Project {
             since,
         };
         audit_event::page(ctx, filter, first, after.as_deref(), Some(self)).await
+    }
+
+    /// The project's webhooks, oldest first. The administrator's and the
+    /// project's OWNER keys' only: FORBIDDEN for other keys.
+    async fn webhooks(&self, ctx: &Context<'_>) -> Result<Vec<Webhook>> {
+        let (services, request) = parts(ctx)?;
+        request.principal.require_webhook_manager(self.id)?;
+        Ok(services
+            .store
+            .webhooks(self.id)
+            .await?
+            .into_iter()
+            .map(Webhook::from)
+            .collect())
     }
 }

@@ -31,6 +31,17 @@ pub enum AuditAction {
     KeyExpiring,
     #[sea_orm(string_value = "KEY_EXPIRED")]
     KeyExpired,
+    #[sea_orm(string_value = "WEBHOOK_CREATED")]
+    WebhookCreated,
+    #[sea_orm(string_value = "WEBHOOK_UPDATED")]
+    WebhookUpdated,
+    #[sea_orm(string_value = "WEBHOOK_DELETED")]
+    WebhookDeleted,
+    #[sea_orm(string_value = "WEBHOOK_REDELIVERED")]
+    WebhookRedelivered,
+    /// keyward disabled a webhook whose deliveries kept failing.
+    #[sea_orm(string_value = "WEBHOOK_DISABLED")]
+    WebhookDisabled,
     #[sea_orm(string_value = "ACCESS_CONTROL_ENABLED")]
     AccessControlEnabled,
     #[sea_orm(string_value = "ACCESS_CONTROL_DISABLED")]

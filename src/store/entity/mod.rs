@@ -8,3 +8,5 @@ pub mod audit_event;
 pub mod key_expiry_warning;
 pub mod project;
 pub mod settings;
+pub mod webhook;
+pub mod webhook_delivery;

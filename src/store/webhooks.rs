@@ -1,0 +1,648 @@
+//! Queries on webhooks and their outbox of deliveries.
+//!
+//! The outbox is filled by [`enqueue`], which [`super::audit::insert`] calls
+//! for every audit event, in the event's own transaction: a committed event
+//! always has its deliveries, a rolled-back one never does. The delivery
+//! worker ([`crate::webhooks::worker`]) then claims due deliveries
+//! ([`Store::claim_deliveries`]) and records each attempt
+//! ([`Store::record_attempt`]).
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, Query};
+use sea_orm::{
+    ActiveEnum, ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set,
+};
+
+use super::audit::{self, AuditContext, AuditOutcome, Target};
+use super::entity::audit_event::{self, AuditAction};
+use super::entity::webhook::{self, Column, Entity as Webhook};
+use super::entity::webhook_delivery::{self, Entity as Delivery};
+use super::{Page, Store, now};
+use crate::error::Error;
+
+/// A webhook failing for this long is disabled (WEBHOOK_DISABLED).
+pub const DISABLE_AFTER: chrono::TimeDelta = chrono::TimeDelta::days(5);
+
+/// A webhook about to be stored.
+#[derive(Debug)]
+pub struct NewWebhook {
+    pub project_id: i64,
+    pub url: String,
+    pub description: Option<String>,
+    /// Empty for every action.
+    pub actions: Vec<AuditAction>,
+    /// The `whsec_…` secret, serialized.
+    pub signing_secret: String,
+}
+
+/// What `update_webhook` changes: `None` leaves a field as it is;
+/// `description: Some(None)` clears it; `actions: Some(vec![])` subscribes
+/// to every action.
+#[derive(Debug, Default)]
+pub struct WebhookChanges {
+    pub url: Option<String>,
+    pub description: Option<Option<String>>,
+    pub actions: Option<Vec<AuditAction>>,
+    pub enabled: Option<bool>,
+}
+
+/// The stored form of a list of actions: their names, space-separated.
+pub fn stored_actions(actions: &[AuditAction]) -> String {
+    let mut names: Vec<String> = actions.iter().map(|action| action.to_value()).collect();
+    names.sort_unstable();
+    names.dedup();
+    names.join(" ")
+}
+
+/// The actions of a stored list; names no longer known are skipped.
+pub fn parse_actions(stored: &str) -> Vec<AuditAction> {
+    stored
+        .split_ascii_whitespace()
+        .filter_map(|name| AuditAction::try_from_value(&name.to_owned()).ok())
+        .collect()
+}
+
+/// Whether a webhook subscribed to `stored` actions receives `action`.
+fn subscribes(stored: &str, action: AuditAction) -> bool {
+    let name = action.to_value();
+    stored.trim().is_empty() || stored.split_ascii_whitespace().any(|n| n == name)
+}
+
+/// The `webhook-id` of event `event_id` sent to webhook `webhook_id`: the
+/// same on every attempt, and unique per webhook and event.
+pub fn message_id(event_id: i64, webhook_id: i64) -> String {
+    format!("msg_{event_id}_{webhook_id}")
+}
+
+/// Queues `event` for every enabled webhook of its project that subscribes
+/// to its action, in `conn` (the event's transaction). Server-wide events
+/// (no project) go to no webhook. Refused events (FORBIDDEN, NOT_FOUND,
+/// CONFLICT) are delivered like succeeded ones: a webhook is the project's
+/// trail, pushed, and attempts on a project are part of it; `outcome` in
+/// the payload tells them apart.
+pub(super) async fn enqueue(
+    conn: &impl ConnectionTrait,
+    event: &audit_event::Model,
+) -> Result<(), DbErr> {
+    let Some(project_id) = event.project_id else {
+        return Ok(());
+    };
+    let hooks: Vec<(i64, String)> = Webhook::find()
+        .select_only()
+        .column(Column::Id)
+        .column(Column::Actions)
+        .filter(Column::ProjectId.eq(project_id))
+        .filter(Column::Enabled.eq(true))
+        .into_tuple()
+        .all(conn)
+        .await?;
+    let rows: Vec<webhook_delivery::ActiveModel> = hooks
+        .into_iter()
+        .filter(|(_, actions)| subscribes(actions, event.action))
+        .map(|(webhook_id, _)| webhook_delivery::ActiveModel {
+            webhook_id: Set(webhook_id),
+            event_id: Set(event.id),
+            message_id: Set(message_id(event.id, webhook_id)),
+            attempts: Set(0),
+            last_status: Set(None),
+            last_error: Set(None),
+            next_attempt_at: Set(Some(event.at)),
+            delivered_at: Set(None),
+            failed_at: Set(None),
+            created_at: Set(event.at),
+            ..Default::default()
+        })
+        .collect();
+    if !rows.is_empty() {
+        Delivery::insert_many(rows).exec(conn).await?;
+    }
+    Ok(())
+}
+
+/// A delivery claimed by the worker, with what it needs to make the attempt.
+#[derive(Debug)]
+pub struct Claimed {
+    pub delivery: webhook_delivery::Model,
+    pub webhook: webhook::Model,
+    /// `None` when the event has been pruned from the trail since.
+    pub event: Option<audit_event::Model>,
+}
+
+impl Store {
+    /// Stores a new, enabled webhook. A project deleted meanwhile makes this
+    /// fail on the foreign key, reported as NOT_FOUND.
+    pub async fn insert_webhook(
+        &self,
+        new: NewWebhook,
+        audit: &AuditContext,
+    ) -> Result<webhook::Model, Error> {
+        let now = now();
+        let project_id = new.project_id;
+        let txn = self.begin_write().await?;
+        let inserted = webhook::ActiveModel {
+            project_id: Set(new.project_id),
+            url: Set(new.url),
+            description: Set(new.description),
+            actions: Set(stored_actions(&new.actions)),
+            enabled: Set(true),
+            signing_secret: Set(new.signing_secret),
+            created_at: Set(now),
+            updated_at: Set(now),
+            failing_since: Set(None),
+            disabled_at: Set(None),
+            ..Default::default()
+        }
+        .insert(&txn)
+        .await;
+        match inserted {
+            Ok(model) => {
+                self.commit_audited(txn, audit, Target::project(project_id))
+                    .await?;
+                Ok(model)
+            }
+            Err(err)
+                if matches!(
+                    err.sql_err(),
+                    Some(sea_orm::SqlErr::ForeignKeyConstraintViolation(_))
+                ) =>
+            {
+                Err(Error::NotFound("project"))
+            }
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    pub async fn webhook(&self, id: i64) -> Result<Option<webhook::Model>, Error> {
+        Ok(Webhook::find_by_id(id).one(self.db()).await?)
+    }
+
+    /// A project's webhooks, oldest first.
+    pub async fn webhooks(&self, project_id: i64) -> Result<Vec<webhook::Model>, Error> {
+        Ok(Webhook::find()
+            .filter(Column::ProjectId.eq(project_id))
+            .order_by_asc(Column::Id)
+            .all(self.db())
+            .await?)
+    }
+
+    /// Applies `changes` to webhook `id`; `None` when there is no such
+    /// webhook. Enabling a webhook clears `disabled_at` and `failing_since`
+    /// (its deliveries start over from a clean slate); disabling one stops
+    /// its deliveries, which resume where they were if it is enabled again.
+    pub async fn update_webhook(
+        &self,
+        id: i64,
+        changes: WebhookChanges,
+        audit: &AuditContext,
+    ) -> Result<Option<webhook::Model>, Error> {
+        let now = now();
+        let txn = self.begin_write().await?;
+        let Some(current) = Webhook::find_by_id(id).one(&txn).await? else {
+            return Ok(None);
+        };
+        let project_id = current.project_id;
+        let mut row: webhook::ActiveModel = current.into();
+        if let Some(url) = changes.url {
+            row.url = Set(url);
+        }
+        if let Some(description) = changes.description {
+            row.description = Set(description);
+        }
+        if let Some(actions) = changes.actions {
+            row.actions = Set(stored_actions(&actions));
+        }
+        if let Some(enabled) = changes.enabled {
+            row.enabled = Set(enabled);
+            if enabled {
+                row.disabled_at = Set(None);
+                row.failing_since = Set(None);
+            }
+        }
+        row.updated_at = Set(now);
+        let model = row.update(&txn).await?;
+        self.commit_audited(txn, audit, Target::project(project_id))
+            .await?;
+        Ok(Some(model))
+    }
+
+    /// Deletes webhook `id` and its deliveries; false when there was none.
+    pub async fn delete_webhook(&self, id: i64, audit: &AuditContext) -> Result<bool, Error> {
+        let txn = self.begin_write().await?;
+        let Some(current) = Webhook::find_by_id(id).one(&txn).await? else {
+            return Ok(false);
+        };
+        if Webhook::delete_by_id(id).exec(&txn).await?.rows_affected == 0 {
+            return Ok(false);
+        }
+        self.commit_audited(txn, audit, Target::project(current.project_id))
+            .await?;
+        Ok(true)
+    }
+
+    /// A webhook's deliveries newest first, before delivery `after`.
+    pub async fn webhook_deliveries(
+        &self,
+        webhook_id: i64,
+        after: Option<i64>,
+        limit: u64,
+    ) -> Result<Page<webhook_delivery::Model>, Error> {
+        let mut query = Delivery::find()
+            .filter(webhook_delivery::Column::WebhookId.eq(webhook_id))
+            .order_by_desc(webhook_delivery::Column::Id)
+            .limit(limit + 1);
+        if let Some(after) = after {
+            query = query.filter(webhook_delivery::Column::Id.lt(after));
+        }
+        Ok(Page::from_overfetch(query.all(self.db()).await?, limit))
+    }
+
+    pub async fn count_webhook_deliveries(&self, webhook_id: i64) -> Result<u64, Error> {
+        Ok(Delivery::find()
+            .filter(webhook_delivery::Column::WebhookId.eq(webhook_id))
+            .count(self.db())
+            .await?)
+    }
+
+    /// Queues event `event_id` for webhook `webhook_id` again, to be
+    /// attempted now: its delivery, if it has one, starts over (attempts,
+    /// status and error cleared, a new retry window from now, the same
+    /// `webhook-id`); otherwise one is created. NOT_FOUND when the webhook
+    /// or the event is gone, or the event is not of the webhook's project.
+    pub async fn redeliver(
+        &self,
+        webhook_id: i64,
+        event_id: i64,
+        audit: &AuditContext,
+    ) -> Result<webhook_delivery::Model, Error> {
+        let now = now();
+        let txn = self.begin_write().await?;
+        let hook = Webhook::find_by_id(webhook_id)
+            .one(&txn)
+            .await?
+            .ok_or(Error::NotFound("webhook"))?;
+        let event = audit_event::Entity::find_by_id(event_id)
+            .one(&txn)
+            .await?
+            .filter(|event| event.project_id == Some(hook.project_id))
+            .ok_or(Error::NotFound("audit event"))?;
+        let existing = Delivery::find()
+            .filter(webhook_delivery::Column::WebhookId.eq(webhook_id))
+            .filter(webhook_delivery::Column::EventId.eq(event.id))
+            .one(&txn)
+            .await?;
+        let delivery = match existing {
+            Some(existing) => {
+                let mut row: webhook_delivery::ActiveModel = existing.into();
+                row.attempts = Set(0);
+                row.last_status = Set(None);
+                row.last_error = Set(None);
+                row.next_attempt_at = Set(Some(now));
+                row.delivered_at = Set(None);
+                row.failed_at = Set(None);
+                row.created_at = Set(now);
+                row.update(&txn).await?
+            }
+            None => {
+                webhook_delivery::ActiveModel {
+                    webhook_id: Set(webhook_id),
+                    event_id: Set(event.id),
+                    message_id: Set(message_id(event.id, webhook_id)),
+                    attempts: Set(0),
+                    last_status: Set(None),
+                    last_error: Set(None),
+                    next_attempt_at: Set(Some(now)),
+                    delivered_at: Set(None),
+                    failed_at: Set(None),
+                    created_at: Set(now),
+                    ..Default::default()
+                }
+                .insert(&txn)
+                .await?
+            }
+        };
+        self.commit_audited(txn, audit, Target::project(hook.project_id))
+            .await?;
+        Ok(delivery)
+    }
+
+    /// Claims up to `limit` due deliveries of enabled webhooks: each one's
+    /// `next_attempt_at` is pushed to `lease_until` in the claiming
+    /// transaction, so no other worker takes it while its attempt runs (and
+    /// if this one dies, it is due again when the lease ends). On
+    /// PostgreSQL the rows are locked `FOR UPDATE SKIP LOCKED`, so replicas
+    /// claiming together take different ones; SQLite has one writer.
+    pub async fn claim_deliveries(
+        &self,
+        limit: u64,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Vec<Claimed>, Error> {
+        let now = now();
+        // A read first, on the pool: most polls find nothing due, and need
+        // not take SQLite's write lock (or a PostgreSQL transaction) for it.
+        let enabled = || {
+            Query::select()
+                .column(Column::Id)
+                .from(Webhook)
+                .and_where(Expr::col(Column::Enabled).eq(true))
+                .to_owned()
+        };
+        let due = Delivery::find()
+            .select_only()
+            .column(webhook_delivery::Column::Id)
+            .filter(webhook_delivery::Column::NextAttemptAt.lte(now))
+            .filter(webhook_delivery::Column::WebhookId.in_subquery(enabled()))
+            .limit(1)
+            .into_tuple::<i64>()
+            .one(self.db())
+            .await?;
+        if due.is_none() {
+            return Ok(Vec::new());
+        }
+        let txn = self.begin_write().await?;
+        let ids: Vec<i64> = Delivery::find()
+            .select_only()
+            .column(webhook_delivery::Column::Id)
+            .filter(webhook_delivery::Column::NextAttemptAt.lte(now))
+            .filter(webhook_delivery::Column::DeliveredAt.is_null())
+            .filter(webhook_delivery::Column::FailedAt.is_null())
+            .filter(webhook_delivery::Column::WebhookId.in_subquery(enabled()))
+            .order_by_asc(webhook_delivery::Column::NextAttemptAt)
+            .limit(limit)
+            .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+            .into_tuple()
+            .all(&txn)
+            .await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let deliveries = Delivery::update_many()
+            .col_expr(
+                webhook_delivery::Column::NextAttemptAt,
+                Expr::value(Some(lease_until)),
+            )
+            .filter(webhook_delivery::Column::Id.is_in(ids))
+            .exec_with_returning(&txn)
+            .await?;
+        txn.commit().await?;
+
+        let mut claimed = Vec::with_capacity(deliveries.len());
+        for delivery in deliveries {
+            let Some(webhook) = Webhook::find_by_id(delivery.webhook_id)
+                .one(self.db())
+                .await?
+            else {
+                continue;
+            };
+            let event = audit_event::Entity::find_by_id(delivery.event_id)
+                .one(self.db())
+                .await?;
+            claimed.push(Claimed {
+                delivery,
+                webhook,
+                event,
+            });
+        }
+        Ok(claimed)
+    }
+
+    /// Records one attempt of `delivery`: delivered, or failed with the
+    /// next attempt at `retry_at` (`None`: given up, the delivery failed).
+    /// A failure starts (or continues) the webhook's failing streak; a
+    /// success ends it. A webhook failing since before `disable_before` is
+    /// disabled, with a WEBHOOK_DISABLED system event in the same
+    /// transaction; returns whether it was.
+    pub async fn record_attempt(
+        &self,
+        delivery: &webhook_delivery::Model,
+        status: Option<u16>,
+        error: Option<String>,
+        delivered: bool,
+        retry_at: Option<DateTime<Utc>>,
+        disable_before: DateTime<Utc>,
+    ) -> Result<bool, Error> {
+        let now = now();
+        let txn = self.begin_write().await?;
+        let mut update = Delivery::update_many()
+            .col_expr(
+                webhook_delivery::Column::Attempts,
+                Expr::col(webhook_delivery::Column::Attempts).add(1),
+            )
+            .col_expr(
+                webhook_delivery::Column::LastStatus,
+                Expr::value(status.map(i32::from)),
+            )
+            .col_expr(webhook_delivery::Column::LastError, Expr::value(error))
+            .filter(webhook_delivery::Column::Id.eq(delivery.id))
+            // A redelivery meanwhile restarted it: this attempt's outcome no
+            // longer applies.
+            .filter(webhook_delivery::Column::CreatedAt.eq(delivery.created_at));
+        update = if delivered {
+            update
+                .col_expr(
+                    webhook_delivery::Column::NextAttemptAt,
+                    Expr::value(Option::<DateTime<Utc>>::None),
+                )
+                .col_expr(
+                    webhook_delivery::Column::DeliveredAt,
+                    Expr::value(Some(now)),
+                )
+        } else {
+            let failed_at = retry_at.is_none().then_some(now);
+            update
+                .col_expr(
+                    webhook_delivery::Column::NextAttemptAt,
+                    Expr::value(retry_at),
+                )
+                .col_expr(webhook_delivery::Column::FailedAt, Expr::value(failed_at))
+        };
+        update.exec(&txn).await?;
+
+        let mut disabled = None;
+        if delivered {
+            Webhook::update_many()
+                .col_expr(
+                    Column::FailingSince,
+                    Expr::value(Option::<DateTime<Utc>>::None),
+                )
+                .filter(Column::Id.eq(delivery.webhook_id))
+                .filter(Column::FailingSince.is_not_null())
+                .exec(&txn)
+                .await?;
+        } else {
+            Webhook::update_many()
+                .col_expr(Column::FailingSince, Expr::value(Some(now)))
+                .filter(Column::Id.eq(delivery.webhook_id))
+                .filter(Column::FailingSince.is_null())
+                .exec(&txn)
+                .await?;
+            disabled = Webhook::update_many()
+                .col_expr(Column::Enabled, Expr::value(false))
+                .col_expr(Column::DisabledAt, Expr::value(Some(now)))
+                .filter(Column::Id.eq(delivery.webhook_id))
+                .filter(Column::Enabled.eq(true))
+                .filter(Column::FailingSince.lt(disable_before))
+                .exec_with_returning(&txn)
+                .await?
+                .pop();
+        }
+        match disabled {
+            Some(hook) => {
+                tracing::warn!(
+                    webhook_id = hook.id,
+                    project_id = hook.project_id,
+                    "webhook disabled: its deliveries have failed for too long"
+                );
+                let context = AuditContext::system(AuditAction::WebhookDisabled);
+                let event = audit::insert(
+                    &txn,
+                    &context,
+                    AuditOutcome::Succeeded,
+                    Target::project(hook.project_id),
+                    Some(format!(
+                        "every delivery failed since {}",
+                        hook.failing_since
+                            .map(|at| at.to_rfc3339())
+                            .unwrap_or_default()
+                    )),
+                )
+                .await?;
+                self.commit_with_events(txn, [event]).await?;
+                Ok(true)
+            }
+            None => {
+                txn.commit().await?;
+                Ok(false)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DatabaseOptions;
+
+    /// The outbox is the event's transaction: a rolled-back event leaves no
+    /// delivery, a committed one has one per enabled, subscribed webhook of
+    /// its project, and a server-wide one none.
+    #[tokio::test]
+    async fn deliveries_commit_and_roll_back_with_their_event() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let store = Store::connect(&url, &DatabaseOptions::default())
+            .await
+            .expect("connect");
+        store.migrate().await.expect("migrate");
+        let project = store
+            .projects(None, None, 1)
+            .await
+            .expect("projects")
+            .items
+            .remove(0);
+        let context = AuditContext::system(AuditAction::ProjectUpdated);
+        let new = |actions| NewWebhook {
+            project_id: project.id,
+            url: "http://127.0.0.1:9/".into(),
+            description: None,
+            actions,
+            signing_secret: "whsec_unused".into(),
+        };
+        let every = store
+            .insert_webhook(new(vec![]), &context)
+            .await
+            .expect("insert");
+        let other = store
+            .insert_webhook(new(vec![AuditAction::KeyCreated]), &context)
+            .await
+            .expect("insert");
+        let counts = async || {
+            (
+                store
+                    .count_webhook_deliveries(every.id)
+                    .await
+                    .expect("count"),
+                store
+                    .count_webhook_deliveries(other.id)
+                    .await
+                    .expect("count"),
+            )
+        };
+        // The two creations (PROJECT_UPDATED, as the context says) reached
+        // the webhook of every action only.
+        assert_eq!(counts().await, (2, 0));
+
+        let event = |target| {
+            let store = store.clone();
+            let context = context.clone();
+            async move {
+                let txn = store.begin_write().await.expect("begin");
+                let event = audit::insert(&txn, &context, AuditOutcome::Succeeded, target, None)
+                    .await
+                    .expect("insert");
+                (txn, event)
+            }
+        };
+        let (txn, _) = event(Target::project(project.id)).await;
+        drop(txn);
+        assert_eq!(counts().await, (2, 0), "rolled back: no delivery");
+
+        let (txn, committed) = event(Target::project(project.id)).await;
+        store
+            .commit_with_events(txn, [committed])
+            .await
+            .expect("commit");
+        assert_eq!(counts().await, (3, 0), "committed: its delivery");
+
+        let (txn, server_wide) = event(Target::default()).await;
+        store
+            .commit_with_events(txn, [server_wide])
+            .await
+            .expect("commit");
+        assert_eq!(counts().await, (3, 0), "server-wide: none");
+    }
+
+    #[test]
+    fn an_empty_list_subscribes_to_every_action_and_a_list_to_its_own() {
+        let cases = [
+            ("", AuditAction::KeyCreated, true),
+            ("  ", AuditAction::ProjectDeleted, true),
+            ("KEY_CREATED", AuditAction::KeyCreated, true),
+            ("KEY_CREATED KEY_DELETED", AuditAction::KeyDeleted, true),
+            ("KEY_CREATED", AuditAction::KeyDeleted, false),
+            ("KEY_CREATED_X", AuditAction::KeyCreated, false),
+        ];
+        for (stored, action, expected) in cases {
+            assert_eq!(
+                subscribes(stored, action),
+                expected,
+                "{stored:?} {action:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn actions_are_stored_sorted_once_each_and_read_back() {
+        let actions = [
+            AuditAction::KeyDeleted,
+            AuditAction::KeyCreated,
+            AuditAction::KeyDeleted,
+        ];
+        let stored = stored_actions(&actions);
+        assert_eq!(stored, "KEY_CREATED KEY_DELETED");
+        assert_eq!(
+            parse_actions(&stored),
+            vec![AuditAction::KeyCreated, AuditAction::KeyDeleted]
+        );
+        assert_eq!(
+            parse_actions("NOT_AN_ACTION KEY_CREATED"),
+            vec![AuditAction::KeyCreated]
+        );
+    }
+
+    #[test]
+    fn message_ids_are_stable_and_valid_webhook_ids() {
+        assert_eq!(message_id(12, 3), "msg_12_3");
+        assert!(!message_id(12, 3).contains('.'));
+    }
+}

@@ -1,0 +1,236 @@
+//! The delivery worker: every replica runs one. It claims the due
+//! deliveries of the outbox (see `store::webhooks`), makes one attempt each,
+//! and records how it went.
+//!
+//! It looks every [`POLL_INTERVAL`], and at once when an audit event is
+//! committed (the store's event feed; on PostgreSQL, every replica's
+//! events), so a delivery usually leaves within milliseconds of its event.
+//! Claiming pushes a delivery's `next_attempt_at` forward by [`LEASE`] in
+//! the claiming transaction (`FOR UPDATE SKIP LOCKED` on PostgreSQL), so two
+//! replicas never attempt the same delivery at once, and one that dies
+//! mid-attempt leaves it due again when the lease ends. At most
+//! [`MAX_IN_FLIGHT`] attempts run at once per replica.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use sea_orm::ActiveEnum;
+use serde_json::{Value, json};
+use tokio::sync::Semaphore;
+use tokio::task::{JoinHandle, JoinSet};
+use url::Url;
+
+use super::{Client, ClientError, DestinationPolicy, Payload, SigningSecret, next_attempt};
+use crate::ids::GlobalId;
+use crate::store::{self, Claimed, Store, audit_event};
+
+/// How often due deliveries (retries, mostly) are looked for.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
+/// How long a claimed delivery is reserved for its attempt: longer than the
+/// client's timeout.
+pub const LEASE: TimeDelta = TimeDelta::seconds(30);
+/// Most attempts in flight at once on one replica.
+pub const MAX_IN_FLIGHT: usize = 8;
+
+/// How the worker delivers.
+#[derive(Clone, Copy, Debug)]
+pub struct WorkerOptions {
+    pub policy: DestinationPolicy,
+    /// How long after it was queued a delivery is still retried.
+    pub max_age: TimeDelta,
+    /// A fixed wait between attempts instead of the backoff (tests).
+    pub retry_delay: Option<Duration>,
+}
+
+/// Starts the worker on its own task; aborting the handle stops it.
+pub fn start(store: Store, options: WorkerOptions) -> Result<JoinHandle<()>, ClientError> {
+    let client = Client::new(options.policy)?;
+    Ok(tokio::spawn(run(store, client, options)))
+}
+
+async fn run(store: Store, client: Client, options: WorkerOptions) {
+    let mut events = store.subscribe_events();
+    let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    // Owned here, so stopping the worker stops its attempts too.
+    let mut in_flight = JoinSet::new();
+    let mut failing = false;
+    loop {
+        while in_flight.try_join_next().is_some() {}
+        let free = slots.available_permits();
+        if free > 0 {
+            match store
+                .claim_deliveries(free as u64, store::now() + LEASE)
+                .await
+            {
+                Ok(claimed) => {
+                    if std::mem::take(&mut failing) {
+                        tracing::info!("claiming webhook deliveries works again");
+                    }
+                    for claimed in claimed {
+                        let Ok(permit) = slots.clone().acquire_owned().await else {
+                            return;
+                        };
+                        let (store, client) = (store.clone(), client.clone());
+                        in_flight.spawn(async move {
+                            attempt(&store, &client, options, claimed).await;
+                            drop(permit);
+                        });
+                    }
+                }
+                Err(err) => {
+                    // Once per outage, not four times a second.
+                    if !failing {
+                        tracing::warn!(error = ?err, "claiming webhook deliveries failed");
+                    }
+                    failing = true;
+                }
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(POLL_INTERVAL) => {}
+            received = events.recv() => {
+                if let Err(tokio::sync::broadcast::error::RecvError::Closed) = received {
+                    // No more events: poll only.
+                    tokio::time::sleep(POLL_INTERVAL).await;
+                }
+            }
+        }
+    }
+}
+
+/// Makes one attempt of a claimed delivery and records it.
+async fn attempt(store: &Store, client: &Client, options: WorkerOptions, claimed: Claimed) {
+    let Claimed {
+        delivery,
+        webhook,
+        event,
+    } = claimed;
+    let outcome = match prepare(&webhook, event.as_ref()) {
+        Ok((url, secret, body)) => {
+            let attempt = client
+                .deliver(&url, &secret, &delivery.message_id, body.as_bytes())
+                .await;
+            (attempt.status, attempt.error, attempt.delivered)
+        }
+        Err(error) => (None, Some(error), false),
+    };
+    let (status, error, delivered) = outcome;
+    let now = store::now();
+    let retry_at = if delivered || event.is_none() {
+        None
+    } else {
+        retry_at(options, delivery.attempts, delivery.created_at, now)
+    };
+    match store
+        .record_attempt(
+            &delivery,
+            status,
+            error,
+            delivered,
+            retry_at,
+            now - store::DISABLE_AFTER,
+        )
+        .await
+    {
+        Ok(_) => tracing::debug!(
+            delivery_id = delivery.id,
+            webhook_id = webhook.id,
+            delivered,
+            ?status,
+            "webhook attempt"
+        ),
+        Err(err) => tracing::warn!(
+            error = ?err,
+            delivery_id = delivery.id,
+            "could not record a webhook attempt; it is retried when its lease ends"
+        ),
+    }
+}
+
+/// When to try again after the failed attempt that followed
+/// `attempts_before` others, for a delivery queued at `queued_at`.
+fn retry_at(
+    options: WorkerOptions,
+    attempts_before: i32,
+    queued_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let failed = u32::try_from(attempts_before)
+        .unwrap_or(0)
+        .saturating_add(1);
+    match options.retry_delay {
+        Some(delay) => {
+            let at = now + TimeDelta::from_std(delay).unwrap_or(TimeDelta::MAX);
+            (at <= queued_at + options.max_age).then_some(at)
+        }
+        None => next_attempt(failed, queued_at, now, options.max_age),
+    }
+}
+
+/// The URL, secret and body of an attempt, or why none can be made.
+fn prepare(
+    webhook: &store::webhook::Model,
+    event: Option<&audit_event::Model>,
+) -> Result<(Url, SigningSecret, Payload), String> {
+    let event = event.ok_or("the event has been pruned from the audit trail")?;
+    let url = Url::parse(&webhook.url).map_err(|err| format!("invalid webhook URL: {err}"))?;
+    let secret = SigningSecret::parse(&webhook.signing_secret).map_err(|err| err.to_string())?;
+    let body = Payload::new(&event.action.to_value(), event.at, &data(event));
+    Ok((url, secret, body))
+}
+
+/// The `data` of an event's message: its published fields, as GraphQL names
+/// them (ids global). Nothing secret is in an event to begin with.
+pub fn data(event: &audit_event::Model) -> Value {
+    let key = |id: Option<i64>| id.map(|id| GlobalId::api_key(id).to_string());
+    json!({
+        "id": GlobalId::audit_event(event.id).to_string(),
+        "action": event.action.to_value(),
+        "outcome": event.outcome.to_value(),
+        "at": event.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        "actorKind": event.actor_kind.to_value(),
+        "actorKeyId": key(event.actor_key_id),
+        "projectId": event.project_id.map(|id| GlobalId::project(id).to_string()),
+        "targetKeyId": key(event.target_key_id),
+        "targetAccessKey": event.target_access_key,
+        "newKeyId": key(event.new_key_id),
+        "reason": event.reason,
+        "requestId": event.request_id,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(retry_delay: Option<Duration>) -> WorkerOptions {
+        WorkerOptions {
+            policy: DestinationPolicy::default(),
+            max_age: TimeDelta::hours(1),
+            retry_delay,
+        }
+    }
+
+    #[test]
+    fn retries_stop_once_the_window_has_passed() {
+        let queued = Utc::now();
+        let cases = [
+            (None, queued, true),
+            (None, queued + TimeDelta::hours(2), false),
+            (Some(Duration::from_millis(100)), queued, true),
+            (
+                Some(Duration::from_millis(100)),
+                queued + TimeDelta::hours(1),
+                false,
+            ),
+        ];
+        for (delay, now, retried) in cases {
+            let at = retry_at(options(delay), 0, queued, now);
+            assert_eq!(at.is_some(), retried, "{delay:?} at {now}");
+            if let Some(at) = at {
+                assert!(at >= now && at <= queued + TimeDelta::hours(1));
+            }
+        }
+    }
+}
