@@ -30,6 +30,11 @@ impl ServerProcess {
 
     /// Like `start`, with `RUST_LOG` set to `filter` (the log goes to stdout).
     pub fn start_logging(database_url: &str, filter: &str) -> Self {
+        Self::start_with(database_url, filter, &[])
+    }
+
+    /// Like `start_logging`, with more `serve` options.
+    pub fn start_with(database_url: &str, filter: &str, options: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_keyward"))
             .args([
                 "serve",
@@ -38,6 +43,7 @@ impl ServerProcess {
                 "--database-url",
                 database_url,
             ])
+            .args(options)
             .env("RUST_LOG", filter)
             .env("NO_COLOR", "1")
             // Tests may lower the argon2 cost (see `HashingConfig`).
