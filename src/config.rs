@@ -83,6 +83,11 @@ pub struct WebhookOptions {
     /// exponential backoff: for tests only.
     #[arg(long = "webhook-retry-delay-ms", hide = true)]
     pub retry_delay_ms: Option<u64>,
+
+    /// How long one attempt may take, in milliseconds, instead of 10 s: for
+    /// tests only (a receiver that never answers).
+    #[arg(long = "webhook-timeout-ms", hide = true)]
+    pub timeout_ms: Option<u64>,
 }
 
 impl Default for WebhookOptions {
@@ -91,6 +96,7 @@ impl Default for WebhookOptions {
             allow_private_networks: false,
             retry_hours: 24,
             retry_delay_ms: None,
+            timeout_ms: None,
         }
     }
 }

@@ -117,6 +117,10 @@ impl Application {
                     .webhooks
                     .retry_delay_ms
                     .map(std::time::Duration::from_millis),
+                timeout: config
+                    .webhooks
+                    .timeout_ms
+                    .map(std::time::Duration::from_millis),
             },
         )
         .map_err(|err| StartupError::Other(Error::internal(err)))?;

@@ -41,11 +41,16 @@ pub struct WorkerOptions {
     pub max_age: TimeDelta,
     /// A fixed wait between attempts instead of the backoff (tests).
     pub retry_delay: Option<Duration>,
+    /// How long one attempt may take (the client's default, 10 s, if none).
+    pub timeout: Option<Duration>,
 }
 
 /// Starts the worker on its own task; aborting the handle stops it.
 pub fn start(store: Store, options: WorkerOptions) -> Result<JoinHandle<()>, ClientError> {
-    let client = Client::new(options.policy)?;
+    let client = match options.timeout {
+        Some(timeout) => Client::with_timeout(options.policy, timeout)?,
+        None => Client::new(options.policy)?,
+    };
     Ok(tokio::spawn(run(store, client, options)))
 }
 
@@ -209,6 +214,7 @@ mod tests {
             policy: DestinationPolicy::default(),
             max_age: TimeDelta::hours(1),
             retry_delay,
+            timeout: None,
         }
     }
 

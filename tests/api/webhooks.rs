@@ -80,6 +80,39 @@ impl Receiver {
         }
     }
 
+    /// A receiver that records each request as it arrives, lets the first
+    /// `hanging` of them wait 5 s for an answer, and answers the rest 204.
+    async fn start_hanging(hanging: usize) -> Self {
+        let received: Arc<Mutex<Vec<Received>>> = Arc::default();
+        let record = received.clone();
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |headers: HeaderMap, body: String| {
+                let record = record.clone();
+                async move {
+                    let seen = {
+                        let mut record = record.lock().unwrap();
+                        record.push(Received { headers, body });
+                        record.len()
+                    };
+                    if seen <= hanging {
+                        tokio::time::sleep(Duration::from_secs(5)).await;
+                    }
+                    StatusCode::NO_CONTENT
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the receiver");
+        let addr = listener.local_addr().expect("receiver address");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self {
+            url: format!("http://{addr}/hook"),
+            received,
+        }
+    }
+
     /// A receiver that answers 204 after `delay`.
     async fn start_slow(delay: Duration) -> Self {
         let received: Arc<Mutex<Vec<Received>>> = Arc::default();
@@ -686,7 +719,9 @@ async fn several_events_are_each_delivered_exactly_once() {
     ids.dedup();
     assert_eq!(ids.len(), EVENTS, "one message per event");
     assert_eq!(received.len(), EVENTS, "each delivered once");
-    let total = app.ok(DELIVERIES, json!({ "id": webhook }), &Auth::None).await;
+    let total = app
+        .ok(DELIVERIES, json!({ "id": webhook }), &Auth::None)
+        .await;
     assert_eq!(total["node"]["deliveries"]["totalCount"], json!(EVENTS));
     // The newest page: each delivered at its first attempt.
     let listed = deliveries(&app, &webhook).await;
@@ -1001,4 +1036,42 @@ async fn after_kill_9_during_deliveries_every_committed_event_is_delivered() {
         "every committed key creation was delivered"
     );
     drop(server);
+}
+
+/// An attempt the receiver does not answer in time counts as failed and is
+/// retried under the same `webhook-id`.
+#[tokio::test]
+async fn a_receiver_that_does_not_answer_in_time_gets_the_event_again_under_the_same_id() {
+    let app = TestApp::spawn_with(|config| {
+        config.webhooks.allow_private_networks = true;
+        config.webhooks.retry_delay_ms = Some(100);
+        config.webhooks.timeout_ms = Some(300);
+    })
+    .await;
+    let receiver = Receiver::start_hanging(2).await;
+    let project = app.default_project(&Auth::None).await;
+    let (webhook, _) = create_webhook(
+        &app,
+        &Auth::None,
+        json!({ "projectId": project, "url": receiver.url, "actions": ["KEY_CREATED"] }),
+    )
+    .await;
+    app.create_key(&Auth::None, &project, "MEMBER").await;
+
+    let received = receiver.wait_for(3).await;
+    let ids: Vec<&str> = received.iter().map(|r| header(r, "webhook-id")).collect();
+    assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
+    let mut delivery = Value::Null;
+    for _ in 0..100 {
+        delivery = deliveries(&app, &webhook).await.remove(0);
+        if delivery["deliveredAt"].is_string() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        delivery["attempts"], 3,
+        "two timeouts, then delivered: {delivery}"
+    );
+    assert_eq!(delivery["lastStatus"], 204);
 }
