@@ -1087,3 +1087,52 @@ async fn a_receiver_that_does_not_answer_in_time_gets_the_event_again_under_the_
     );
     assert_eq!(delivery["lastStatus"], 204);
 }
+
+/// keyward's own events reach webhooks like any other: an expiry warning
+/// (KEY_EXPIRING, actor SYSTEM) and then the expiry itself.
+#[tokio::test]
+async fn expiry_warnings_and_expiries_are_delivered_to_the_webhooks_subscribed_to_them() {
+    let app = TestApp::spawn_with(|config| {
+        config.webhooks.allow_private_networks = true;
+        config.key_expiry_warnings = "2s".parse().expect("durations");
+    })
+    .await;
+    let receiver = Receiver::start(vec![]).await;
+    let project = app.default_project(&Auth::None).await;
+    create_webhook(
+        &app,
+        &Auth::None,
+        json!({ "projectId": project, "url": receiver.url,
+                "actions": ["KEY_EXPIRING", "KEY_EXPIRED"] }),
+    )
+    .await;
+    let expires_at = (chrono::Utc::now() + chrono::Duration::seconds(3)).to_rfc3339();
+    let data = app
+        .ok(
+            CREATE_KEY,
+            json!({ "i": { "projectId": project, "name": "short", "expiresAt": expires_at } }),
+            &Auth::None,
+        )
+        .await;
+    let key = key_from(&data);
+
+    let received = receiver.wait_for(2).await;
+    let bodies: Vec<Value> = received
+        .iter()
+        .filter_map(|r| serde_json::from_str(&r.body).ok())
+        .collect();
+    let types: Vec<&str> = bodies.iter().filter_map(|b| b["type"].as_str()).collect();
+    assert_eq!(types, ["KEY_EXPIRING", "KEY_EXPIRED"]);
+    for body in &bodies {
+        assert_eq!(body["data"]["targetKeyId"], json!(key.id));
+        assert_eq!(body["data"]["actorKind"], "SYSTEM");
+    }
+    assert!(
+        bodies[0]["data"]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("expires within 2s"),
+        "{}",
+        bodies[0]
+    );
+}
