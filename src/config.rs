@@ -85,8 +85,11 @@ pub struct WebhookOptions {
     pub retry_delay_ms: Option<u64>,
 
     /// How long one attempt may take, in milliseconds, instead of 10 s: for
-    /// tests only (a receiver that never answers).
-    #[arg(long = "webhook-timeout-ms", hide = true)]
+    /// tests only (a receiver that never answers). At most 20 s, well inside
+    /// the 30 s lease a claimed delivery has, so that no other replica
+    /// attempts it meanwhile.
+    #[arg(long = "webhook-timeout-ms", hide = true,
+          value_parser = clap::value_parser!(u64).range(1..=20_000))]
     pub timeout_ms: Option<u64>,
 }
 

@@ -15,6 +15,7 @@ pub struct Migration;
 enum ApiKey {
     Table,
     RotatedFromId,
+    RotatedAt,
 }
 
 #[derive(DeriveIden)]
@@ -33,6 +34,16 @@ impl MigrationTrait for Migration {
                 Table::alter()
                     .table(ApiKey::Table)
                     .add_column(big_integer_null(ApiKey::RotatedFromId))
+                    .to_owned(),
+            )
+            .await?;
+        // On the old key: rotated once, for good, even after its successor
+        // is deleted.
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(ApiKey::Table)
+                    .add_column(timestamp_with_time_zone_null(ApiKey::RotatedAt))
                     .to_owned(),
             )
             .await?;
@@ -70,6 +81,14 @@ impl MigrationTrait for Migration {
                 Index::drop()
                     .name(ROTATED_FROM_INDEX)
                     .table(ApiKey::Table)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(ApiKey::Table)
+                    .drop_column(ApiKey::RotatedAt)
                     .to_owned(),
             )
             .await?;

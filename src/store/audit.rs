@@ -314,13 +314,33 @@ impl Store {
     /// Deletes the events older than `max_age`, in batches (a backlog must
     /// not make one statement outlast the statement timeout); how many went.
     pub async fn prune_audit_events(&self, max_age: chrono::Duration) -> Result<u64, Error> {
+        use super::entity::webhook_delivery::{Column as DeliveryColumn, Entity as Delivery};
         let cutoff = now() - max_age;
+        // An event a webhook has still to receive is kept until it has been
+        // delivered or given up on: its payload is built from the event.
+        let pending = sea_orm::sea_query::Query::select()
+            .column(DeliveryColumn::EventId)
+            .from(Delivery)
+            .and_where(DeliveryColumn::DeliveredAt.is_null())
+            .and_where(DeliveryColumn::FailedAt.is_null())
+            .to_owned();
+        // Finished deliveries go with their event.
+        let finished_of_pruned = |ids: Vec<i64>| {
+            Delivery::delete_many()
+                .filter(DeliveryColumn::EventId.is_in(ids))
+                .filter(
+                    sea_orm::Condition::any()
+                        .add(DeliveryColumn::DeliveredAt.is_not_null())
+                        .add(DeliveryColumn::FailedAt.is_not_null()),
+                )
+        };
         let mut pruned = 0;
         loop {
             let batch: Vec<i64> = AuditEvent::find()
                 .select_only()
                 .column(Column::Id)
                 .filter(Column::At.lt(cutoff))
+                .filter(Column::Id.not_in_subquery(pending.clone()))
                 .order_by_asc(Column::Id)
                 .limit(PRUNE_BATCH)
                 .into_tuple()
@@ -330,6 +350,7 @@ impl Store {
                 return Ok(pruned);
             }
             let done = batch.len() < usize::try_from(PRUNE_BATCH).unwrap_or(usize::MAX);
+            finished_of_pruned(batch.clone()).exec(self.db()).await?;
             pruned += AuditEvent::delete_many()
                 .filter(Column::Id.is_in(batch))
                 .exec(self.db())

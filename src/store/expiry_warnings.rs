@@ -8,6 +8,9 @@
 //! an hour, with `7d,1d`) gets one event, for the smallest, and the larger
 //! ones are marked as given. Keys rotated already are not warned: their end
 //! is the planned end of a grace period.
+//!
+//! The key is read again inside the claiming transaction, so a key
+//! deactivated or rotated after the sweep's first read is not warned.
 
 use chrono::Duration;
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
@@ -56,10 +59,17 @@ impl Store {
                 .all(self.db())
                 .await?;
             for key in due {
-                if self.successor(key.id).await?.is_some() {
-                    continue;
-                }
                 let txn = self.begin_write().await?;
+                // Read again in the claiming transaction: deactivated or
+                // rotated since the sweep's read, it is not warned.
+                let Some(key) = ApiKey::find_by_id(key.id)
+                    .filter(api_key::Column::State.eq(KeyState::Active))
+                    .filter(api_key::Column::RotatedAt.is_null())
+                    .one(&txn)
+                    .await?
+                else {
+                    continue;
+                };
                 let mark = |thresholds: &[Duration]| {
                     let rows: Vec<_> = thresholds
                         .iter()

@@ -210,6 +210,7 @@ impl Store {
             expiry_recorded: Set(false),
             scopes: Set(key.scopes.stored()),
             rotated_from_id: Set(None),
+            rotated_at: Set(None),
             ..Default::default()
         }
         .insert(&txn)
@@ -299,7 +300,7 @@ impl Store {
 
     /// Replaces key `id` by a new key with `pair`, in the same project and
     /// with its name, description, role and scopes; the old key stays
-    /// ACTIVE until `grace_ends` (never later than its own expiry), then it
+    /// ACTIVE for `grace` from now (never later than its own expiry), then it
     /// is expired. Returns the old key as it is now and the new one.
     ///
     /// NOT_FOUND when there is no such key; CONFLICT when it is INACTIVE,
@@ -313,11 +314,14 @@ impl Store {
         &self,
         id: i64,
         pair: NewPair,
-        grace_ends: DateTime<Utc>,
+        grace: chrono::Duration,
         audit: &AuditContext,
     ) -> Result<(api_key::Model, api_key::Model), Error> {
-        let now = now();
         let txn = self.begin_write().await?;
+        // Taken under the lock, after the new secret was hashed: the grace
+        // period starts when the rotation does.
+        let now = now();
+        let grace_ends = now + grace;
         lock_project_of_key(&txn, id).await?;
         let old = ApiKey::find_by_id(id)
             .one(&txn)
@@ -332,7 +336,7 @@ impl Store {
             .filter(Column::RotatedFromId.eq(id))
             .count(&txn)
             .await?;
-        if successor > 0 {
+        if successor > 0 || old.rotated_at.is_some() {
             return Err(already_rotated());
         }
         let new = api_key::ActiveModel {
@@ -352,6 +356,7 @@ impl Store {
             expiry_recorded: Set(false),
             scopes: Set(old.scopes.clone()),
             rotated_from_id: Set(Some(id)),
+            rotated_at: Set(None),
             ..Default::default()
         }
         .insert(&txn)
@@ -363,6 +368,7 @@ impl Store {
         };
         let old = ApiKey::update_many()
             .col_expr(Column::ExpiresAt, Expr::value(grace_ends))
+            .col_expr(Column::RotatedAt, Expr::value(now))
             .col_expr(Column::UpdatedAt, Expr::value(now))
             .filter(Column::Id.eq(id))
             .exec_with_returning(&txn)

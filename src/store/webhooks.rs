@@ -24,8 +24,12 @@ use crate::error::Error;
 /// A webhook failing for this long is disabled (WEBHOOK_DISABLED).
 pub const DISABLE_AFTER: chrono::TimeDelta = chrono::TimeDelta::days(5);
 
-/// A webhook about to be stored.
-#[derive(Debug)]
+/// Most webhooks one project may have: every event of the project writes one
+/// delivery row per webhook inside its own transaction, so the number is
+/// what one event costs every write of the project.
+pub const MAX_PER_PROJECT: u64 = 20;
+
+/// A webhook about to be stored. (No `Debug`: it holds the signing secret.)
 pub struct NewWebhook {
     pub project_id: i64,
     pub url: String,
@@ -140,6 +144,25 @@ impl Store {
         let now = now();
         let project_id = new.project_id;
         let txn = self.begin_write().await?;
+        // Counted under the write lock (SQLite) or the project's row lock
+        // (PostgreSQL), so two creations cannot both pass at the limit.
+        if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
+            txn.execute_raw(sea_orm::Statement::from_sql_and_values(
+                sea_orm::DbBackend::Postgres,
+                "SELECT 1 FROM project WHERE id = $1 FOR NO KEY UPDATE",
+                [project_id.into()],
+            ))
+            .await?;
+        }
+        let existing = webhook::Entity::find()
+            .filter(webhook::Column::ProjectId.eq(project_id))
+            .count(&txn)
+            .await?;
+        if existing >= MAX_PER_PROJECT {
+            return Err(Error::Conflict(format!(
+                "the project has {MAX_PER_PROJECT} webhooks, the most it may have: delete one first"
+            )));
+        }
         let inserted = webhook::ActiveModel {
             project_id: Set(new.project_id),
             url: Set(new.url),
@@ -318,7 +341,14 @@ impl Store {
                     ..Default::default()
                 }
                 .insert(&txn)
-                .await?
+                .await
+                // Another redelivery of the same event won the race: the
+                // event is queued either way.
+                .map_err(|err| {
+                    super::conflict_on_unique(err, || {
+                        Error::Conflict("this event is being redelivered already".into())
+                    })
+                })?
             }
         };
         self.commit_audited(txn, audit, Target::project(hook.project_id))

@@ -68,13 +68,16 @@ pub enum DestinationError {
         address: IpAddr,
         range: &'static str,
     },
-    #[error("{host} resolves to {address}, a {range} address, which webhooks may not reach")]
+    /// The message names neither the address nor its range: whoever saves a
+    /// webhook must not learn what internal names resolve to.
+    #[error("{host} resolves to an address webhooks may not reach")]
     Resolved {
         host: String,
         address: IpAddr,
         range: &'static str,
     },
-    #[error("could not resolve {host}: {reason}")]
+    /// The resolver's reason stays out of the message, for the same reason.
+    #[error("could not resolve {host}")]
     Unresolvable { host: String, reason: String },
     #[error("every address of {host} is one webhooks may not reach")]
     NoPermittedAddress { host: String },

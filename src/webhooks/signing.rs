@@ -141,8 +141,8 @@ pub struct Payload {
 }
 
 impl Payload {
-    /// The body for an event of `event_type` (a full-stop delimited name such
-    /// as `key.revoked`) that happened at `timestamp` (RFC 3339, UTC, in
+    /// The body for an event of `event_type` (keyward sends the audit
+    /// action, such as `KEY_CREATED`) that happened at `timestamp` (RFC 3339, UTC, in
     /// microseconds), carrying `data`.
     pub fn new(event_type: &str, timestamp: DateTime<Utc>, data: &serde_json::Value) -> Self {
         // Written by hand rather than through a map so the keys keep the

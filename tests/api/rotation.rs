@@ -239,6 +239,22 @@ async fn rotation_is_refused_to_read_only_keys_and_for_keys_that_cannot_be_rotat
     .await;
     let expired = app.create_key(&admin, &project, "MEMBER").await;
     rotate(&app, &admin, json!({ "id": expired.id })).await;
+    // Its successor deleted, a key in its grace period is still rotated.
+    let orphaned = app.create_key(&admin, &project, "MEMBER").await;
+    let (_, successor) = rotate(
+        &app,
+        &admin,
+        json!({ "id": orphaned.id, "gracePeriodSeconds": 600 }),
+    )
+    .await;
+    app.ok(
+        SET_STATE,
+        json!({ "i": { "id": successor.id, "state": "INACTIVE" } }),
+        &admin,
+    )
+    .await;
+    app.ok(DELETE_KEY, json!({ "i": { "id": successor.id } }), &admin)
+        .await;
 
     let (read_only_auth, member_auth, owner_auth) = (read_only.auth(), member.auth(), owner.auth());
     let cases: Vec<(&str, &Auth, Value, &str)> = vec![
@@ -282,6 +298,12 @@ async fn rotation_is_refused_to_read_only_keys_and_for_keys_that_cannot_be_rotat
             "an EXPIRED key",
             &admin,
             json!({ "id": expired.id }),
+            "CONFLICT",
+        ),
+        (
+            "a key whose successor was deleted",
+            &admin,
+            json!({ "id": orphaned.id }),
             "CONFLICT",
         ),
         (
@@ -332,7 +354,7 @@ async fn rotation_is_refused_to_read_only_keys_and_for_keys_that_cannot_be_rotat
         .filter_map(|edge| edge["node"]["outcome"].as_str())
         .filter(|outcome| *outcome != "SUCCEEDED")
         .collect();
-    assert_eq!(outcomes.len(), 7, "{outcomes:?}");
+    assert_eq!(outcomes.len(), 8, "{outcomes:?}");
     // The MEMBER key still works: refusals change nothing.
     app.ok(VIEWER, json!({}), &member.auth()).await;
 }

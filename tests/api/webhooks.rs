@@ -1136,3 +1136,31 @@ async fn expiry_warnings_and_expiries_are_delivered_to_the_webhooks_subscribed_t
         bodies[0]
     );
 }
+
+/// Every event of a project writes one delivery per webhook in its own
+/// transaction: a project has at most 20 webhooks.
+#[tokio::test]
+async fn a_project_has_at_most_twenty_webhooks() {
+    let app = spawn_local().await;
+    let project = app.default_project(&Auth::None).await;
+    let create =
+        "mutation($i: CreateWebhookInput!) { createWebhook(input: $i) { webhook { id } } }";
+    for n in 0..20 {
+        let url = format!("http://127.0.0.1:9/hook{n}");
+        app.ok(
+            create,
+            json!({ "i": { "projectId": project, "url": url } }),
+            &Auth::None,
+        )
+        .await;
+    }
+    let reply = app
+        .gql(
+            create,
+            json!({ "i": { "projectId": project, "url": "http://127.0.0.1:9/one-more" } }),
+            &Auth::None,
+        )
+        .await;
+    let message = reply.assert_code("CONFLICT");
+    assert!(message.contains("20 webhooks"), "{message}");
+}

@@ -634,7 +634,7 @@ export function keysView(root, app, projectId) {
     });
     done.addEventListener('click', () => dialog.close('ok'));
     done.focus();
-    announce(`API key “${apiKey.name}” created. Copy its secret key now.`);
+    announce(`${title}. Copy its secret key now.`);
   }
 
   load();

@@ -267,10 +267,10 @@ impl ApiKeyMutation {
                     secret_hash,
                     expires_at,
                 };
-                let grace_ends = now + chrono::Duration::seconds(i64::from(grace));
+                let grace = chrono::Duration::seconds(i64::from(grace));
                 let (old, new) = services
                     .store
-                    .rotate_key(key.id, new_pair, grace_ends, &m.audit())
+                    .rotate_key(key.id, new_pair, grace, &m.audit())
                     .await?;
                 Ok((old, new, pair.secret_key))
             })

@@ -87,6 +87,8 @@ pub struct Model {
     /// The key this one replaced by `rotateKey`, if any (unique: a key has
     /// at most one successor).
     pub rotated_from_id: Option<i64>,
+    /// When this key was rotated (`rotateKey`): a key is rotated once.
+    pub rotated_at: Option<DateTimeUtc>,
 }
 
 impl Model {
