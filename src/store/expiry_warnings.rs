@@ -49,7 +49,11 @@ impl Store {
                     Expr::col((Warning, key_expiry_warning::Column::ThresholdSeconds)).eq(seconds),
                 )
                 .to_owned();
+            // `expiry_recorded = false` holds for every key not yet expired,
+            // and lets the sweep use the (expiry_recorded, expires_at) index
+            // instead of reading every key each second.
             let due = ApiKey::find()
+                .filter(api_key::Column::ExpiryRecorded.eq(false))
                 .filter(api_key::Column::State.eq(KeyState::Active))
                 .filter(api_key::Column::ExpiresAt.gt(now))
                 .filter(api_key::Column::ExpiresAt.lte(now + *threshold))
