@@ -53,6 +53,20 @@ struct Receiver {
 }
 
 impl Receiver {
+    /// Serves `app` on 127.0.0.1 and an ephemeral port; `path` is what the
+    /// webhook's URL names on it.
+    async fn listen(app: axum::Router, path: &str, received: Arc<Mutex<Vec<Received>>>) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the receiver");
+        let addr = listener.local_addr().expect("receiver address");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self {
+            url: format!("http://{addr}{path}"),
+            received,
+        }
+    }
+
     async fn start(statuses: Vec<u16>) -> Self {
         let received: Arc<Mutex<Vec<Received>>> = Arc::default();
         let statuses = Arc::new(Mutex::new(statuses.into_iter()));
@@ -69,15 +83,7 @@ impl Receiver {
                 }
             }),
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind the receiver");
-        let addr = listener.local_addr().expect("receiver address");
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        Self {
-            url: format!("http://{addr}/hook?token=t0k3n"),
-            received,
-        }
+        Self::listen(app, "/hook?token=t0k3n", received).await
     }
 
     /// A receiver that records each request as it arrives, lets the first
@@ -102,15 +108,7 @@ impl Receiver {
                 }
             }),
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind the receiver");
-        let addr = listener.local_addr().expect("receiver address");
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        Self {
-            url: format!("http://{addr}/hook"),
-            received,
-        }
+        Self::listen(app, "/hook", received).await
     }
 
     /// A receiver that answers 204 after `delay`.
@@ -128,15 +126,7 @@ impl Receiver {
                 }
             }),
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind the receiver");
-        let addr = listener.local_addr().expect("receiver address");
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        Self {
-            url: format!("http://{addr}/hook"),
-            received,
-        }
+        Self::listen(app, "/hook", received).await
     }
 
     /// Waits until requests with `count` distinct `webhook-id`s came in
