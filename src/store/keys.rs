@@ -193,28 +193,7 @@ impl Store {
         let now = now();
         let project_id = key.project_id;
         let txn = self.begin_write().await?;
-        let inserted = api_key::ActiveModel {
-            project_id: Set(key.project_id),
-            access_key: Set(key.access_key),
-            secret_hash: Set(key.secret_hash),
-            name: Set(key.name),
-            description: Set(key.description),
-            state: Set(KeyState::Active),
-            role: Set(key.role),
-            created_at: Set(now),
-            updated_at: Set(now),
-            last_used_at: Set(None),
-            expires_at: Set(key.expires_at),
-            failed_auth_count: Set(0),
-            last_failed_auth_at: Set(None),
-            expiry_recorded: Set(false),
-            scopes: Set(key.scopes.stored()),
-            rotated_from_id: Set(None),
-            rotated_at: Set(None),
-            ..Default::default()
-        }
-        .insert(&txn)
-        .await;
+        let inserted = new_key_row(key, now, None).insert(&txn).await;
         match inserted {
             Ok(model) => {
                 adjust_key_count(&txn, project_id, KeyState::Active, 1).await?;
@@ -339,29 +318,20 @@ impl Store {
         if successor > 0 || old.rotated_at.is_some() {
             return Err(already_rotated());
         }
-        let new = api_key::ActiveModel {
-            project_id: Set(old.project_id),
-            access_key: Set(pair.access_key),
-            secret_hash: Set(pair.secret_hash),
-            name: Set(old.name.clone()),
-            description: Set(old.description.clone()),
-            state: Set(KeyState::Active),
-            role: Set(old.role),
-            created_at: Set(now),
-            updated_at: Set(now),
-            last_used_at: Set(None),
-            expires_at: Set(pair.expires_at),
-            failed_auth_count: Set(0),
-            last_failed_auth_at: Set(None),
-            expiry_recorded: Set(false),
-            scopes: Set(old.scopes.clone()),
-            rotated_from_id: Set(Some(id)),
-            rotated_at: Set(None),
-            ..Default::default()
-        }
-        .insert(&txn)
-        .await
-        .map_err(|err| conflict_on_unique(err, already_rotated))?;
+        let new = NewKey {
+            project_id: old.project_id,
+            access_key: pair.access_key,
+            secret_hash: pair.secret_hash,
+            name: old.name.clone(),
+            description: old.description.clone(),
+            role: old.role,
+            expires_at: pair.expires_at,
+            scopes: old.scopes(),
+        };
+        let new = new_key_row(new, now, Some(id))
+            .insert(&txn)
+            .await
+            .map_err(|err| conflict_on_unique(err, already_rotated))?;
         let grace_ends = match old.expires_at {
             Some(expires_at) if expires_at < grace_ends => expires_at,
             _ => grace_ends,
@@ -491,4 +461,33 @@ fn count_i64(count: u64) -> i64 {
 
 fn already_rotated() -> Error {
     Error::Conflict("the key has been rotated already: rotate its successor".into())
+}
+
+/// The row of a new, ACTIVE key, created at `now`: by `createApiKey`, or by
+/// `rotateKey` as the successor of key `rotated_from_id`.
+fn new_key_row(
+    key: NewKey,
+    now: DateTime<Utc>,
+    rotated_from_id: Option<i64>,
+) -> api_key::ActiveModel {
+    api_key::ActiveModel {
+        project_id: Set(key.project_id),
+        access_key: Set(key.access_key),
+        secret_hash: Set(key.secret_hash),
+        name: Set(key.name),
+        description: Set(key.description),
+        state: Set(KeyState::Active),
+        role: Set(key.role),
+        created_at: Set(now),
+        updated_at: Set(now),
+        last_used_at: Set(None),
+        expires_at: Set(key.expires_at),
+        failed_auth_count: Set(0),
+        last_failed_auth_at: Set(None),
+        expiry_recorded: Set(false),
+        scopes: Set(key.scopes.stored()),
+        rotated_from_id: Set(rotated_from_id),
+        rotated_at: Set(None),
+        ..Default::default()
+    }
 }
