@@ -51,10 +51,15 @@ impl Store {
                 .to_owned();
             // `expiry_recorded = false` holds for every key not yet expired,
             // and lets the sweep use the (expiry_recorded, expires_at) index
-            // instead of reading every key each second.
+            // instead of reading every key each second; the other conditions
+            // filter the rows that range yields. Rotated keys are left out
+            // here, not only when claiming: skipped there without a row,
+            // they would come back first on every sweep, and a batch of them
+            // would keep later keys from ever being warned.
             let due = ApiKey::find()
                 .filter(api_key::Column::ExpiryRecorded.eq(false))
                 .filter(api_key::Column::State.eq(KeyState::Active))
+                .filter(api_key::Column::RotatedAt.is_null())
                 .filter(api_key::Column::ExpiresAt.gt(now))
                 .filter(api_key::Column::ExpiresAt.lte(now + *threshold))
                 .filter(Expr::exists(warned).not())

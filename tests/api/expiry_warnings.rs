@@ -13,6 +13,7 @@ use crate::helpers::*;
 on_every_backend!(
     each_threshold_warns_once_per_key_across_two_replicas,
     a_key_created_within_several_thresholds_is_warned_once_and_marked_expiring_soon,
+    rotated_keys_in_their_grace_period_do_not_hold_back_other_keys_warnings,
 );
 
 async fn warnings_about(app: &TestApp, key: &TestKey) -> Vec<String> {
@@ -130,4 +131,56 @@ async fn a_key_created_within_several_thresholds_is_warned_once_and_marked_expir
             key.id
         );
     }
+}
+
+/// Rotated keys are never warned; more of them inside a threshold than one
+/// sweep takes (100), all expiring before an ordinary key, must not keep the
+/// sweep from reaching it.
+async fn rotated_keys_in_their_grace_period_do_not_hold_back_other_keys_warnings() {
+    let app = TestApp::spawn_with(|config| {
+        config.key_expiry_warnings = "1h".parse().expect("durations");
+    })
+    .await;
+    app.enable_access_control().await;
+    let project = app.default_project(&Auth::admin()).await;
+    // Each rotated with a 10-minute grace period: ACTIVE, expiring within
+    // the hour, and before the ordinary key.
+    let mut rotated = Vec::new();
+    for _ in 0..105 {
+        let key = app.create_key(&Auth::admin(), &project, "MEMBER").await;
+        app.ok(
+            "mutation($i: RotateKeyInput!) { rotateKey(input: $i) { apiKey { id } } }",
+            json!({ "i": { "id": key.id, "gracePeriodSeconds": 600 } }),
+            &Auth::admin(),
+        )
+        .await;
+        rotated.push(key);
+    }
+    let ordinary = create_expiring_in(&app, &project, 1800).await;
+
+    let mut reasons = Vec::new();
+    for _ in 0..50 {
+        reasons = warnings_about(&app, &ordinary).await;
+        if !reasons.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(reasons.len(), 1, "{reasons:?}");
+    assert!(reasons[0].starts_with("expires within 1h"), "{reasons:?}");
+    let data = app
+        .ok(
+            "{ auditEvents(first: 100, action: KEY_EXPIRING) { edges { node { targetKeyId } } } }",
+            json!({}),
+            &Auth::admin(),
+        )
+        .await;
+    let warned: Vec<&Value> = data["auditEvents"]["edges"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|edge| &edge["node"]["targetKeyId"])
+        .collect();
+    assert_eq!(warned, vec![&json!(ordinary.id)], "only the ordinary key");
+    assert_eq!(rotated.len(), 105);
 }
