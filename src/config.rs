@@ -7,6 +7,10 @@ use axum::http::uri::Authority;
 /// Days audit events are kept by default.
 pub const DEFAULT_AUDIT_RETENTION_DAYS: u32 = 365;
 
+/// The database used when none is named: `keyward.db` in the working
+/// directory, created if missing.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://keyward.db?mode=rwc";
+
 /// How `keyward serve` is configured.
 #[derive(Clone, Debug, clap::Args)]
 pub struct Config {
@@ -18,10 +22,17 @@ pub struct Config {
     #[arg(
         long,
         env = "DATABASE_URL",
-        default_value = "sqlite://keyward.db?mode=rwc",
+        default_value = DEFAULT_DATABASE_URL,
         hide_env_values = true
     )]
     pub database_url: String,
+
+    /// Do not apply pending migrations at start-up: refuse to start unless
+    /// the database's migrations are exactly this keyward's (for
+    /// deployments that run `keyward migrate` as a step of their own).
+    #[arg(long, env = "KEYWARD_NO_MIGRATE",
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub no_migrate: bool,
 
     /// Public base URL of this server (e.g. `https://keys.example.com`), used to
     /// build project endpoints. Defaults to `http://` + the request's Host.
@@ -278,6 +289,7 @@ impl Config {
         Self {
             listen,
             database_url: database_url.into(),
+            no_migrate: false,
             public_url: None,
             max_key_lifetime_days: None,
             key_expiry_warnings: crate::expiry_warnings::ExpiryWarnings::default(),

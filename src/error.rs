@@ -250,6 +250,12 @@ pub enum StartupError {
     Connect(#[source] DbErr),
     #[error("cannot migrate the database: {0}")]
     Migrate(#[source] DbErr),
+    /// `--no-migrate`, on a database whose migrations are not this binary's.
+    #[error(
+        "the database is not at this keyward's migrations, and --no-migrate is set: it is {0}; {remedy}",
+        remedy = .0.remedy()
+    )]
+    NotMigrated(crate::store::MigrationStatus),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: std::net::SocketAddr,

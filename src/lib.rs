@@ -61,7 +61,15 @@ impl Application {
         let store = Store::connect(&config.database_url, &config.database)
             .await
             .map_err(StartupError::Connect)?;
-        store.migrate().await.map_err(StartupError::Migrate)?;
+        if config.no_migrate {
+            // Migrated by `keyward migrate`, as a step of its own: only checked.
+            let status = store.migration_status().await?;
+            if status != store::MigrationStatus::Current {
+                return Err(StartupError::NotMigrated(status));
+            }
+        } else {
+            store.migrate().await.map_err(StartupError::Migrate)?;
+        }
         store.load_auth_state().await?;
 
         if config.hashing.is_below_owasp_minimum() {

@@ -10,6 +10,7 @@ pub mod entity;
 mod expiry_warnings;
 mod keys;
 mod lock;
+mod migrations;
 mod project_memory;
 mod projects;
 mod settings;
@@ -19,7 +20,6 @@ mod webhooks;
 use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
-use migration::{Migrator, MigratorTrait};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr,
@@ -37,6 +37,7 @@ pub use entity::{
 };
 pub use keys::{DeleteKeyOutcome, KeyCounts, KeyStatus, NewKey, NewPair};
 pub use lock::{DatabaseLock, LockError};
+pub use migrations::MigrationStatus;
 pub use project_memory::KnownProject;
 pub use statements::{RequestStatements, counting_statements};
 pub use webhooks::{
@@ -47,10 +48,6 @@ use bounded::{Bounded, Txn, within};
 
 use crate::config::DatabaseOptions;
 use crate::error::Error;
-
-/// Key of the PostgreSQL advisory lock held while migrating ("keyward" in
-/// ASCII, as a number).
-const MIGRATION_LOCK_KEY: i64 = 0x006B_6579_7761_7264;
 
 /// The database behind keyward. Cheap to clone (a pool handle).
 #[derive(Clone, Debug)]
@@ -140,25 +137,6 @@ impl Store {
             projects_known: std::sync::Arc::default(),
             statements,
         })
-    }
-
-    /// Applies every pending migration, in one transaction.
-    ///
-    /// On PostgreSQL the transaction first takes an advisory lock, so that
-    /// replicas starting together against an empty database take turns: the
-    /// first one migrates, the others wait and then find nothing to do.
-    pub async fn migrate(&self) -> Result<(), DbErr> {
-        // Unbounded on purpose: a migration may legitimately outlast the
-        // statement timeout, and it runs before the server serves anything.
-        let txn = self.db.inner().begin().await?;
-        if txn.get_database_backend() == DbBackend::Postgres {
-            txn.execute_unprepared(&format!(
-                "SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"
-            ))
-            .await?;
-        }
-        Migrator::up(&txn, None).await?;
-        txn.commit().await
     }
 
     /// Answers once the database does.
