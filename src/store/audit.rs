@@ -264,7 +264,20 @@ impl Store {
         context: &AuditContext,
         target: Target,
     ) -> Result<(), DbErr> {
-        let event = insert(&txn, context, AuditOutcome::Succeeded, target, None).await?;
+        self.commit_audited_noting(txn, context, target, None).await
+    }
+
+    /// [`Store::commit_audited`], with `note` as the event's `reason`: how
+    /// a change that did not come through the API came about (the command
+    /// line's break-glass operations).
+    pub(super) async fn commit_audited_noting(
+        &self,
+        txn: Txn,
+        context: &AuditContext,
+        target: Target,
+        note: Option<String>,
+    ) -> Result<(), DbErr> {
+        let event = insert(&txn, context, AuditOutcome::Succeeded, target, note).await?;
         self.commit_with_events(txn, [event]).await
     }
 

@@ -37,8 +37,49 @@ impl Store {
         Ok(true)
     }
 
+    /// Gives the administrator `username` and a new password (its hash),
+    /// as `keyward admin reset-password` does: break-glass, for an operator
+    /// who lost the password. Recorded with `note` as the event's reason.
+    /// `false`, and nothing changed, while access control is off: there is
+    /// no administrator then.
+    pub async fn reset_admin_password(
+        &self,
+        username: &str,
+        password_hash: &str,
+        audit: &AuditContext,
+        note: String,
+    ) -> Result<bool, Error> {
+        let txn = self.begin_write().await?;
+        let result = Settings::update_many()
+            .col_expr(Column::AdminUsername, Expr::value(username))
+            .col_expr(Column::AdminPasswordHash, Expr::value(password_hash))
+            .col_expr(Column::UpdatedAt, Expr::value(now()))
+            .filter(Column::Id.eq(SETTINGS_ID))
+            .filter(Column::AccessControlEnabled.eq(true))
+            .exec(&txn)
+            .await?;
+        if result.rows_affected == 0 {
+            return Ok(false);
+        }
+        // The old password stops working everywhere: a revocation.
+        bump_auth_epoch(&txn).await?;
+        self.commit_audited_noting(txn, audit, Target::default(), Some(note))
+            .await?;
+        Ok(true)
+    }
+
     /// Turns access control off and forgets the administrator.
     pub async fn disable_access_control(&self, audit: &AuditContext) -> Result<(), Error> {
+        self.disable_access_control_noting(audit, None).await
+    }
+
+    /// [`Store::disable_access_control`], with `note` as the event's reason
+    /// (`keyward admin disable-access-control` on the command line).
+    pub async fn disable_access_control_noting(
+        &self,
+        audit: &AuditContext,
+        note: Option<String>,
+    ) -> Result<(), Error> {
         let txn = self.begin_write().await?;
         Settings::update_many()
             .col_expr(Column::AccessControlEnabled, Expr::value(false))
@@ -53,7 +94,8 @@ impl Store {
             .await?;
         // The administrator's credentials stop working: a revocation.
         bump_auth_epoch(&txn).await?;
-        self.commit_audited(txn, audit, Target::default()).await?;
+        self.commit_audited_noting(txn, audit, Target::default(), note)
+            .await?;
         Ok(())
     }
 }

@@ -149,7 +149,9 @@ impl AuditEvent {
         self.row.request_id.as_deref()
     }
 
-    /// Why a refused action was refused (the error message returned).
+    /// Why a refused action was refused (the error message returned); on
+    /// KEY_EXPIRING, the threshold reached; on a change made with `keyward
+    /// admin` on the command line (break-glass), a note saying so.
     async fn reason(&self) -> Option<&str> {
         self.row.reason.as_deref()
     }

@@ -83,8 +83,13 @@ pub enum AuditAction {
     WebhookDisabled,
     /// `enableAccessControl`.
     AccessControlEnabled,
-    /// `disableAccessControl`.
+    /// `disableAccessControl`, or `keyward admin disable-access-control` on
+    /// the command line (actor SYSTEM, with a `reason` saying so).
     AccessControlDisabled,
+    /// `keyward admin reset-password` on the command line (break-glass): the
+    /// administrator got a new password, and possibly a new username. Actor
+    /// SYSTEM, with a `reason` saying so.
+    AdminPasswordReset,
 }
 
 /// Whether an audited action happened.
@@ -113,6 +118,7 @@ pub enum ActorKind {
     /// An API key (see `actorAccessKey` and `actorRole`).
     ApiKey,
     /// keyward itself (a key reaching its expiry, a failing webhook
-    /// disabled).
+    /// disabled), or an operator's break-glass command (`keyward admin`) on
+    /// the command line.
     System,
 }

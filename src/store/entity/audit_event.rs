@@ -46,6 +46,9 @@ pub enum AuditAction {
     AccessControlEnabled,
     #[sea_orm(string_value = "ACCESS_CONTROL_DISABLED")]
     AccessControlDisabled,
+    /// The administrator's password reset on the command line (break-glass).
+    #[sea_orm(string_value = "ADMIN_PASSWORD_RESET")]
+    AdminPasswordReset,
 }
 
 /// Whether it happened, or why not.
@@ -72,7 +75,8 @@ pub enum ActorKind {
     Admin,
     #[sea_orm(string_value = "API_KEY")]
     ApiKey,
-    /// keyward itself (a key reaching its expiry).
+    /// keyward itself (a key reaching its expiry), or an operator on the
+    /// command line (break-glass).
     #[sea_orm(string_value = "SYSTEM")]
     System,
 }
@@ -100,7 +104,9 @@ pub struct Model {
     pub target_scopes: Option<String>,
     pub client_address: Option<String>,
     pub request_id: Option<String>,
-    /// Why a refused action was refused (the error's message).
+    /// Why a refused action was refused (the error's message); for some
+    /// actions a note on how it came about (a KEY_EXPIRING threshold, a
+    /// break-glass change from the command line).
     #[sea_orm(column_type = "Text", nullable)]
     pub reason: Option<String>,
     /// On KEY_ROTATED: the key created to replace the target key.
