@@ -90,7 +90,7 @@ fn real_path(path: &std::path::Path) -> PathBuf {
 
 /// The file of a SQLite URL; `None` for another backend or a database in
 /// memory.
-fn sqlite_file(url: &str) -> Option<PathBuf> {
+pub fn sqlite_file(url: &str) -> Option<PathBuf> {
     if !url.starts_with("sqlite:") || url.contains(":memory:") || url.contains("mode=memory") {
         return None;
     }

@@ -5,6 +5,7 @@
 
 mod audit;
 mod auth_state;
+mod backup;
 mod bounded;
 pub mod entity;
 mod expiry_warnings;
@@ -31,12 +32,13 @@ pub use audit::{
     Actor, ActorKind, AuditAction, AuditContext, AuditOutcome, EventFeed, EventFilter, Target,
 };
 pub use auth_state::LEASE;
+pub use backup::{Backup, BackupError, backup_sqlite};
 pub use entity::api_key::{KeyState, Role};
 pub use entity::{
     api_key, audit_event, project, settings as settings_entity, webhook, webhook_delivery,
 };
 pub use keys::{DeleteKeyOutcome, KeyCounts, KeyStatus, NewKey, NewPair};
-pub use lock::{DatabaseLock, LockError};
+pub use lock::{DatabaseLock, LockError, sqlite_file};
 pub use migrations::MigrationStatus;
 pub use project_memory::KnownProject;
 pub use statements::{RequestStatements, counting_statements};
