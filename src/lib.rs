@@ -5,6 +5,7 @@
 //! [`graphql`] schema, and the [`http`] routes.
 
 pub mod auth;
+pub mod cli;
 pub mod config;
 pub mod error;
 pub mod expiry_warnings;

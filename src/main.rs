@@ -29,6 +29,16 @@ enum Command {
     Serve(Box<Config>),
     /// Print the GraphQL schema (SDL) to stdout.
     Schema,
+    /// Apply the database's pending migrations, and exit (for servers
+    /// started with --no-migrate).
+    Migrate(keyward::cli::migrate::MigrateArgs),
+    /// Break-glass, on the database directly: for an operator who has lost
+    /// the administrator's password.
+    #[command(subcommand)]
+    Admin(keyward::cli::admin::AdminCommand),
+    /// Copy a SQLite database into a new file, consistently, while the
+    /// server runs.
+    Backup(keyward::cli::backup::BackupArgs),
 }
 
 #[tokio::main]
@@ -39,6 +49,9 @@ async fn main() -> ExitCode {
             print!("{}", keyward::sdl());
             return ExitCode::SUCCESS;
         }
+        Some(Command::Migrate(args)) => return keyward::cli::migrate::run(args).await,
+        Some(Command::Admin(command)) => return keyward::cli::admin::run(command).await,
+        Some(Command::Backup(args)) => return keyward::cli::backup::run(args).await,
         Some(Command::Serve(config)) => *config,
         None => cli.serve,
     };
