@@ -204,14 +204,22 @@ impl TestApp {
 
     /// Stops the server and starts a new one on the same database.
     pub async fn restart(&mut self) {
+        self.restart_after(async {}).await;
+    }
+
+    /// Stops the server, awaits `offline` (nothing of this server holds the
+    /// database meanwhile), then starts a new one on the same database.
+    pub async fn restart_after<T>(&mut self, offline: impl std::future::Future<Output = T>) -> T {
         if let Some(app) = self.app.take() {
             app.stop().await;
         }
+        let result = offline.await;
         let app = Application::build(self.config.clone())
             .await
             .expect("the server restarts");
         self.addr = app.local_addr();
         self.app = Some(app);
+        result
     }
 
     /// The URL of the database this server runs on, for tests that reach

@@ -1,9 +1,10 @@
-//! `keyward serve` as a separate process, as users and replicas run it.
+//! `keyward serve` as a separate process, as users and replicas run it,
+//! and the other commands as operators run them.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
@@ -117,5 +118,89 @@ impl Drop for ServerProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A `keyward` command run to its end.
+#[derive(Debug)]
+pub struct Finished {
+    pub success: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Finished {
+    /// Asserts exit status 0 and returns standard output.
+    #[track_caller]
+    pub fn assert_success(&self) -> &str {
+        assert!(self.success, "the command failed: {self:#?}");
+        &self.stdout
+    }
+
+    /// Asserts a non-zero exit status and returns everything the command
+    /// printed (a server logs its refusal on standard output).
+    #[track_caller]
+    pub fn assert_failure(&self) -> String {
+        assert!(!self.success, "the command succeeded: {self:#?}");
+        format!("{}{}", self.stdout, self.stderr)
+    }
+}
+
+/// Runs `keyward ARGS` to its end as an operator would, with `stdin` on its
+/// standard input (`None`: empty) and the tests' low argon2 costs; fails the
+/// test past 120 s. Waits off the runtime's thread, so that servers of this
+/// process keep answering meanwhile (a break-glass command on PostgreSQL
+/// waits for every replica's acknowledgement).
+pub async fn run_keyward(args: &[&str], stdin: Option<&str>) -> Finished {
+    let args: Vec<String> = args.iter().map(|arg| (*arg).to_owned()).collect();
+    let stdin = stdin.map(str::to_owned);
+    tokio::task::spawn_blocking(move || run_keyward_blocking(&args, stdin.as_deref()))
+        .await
+        .expect("the command's thread")
+}
+
+fn run_keyward_blocking(args: &[String], stdin: Option<&str>) -> Finished {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_keyward"))
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .env("NO_COLOR", "1")
+        .env("KEYWARD_ARGON2_MEMORY_KIB", "8")
+        .env("KEYWARD_ARGON2_ITERATIONS", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("keyward starts");
+    if let Some(mut input) = child.stdin.take() {
+        // A command that exits without reading closes the pipe: not an error.
+        let _ = input.write_all(stdin.unwrap_or_default().as_bytes());
+    }
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_string(&mut text);
+            }
+            text
+        })
+    };
+    let stdout = drain(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let stderr = drain(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("the command's status") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("keyward {args:?} did not finish within 120 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Finished {
+        success: status.success(),
+        stdout: stdout.join().expect("stdout"),
+        stderr: stderr.join().expect("stderr"),
     }
 }

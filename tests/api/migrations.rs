@@ -1,0 +1,133 @@
+//! `keyward migrate` applies the migrations and exits; `serve --no-migrate`
+//! starts only on a database at exactly this binary's migrations.
+
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{ConnectionTrait, Database, Statement};
+use serde_json::json;
+
+use crate::backend::{self, TestDatabase, on_every_backend};
+use crate::helpers::{Auth, VIEWER};
+use crate::process::{ServerProcess, run_keyward};
+
+on_every_backend!(
+    migrate_brings_a_fresh_database_to_this_keyward_and_serve_no_migrate_then_starts,
+    serve_no_migrate_refuses_a_database_behind_this_keyward_naming_the_pending_migrations,
+    a_database_ahead_of_this_keyward_is_refused_by_serve_no_migrate_and_by_migrate,
+);
+
+/// Every migration of this binary, by name.
+fn every_migration() -> Vec<String> {
+    Migrator::migrations()
+        .iter()
+        .map(|migration| migration.name().to_owned())
+        .collect()
+}
+
+/// `keyward serve --no-migrate` on `url`, run until it exits: it must refuse.
+async fn serve_no_migrate(url: &str) -> String {
+    run_keyward(
+        &[
+            "serve",
+            "--no-migrate",
+            "--listen",
+            "127.0.0.1:0",
+            "--database-url",
+            url,
+        ],
+        None,
+    )
+    .await
+    .assert_failure()
+}
+
+async fn migrate_brings_a_fresh_database_to_this_keyward_and_serve_no_migrate_then_starts() {
+    let database = TestDatabase::fresh(backend::current()).await;
+
+    let first = run_keyward(&["migrate", "--database-url", &database.url], None).await;
+    let report = first.assert_success();
+    let every = every_migration();
+    assert!(
+        report.contains(&format!("applied {} migrations", every.len())),
+        "{report}"
+    );
+    for name in &every {
+        assert!(
+            report.contains(name.as_str()),
+            "{name} missing from {report}"
+        );
+    }
+
+    let again = run_keyward(&["migrate", "--database-url", &database.url], None).await;
+    assert!(
+        again.assert_success().contains("the database is current"),
+        "{again:?}"
+    );
+
+    let server = ServerProcess::start_with(&database.url, "info", &["--no-migrate"]);
+    let data = server.ok(VIEWER, json!({}), &Auth::None).await;
+    assert_eq!(data["viewer"]["kind"], "ANONYMOUS");
+}
+
+async fn serve_no_migrate_refuses_a_database_behind_this_keyward_naming_the_pending_migrations() {
+    let database = TestDatabase::fresh(backend::current()).await;
+
+    let refusal = serve_no_migrate(&database.url).await;
+    assert!(
+        refusal.contains("--no-migrate") && refusal.contains("keyward migrate"),
+        "{refusal}"
+    );
+    assert!(refusal.contains("behind this keyward"), "{refusal}");
+    for name in every_migration() {
+        assert!(refusal.contains(&name), "{name} missing from {refusal}");
+    }
+
+    // Nothing was migrated: the same command still refuses, and migrate
+    // then applies every migration.
+    serve_no_migrate(&database.url).await;
+    let migrated = run_keyward(&["migrate", "--database-url", &database.url], None).await;
+    assert!(
+        migrated
+            .assert_success()
+            .contains(&format!("applied {} migrations", every_migration().len())),
+        "{migrated:?}"
+    );
+}
+
+async fn a_database_ahead_of_this_keyward_is_refused_by_serve_no_migrate_and_by_migrate() {
+    const FROM_THE_FUTURE: &str = "m20991231_000001_from_a_newer_keyward";
+    let database = TestDatabase::fresh(backend::current()).await;
+    run_keyward(&["migrate", "--database-url", &database.url], None)
+        .await
+        .assert_success();
+    // What a newer keyward's migrate would have left.
+    let db = Database::connect(&database.url).await.expect("connect");
+    let backend = db.get_database_backend();
+    let placeholder = match backend {
+        sea_orm::DbBackend::Postgres => "$1",
+        _ => "?",
+    };
+    db.execute_raw(Statement::from_sql_and_values(
+        backend,
+        format!("INSERT INTO seaql_migrations (version, applied_at) VALUES ({placeholder}, 0)"),
+        [FROM_THE_FUTURE.into()],
+    ))
+    .await
+    .expect("insert");
+    let _ = db.close().await;
+
+    let refusal = serve_no_migrate(&database.url).await;
+    assert!(refusal.contains("ahead of this keyward"), "{refusal}");
+    assert!(refusal.contains(FROM_THE_FUTURE), "{refusal}");
+    assert!(
+        !every_migration().iter().any(|name| refusal.contains(name)),
+        "only the unknown migration is named: {refusal}"
+    );
+
+    let refusal = run_keyward(&["migrate", "--database-url", &database.url], None)
+        .await
+        .assert_failure();
+    assert!(
+        refusal.contains("ahead of this keyward") && refusal.contains(FROM_THE_FUTURE),
+        "{refusal}"
+    );
+}
