@@ -1,6 +1,7 @@
 //! The audit trail: one event per mutation, succeeded or refused, written in
 //! the mutation's transaction; who may read it; retention; expiries.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use sea_orm::{ConnectionTrait, Database};
@@ -20,7 +21,7 @@ on_every_backend!(
 );
 
 const EVENT_FIELDS: &str = "id at action outcome actorKind actorKeyId actorAccessKey actorRole
-    projectId project { id } targetKeyId targetAccessKey clientAddress requestId reason";
+    projectId project { id } targetKeyId targetAccessKey newKeyId clientAddress requestId reason";
 
 fn trail_query(root: &str) -> String {
     let page = "(first: $first, after: $after, action: $action, since: $since)";
@@ -67,6 +68,8 @@ struct Expected<'a> {
     target: Option<&'a TestKey>,
     /// Only the key's id, as the caller named it (nothing else may be told).
     target_id_only: Option<&'a str>,
+    /// On KEY_ROTATED, the new key's id.
+    new_key_id: Option<&'a Value>,
     request_id: String,
 }
 
@@ -97,399 +100,551 @@ fn check(event: &Value, expected: &Expected<'_>) {
     };
     assert_eq!(event["targetKeyId"], target_id, "{context}");
     assert_eq!(event["targetAccessKey"], target_access_key, "{context}");
+    let new_key_id = expected.new_key_id.cloned().unwrap_or(Value::Null);
+    assert_eq!(event["newKeyId"], new_key_id, "{context}");
     assert_eq!(event["clientAddress"], "127.0.0.1", "{context}");
     assert_eq!(event["requestId"], json!(expected.request_id), "{context}");
     let refused = expected.outcome != "SUCCEEDED";
     assert_eq!(event["reason"].is_string(), refused, "{context}");
 }
 
+/// Who sends a case's request: the setup's keys, the admin, or no one.
+#[derive(Clone, Copy, Debug)]
+enum Caller {
+    Anonymous,
+    Admin,
+    /// OWNER key of project p.
+    Owner,
+    /// MEMBER key of project p.
+    Member,
+    /// OWNER key of project q.
+    Outsider,
+}
+
+/// Where a case's event is recorded.
+enum In<'a> {
+    /// No project: a server-wide action.
+    Server,
+    Project(&'a str),
+    /// The project the reply created (`createProject.project.id`).
+    CreatedProject,
+}
+
+/// The key a case's event names.
+enum Aim<'a> {
+    Nothing,
+    Key(&'a TestKey),
+    /// Only the id the caller gave, of a key it cannot see.
+    IdOnly(&'a str),
+    /// The key the reply created (`createApiKey.apiKey`).
+    CreatedKey,
+    /// The key, rotated to the one the reply returns (`rotateKey.apiKey`).
+    Rotated(&'a TestKey),
+}
+
+/// One mutation and the one event it must leave: SUCCEEDED, or the code it
+/// is refused with (FORBIDDEN, NOT_FOUND and CONFLICT are recorded; other
+/// errors, such as bad input, leave no event).
+struct Case<'a> {
+    caller: Caller,
+    query: &'static str,
+    variables: Value,
+    outcome: &'static str,
+    action: &'static str,
+    project: In<'a>,
+    target: Aim<'a>,
+}
+
+impl Case<'_> {
+    /// The Mutation field the case exercises: the first field of `query`.
+    fn field(&self) -> &str {
+        let (_, selection) = self.query.split_once('{').expect("a selection");
+        let selection = selection.trim_start();
+        let end = selection
+            .find(|c: char| !c.is_ascii_alphanumeric())
+            .unwrap_or(selection.len());
+        &selection[..end]
+    }
+
+    fn records_an_event(&self) -> bool {
+        ["SUCCEEDED", "FORBIDDEN", "NOT_FOUND", "CONFLICT"].contains(&self.outcome)
+    }
+}
+
+const ENABLE: &str =
+    "mutation($i: EnableAccessControlInput!) { enableAccessControl(input: $i) { enabled } }";
+const DISABLE: &str = "mutation { disableAccessControl { enabled } }";
+const ROTATE: &str = "mutation($i: RotateKeyInput!) { rotateKey(input: $i) {
+    apiKey { id } previousKey { id } } }";
+const CREATE_WEBHOOK: &str =
+    "mutation($i: CreateWebhookInput!) { createWebhook(input: $i) { webhook { id } } }";
+const UPDATE_WEBHOOK: &str =
+    "mutation($i: UpdateWebhookInput!) { updateWebhook(input: $i) { webhook { id } } }";
+const DELETE_WEBHOOK: &str =
+    "mutation($i: DeleteWebhookInput!) { deleteWebhook(input: $i) { deletedWebhookId } }";
+const REDELIVER: &str = "mutation($i: RedeliverWebhookEventInput!) {
+    redeliverWebhookEvent(input: $i) { delivery { id } } }";
+const MUTATION_FIELDS: &str = "{ __schema { mutationType { fields { name } } } }";
+
 async fn every_mutation_leaves_exactly_its_audit_event_refused_ones_included() {
-    let app = TestApp::spawn().await;
-    let admin = Auth::admin();
-    let mut expected = Vec::new();
-    let id_of_reply = |reply: &Reply, path: &[&str]| -> String {
-        let mut value = reply.data();
-        for step in path {
-            value = &value[*step];
-        }
-        value.as_str().expect("an id").to_owned()
-    };
-
-    let reply = app
-        .gql(
-            "mutation($i: EnableAccessControlInput!) { enableAccessControl(input: $i) { enabled } }",
-            json!({ "i": { "username": ADMIN.0, "password": ADMIN.1 } }),
-            &Auth::None,
-        )
-        .await;
-    reply.data();
-    expected.push((
-        "ACCESS_CONTROL_ENABLED",
-        "SUCCEEDED",
-        0,
-        None,
-        None,
-        reply.request_id(),
-    ));
-
-    let reply = app
-        .gql(
-            CREATE_PROJECT,
-            json!({ "i": { "name": "audited" } }),
-            &admin,
-        )
-        .await;
-    let p = id_of_reply(&reply, &["createProject", "project", "id"]);
-    expected.push((
-        "PROJECT_CREATED",
-        "SUCCEEDED",
-        1,
-        Some(p.clone()),
-        None,
-        reply.request_id(),
-    ));
-
-    let reply = app
-        .gql(
-            CREATE_KEY,
-            json!({ "i": { "projectId": p, "name": "owner", "role": "OWNER" } }),
-            &admin,
-        )
-        .await;
-    let owner = key_from(reply.data());
-    expected.push((
-        "KEY_CREATED",
-        "SUCCEEDED",
-        1,
-        Some(p.clone()),
-        Some(2),
-        reply.request_id(),
-    ));
-
-    let reply = app
-        .gql(
-            CREATE_KEY,
-            json!({ "i": { "name": "member", "role": "MEMBER" } }),
-            &owner.auth(),
-        )
-        .await;
-    let member = key_from(reply.data());
-    expected.push((
-        "KEY_CREATED",
-        "SUCCEEDED",
-        3,
-        Some(p.clone()),
-        Some(4),
-        reply.request_id(),
-    ));
-
-    // Refused: a MEMBER key may not touch an OWNER key (it can see it).
-    let reply = app
-        .gql(
-            RENAME,
-            json!({ "i": { "id": owner.id, "name": "x" } }),
-            &member.auth(),
-        )
-        .await;
-    reply.assert_code("FORBIDDEN");
-    expected.push((
-        "KEY_RENAMED",
-        "FORBIDDEN",
-        4,
-        Some(p.clone()),
-        Some(2),
-        reply.request_id(),
-    ));
-
-    let reply = app
-        .gql(
-            RENAME,
-            json!({ "i": { "id": member.id, "name": "renamed" } }),
-            &member.auth(),
-        )
-        .await;
-    reply.data();
-    expected.push((
-        "KEY_RENAMED",
-        "SUCCEEDED",
-        4,
-        Some(p.clone()),
-        Some(4),
-        reply.request_id(),
-    ));
-
-    // Bad input is not a refusal: no event.
-    app.gql(
-        RENAME,
-        json!({ "i": { "id": member.id, "name": "" } }),
-        &member.auth(),
-    )
-    .await
-    .assert_code("BAD_USER_INPUT");
-
-    let reply = app
-        .gql(
-            DELETE_KEY,
-            json!({ "i": { "id": member.id } }),
-            &owner.auth(),
-        )
-        .await;
-    reply.assert_code("CONFLICT");
-    expected.push((
-        "KEY_DELETED",
-        "CONFLICT",
-        3,
-        Some(p.clone()),
-        Some(4),
-        reply.request_id(),
-    ));
-
-    let reply = app
-        .gql(
-            SET_STATE,
-            json!({ "i": { "id": member.id, "state": "INACTIVE" } }),
-            &owner.auth(),
-        )
-        .await;
-    reply.data();
-    expected.push((
-        "KEY_DEACTIVATED",
-        "SUCCEEDED",
-        3,
-        Some(p.clone()),
-        Some(4),
-        reply.request_id(),
-    ));
-
-    let reply = app
-        .gql(
-            SET_STATE,
-            json!({ "i": { "id": member.id, "state": "ACTIVE" } }),
-            &owner.auth(),
-        )
-        .await;
-    reply.data();
-    expected.push((
-        "KEY_ACTIVATED",
-        "SUCCEEDED",
-        3,
-        Some(p.clone()),
-        Some(4),
-        reply.request_id(),
-    ));
-
-    let reply = app
-        .gql(
-            SET_STATE,
-            json!({ "i": { "id": member.id, "state": "INACTIVE" } }),
-            &owner.auth(),
-        )
-        .await;
-    reply.data();
-    expected.push((
-        "KEY_DEACTIVATED",
-        "SUCCEEDED",
-        3,
-        Some(p.clone()),
-        Some(4),
-        reply.request_id(),
-    ));
-
-    let reply = app
-        .gql(
-            DELETE_KEY,
-            json!({ "i": { "id": member.id } }),
-            &owner.auth(),
-        )
-        .await;
-    reply.data();
-    expected.push((
-        "KEY_DELETED",
-        "SUCCEEDED",
-        3,
-        Some(p.clone()),
-        Some(4),
-        reply.request_id(),
-    ));
-
-    let reply = app
-        .gql(
-            UPDATE_PROJECT,
-            json!({ "i": { "id": p, "description": "watched" } }),
-            &owner.auth(),
-        )
-        .await;
-    reply.data();
-    expected.push((
-        "PROJECT_UPDATED",
-        "SUCCEEDED",
-        3,
-        Some(p.clone()),
-        None,
-        reply.request_id(),
-    ));
-
-    // Refused server-wide action by a key: recorded in the key's project.
-    let reply = app
-        .gql(
-            CREATE_PROJECT,
-            json!({ "i": { "name": "mine" } }),
-            &owner.auth(),
-        )
-        .await;
-    reply.assert_code("FORBIDDEN");
-    expected.push((
-        "PROJECT_CREATED",
-        "FORBIDDEN",
-        3,
-        Some(p.clone()),
-        None,
-        reply.request_id(),
-    ));
-
-    let reply = app
-        .gql(
-            CREATE_PROJECT,
-            json!({ "i": { "name": "elsewhere" } }),
-            &admin,
-        )
-        .await;
-    let q = id_of_reply(&reply, &["createProject", "project", "id"]);
-    expected.push((
-        "PROJECT_CREATED",
-        "SUCCEEDED",
-        1,
-        Some(q.clone()),
-        None,
-        reply.request_id(),
-    ));
-
-    let reply = app
-        .gql(
-            CREATE_KEY,
-            json!({ "i": { "projectId": q, "name": "outsider", "role": "OWNER" } }),
-            &admin,
-        )
-        .await;
-    let outsider = key_from(reply.data());
-    expected.push((
-        "KEY_CREATED",
-        "SUCCEEDED",
-        1,
-        Some(q.clone()),
-        Some(5),
-        reply.request_id(),
-    ));
-
-    // Refused: another project's key. Told to the outsider's own project,
-    // naming only the id the outsider gave.
-    let reply = app
-        .gql(
-            SET_STATE,
-            json!({ "i": { "id": owner.id, "state": "INACTIVE" } }),
-            &outsider.auth(),
-        )
-        .await;
-    reply.assert_code("NOT_FOUND");
-    expected.push((
-        "KEY_DEACTIVATED",
-        "NOT_FOUND",
-        5,
-        Some(q.clone()),
-        Some(-2),
-        reply.request_id(),
-    ));
-
-    let reply = app
-        .gql(
-            CREATE_PROJECT,
-            json!({ "i": { "name": "audited" } }),
-            &admin,
-        )
-        .await;
-    reply.assert_code("CONFLICT");
-    expected.push((
-        "PROJECT_CREATED",
-        "CONFLICT",
-        1,
-        None,
-        None,
-        reply.request_id(),
-    ));
-
-    let reply = app
-        .gql(DELETE_PROJECT, json!({ "i": { "id": q } }), &admin)
-        .await;
-    reply.data();
-    expected.push((
-        "PROJECT_DELETED",
-        "SUCCEEDED",
-        1,
-        Some(q.clone()),
-        None,
-        reply.request_id(),
-    ));
-
-    let reply = app
-        .gql(
-            "mutation { disableAccessControl { enabled } }",
-            json!({}),
-            &admin,
-        )
-        .await;
-    reply.data();
-    expected.push((
-        "ACCESS_CONTROL_DISABLED",
-        "SUCCEEDED",
-        1,
-        None,
-        None,
-        reply.request_id(),
-    ));
+    use Caller::*;
+    let app = TestApp::spawn_with(|config| config.webhooks.allow_private_networks = true).await;
     app.enable_access_control().await;
+    let admin = Auth::admin();
+
+    // The world the cases act on, made by the admin before them.
+    let p = app.create_project(&admin, "audited").await;
+    let q = app.create_project(&admin, "elsewhere").await;
+    let r = app.create_project(&admin, "doomed").await;
+    let owner = app.create_key(&admin, &p, "OWNER").await;
+    let member = app.create_key(&admin, &p, "MEMBER").await;
+    let doomed = app.create_key(&admin, &p, "MEMBER").await;
+    let rotating = app.create_key(&admin, &p, "MEMBER").await;
+    let outsider = app.create_key(&admin, &q, "OWNER").await;
+    let hook = app
+        .ok(
+            CREATE_WEBHOOK,
+            json!({ "i": { "projectId": p, "url": "http://127.0.0.1:9/hook" } }),
+            &admin,
+        )
+        .await["createWebhook"]["webhook"]["id"]
+        .clone();
+    let event = app
+        .ok(
+            "query($p: ID!) { project(id: $p) { auditEvents(first: 1) { edges { node { id } } } } }",
+            json!({ "p": p }),
+            &admin,
+        )
+        .await["project"]["auditEvents"]["edges"][0]["node"]["id"]
+        .clone();
+    let setup_events = whole_trail(&app).await.len();
+    let hook_url = "http://127.0.0.1:9/other";
+
+    let cases = [
+        // Keys.
+        Case {
+            caller: Owner,
+            query: CREATE_KEY,
+            variables: json!({ "i": { "name": "new", "role": "MEMBER" } }),
+            outcome: "SUCCEEDED",
+            action: "KEY_CREATED",
+            project: In::Project(&p),
+            target: Aim::CreatedKey,
+        },
+        Case {
+            caller: Member,
+            query: CREATE_KEY,
+            variables: json!({ "i": { "name": "mine", "role": "OWNER" } }),
+            outcome: "FORBIDDEN",
+            action: "KEY_CREATED",
+            project: In::Project(&p),
+            target: Aim::Nothing,
+        },
+        // A MEMBER key may not touch an OWNER key (it can see it).
+        Case {
+            caller: Member,
+            query: RENAME,
+            variables: json!({ "i": { "id": owner.id, "name": "x" } }),
+            outcome: "FORBIDDEN",
+            action: "KEY_RENAMED",
+            project: In::Project(&p),
+            target: Aim::Key(&owner),
+        },
+        Case {
+            caller: Member,
+            query: RENAME,
+            variables: json!({ "i": { "id": member.id, "name": "renamed" } }),
+            outcome: "SUCCEEDED",
+            action: "KEY_RENAMED",
+            project: In::Project(&p),
+            target: Aim::Key(&member),
+        },
+        // Bad input is not a refusal: no event.
+        Case {
+            caller: Member,
+            query: RENAME,
+            variables: json!({ "i": { "id": member.id, "name": "" } }),
+            outcome: "BAD_USER_INPUT",
+            action: "KEY_RENAMED",
+            project: In::Project(&p),
+            target: Aim::Key(&member),
+        },
+        Case {
+            caller: Owner,
+            query: DELETE_KEY,
+            variables: json!({ "i": { "id": doomed.id } }),
+            outcome: "CONFLICT",
+            action: "KEY_DELETED",
+            project: In::Project(&p),
+            target: Aim::Key(&doomed),
+        },
+        Case {
+            caller: Owner,
+            query: SET_STATE,
+            variables: json!({ "i": { "id": doomed.id, "state": "INACTIVE" } }),
+            outcome: "SUCCEEDED",
+            action: "KEY_DEACTIVATED",
+            project: In::Project(&p),
+            target: Aim::Key(&doomed),
+        },
+        Case {
+            caller: Owner,
+            query: SET_STATE,
+            variables: json!({ "i": { "id": doomed.id, "state": "ACTIVE" } }),
+            outcome: "SUCCEEDED",
+            action: "KEY_ACTIVATED",
+            project: In::Project(&p),
+            target: Aim::Key(&doomed),
+        },
+        Case {
+            caller: Owner,
+            query: SET_STATE,
+            variables: json!({ "i": { "id": doomed.id, "state": "INACTIVE" } }),
+            outcome: "SUCCEEDED",
+            action: "KEY_DEACTIVATED",
+            project: In::Project(&p),
+            target: Aim::Key(&doomed),
+        },
+        Case {
+            caller: Owner,
+            query: DELETE_KEY,
+            variables: json!({ "i": { "id": doomed.id } }),
+            outcome: "SUCCEEDED",
+            action: "KEY_DELETED",
+            project: In::Project(&p),
+            target: Aim::Key(&doomed),
+        },
+        // Another project's key: told to the outsider's own project, naming
+        // only the id the outsider gave.
+        Case {
+            caller: Outsider,
+            query: SET_STATE,
+            variables: json!({ "i": { "id": owner.id, "state": "INACTIVE" } }),
+            outcome: "NOT_FOUND",
+            action: "KEY_DEACTIVATED",
+            project: In::Project(&q),
+            target: Aim::IdOnly(&owner.id),
+        },
+        Case {
+            caller: Member,
+            query: ROTATE,
+            variables: json!({ "i": { "id": rotating.id, "gracePeriodSeconds": 60 } }),
+            outcome: "SUCCEEDED",
+            action: "KEY_ROTATED",
+            project: In::Project(&p),
+            target: Aim::Rotated(&rotating),
+        },
+        Case {
+            caller: Member,
+            query: ROTATE,
+            variables: json!({ "i": { "id": rotating.id } }),
+            outcome: "CONFLICT",
+            action: "KEY_ROTATED",
+            project: In::Project(&p),
+            target: Aim::Key(&rotating),
+        },
+        Case {
+            caller: Member,
+            query: ROTATE,
+            variables: json!({ "i": { "id": owner.id } }),
+            outcome: "FORBIDDEN",
+            action: "KEY_ROTATED",
+            project: In::Project(&p),
+            target: Aim::Key(&owner),
+        },
+        // Projects.
+        Case {
+            caller: Owner,
+            query: UPDATE_PROJECT,
+            variables: json!({ "i": { "id": p, "description": "watched" } }),
+            outcome: "SUCCEEDED",
+            action: "PROJECT_UPDATED",
+            project: In::Project(&p),
+            target: Aim::Nothing,
+        },
+        Case {
+            caller: Member,
+            query: UPDATE_PROJECT,
+            variables: json!({ "i": { "id": p, "description": "mine" } }),
+            outcome: "FORBIDDEN",
+            action: "PROJECT_UPDATED",
+            project: In::Project(&p),
+            target: Aim::Nothing,
+        },
+        // A server-wide action refused to a key: recorded in its project.
+        Case {
+            caller: Owner,
+            query: CREATE_PROJECT,
+            variables: json!({ "i": { "name": "mine" } }),
+            outcome: "FORBIDDEN",
+            action: "PROJECT_CREATED",
+            project: In::Project(&p),
+            target: Aim::Nothing,
+        },
+        Case {
+            caller: Admin,
+            query: CREATE_PROJECT,
+            variables: json!({ "i": { "name": "another" } }),
+            outcome: "SUCCEEDED",
+            action: "PROJECT_CREATED",
+            project: In::CreatedProject,
+            target: Aim::Nothing,
+        },
+        Case {
+            caller: Admin,
+            query: CREATE_PROJECT,
+            variables: json!({ "i": { "name": "audited" } }),
+            outcome: "CONFLICT",
+            action: "PROJECT_CREATED",
+            project: In::Server,
+            target: Aim::Nothing,
+        },
+        Case {
+            caller: Owner,
+            query: DELETE_PROJECT,
+            variables: json!({ "i": { "id": p } }),
+            outcome: "FORBIDDEN",
+            action: "PROJECT_DELETED",
+            project: In::Project(&p),
+            target: Aim::Nothing,
+        },
+        Case {
+            caller: Admin,
+            query: DELETE_PROJECT,
+            variables: json!({ "i": { "id": r } }),
+            outcome: "SUCCEEDED",
+            action: "PROJECT_DELETED",
+            project: In::Project(&r),
+            target: Aim::Nothing,
+        },
+        // Webhooks.
+        Case {
+            caller: Owner,
+            query: CREATE_WEBHOOK,
+            variables: json!({ "i": { "projectId": p, "url": hook_url } }),
+            outcome: "SUCCEEDED",
+            action: "WEBHOOK_CREATED",
+            project: In::Project(&p),
+            target: Aim::Nothing,
+        },
+        Case {
+            caller: Member,
+            query: CREATE_WEBHOOK,
+            variables: json!({ "i": { "projectId": p, "url": hook_url } }),
+            outcome: "FORBIDDEN",
+            action: "WEBHOOK_CREATED",
+            project: In::Project(&p),
+            target: Aim::Nothing,
+        },
+        Case {
+            caller: Owner,
+            query: UPDATE_WEBHOOK,
+            variables: json!({ "i": { "id": hook, "description": "changed" } }),
+            outcome: "SUCCEEDED",
+            action: "WEBHOOK_UPDATED",
+            project: In::Project(&p),
+            target: Aim::Nothing,
+        },
+        // Another project's webhook: told to the outsider's own project.
+        Case {
+            caller: Outsider,
+            query: UPDATE_WEBHOOK,
+            variables: json!({ "i": { "id": hook, "enabled": false } }),
+            outcome: "NOT_FOUND",
+            action: "WEBHOOK_UPDATED",
+            project: In::Project(&q),
+            target: Aim::Nothing,
+        },
+        Case {
+            caller: Owner,
+            query: REDELIVER,
+            variables: json!({ "i": { "webhookId": hook, "eventId": event } }),
+            outcome: "SUCCEEDED",
+            action: "WEBHOOK_REDELIVERED",
+            project: In::Project(&p),
+            target: Aim::Nothing,
+        },
+        Case {
+            caller: Member,
+            query: REDELIVER,
+            variables: json!({ "i": { "webhookId": hook, "eventId": event } }),
+            outcome: "FORBIDDEN",
+            action: "WEBHOOK_REDELIVERED",
+            project: In::Project(&p),
+            target: Aim::Nothing,
+        },
+        Case {
+            caller: Member,
+            query: DELETE_WEBHOOK,
+            variables: json!({ "i": { "id": hook } }),
+            outcome: "FORBIDDEN",
+            action: "WEBHOOK_DELETED",
+            project: In::Project(&p),
+            target: Aim::Nothing,
+        },
+        Case {
+            caller: Owner,
+            query: DELETE_WEBHOOK,
+            variables: json!({ "i": { "id": hook } }),
+            outcome: "SUCCEEDED",
+            action: "WEBHOOK_DELETED",
+            project: In::Project(&p),
+            target: Aim::Nothing,
+        },
+        // Access control, last: the keys stop working once it is off.
+        Case {
+            caller: Owner,
+            query: DISABLE,
+            variables: json!({}),
+            outcome: "FORBIDDEN",
+            action: "ACCESS_CONTROL_DISABLED",
+            project: In::Project(&p),
+            target: Aim::Nothing,
+        },
+        Case {
+            caller: Admin,
+            query: ENABLE,
+            variables: json!({ "i": { "username": ADMIN.0, "password": ADMIN.1 } }),
+            outcome: "CONFLICT",
+            action: "ACCESS_CONTROL_ENABLED",
+            project: In::Server,
+            target: Aim::Nothing,
+        },
+        Case {
+            caller: Admin,
+            query: DISABLE,
+            variables: json!({}),
+            outcome: "SUCCEEDED",
+            action: "ACCESS_CONTROL_DISABLED",
+            project: In::Server,
+            target: Aim::Nothing,
+        },
+        Case {
+            caller: Anonymous,
+            query: ENABLE,
+            variables: json!({ "i": { "username": ADMIN.0, "password": ADMIN.1 } }),
+            outcome: "SUCCEEDED",
+            action: "ACCESS_CONTROL_ENABLED",
+            project: In::Server,
+            target: Aim::Nothing,
+        },
+    ];
+
+    // Every mutation of the schema has a case that succeeds and one that is
+    // refused: a new mutation without them fails here.
+    let data = app.ok(MUTATION_FIELDS, json!({}), &admin).await;
+    let in_schema: BTreeSet<&str> = data["__schema"]["mutationType"]["fields"]
+        .as_array()
+        .expect("mutation fields")
+        .iter()
+        .filter_map(|field| field["name"].as_str())
+        .collect();
+    let covered = |refused: bool| -> BTreeSet<&str> {
+        cases
+            .iter()
+            .filter(|case| case.records_an_event() && (case.outcome != "SUCCEEDED") == refused)
+            .map(Case::field)
+            .collect()
+    };
+    assert_eq!(
+        covered(false),
+        in_schema,
+        "every mutation needs a case that succeeds"
+    );
+    assert_eq!(
+        covered(true),
+        in_schema,
+        "every mutation needs a case that is refused"
+    );
+
+    let mut replies = Vec::new();
+    for case in &cases {
+        let auth = match case.caller {
+            Anonymous => Auth::None,
+            Admin => admin.clone(),
+            Owner => owner.auth(),
+            Member => member.auth(),
+            Outsider => outsider.auth(),
+        };
+        let reply = app.gql(case.query, case.variables.clone(), &auth).await;
+        if case.outcome == "SUCCEEDED" {
+            reply.data();
+        } else {
+            reply.assert_code(case.outcome);
+        }
+        if case.records_an_event() {
+            replies.push((case, reply));
+        }
+    }
 
     let mut trail = whole_trail(&app).await;
-    // The last event is the re-enabling, by an anonymous caller.
-    assert_eq!(trail.remove(0)["action"], "ACCESS_CONTROL_ENABLED");
     trail.reverse();
+    let trail = trail.split_off(setup_events);
+    let actions = |events: &[Value]| -> Vec<String> {
+        events
+            .iter()
+            .map(|event| format!("{} {}", event["action"], event["outcome"]))
+            .collect()
+    };
     assert_eq!(
         trail.len(),
-        expected.len(),
-        "one event per audited mutation: {trail:#?}"
+        replies.len(),
+        "one event per audited mutation: {:#?}",
+        actions(&trail)
     );
-    // Actors: 0 anonymous, 1 admin, 3 owner (OWNER), 4 member (MEMBER),
-    // 5 outsider (OWNER). Targets: 2 owner, 4 member, 5 outsider, -2 the
-    // owner's id alone.
-    let keys = [(2, &owner), (3, &owner), (4, &member), (5, &outsider)];
-    let key = |n: i32| keys.iter().find(|(k, _)| *k == n).map(|(_, key)| *key);
-    for (event, (action, outcome, actor, project, target, request_id)) in trail.iter().zip(expected)
-    {
-        let actor = match actor {
-            0 => Actor::Anonymous,
-            1 => Actor::Admin,
-            3 => Actor::Key(&owner, "OWNER"),
-            4 => Actor::Key(&member, "MEMBER"),
-            _ => Actor::Key(&outsider, "OWNER"),
+    for (event, (case, reply)) in trail.iter().zip(&replies) {
+        let data = &reply.body["data"];
+        let created_key = |field: &str| {
+            let key = &data["createApiKey"]["apiKey"];
+            key[field].as_str().expect("the created key").to_owned()
         };
+        let created_key = matches!(case.target, Aim::CreatedKey).then(|| TestKey {
+            id: created_key("id"),
+            access_key: created_key("accessKey"),
+            secret: String::new(),
+            project_id: p.clone(),
+        });
+        let created_project = data["createProject"]["project"]["id"].as_str();
         check(
             event,
             &Expected {
-                action,
-                outcome,
-                actor,
-                project: project.as_deref(),
-                target: target.and_then(key),
-                target_id_only: (target == Some(-2)).then_some(owner.id.as_str()),
-                request_id,
+                action: case.action,
+                outcome: case.outcome,
+                actor: match case.caller {
+                    Anonymous => Actor::Anonymous,
+                    Admin => Actor::Admin,
+                    Owner => Actor::Key(&owner, "OWNER"),
+                    Member => Actor::Key(&member, "MEMBER"),
+                    Outsider => Actor::Key(&outsider, "OWNER"),
+                },
+                project: match case.project {
+                    In::Server => None,
+                    In::Project(id) => Some(id),
+                    In::CreatedProject => Some(created_project.expect("the created project")),
+                },
+                target: match &case.target {
+                    Aim::Key(key) | Aim::Rotated(key) => Some(*key),
+                    Aim::CreatedKey => created_key.as_ref(),
+                    Aim::Nothing | Aim::IdOnly(_) => None,
+                },
+                target_id_only: match case.target {
+                    Aim::IdOnly(id) => Some(id),
+                    _ => None,
+                },
+                new_key_id: match case.target {
+                    Aim::Rotated(_) => Some(&data["rotateKey"]["apiKey"]["id"]),
+                    _ => None,
+                },
+                request_id: reply.request_id(),
             },
         );
     }
     // The deleted project's events stay, without the project itself.
     let deleted = trail
         .iter()
-        .find(|event| event["action"] == "PROJECT_DELETED")
+        .find(|event| event["action"] == "PROJECT_DELETED" && event["outcome"] == "SUCCEEDED")
         .expect("PROJECT_DELETED");
-    assert_eq!(deleted["projectId"], json!(q));
+    assert_eq!(deleted["projectId"], json!(r));
     assert_eq!(deleted["project"], Value::Null);
 }
 
