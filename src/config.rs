@@ -58,6 +58,12 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..=36_500))]
     pub audit_retention_days: u32,
 
+    /// Address of a separate listener serving Prometheus metrics at
+    /// `/metrics` (e.g. `127.0.0.1:9090`). Off by default, so that the
+    /// API's port never exposes them.
+    #[arg(long, env = "KEYWARD_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+
     #[command(flatten)]
     pub database: DatabaseOptions,
 
@@ -294,6 +300,7 @@ impl Config {
             max_key_lifetime_days: None,
             key_expiry_warnings: crate::expiry_warnings::ExpiryWarnings::default(),
             audit_retention_days: DEFAULT_AUDIT_RETENTION_DAYS,
+            metrics_listen: None,
             database: DatabaseOptions::default(),
             limits: Limits::default(),
             hashing: HashingConfig::OWASP_MINIMUM,

@@ -13,6 +13,8 @@ pub mod graphql;
 pub mod http;
 pub mod ids;
 mod last_used;
+pub mod logging;
+pub mod metrics;
 pub mod scopes;
 pub mod store;
 mod tasks;
@@ -47,6 +49,8 @@ pub struct Application {
     hasher: Hasher,
     /// Closes open WebSockets on stop.
     websockets: tokio_util::sync::CancellationToken,
+    /// Serves `/metrics`, with `--metrics-listen`.
+    metrics: Option<metrics::MetricsServer>,
     /// For [`Application::request_statements`].
     store: Store,
     /// Released last, when everything that used the database has stopped.
@@ -146,6 +150,23 @@ impl Application {
         }
 
         let websockets = tokio_util::sync::CancellationToken::new();
+        let websocket_capacity =
+            usize::try_from(config.limits.max_connections).unwrap_or(usize::MAX);
+        let websocket_slots = std::sync::Arc::new(tokio::sync::Semaphore::new(websocket_capacity));
+        let metrics = match config.metrics_listen {
+            Some(addr) => Some(
+                metrics::MetricsServer::start(
+                    addr,
+                    metrics::exporter::Sampled {
+                        store: store.clone(),
+                        websocket_slots: websocket_slots.clone(),
+                        websocket_capacity,
+                    },
+                )
+                .await?,
+            ),
+            None => None,
+        };
         let router = http::router(
             http::Shared {
                 schemas,
@@ -155,9 +176,7 @@ impl Application {
                 listen: local_addr,
                 trusted_proxies: config.limits.trusted_proxies.clone().into(),
                 allowed_origins: config.limits.cors_origins.clone().into(),
-                websocket_slots: std::sync::Arc::new(tokio::sync::Semaphore::new(
-                    usize::try_from(config.limits.max_connections).unwrap_or(usize::MAX),
-                )),
+                websocket_slots,
                 shutdown: websockets.clone(),
             }
             .into(),
@@ -182,6 +201,7 @@ impl Application {
             webhook_worker,
             hasher,
             websockets,
+            metrics,
             store: handle,
             database_lock,
         })
@@ -190,6 +210,13 @@ impl Application {
     /// The address actually bound (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Where `/metrics` is served, with `--metrics-listen`.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics
+            .as_ref()
+            .map(metrics::MetricsServer::local_addr)
     }
 
     /// How many argon2 verifications of presented secrets this server has
@@ -223,6 +250,9 @@ impl Application {
         self.websockets.cancel();
         if let Err(err) = self.server.await {
             tracing::error!(error = %err, "server task failed");
+        }
+        if let Some(metrics) = self.metrics {
+            metrics.stop().await;
         }
         self.webhook_worker.abort();
         let _ = self.webhook_worker.await;

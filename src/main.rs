@@ -4,7 +4,6 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use keyward::{Application, Config};
-use tracing_subscriber::EnvFilter;
 
 /// A GraphQL server for project-scoped API keys.
 #[derive(Parser)]
@@ -21,6 +20,9 @@ struct Cli {
     /// With no subcommand, keyward serves with these options.
     #[command(flatten)]
     serve: Config,
+
+    #[command(flatten)]
+    logging: keyward::logging::LogOptions,
 }
 
 #[derive(Subcommand)]
@@ -55,12 +57,7 @@ async fn main() -> ExitCode {
         Some(Command::Serve(config)) => *config,
         None => cli.serve,
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| EnvFilter::new("info,sqlx::postgres::notice=warn")),
-        )
-        .init();
+    keyward::logging::init(cli.logging);
     match Application::build(config).await {
         Ok(app) => {
             app.run_until(shutdown_signal()).await;

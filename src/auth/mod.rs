@@ -31,6 +31,7 @@ use throttle::{Throttle, ThrottleConfig, Verdict};
 use crate::config::Limits;
 use crate::error::Error;
 use crate::last_used::LastUsed;
+use crate::metrics::{self, AuthEndpoint, AuthOutcome};
 use crate::store::{KeyState, Store};
 
 /// Resolves the credentials of a request, once, into the caller.
@@ -82,18 +83,39 @@ impl Authenticator {
     /// `auth_state`), then a cache hit: no database, no argon2. See [`cache`].
     /// Failures count against the username and the client address; past
     /// their limits requests are refused before argon2. See [`throttle`].
+    ///
+    /// Every authentication is counted under `endpoint` with its outcome
+    /// (see [`metrics::auth_attempt`]).
     #[tracing::instrument(skip_all)]
     pub async fn authenticate(
         &self,
         header: Option<&HeaderValue>,
         client: Option<IpAddr>,
+        endpoint: AuthEndpoint,
     ) -> Result<Principal, Error> {
+        let resolved = self.resolve(header, client).await;
+        let outcome = match &resolved {
+            Ok((_, outcome)) => *outcome,
+            Err(Error::Unauthenticated) => AuthOutcome::Refused,
+            Err(Error::RateLimited { .. }) => AuthOutcome::Throttled,
+            Err(_) => AuthOutcome::Error,
+        };
+        metrics::auth_attempt(endpoint, outcome);
+        resolved.map(|(principal, _)| principal)
+    }
+
+    /// [`Self::authenticate`], saying how the principal was admitted.
+    async fn resolve(
+        &self,
+        header: Option<&HeaderValue>,
+        client: Option<IpAddr>,
+    ) -> Result<(Principal, AuthOutcome), Error> {
         // Current as of every revoking change that has returned, on every
         // replica: turning access control on or off, and every revocation,
         // hold from the very next request.
         let settings = self.store.settings().await?;
         if !settings.access_control_enabled {
-            return Ok(Principal::Anonymous);
+            return Ok((Principal::Anonymous, AuthOutcome::Open));
         }
         let Some(header) = header else {
             tracing::debug!("refused: no Authorization header");
@@ -117,11 +139,11 @@ impl Authenticator {
             .cache
             .present(&credentials.username, &credentials.password);
         match self.cache.lookup(&presented, epoch) {
-            Lookup::Fresh(principal) => return self.admit(principal),
+            Lookup::Fresh(principal) => return self.admit(principal, AuthOutcome::Cached),
             Lookup::Stale(principal) => match self.recheck(principal).await? {
                 Some(principal) => {
                     self.cache.insert(presented, principal.clone(), epoch);
-                    return self.admit(principal);
+                    return self.admit(principal, AuthOutcome::Rechecked);
                 }
                 None => self.cache.remove(&presented),
             },
@@ -131,7 +153,7 @@ impl Authenticator {
         let held = turn.lock().await;
         // Whoever held the turn may have just verified these very credentials.
         if let Lookup::Fresh(principal) = self.cache.lookup(&presented, epoch) {
-            return self.admit(principal);
+            return self.admit(principal, AuthOutcome::Cached);
         }
         // The allowance is taken before argon2 runs, under both the
         // username's and the address's limits at once, so that however many
@@ -157,7 +179,7 @@ impl Authenticator {
             }
         };
         self.cache.insert(presented, principal.clone(), epoch);
-        self.admit(principal)
+        self.admit(principal, AuthOutcome::Verified)
     }
 
     /// Re-checks a verification from an earlier epoch against the database:
@@ -187,7 +209,11 @@ impl Authenticator {
     /// Lets `principal` in, noting a key's use, unless it is a key past its
     /// expiry: that is checked here, on every request, because the clock
     /// moves while cache entries and epochs do not.
-    fn admit(&self, principal: Principal) -> Result<Principal, Error> {
+    fn admit(
+        &self,
+        principal: Principal,
+        how: AuthOutcome,
+    ) -> Result<(Principal, AuthOutcome), Error> {
         if let Principal::ApiKey(key) = &principal {
             if key.expires_at.is_some_and(|at| at <= crate::store::now()) {
                 tracing::debug!(key_id = key.key_id, "refused: key has expired");
@@ -195,7 +221,7 @@ impl Authenticator {
             }
             self.last_used.record(key.key_id);
         }
-        Ok(principal)
+        Ok((principal, how))
     }
 
     /// The slow path: argon2 against the stored hash.

@@ -200,10 +200,14 @@ impl Workers {
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, Error> {
         let span = Span::current();
+        // Queued or running until this returns (or its caller goes away).
+        let _in_flight = crate::metrics::argon2_in_flight();
         let (done, result) = oneshot::channel();
         let job: Job = Box::new(move || {
+            let started = std::time::Instant::now();
             let outcome =
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| span.in_scope(work)));
+            crate::metrics::argon2_duration(started.elapsed());
             // The caller may have gone away (client disconnected); fine.
             let _ = done.send(outcome);
         });

@@ -7,17 +7,19 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 
-use axum::extract::{ConnectInfo, FromRequestParts, Path};
+use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Path};
 use axum::http::HeaderValue;
 use axum::http::header::{self, HeaderMap};
 use axum::http::request::Parts;
 use axum::http::uri::Authority;
 
+use super::observe::Observation;
 use super::{AppState, REQUEST_ID};
 use crate::auth::Principal;
 use crate::error::Error;
 use crate::graphql::RequestContext;
 use crate::ids::{GlobalId, NodeKind};
+use crate::metrics::AuthEndpoint;
 use crate::store::KnownProject;
 
 /// Where a request comes from, before anything is known of who sent it.
@@ -30,6 +32,8 @@ pub struct RequestOrigin {
     pub request_id: Option<String>,
     /// Base URL project endpoints are built on, without a trailing slash.
     pub base_url: String,
+    /// Which endpoint it came to, for the authentication metrics.
+    pub endpoint: AuthEndpoint,
 }
 
 /// An authenticated request: who is calling, and from where.
@@ -55,6 +59,12 @@ impl RequestOrigin {
             client: client_address(&app.trusted_proxies, peer.ip(), &parts.headers),
             request_id: request_id(&parts.headers),
             base_url: base_url(app, &parts.headers),
+            endpoint: parts
+                .extensions
+                .get::<MatchedPath>()
+                .map_or(AuthEndpoint::Other, |route| {
+                    AuthEndpoint::of_route(route.as_str())
+                }),
         })
     }
 }
@@ -78,7 +88,7 @@ impl Caller {
     ) -> Result<Self, Error> {
         let principal = app
             .auth
-            .authenticate(authorization, Some(origin.client))
+            .authenticate(authorization, Some(origin.client), origin.endpoint)
             .await?;
         Ok(Self { principal, origin })
     }
@@ -106,7 +116,13 @@ impl FromRequestParts<AppState> for Caller {
         }
         let origin = RequestOrigin::of(app, parts)?;
         let caller =
-            Caller::authenticate(app, origin, parts.headers.get(header::AUTHORIZATION)).await?;
+            Caller::authenticate(app, origin, parts.headers.get(header::AUTHORIZATION)).await;
+        // The request's log line says who called.
+        Observation::caller(
+            &parts.extensions,
+            caller.as_ref().ok().map(|caller| &caller.principal),
+        );
+        let caller = caller?;
         parts.extensions.insert(caller.clone());
         Ok(caller)
     }

@@ -6,6 +6,7 @@ mod caller;
 mod deadline;
 mod graphql;
 mod negotiation;
+mod observe;
 mod server;
 mod verify;
 mod websocket;
@@ -109,6 +110,9 @@ pub fn router(state: AppState, limits: &Limits) -> Router {
             any(verify::verify_project),
         )
         .route("/healthz", methods(get(healthz), PAGE))
+        .route("/livez", methods(get(livez), PAGE))
+        .route("/readyz", methods(get(readyz), PAGE))
+        .route_layer(axum::middleware::from_fn(observe::note_route))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(count_statements))
@@ -120,6 +124,9 @@ pub fn router(state: AppState, limits: &Limits) -> Router {
         // headers or the query string, so credentials cannot reach the log
         // through it.
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        // One log line and the request metrics for every answer, timeouts
+        // and 404s included, carrying the request id set just outside.
+        .layer(axum::middleware::from_fn(observe::observe))
         // Outermost: every response, errors included, carries the id its log
         // lines have. An id set by a proxy in front is kept.
         .layer(PropagateRequestIdLayer::x_request_id())
@@ -230,6 +237,52 @@ async fn healthz(State(app): State<AppState>) -> Response {
     }
 }
 
+/// Liveness: the process answers. Nothing else is checked, so that an
+/// orchestrator restarts keyward only when keyward itself is stuck, never
+/// for a database outage (which a restart would not cure).
+async fn livez() -> Response {
+    (StatusCode::OK, Json(serde_json::json!({ "status": "ok" }))).into_response()
+}
+
+/// Readiness: whether this replica should be sent traffic. The database
+/// answers, its migrations are exactly this binary's, and on PostgreSQL the
+/// replica holds its lease (it answers authentication from memory; without
+/// the lease it is correct but reads the database on every request).
+/// 503 with the reasons otherwise.
+async fn readyz(State(app): State<AppState>) -> Response {
+    let mut reasons = Vec::new();
+    match app.store.ping().await {
+        Err(err) => {
+            tracing::warn!(error = %err, "readiness: database unavailable");
+            reasons.push("the database does not answer".to_owned());
+        }
+        Ok(()) => match app.store.migration_status().await {
+            Ok(crate::store::MigrationStatus::Current) => {}
+            Ok(status) => reasons.push(format!("the database is {status}")),
+            Err(err) => {
+                tracing::warn!(error = %err, "readiness: cannot read the migrations");
+                reasons.push("the database's migrations cannot be read".to_owned());
+            }
+        },
+    }
+    if app.store.is_leased() && !app.store.auth_state_trusted() {
+        reasons.push("this replica does not hold its lease".to_owned());
+    }
+    if reasons.is_empty() {
+        (
+            StatusCode::OK,
+            Json(serde_json::json!({ "status": "ready" })),
+        )
+            .into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({ "status": "not ready", "reasons": reasons })),
+        )
+            .into_response()
+    }
+}
+
 /// Any path no route has: 404 whatever the method (a 405 would claim the
 /// resource exists).
 async fn not_found() -> Response {
@@ -240,7 +293,8 @@ async fn not_found() -> Response {
         .into_response()
 }
 
-/// The methods of pages and probes (`/`, assets, `/healthz`).
+/// The methods of pages and probes (`/`, assets, `/healthz`, `/livez`,
+/// `/readyz`).
 const PAGE: &str = "GET, HEAD, OPTIONS";
 /// The methods of the GraphQL endpoints: POST runs requests, GET (and HEAD)
 /// serve GraphiQL.

@@ -248,6 +248,11 @@ impl Store {
         self.auth.trusted().map(|row| row.auth_epoch)
     }
 
+    /// Whether replicas share this database under leases (PostgreSQL).
+    pub fn is_leased(&self) -> bool {
+        self.auth.lease().is_some()
+    }
+
     /// Whether this replica answers authentication from memory right now.
     pub fn auth_state_trusted(&self) -> bool {
         self.auth.is_trusted()

@@ -69,6 +69,17 @@ pub struct Store {
     statements: RequestStatements,
 }
 
+/// The connections of the pool (see [`Store::pool_connections`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolConnections {
+    /// Checked out by a statement or a transaction.
+    pub in_use: u32,
+    /// Open and waiting in the pool.
+    pub idle: u32,
+    /// The most the pool opens (`--db-max-connections`).
+    pub max: u32,
+}
+
 /// One page of a keyset-paginated list.
 #[derive(Debug)]
 pub struct Page<T> {
@@ -144,6 +155,36 @@ impl Store {
     /// Answers once the database does.
     pub async fn ping(&self) -> Result<(), DbErr> {
         within(self.db.limit(), self.db.inner().ping()).await
+    }
+
+    /// The connections of the pool right now (for metrics).
+    pub fn pool_connections(&self) -> PoolConnections {
+        let db = self.db.inner();
+        let (size, idle, max) = match db.get_database_backend() {
+            DbBackend::Postgres => {
+                let pool = db.get_postgres_connection_pool();
+                (
+                    pool.size(),
+                    pool.num_idle(),
+                    pool.options().get_max_connections(),
+                )
+            }
+            DbBackend::Sqlite => {
+                let pool = db.get_sqlite_connection_pool();
+                (
+                    pool.size(),
+                    pool.num_idle(),
+                    pool.options().get_max_connections(),
+                )
+            }
+            _ => (0, 0, 0),
+        };
+        let idle = Ord::min(u32::try_from(idle).unwrap_or(u32::MAX), size);
+        PoolConnections {
+            in_use: size - idle,
+            idle,
+            max,
+        }
     }
 
     /// How many statements requests have run on this store so far.

@@ -11,6 +11,7 @@
 //! mid-attempt leaves it due again when the lease ends. At most
 //! [`MAX_IN_FLIGHT`] attempts run at once per replica.
 
+use crate::metrics::DeliveryOutcome;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -127,6 +128,11 @@ async fn attempt(store: &Store, client: &Client, options: WorkerOptions, claimed
     } else {
         retry_at(options, delivery.attempts, delivery.created_at, now)
     };
+    crate::metrics::webhook_delivery(match (delivered, retry_at) {
+        (true, _) => DeliveryOutcome::Delivered,
+        (false, Some(_)) => DeliveryOutcome::Retrying,
+        (false, None) => DeliveryOutcome::Failed,
+    });
     match store
         .record_attempt(
             &delivery,

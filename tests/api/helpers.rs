@@ -250,6 +250,11 @@ impl TestApp {
             .map_or(0, keyward::Application::argon2_verifications)
     }
 
+    /// Where this server serves `/metrics` (with `metrics_listen` set).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.app.as_ref().and_then(Application::metrics_addr)
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }

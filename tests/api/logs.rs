@@ -96,3 +96,124 @@ async fn a_full_lifecycle_logged_at_trace_level_shows_no_secret() {
         assert!(!log.contains(&needle), "the {what} is in the log");
     }
 }
+
+/// `--log-format json`: every line is one JSON object; each request leaves
+/// exactly one line with its method, route (the template, not the path),
+/// status, latency, request id and caller; and no secret of the test is in
+/// any line, at debug level.
+#[tokio::test]
+async fn json_log_lines_parse_and_each_request_leaves_one_line_with_its_facts() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("json.db").display());
+    let server = ServerProcess::start_with(&url, "debug", &["--log-format", "json"]);
+
+    server
+        .ok(
+            "mutation($i: EnableAccessControlInput!) { enableAccessControl(input: $i) { enabled } }",
+            json!({ "i": { "username": ADMIN.0, "password": ADMIN.1 } }),
+            &Auth::None,
+        )
+        .await;
+    let projects = server
+        .ok(
+            "{ projects { edges { node { id } } } }",
+            json!({}),
+            &Auth::admin(),
+        )
+        .await;
+    let project = id_of(&projects["projects"]["edges"][0]["node"]);
+    let key = key_from(
+        &server
+            .ok(
+                CREATE_KEY,
+                json!({ "i": { "projectId": project, "name": "logged" } }),
+                &Auth::admin(),
+            )
+            .await,
+    );
+    let by_key = server.gql(VIEWER, json!({}), &key.auth()).await;
+    let wrong_secret = "a wrong secret that is long enough";
+    let refused = server
+        .gql(
+            VIEWER,
+            json!({}),
+            &Auth::basic(&key.access_key, wrong_secret),
+        )
+        .await;
+    refused.assert_unauthenticated();
+    let verified = reqwest::Client::new()
+        .get(format!("{}/projects/{project}/verify", server.base_url))
+        .basic_auth(&key.access_key, Some(&key.secret))
+        .send()
+        .await
+        .expect("verify answers");
+    assert_eq!(verified.status(), 200);
+
+    let lines = server.stop();
+    let events: Vec<serde_json::Value> = lines
+        .iter()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))
+        .collect();
+    for event in &events {
+        for field in ["timestamp", "level", "target"] {
+            assert!(event.get(field).is_some(), "no {field} in {event}");
+        }
+    }
+    let requests: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|event| event["message"] == "request")
+        .collect();
+    let line_of = |request_id: &str| {
+        let matching: Vec<_> = requests
+            .iter()
+            .filter(|line| line["request_id"] == request_id)
+            .collect();
+        assert_eq!(
+            matching.len(),
+            1,
+            "one line for {request_id}: {requests:#?}"
+        );
+        (*matching[0]).clone()
+    };
+
+    let key_line = line_of(&by_key.request_id());
+    assert_eq!(key_line["method"], "POST");
+    assert_eq!(key_line["route"], "/graphql");
+    assert_eq!(key_line["status"], 200);
+    assert_eq!(key_line["principal"], "API_KEY");
+    assert_eq!(key_line["key_id"], json!(key.id));
+    assert!(key_line["latency_ms"].as_f64().is_some_and(|ms| ms >= 0.0));
+
+    let refused_line = line_of(&refused.request_id());
+    assert_eq!(refused_line["status"], 401);
+    assert_eq!(refused_line["principal"], "REFUSED");
+    assert!(refused_line.get("key_id").is_none(), "{refused_line}");
+
+    let verify_id = verified
+        .headers()
+        .get("x-request-id")
+        .and_then(|id| id.to_str().ok())
+        .expect("a request id")
+        .to_owned();
+    let verify_line = line_of(&verify_id);
+    assert_eq!(verify_line["route"], "/projects/{project_id}/verify");
+    assert_eq!(verify_line["method"], "GET");
+    assert_eq!(verify_line["key_id"], json!(key.id));
+
+    let log = lines.join("\n");
+    for (what, needle) in [
+        ("secret key", key.secret.clone()),
+        ("wrong secret", wrong_secret.to_owned()),
+        ("admin password", ADMIN.1.to_owned()),
+        (
+            "key Authorization header",
+            STANDARD.encode(format!("{}:{}", key.access_key, key.secret)),
+        ),
+        (
+            "admin Authorization header",
+            STANDARD.encode(format!("{}:{}", ADMIN.0, ADMIN.1)),
+        ),
+    ] {
+        assert!(!log.contains(&needle), "the {what} is in the log");
+    }
+}

@@ -70,9 +70,8 @@ impl ServerProcess {
                 panic!("keyward never announced its URL; log: {seen:#?}");
             };
             seen.push(line.clone());
-            if let Some(at) = line.find("url=http://") {
-                let url = line[at + 4..].split_whitespace().next().unwrap_or_default();
-                break url.trim_end_matches("/graphql").to_owned();
+            if let Some(url) = announced_url(&line) {
+                break url;
             }
         };
         Self {
@@ -112,6 +111,16 @@ impl ServerProcess {
         }
         lines
     }
+}
+
+/// The base URL in the line announcing where the GraphQL API is served, in
+/// either log format (`url=http://…/graphql`, `"url":"http://…/graphql"`).
+fn announced_url(line: &str) -> Option<String> {
+    let rest = ["url=", "\"url\":\""]
+        .iter()
+        .find_map(|field| line.find(field).map(|at| &line[at + field.len()..]))?;
+    let url = rest.split(|c: char| c.is_whitespace() || c == '"').next()?;
+    url.strip_suffix("/graphql").map(str::to_owned)
 }
 
 impl Drop for ServerProcess {
@@ -184,8 +193,18 @@ fn run_keyward_blocking(args: &[String], stdin: Option<&str>) -> Finished {
             text
         })
     };
-    let stdout = drain(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
-    let stderr = drain(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let stdout = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let stderr = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
     let deadline = Instant::now() + Duration::from_secs(120);
     let status = loop {
         if let Some(status) = child.try_wait().expect("the command's status") {

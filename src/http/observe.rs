@@ -1,0 +1,127 @@
+//! What every request leaves behind, whatever answered it (a handler, a
+//! refusal, a 404, a timeout): one log line and the request metrics.
+//!
+//! The outermost layer ([`observe`]) hands the request an [`Observation`];
+//! the router notes the matched route in it ([`note_route`]) and the one
+//! place credentials are resolved (`caller`) notes who called. Nothing else
+//! has to remember to log or count a request.
+
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{MatchedPath, Request};
+use axum::http::Extensions;
+use axum::middleware::Next;
+use axum::response::Response;
+use tokio::time::Instant;
+
+use crate::auth::Principal;
+use crate::ids::{GlobalId, NodeKind};
+use crate::metrics;
+
+/// What is learnt about a request while it is handled.
+#[derive(Clone, Default)]
+pub struct Observation(Arc<Mutex<Observed>>);
+
+#[derive(Default)]
+struct Observed {
+    /// The route template the request matched; `None` for a 404.
+    route: Option<MatchedPath>,
+    /// Who called, once credentials were resolved.
+    caller: Option<Seen>,
+}
+
+/// Who a request turned out to be from.
+#[derive(Clone, Copy)]
+enum Seen {
+    Refused,
+    Anonymous,
+    Admin,
+    Key(i64),
+}
+
+impl Seen {
+    fn kind(self) -> &'static str {
+        match self {
+            Self::Refused => "REFUSED",
+            Self::Anonymous => "ANONYMOUS",
+            Self::Admin => "ADMIN",
+            Self::Key(_) => "API_KEY",
+        }
+    }
+}
+
+impl Observation {
+    fn with(&self, note: impl FnOnce(&mut Observed)) {
+        note(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+
+    /// Notes who called (or that the credentials were refused) on the
+    /// request whose extensions these are.
+    pub(super) fn caller(extensions: &Extensions, principal: Option<&Principal>) {
+        let Some(observation) = extensions.get::<Self>() else {
+            return;
+        };
+        let seen = match principal {
+            None => Seen::Refused,
+            Some(Principal::Anonymous) => Seen::Anonymous,
+            Some(Principal::Admin) => Seen::Admin,
+            Some(Principal::ApiKey(key)) => Seen::Key(key.key_id),
+        };
+        observation.with(|observed| observed.caller = Some(seen));
+    }
+}
+
+/// The outermost layer: times the request, then logs and counts it.
+pub(super) async fn observe(mut request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let request_id = super::caller::request_id(request.headers());
+    let observation = Observation::default();
+    request.extensions_mut().insert(observation.clone());
+
+    let response = next.run(request).await;
+
+    let elapsed = started.elapsed();
+    let status = response.status();
+    let (route, caller) = {
+        let observed = observation.0.lock().unwrap_or_else(|e| e.into_inner());
+        (observed.route.clone(), observed.caller)
+    };
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    metrics::http_request(route, &method, status, elapsed);
+    let key_id = match caller {
+        Some(Seen::Key(id)) => Some(
+            GlobalId {
+                kind: NodeKind::ApiKey,
+                id,
+            }
+            .to_string(),
+        ),
+        _ => None,
+    };
+    // Never headers, the query string or a body: credentials cannot reach
+    // the log through this line.
+    tracing::info!(
+        target: "keyward::request",
+        method = %method,
+        route,
+        status = status.as_u16(),
+        latency_ms = elapsed.as_secs_f64() * 1000.0,
+        request_id = request_id.as_deref(),
+        principal = caller.map_or("NONE", Seen::kind),
+        key_id = key_id.as_deref(),
+        "request"
+    );
+    response
+}
+
+/// A route layer: notes the route template the request matched.
+pub(super) async fn note_route(request: Request, next: Next) -> Response {
+    if let (Some(observation), Some(route)) = (
+        request.extensions().get::<Observation>(),
+        request.extensions().get::<MatchedPath>(),
+    ) {
+        observation.with(|observed| observed.route = Some(route.clone()));
+    }
+    next.run(request).await
+}

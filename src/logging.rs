@@ -1,0 +1,48 @@
+//! Log lines on standard output, for people (`text`) or for log pipelines
+//! (`json`, one object per line): `--log-format` / `KEYWARD_LOG_FORMAT`.
+//! `RUST_LOG` filters them either way.
+
+use tracing_subscriber::EnvFilter;
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One human-readable line per event.
+    #[default]
+    Text,
+    /// One JSON object per line: `timestamp`, `level`, `target`, `message`
+    /// and the event's fields at the top level, and `span` (the request's
+    /// method, path and request id) for lines logged while handling one.
+    Json,
+}
+
+/// The logging options every command takes.
+#[derive(Clone, Copy, Debug, clap::Args)]
+pub struct LogOptions {
+    /// Format of log lines: `text` for people, `json` (one object per line)
+    /// for log pipelines.
+    #[arg(
+        long,
+        env = "KEYWARD_LOG_FORMAT",
+        value_enum,
+        default_value_t = LogFormat::Text,
+        global = true
+    )]
+    pub log_format: LogFormat,
+}
+
+/// Installs the process's log subscriber.
+pub fn init(options: LogOptions) {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx::postgres::notice=warn"));
+    let lines = tracing_subscriber::fmt().with_env_filter(filter);
+    match options.log_format {
+        LogFormat::Text => lines.init(),
+        LogFormat::Json => lines
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+    }
+}

@@ -1,0 +1,157 @@
+//! The Prometheus exporter: one recorder per process, and a listener of its
+//! own (`--metrics-listen`) serving `/metrics`, so that the API's port never
+//! exposes them.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    ARGON2_DURATION, BUILD_INFO, DB_CONNECTIONS, HTTP_REQUEST_DURATION, WEBSOCKET_CONNECTIONS,
+};
+use crate::error::{Error, StartupError};
+use crate::store::Store;
+
+/// Buckets of request durations, in seconds: from a cached verification
+/// (well under a millisecond) to the request timeout.
+const HTTP_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+/// Buckets of argon2 durations, in seconds: tens of milliseconds at the
+/// OWASP cost, more on a loaded host.
+const ARGON2_BUCKETS: &[f64] = &[
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+/// How often histograms are compacted between scrapes.
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
+/// The process's recorder: the `metrics` facade has one global recorder, so
+/// every server of the process (tests run several) shares it.
+static HANDLE: Mutex<Option<PrometheusHandle>> = Mutex::new(None);
+
+/// The handle of the process's recorder, installed on first use.
+fn recorder() -> Result<PrometheusHandle, Error> {
+    let mut installed = HANDLE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(handle) = installed.as_ref() {
+        return Ok(handle.clone());
+    }
+    let recorder = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Full(HTTP_REQUEST_DURATION.into()), HTTP_BUCKETS)
+        .and_then(|builder| {
+            builder.set_buckets_for_metric(Matcher::Full(ARGON2_DURATION.into()), ARGON2_BUCKETS)
+        })
+        .map_err(|e| Error::internal(format!("cannot configure the metrics recorder: {e}")))?
+        .build_recorder();
+    let handle = recorder.handle();
+    metrics::set_global_recorder(recorder)
+        .map_err(|e| Error::internal(format!("cannot install the metrics recorder: {e}")))?;
+    super::describe();
+    metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+    *installed = Some(handle.clone());
+    Ok(handle)
+}
+
+/// What `/metrics` reads at each scrape, besides the recorder: values that
+/// are exact when sampled and would drift if counted up and down.
+#[derive(Clone)]
+pub struct Sampled {
+    pub store: Store,
+    /// The WebSocket connection slots, and how many there are.
+    pub websocket_slots: Arc<Semaphore>,
+    pub websocket_capacity: usize,
+}
+
+/// The running metrics listener.
+pub struct MetricsServer {
+    local_addr: SocketAddr,
+    stop: CancellationToken,
+    server: JoinHandle<()>,
+    upkeep: JoinHandle<()>,
+}
+
+impl MetricsServer {
+    /// Installs the recorder (once per process) and serves `/metrics` on
+    /// `addr`.
+    pub async fn start(addr: SocketAddr, sampled: Sampled) -> Result<Self, StartupError> {
+        let handle = recorder()?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartupError::Bind { addr, source })?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|source| StartupError::Bind { addr, source })?;
+        let router = Router::new()
+            .route("/metrics", get(scrape))
+            .with_state((handle.clone(), sampled));
+        let stop = CancellationToken::new();
+        let stopped = stop.clone();
+        let server = tokio::spawn(async move {
+            let serving = axum::serve(listener, router)
+                .with_graceful_shutdown(async move { stopped.cancelled().await });
+            if let Err(err) = serving.await {
+                tracing::error!(error = %err, "the metrics listener failed");
+            }
+        });
+        let upkeep = tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(UPKEEP_EVERY);
+            loop {
+                ticks.tick().await;
+                handle.run_upkeep();
+            }
+        });
+        tracing::info!(url = %format!("http://{local_addr}/metrics"), "metrics are served");
+        Ok(Self {
+            local_addr,
+            stop,
+            server,
+            upkeep,
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Stops serving.
+    pub async fn stop(self) {
+        self.stop.cancel();
+        self.upkeep.abort();
+        let _ = self.server.await;
+    }
+}
+
+/// `GET /metrics`: the Prometheus text exposition.
+async fn scrape(State((handle, sampled)): State<(PrometheusHandle, Sampled)>) -> Response {
+    let pool = sampled.store.pool_connections();
+    for (state, count) in [
+        ("in_use", pool.in_use),
+        ("idle", pool.idle),
+        ("max", pool.max),
+    ] {
+        metrics::gauge!(DB_CONNECTIONS, "state" => state).set(f64::from(count));
+    }
+    let open = sampled
+        .websocket_capacity
+        .saturating_sub(sampled.websocket_slots.available_permits());
+    // Exact as an integer far beyond any connection count.
+    #[allow(clippy::cast_precision_loss)]
+    metrics::gauge!(WEBSOCKET_CONNECTIONS).set(open as f64);
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        handle.render(),
+    )
+        .into_response()
+}
