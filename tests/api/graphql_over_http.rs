@@ -138,6 +138,30 @@ async fn request_errors_have_no_data_and_are_400_with_the_graphql_response_type(
             json!({ "query": "query($n: Int) { projects(first: $n) { totalCount } }", "variables": { "n": "ten" } }),
         ),
         (
+            "a DateTime variable that is no date",
+            json!({ "query": "query($s: DateTime) { auditEvents(since: $s) { totalCount } }", "variables": { "s": "yesterday" } }),
+        ),
+        (
+            "a DateTime literal that is no date",
+            json!({ "query": r#"{ auditEvents(since: "yesterday") { totalCount } }"# }),
+        ),
+        (
+            "a DateTime that is no date in an input object",
+            json!({ "query": r#"mutation { createApiKey(input: { name: "k", expiresAt: "tomorrow" }) { secretKey } }"# }),
+        ),
+        (
+            "a DateTime variable that is no date in an input object",
+            json!({ "query": r#"mutation($e: DateTime) { createApiKey(input: { name: "k", expiresAt: $e }) { secretKey } }"#, "variables": { "e": "2026-13-01T00:00:00Z" } }),
+        ),
+        (
+            "an Int past 32 bits in an input object",
+            json!({ "query": r#"mutation { rotateKey(input: { keyId: "k", gracePeriodSeconds: 3000000000 }) { secretKey } }"# }),
+        ),
+        (
+            "an Int variable past 32 bits",
+            json!({ "query": "query($n: Int) { projects(first: $n) { totalCount } }", "variables": { "n": 3_000_000_000_i64 } }),
+        ),
+        (
             "over the complexity limit",
             json!({ "query": "{ projects(first: 100) { edges { node {
                 apiKeys(first: 100) { edges { node { id name accessKey } } } } } } }" }),

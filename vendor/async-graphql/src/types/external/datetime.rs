@@ -60,6 +60,14 @@ impl ScalarType for DateTime<Utc> {
         }
     }
 
+    // keyward: validation accepts exactly what `parse` accepts, so that a
+    // value that is no date-time (a literal or a variable) is refused before
+    // execution, as a request error, instead of failing the field that reads
+    // it.
+    fn is_valid(value: &Value) -> bool {
+        matches!(value, Value::String(s) if s.parse::<DateTime<Utc>>().is_ok())
+    }
+
     fn to_value(&self) -> Value {
         Value::String(self.to_rfc3339())
     }

@@ -22,8 +22,9 @@ impl ScalarType for i8 {
         }
     }
 
+    // keyward: exactly what `parse` accepts, range included.
     fn is_valid(value: &Value) -> bool {
-        matches!(value, Value::Number(n) if n.is_i64())
+        Self::parse(value.clone()).is_ok()
     }
 
     fn to_value(&self) -> Value {
@@ -53,8 +54,9 @@ impl ScalarType for i16 {
         }
     }
 
+    // keyward: exactly what `parse` accepts, range included.
     fn is_valid(value: &Value) -> bool {
-        matches!(value, Value::Number(n) if n.is_i64()  )
+        Self::parse(value.clone()).is_ok()
     }
 
     fn to_value(&self) -> Value {
@@ -84,8 +86,9 @@ impl ScalarType for i32 {
         }
     }
 
+    // keyward: exactly what `parse` accepts, range included.
     fn is_valid(value: &Value) -> bool {
-        matches!(value, Value::Number(n) if n.is_i64())
+        Self::parse(value.clone()).is_ok()
     }
 
     fn to_value(&self) -> Value {
@@ -108,8 +111,9 @@ impl ScalarType for i64 {
         }
     }
 
+    // keyward: exactly what `parse` accepts, range included.
     fn is_valid(value: &Value) -> bool {
-        matches!(value, Value::Number(n) if n.is_i64())
+        Self::parse(value.clone()).is_ok()
     }
 
     fn to_value(&self) -> Value {
@@ -139,8 +143,9 @@ impl ScalarType for u8 {
         }
     }
 
+    // keyward: exactly what `parse` accepts, range included.
     fn is_valid(value: &Value) -> bool {
-        matches!(value, Value::Number(n) if n.is_u64())
+        Self::parse(value.clone()).is_ok()
     }
 
     fn to_value(&self) -> Value {
@@ -170,8 +175,9 @@ impl ScalarType for u16 {
         }
     }
 
+    // keyward: exactly what `parse` accepts, range included.
     fn is_valid(value: &Value) -> bool {
-        matches!(value, Value::Number(n) if n.is_u64())
+        Self::parse(value.clone()).is_ok()
     }
 
     fn to_value(&self) -> Value {
@@ -201,8 +207,9 @@ impl ScalarType for u32 {
         }
     }
 
+    // keyward: exactly what `parse` accepts, range included.
     fn is_valid(value: &Value) -> bool {
-        matches!(value, Value::Number(n) if n.is_u64())
+        Self::parse(value.clone()).is_ok()
     }
 
     fn to_value(&self) -> Value {
@@ -225,8 +232,9 @@ impl ScalarType for u64 {
         }
     }
 
+    // keyward: exactly what `parse` accepts, range included.
     fn is_valid(value: &Value) -> bool {
-        matches!(value, Value::Number(n) if n.is_u64())
+        Self::parse(value.clone()).is_ok()
     }
 
     fn to_value(&self) -> Value {
@@ -256,8 +264,9 @@ impl ScalarType for usize {
         }
     }
 
+    // keyward: exactly what `parse` accepts, range included.
     fn is_valid(value: &Value) -> bool {
-        matches!(value, Value::Number(n) if n.is_u64())
+        Self::parse(value.clone()).is_ok()
     }
 
     fn to_value(&self) -> Value {
@@ -287,8 +296,9 @@ impl ScalarType for isize {
         }
     }
 
+    // keyward: exactly what `parse` accepts, range included.
     fn is_valid(value: &Value) -> bool {
-        matches!(value, Value::Number(n) if n.is_i64())
+        Self::parse(value.clone()).is_ok()
     }
 
     fn to_value(&self) -> Value {
