@@ -1,10 +1,16 @@
 //! The one variable check async-graphql leaves to execution: a variable of a
-//! non-null type, without a default, that the request does not provide (or
-//! provides as `null`). async-graphql runs the operation anyway and fails
-//! each field that reads it, so a request error (nothing can run) would look
-//! like field errors in a partial result. The specification's "coercing
-//! variable values" makes it a request error, answered before execution.
-//! (Values of the wrong type are refused by async-graphql's validation.)
+//! non-null type that the request does not provide and that has no default,
+//! or that the request provides as `null` (default or not: an explicit
+//! `null` is a value, and the default stands only for a missing one).
+//! async-graphql runs the operation anyway and fails each field that reads
+//! it, so a request error (nothing can run) would look like field errors in
+//! a partial result. The specification's "coercing variable values" makes it
+//! a request error, answered before execution.
+//!
+//! Values of the wrong type are refused by async-graphql's validation, which
+//! asks each scalar's `is_valid`; that holds because every scalar of the
+//! schema accepts there exactly what it can parse (`DateTime` by keyward's
+//! patch, see `vendor/async-graphql/PATCHED.md`).
 
 use async_graphql::parser::types::OperationDefinition;
 use async_graphql::{ServerError, Value, Variables};
@@ -18,11 +24,12 @@ pub fn check_required(
     for definition in &operation.variable_definitions {
         let definition = &definition.node;
         let ty = &definition.var_type.node;
-        if ty.nullable || definition.default_value.is_some() {
+        if ty.nullable {
             continue;
         }
         let name = &definition.name.node;
         let message = match variables.get(name) {
+            None if definition.default_value.is_some() => continue,
             None => format!(r#"Variable "${name}" of required type "{ty}" was not provided."#),
             Some(Value::Null) => {
                 format!(r#"Variable "${name}" of non-null type "{ty}" must not be null."#)
@@ -66,6 +73,11 @@ mod tests {
         assert_eq!(
             check(query, value!({ "id": null })),
             Err(r#"Variable "$id" of non-null type "ID!" must not be null."#.into())
+        );
+        // A default stands for a missing value, not for an explicit null.
+        assert_eq!(
+            check(query, value!({ "id": "x", "d": null })),
+            Err(r#"Variable "$d" of non-null type "Int!" must not be null."#.into())
         );
         let lists = "query($ids: [ID!]!) { nodes(ids: $ids) { id } }";
         assert_eq!(check(lists, value!({ "ids": [] })), Ok(()));

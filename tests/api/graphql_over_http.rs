@@ -138,6 +138,10 @@ async fn request_errors_have_no_data_and_are_400_with_the_graphql_response_type(
             json!({ "query": "query($n: Int) { projects(first: $n) { totalCount } }", "variables": { "n": "ten" } }),
         ),
         (
+            "a required variable with a default, sent as null",
+            json!({ "query": "query($n: Int! = 3) { projects(first: $n) { totalCount } }", "variables": { "n": null } }),
+        ),
+        (
             "a DateTime variable that is no date",
             json!({ "query": "query($s: DateTime) { auditEvents(since: $s) { totalCount } }", "variables": { "s": "yesterday" } }),
         ),
