@@ -99,8 +99,8 @@ fn run(body: &[u8]) {
     let Ok(runtime) = tokio::runtime::Builder::new_current_thread().build() else {
         return;
     };
-    let response = runtime.block_on(keyward::graphql::execute(schema(), request, || ()));
-    for error in &response.errors {
+    let executed = runtime.block_on(keyward::graphql::execute(schema(), request, || ()));
+    for error in &executed.response.errors {
         let code = error.extensions.as_ref().and_then(|e| e.get("code"));
         assert!(code.is_some(), "an error without a code: {error:?}");
     }

@@ -10,9 +10,11 @@
 //! parsed it, too late for the limits.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use async_graphql::{Data, Executor, Request, Response};
+use async_graphql::parser::types::OperationType;
+use async_graphql::{Data, Executor, Pos, Request, Response, ServerError};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 
@@ -50,7 +52,31 @@ impl SessionExecutor {
     }
 }
 
+/// A response, and whether execution started: whether the request got past
+/// parsing, validation, the limits and the choice of its operation. GraphQL
+/// over HTTP answers a response without `data` differently depending on it
+/// (a request error, or an execution that failed as a whole); the response
+/// alone cannot always tell, since an execution that failed without a field
+/// to blame (a mutation task that panicked) has errors without a `path`,
+/// like request errors.
+pub struct Executed {
+    pub response: Response,
+    pub started: bool,
+}
+
+impl Executed {
+    /// A request error: nothing ran.
+    fn refused(error: ServerError) -> Self {
+        Self {
+            response: annotated(Response::from_errors(vec![error])),
+            started: false,
+        }
+    }
+}
+
 /// Runs `request` on `schema`: the limits applied first, errors annotated.
+/// Subscriptions are refused here: they are served over WebSocket
+/// ([`SessionExecutor`]), never by this.
 ///
 /// A mutation runs in a task of its own, called `starting_mutation` just
 /// before: once it has started it is never cut short between one commit and
@@ -60,43 +86,71 @@ pub async fn execute(
     schema: &KeywardSchema,
     request: Request,
     starting_mutation: impl FnOnce(),
-) -> Response {
+) -> Executed {
     let mut request = match limits::admit(request) {
         Ok(request) => request,
-        Err(refused) => return annotated(Response::from_errors(vec![refused])),
+        Err(refused) => return Executed::refused(refused),
     };
-    if !is_mutation(&mut request) {
-        return annotated(schema.execute(request).await);
+    let started = AtomicBool::new(false);
+    match operation_type(&mut request) {
+        Some(OperationType::Subscription) => {
+            return Executed::refused(ServerError::new(
+                "subscriptions are served over WebSocket (graphql-transport-ws at /graphql/ws), \
+                 not over HTTP",
+                None,
+            ));
+        }
+        Some(OperationType::Mutation) => {}
+        // A query, or no operation to run (async-graphql says why).
+        Some(OperationType::Query) | None => {
+            let response = schema.execute_noting_start(request, &started).await;
+            return Executed {
+                response: annotated(response),
+                started: started.into_inner(),
+            };
+        }
     }
     starting_mutation();
     let schema = schema.clone();
-    match tokio::spawn(async move { schema.execute(request).await }).await {
-        Ok(response) => annotated(response),
+    let started = Arc::new(started);
+    let noted = Arc::clone(&started);
+    in_own_task(
+        async move { schema.execute_noting_start(request, &noted).await },
+        &started,
+    )
+    .await
+}
+
+/// Runs `execution` in a task of its own, which `started` says whether it
+/// has started. If the task fails (it panicked), the response is one
+/// INTERNAL error without `data`, and whether execution had started is
+/// still `started`'s to say: a panic in validation is no more an execution
+/// than a validation error is.
+async fn in_own_task(
+    execution: impl Future<Output = Response> + Send + 'static,
+    started: &AtomicBool,
+) -> Executed {
+    let response = match tokio::spawn(execution).await {
+        Ok(response) => response,
         Err(failed) => {
             let error = async_graphql::Error::from(crate::error::Error::from(failed));
-            annotated(Response::from_errors(vec![
-                error.into_server_error(async_graphql::Pos::default()),
-            ]))
+            Response::from_errors(vec![error.into_server_error(Pos::default())])
         }
+    };
+    Executed {
+        response: annotated(response),
+        started: started.load(Ordering::Acquire),
     }
 }
 
-/// Whether `request` runs a mutation. Only for a request that
-/// [`limits::admit`] let through, whose document is
-/// parsed already (parsing is recursive).
-fn is_mutation(request: &mut async_graphql::Request) -> bool {
-    use async_graphql::parser::types::{DocumentOperations, OperationType};
+/// The type of the operation `request` runs, if there is one, chosen as
+/// async-graphql chooses it (a document of one named operation runs it
+/// without `operationName`). Only for a request that [`limits::admit`] let
+/// through, whose document is parsed already (parsing is recursive).
+fn operation_type(request: &mut Request) -> Option<OperationType> {
     let name = request.operation_name.clone();
-    let Ok(document) = request.parsed_query() else {
-        return false;
-    };
-    let operation = match &document.operations {
-        DocumentOperations::Single(operation) => Some(operation),
-        DocumentOperations::Multiple(operations) => {
-            name.as_deref().and_then(|name| operations.get(name))
-        }
-    };
-    operation.is_some_and(|operation| operation.node.ty == OperationType::Mutation)
+    let document = request.parsed_query().ok()?;
+    limits::executed(document, name.as_deref()).map(|operation| operation.ty)
 }
 
 /// Annotates the errors of `response`.
@@ -108,7 +162,7 @@ fn annotated(mut response: Response) -> Response {
 impl Executor for SessionExecutor {
     fn execute(&self, request: Request) -> impl Future<Output = Response> + Send {
         let schema = self.schema().clone();
-        async move { execute(&schema, request, || {}).await }
+        async move { execute(&schema, request, || {}).await.response }
     }
 
     fn execute_stream(
@@ -125,5 +179,93 @@ impl Executor for SessionExecutor {
                     .boxed()
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use async_graphql::{Request, Response, Value};
+
+    use super::{execute, in_own_task};
+    use crate::graphql::{KeywardSchema, schema_builder};
+
+    fn schema() -> KeywardSchema {
+        // No data: enough for anything that fails before a resolver needs
+        // the store.
+        schema_builder().finish()
+    }
+
+    fn code(response: &Response) -> Option<String> {
+        let error = response.errors.first()?;
+        match error.extensions.as_ref()?.get("code")? {
+            Value::String(code) => Some(code.clone()),
+            _ => None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panicked_execution_is_internal_and_says_whether_it_had_started() {
+        for started in [true, false] {
+            let flag = AtomicBool::new(started);
+            let executed = in_own_task(async { panic!("a resolver's bug") }, &flag).await;
+            assert_eq!(executed.started, started);
+            assert_eq!(executed.response.data, Value::Null);
+            assert_eq!(code(&executed.response).as_deref(), Some("INTERNAL"));
+        }
+    }
+
+    #[tokio::test]
+    async fn execution_starts_only_past_parsing_validation_and_the_choice_of_operation() {
+        let schema = schema();
+        let run = |query: &str, name: Option<&str>| {
+            let mut request = Request::new(query);
+            if let Some(name) = name {
+                request = request.operation_name(name);
+            }
+            execute(&schema, request, || {})
+        };
+        let executed = run("{ __typename }", None).await;
+        assert!(executed.started);
+        assert!(
+            executed.response.errors.is_empty(),
+            "{:?}",
+            executed.response
+        );
+
+        let deep = format!("{}b{}", "{ a ".repeat(40), " }".repeat(40));
+        for (query, name) in [
+            ("{ viewer { kind }", None),
+            ("{ nope }", None),
+            ("query A { __typename }", Some("B")),
+            ("query A { __typename } query B { __typename }", None),
+            ("subscription { keyEvents { action } }", None),
+            (&deep, None),
+        ] {
+            let executed = run(query, name).await;
+            assert!(!executed.started, "{query:.40}");
+            assert_eq!(executed.response.data, Value::Null, "{query:.40}");
+            assert_eq!(
+                code(&executed.response).as_deref(),
+                Some("BAD_USER_INPUT"),
+                "{query:.40}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_named_mutation_runs_as_a_mutation_without_an_operation_name() {
+        let starting = AtomicBool::new(false);
+        let executed = execute(&schema(), Request::new("mutation M { __typename }"), || {
+            starting.store(true, Ordering::Relaxed)
+        })
+        .await;
+        assert!(starting.load(Ordering::Relaxed));
+        assert!(executed.started);
+        assert_eq!(
+            executed.response.data,
+            async_graphql::value!({ "__typename": "Mutation" })
+        );
     }
 }

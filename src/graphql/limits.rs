@@ -380,7 +380,7 @@ impl<'a> Shapes<'a> {
 }
 
 /// The operation async-graphql will run for `operation_name`, if any.
-fn executed<'a>(
+pub(super) fn executed<'a>(
     document: &'a ExecutableDocument,
     operation_name: Option<&str>,
 ) -> Option<&'a OperationDefinition> {

@@ -3,7 +3,7 @@
 
 pub mod context;
 mod executor;
-pub use executor::{SessionExecutor, execute};
+pub use executor::{Executed, SessionExecutor, execute};
 pub mod limits;
 mod mutation;
 mod query;

@@ -7,9 +7,10 @@
 //! With `application/graphql-response+json`, a request error (syntax,
 //! validation, unknown operation, bad variables: nothing was executed) is a
 //! 400 and has no `data`; a response whose execution started is a 200, with
-//! `data` (null when a non-null root field failed). With `application/json`
-//! every well-formed request is a 200, and a request error has no `data`
-//! either.
+//! `data` (null when a non-null root field failed, or the execution as a
+//! whole, as a panicked mutation does). The executor says which of the two a
+//! response is ([`Executed::started`]). With `application/json` every
+//! well-formed request is a 200, and a request error has no `data` either.
 
 use std::collections::HashMap;
 
@@ -27,6 +28,7 @@ use super::deadline::PointOfNoReturn;
 use super::negotiation::{self, ResponseType};
 use super::{AppState, Caller, MAX_QUERY_BYTES, ProjectScope, assets};
 use crate::error::{Error, ErrorCode, error_body};
+use crate::graphql::Executed;
 
 pub async fn graphql_root(
     State(app): State<AppState>,
@@ -83,17 +85,16 @@ async fn execute(
     let context = caller.context(scope);
     // Past the start of a mutation, neither the request timeout (see
     // `deadline`) nor the client going away stops it.
-    let response = crate::graphql::execute(schema, request.data(context), || point.pass()).await;
-    graphql_response(&response, media)
+    let executed = crate::graphql::execute(schema, request.data(context), || point.pass()).await;
+    graphql_response(&executed, media)
 }
 
-/// The HTTP response for a GraphQL response, as `media`.
-fn graphql_response(response: &async_graphql::Response, media: ResponseType) -> Response {
-    // Execution that started always leaves `data` (null at worst) and gives
-    // its field errors a path; an error before execution has neither.
-    let request_error = response.data == async_graphql::Value::Null
-        && !response.errors.is_empty()
-        && response.errors.iter().all(|error| error.path.is_empty());
+/// The HTTP response for a GraphQL response, as `media`: a request error
+/// (execution did not start) has no `data`, an execution that started
+/// always has it (`null` at worst).
+fn graphql_response(executed: &Executed, media: ResponseType) -> Response {
+    let response = &executed.response;
+    let request_error = !executed.started;
     let body = if request_error {
         let mut body = serde_json::json!({ "errors": response.errors });
         if !response.extensions.is_empty() {
@@ -104,6 +105,11 @@ fn graphql_response(response: &async_graphql::Response, media: ResponseType) -> 
         serde_json::to_vec(response)
     };
     let status = match media {
+        // A failure of keyward's own before execution (a panic in
+        // validation) is no fault of the request's.
+        ResponseType::GraphqlResponseJson if request_error && has_code(response, "INTERNAL") => {
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
         ResponseType::GraphqlResponseJson if request_error => StatusCode::BAD_REQUEST,
         _ => StatusCode::OK,
     };
@@ -111,6 +117,16 @@ fn graphql_response(response: &async_graphql::Response, media: ResponseType) -> 
         Ok(body) => json_response(status, body, media),
         Err(err) => Error::internal(err).into_response(),
     }
+}
+
+fn has_code(response: &async_graphql::Response, code: &str) -> bool {
+    response.errors.iter().any(|error| {
+        error
+            .extensions
+            .as_ref()
+            .and_then(|extensions| extensions.get("code"))
+            .is_some_and(|value| *value == async_graphql::Value::from(code))
+    })
 }
 
 fn json_response(status: StatusCode, body: Vec<u8>, media: ResponseType) -> Response {
@@ -241,4 +257,78 @@ pub async fn graphiql(State(app): State<AppState>, mut parts: Parts) -> Result<R
         }
     }
     Ok(assets::page(assets::Page::GraphiQL, &parts.headers))
+}
+
+#[cfg(test)]
+mod tests {
+    use async_graphql::{Pos, Response, ServerError};
+    use axum::http::StatusCode;
+
+    use super::{ResponseType, graphql_response};
+    use crate::graphql::Executed;
+
+    /// One error without a path, as a panicked execution or a request error
+    /// has.
+    fn failed(code: &str, started: bool) -> Executed {
+        let mut error = ServerError::new("it failed", Some(Pos::default()));
+        error
+            .extensions
+            .get_or_insert_with(Default::default)
+            .set("code", code);
+        Executed {
+            response: Response::from_errors(vec![error]),
+            started,
+        }
+    }
+
+    async fn answer(executed: &Executed, media: ResponseType) -> (StatusCode, serde_json::Value) {
+        let response = graphql_response(executed, media);
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("a body");
+        (status, serde_json::from_slice(&body).expect("JSON"))
+    }
+
+    /// Whether execution started decides, not whether errors have paths: an
+    /// execution that failed as a whole (a panicked mutation) has `data:
+    /// null` and a 200; a request error has no `data`, and a 4xx (5xx for a
+    /// failure of keyward's own) with the specification's type.
+    #[tokio::test]
+    async fn data_and_status_follow_whether_execution_started() {
+        use ResponseType::{GraphqlResponseJson as New, Json as Legacy};
+        let cases = [
+            (failed("INTERNAL", true), New, StatusCode::OK, true),
+            (failed("INTERNAL", true), Legacy, StatusCode::OK, true),
+            (
+                failed("BAD_USER_INPUT", false),
+                New,
+                StatusCode::BAD_REQUEST,
+                false,
+            ),
+            (
+                failed("BAD_USER_INPUT", false),
+                Legacy,
+                StatusCode::OK,
+                false,
+            ),
+            (
+                failed("INTERNAL", false),
+                New,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                false,
+            ),
+            (failed("INTERNAL", false), Legacy, StatusCode::OK, false),
+        ];
+        for (executed, media, status, has_data) in cases {
+            let (got, body) = answer(&executed, media).await;
+            let what = format!("started: {}, {media:?}", executed.started);
+            assert_eq!(got, status, "{what}: {body}");
+            assert_eq!(body.get("data").is_some(), has_data, "{what}: {body}");
+            if has_data {
+                assert_eq!(body["data"], serde_json::Value::Null, "{what}: {body}");
+            }
+            assert_eq!(body["errors"][0]["message"], "it failed", "{what}: {body}");
+        }
+    }
 }

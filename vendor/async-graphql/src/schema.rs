@@ -534,6 +534,21 @@ where
 
     /// Execute a GraphQL query.
     pub async fn execute(&self, request: impl Into<Request>) -> Response {
+        self.execute_noting_start(request, &std::sync::atomic::AtomicBool::new(false))
+            .await
+    }
+
+    /// keyward: [`Schema::execute`], setting `started` once the request has
+    /// passed parsing, validation and the choice of its operation, just
+    /// before the operation starts to run. A response without `data` is a
+    /// request error if it was not set, an execution that failed as a whole
+    /// if it was (GraphQL over HTTP answers the two differently); and a
+    /// caller whose execution panicked can still tell which it was.
+    pub async fn execute_noting_start(
+        &self,
+        request: impl Into<Request>,
+        started: &std::sync::atomic::AtomicBool,
+    ) -> Response {
         let request = request.into();
         let extensions = self.create_extensions(Default::default());
         let request_fut = {
@@ -553,6 +568,7 @@ where
                 .await
                 {
                     Ok((env, cache_control)) => {
+                        started.store(true, std::sync::atomic::Ordering::Release);
                         let f = |execute_data: Option<Data>| {
                             let env = env.clone();
                             async move {
