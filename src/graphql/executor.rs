@@ -188,7 +188,7 @@ mod tests {
 
     use async_graphql::{Request, Response, Value};
 
-    use super::{execute, in_own_task};
+    use super::{execute, in_own_task, limits};
     use crate::graphql::{KeywardSchema, schema_builder};
 
     fn schema() -> KeywardSchema {
@@ -252,6 +252,31 @@ mod tests {
                 "{query:.40}"
             );
         }
+    }
+
+    /// async-graphql's own recursion limit never refuses what keyward's
+    /// admits: its refusal does not say how deep the document is.
+    #[tokio::test]
+    async fn the_deepest_admitted_document_passes_the_schema_recursion_limit() {
+        let query = format!(
+            "{}b{}",
+            "{ a ".repeat(limits::MAX_SELECTION_DEPTH),
+            " }".repeat(limits::MAX_SELECTION_DEPTH)
+        );
+        let executed = execute(&schema(), Request::new(query), || {}).await;
+        let messages: Vec<&str> = executed
+            .response
+            .errors
+            .iter()
+            .map(|error| error.message.as_str())
+            .collect();
+        assert!(!messages.is_empty());
+        assert!(
+            messages
+                .iter()
+                .all(|message| !message.contains("recursion")),
+            "{messages:?}"
+        );
     }
 
     #[tokio::test]

@@ -13,7 +13,8 @@
 //! 2. the nesting of the variables (JSON arrays and objects, [`MAX_NESTING`]);
 //! 3. then it parses, and checks how deep selections nest once every fragment
 //!    spread is inlined, which a chain of fragments can make deep without any
-//!    deep brackets ([`MAX_NESTING`]; fragment cycles are refused here too);
+//!    deep brackets ([`MAX_SELECTION_DEPTH`]; fragment cycles are refused here
+//!    too);
 //! 4. and how many root fields the mutation to be run has
 //!    ([`MAX_MUTATION_FIELDS`]);
 //! 5. and that its required variables are given ([`super::variables`]).
@@ -30,14 +31,21 @@ use async_graphql::parser::types::{
 };
 use async_graphql::{Pos, Request, ServerError, Value as ConstValue, Variables};
 
-/// Deepest nesting accepted: of brackets in the document, of arrays and
-/// objects in the variables, and of selection sets with fragments inlined.
-/// The standard introspection query (graphql-js's `getIntrospectionQuery`)
-/// nests 10 brackets and about 20 selection sets once its fragments are
-/// inlined; real input values nest a few levels. Far below it, every
-/// recursion in parsing, validation and value conversion fits easily in a
-/// debug build's 2 MiB worker stack.
+/// Deepest nesting accepted of brackets in the document and of arrays and
+/// objects in the variables. The standard introspection query (graphql-js's
+/// `getIntrospectionQuery`) nests 10 brackets; real input values nest a few
+/// levels. Far below it, every recursion in parsing, validation and value
+/// conversion fits easily in a debug build's 2 MiB worker stack.
 pub const MAX_NESTING: usize = 64;
+
+/// Deepest nesting accepted of selection sets once fragments are inlined,
+/// the operation's own selection set counting 1 (the standard introspection
+/// query nests about 20). The schema's recursion limit
+/// ([`super::MAX_RECURSIVE_DEPTH`]), checked by async-graphql, counts the
+/// same nesting from 0: this check, one level stricter, is the one that
+/// refuses, with a message that says the depth measured (async-graphql's
+/// does not).
+pub const MAX_SELECTION_DEPTH: usize = super::MAX_RECURSIVE_DEPTH;
 
 /// Most root fields one mutation may run. Each key-creating field runs
 /// argon2, so aliases must not multiply that cost; no client of the API needs
@@ -327,25 +335,26 @@ impl<'a> Shapes<'a> {
     }
 
     /// Refuses any operation or fragment, used or not, whose selections nest
-    /// deeper than [`MAX_NESTING`] once inlined: validation walks them all.
+    /// deeper than [`MAX_SELECTION_DEPTH`] once inlined: validation walks
+    /// them all.
     fn check_depth(&self, document: &ExecutableDocument) -> Result<(), ServerError> {
         let too_deep = |what: String, depth: usize, pos| {
             ServerError::new(
                 format!(
-                    "{what} nests selections {depth} levels deep once its fragments are inlined; the limit is {MAX_NESTING}"
+                    "{what} nests selections {depth} levels deep once its fragments are inlined; the limit is {MAX_SELECTION_DEPTH}"
                 ),
                 Some(pos),
             )
         };
         for (name, fragment) in &document.fragments {
             let depth = self.inlined_depth.get(name.as_str()).copied().unwrap_or(0);
-            if depth > MAX_NESTING {
+            if depth > MAX_SELECTION_DEPTH {
                 return Err(too_deep(format!("fragment `{name}`"), depth, fragment.pos));
             }
         }
         for (_, operation) in document.operations.iter() {
             let (depth, _) = self.inline(&Shape::of(&operation.node.selection_set.node));
-            if depth > MAX_NESTING {
+            if depth > MAX_SELECTION_DEPTH {
                 return Err(too_deep("the operation".into(), depth, operation.pos));
             }
         }
@@ -617,15 +626,37 @@ mod tests {
 
     #[test]
     fn fragment_chains_are_refused_past_the_limit_used_or_not() {
-        assert_eq!(admitted(&chain(MAX_NESTING - 2, true)), Ok(()));
+        // The operation's selection set, then one per fragment, then the
+        // last fragment's.
+        assert_eq!(admitted(&chain(MAX_SELECTION_DEPTH - 2, true)), Ok(()));
+        let refused = admitted(&chain(MAX_SELECTION_DEPTH - 1, true)).unwrap_err();
+        assert!(
+            refused.contains("the operation nests selections 33 levels deep once its fragments are inlined; the limit is 32"),
+            "{refused}"
+        );
         for used in [true, false] {
-            for length in [MAX_NESTING, 1_000, 5_000] {
+            for length in [MAX_SELECTION_DEPTH, MAX_NESTING, 1_000, 5_000] {
                 let refused = admitted(&chain(length, used)).unwrap_err();
                 assert!(
                     refused.contains("once its fragments are inlined"),
                     "{refused}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn selection_sets_nest_at_most_to_their_limit_and_the_refusal_says_how_deep() {
+        let at = |depth: usize| nested("{ a ", "b", " }", depth);
+        assert_eq!(admitted(&at(MAX_SELECTION_DEPTH)), Ok(()));
+        for depth in [MAX_SELECTION_DEPTH + 1, 40, MAX_NESTING] {
+            let refused = admitted(&at(depth)).unwrap_err();
+            assert!(
+                refused.contains(&format!(
+                    "nests selections {depth} levels deep once its fragments are inlined; the limit is {MAX_SELECTION_DEPTH}"
+                )),
+                "{depth}: {refused}"
+            );
         }
     }
 
@@ -642,8 +673,9 @@ mod tests {
 
     #[test]
     fn fragments_spread_many_times_are_counted_without_walking_each_spread() {
-        // 2^40 paths through 40 fragments: counting must memoize.
-        let fragments: String = (0..40)
+        // 2^30 paths through 30 fragments (as deep as selections may nest):
+        // counting must memoize.
+        let fragments: String = (0..30)
             .map(|n| {
                 format!(
                     "fragment f{n} on Mutation {{ ...f{m} ...f{m} }}\n",
@@ -651,7 +683,7 @@ mod tests {
                 )
             })
             .collect();
-        let query = format!("mutation {{ ...f0 }}\n{fragments}fragment f40 on Mutation {{ a }}");
+        let query = format!("mutation {{ ...f0 }}\n{fragments}fragment f30 on Mutation {{ a }}");
         let refused = admitted(&query).unwrap_err();
         assert!(refused.contains("root fields"), "{refused}");
     }

@@ -21,26 +21,43 @@ on_every_backend!(
 #[tokio::test]
 async fn refusals_say_the_limit_and_the_measured_value_and_syntax_errors_are_one_line() {
     let app = TestApp::spawn().await;
-    // viewer.project, then apiKeys.edges.node.project four times: 19 levels.
-    let fields = ["viewer", "project"]
-        .into_iter()
-        .chain(["apiKeys(first: 1)", "edges", "node", "project"].repeat(4))
-        .collect::<Vec<_>>();
-    let deep_selection = format!(
-        "{{ {} id {} }}",
-        fields
-            .iter()
-            .map(|f| format!("{f} {{"))
-            .collect::<Vec<_>>()
-            .join(" "),
-        "}".repeat(fields.len())
-    );
     let page = "edges { node { id name description apiKeys(first: 100) { edges { node { id name accessKey role state } } } } }";
     let cases: Vec<(&str, String, Vec<&str>)> = vec![
         (
             "selections deeper than the schema's depth limit",
-            deep_selection,
+            deep_selection(19),
             vec!["19 levels", "the limit is 16"],
+        ),
+        (
+            "32 selection sets, as deep as keyward's own limit",
+            deep_selection(32),
+            vec!["32 levels", "the limit is 16"],
+        ),
+        (
+            "33 selection sets",
+            deep_selection(33),
+            vec!["33 levels deep", "the limit is 32"],
+        ),
+        (
+            "40 selection sets",
+            deep_selection(40),
+            vec!["40 levels deep", "the limit is 32"],
+        ),
+        (
+            "64 selection sets, as deep as brackets may nest",
+            deep_selection(64),
+            vec!["64 levels deep", "the limit is 32"],
+        ),
+        (
+            "33 selection sets through a chain of fragments",
+            // `{ ...f0 }`, then one level per fragment and the last's own.
+            fragment_chain(31),
+            vec!["33 levels deep", "the limit is 32"],
+        ),
+        (
+            "40 selection sets of unknown fields",
+            nested("{ viewer ", "kind", " }", 40),
+            vec!["40 levels deep", "the limit is 32"],
         ),
         (
             "more work than the complexity limit",
@@ -84,6 +101,34 @@ async fn refusals_say_the_limit_and_the_measured_value_and_syntax_errors_are_one
     );
 }
 
+/// A query whose selection sets nest `sets` deep: `sets - 1` fields each
+/// nested in the one before (`viewer`, `project`, then `apiKeys`, `edges`,
+/// `node`, `project` over and over), and a leaf of the innermost's type.
+/// Every field exists, so nothing but depth can refuse it; the schema's
+/// depth limit counts the same levels (fields, the leaf included).
+fn deep_selection(sets: usize) -> String {
+    let fields = ["viewer", "project"]
+        .into_iter()
+        .chain(["apiKeys(first: 1)", "edges", "node", "project"].repeat(sets / 4 + 1))
+        .take(sets - 1)
+        .collect::<Vec<_>>();
+    let leaf = match fields.last() {
+        Some(&"viewer") => "kind",
+        Some(&"apiKeys(first: 1)") => "totalCount",
+        Some(&"edges") => "cursor",
+        _ => "id",
+    };
+    format!(
+        "{{ {} {leaf} {} }}",
+        fields
+            .iter()
+            .map(|f| format!("{f} {{"))
+            .collect::<Vec<_>>()
+            .join(" "),
+        "}".repeat(fields.len())
+    )
+}
+
 /// Longest document the HTTP layer accepts.
 const MAX_QUERY_BYTES: usize = 32 * 1024;
 
@@ -95,6 +140,13 @@ struct Construct {
 
 fn nested(open: &str, inner: &str, close: &str, depth: usize) -> String {
     format!("{}{inner}{}", open.repeat(depth), close.repeat(depth))
+}
+
+fn fragment_chain(d: usize) -> String {
+    let chain: String = (0..d)
+        .map(|n| format!("fragment f{n} on Query{{...f{}}}\n", n + 1))
+        .collect();
+    format!("{{...f0}}\n{chain}fragment f{d} on Query{{nope}}")
 }
 
 const CONSTRUCTS: &[Construct] = &[
@@ -125,13 +177,7 @@ const CONSTRUCTS: &[Construct] = &[
     },
     Construct {
         name: "fragment chain",
-        build: |d| {
-            let chain: String = (0..d)
-                .map(|n| format!("fragment f{n} on Query{{...f{}}}\n", n + 1))
-                .collect();
-            let query = format!("{{...f0}}\n{chain}fragment f{d} on Query{{nope}}");
-            (query, json!({}))
-        },
+        build: |d| (fragment_chain(d), json!({})),
     },
     Construct {
         name: "unused fragment chain",
