@@ -26,7 +26,7 @@ use serde::Deserialize;
 
 use super::deadline::PointOfNoReturn;
 use super::negotiation::{self, ResponseType};
-use super::{AppState, Caller, MAX_QUERY_BYTES, ProjectScope, assets};
+use super::{AppState, Caller, MAX_BODY_BYTES, MAX_QUERY_BYTES, ProjectScope, assets};
 use crate::error::{Error, ErrorCode, error_body};
 use crate::graphql::Executed;
 
@@ -72,6 +72,10 @@ async fn execute(
     let point = point.map(|Extension(point)| point).unwrap_or_default();
     let body = match body {
         Ok(body) => body,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            let message = too_large(headers);
+            return self::rejection(StatusCode::PAYLOAD_TOO_LARGE, &message, media);
+        }
         Err(rejection) => {
             let message = format!("cannot read the body: {}", rejection.body_text());
             return self::rejection(rejection.status(), &message, media);
@@ -142,6 +146,22 @@ fn json_response(status: StatusCode, body: Vec<u8>, media: ResponseType) -> Resp
     response
 }
 
+/// Why a body over [`MAX_BODY_BYTES`] is refused: the limit, and the body's
+/// size when `Content-Length` says it (a chunked body is not read to its
+/// end to measure it).
+fn too_large(headers: &HeaderMap) -> String {
+    let length = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().parse::<u64>().ok());
+    match length {
+        Some(length) => {
+            format!("the body is {length} bytes, longer than the limit of {MAX_BODY_BYTES} bytes")
+        }
+        None => format!("the body is longer than the limit of {MAX_BODY_BYTES} bytes"),
+    }
+}
+
 /// The JSON body of a GraphQL-over-HTTP POST. `query` is optional here only
 /// so that its absence gets a message of its own.
 #[derive(Deserialize)]
@@ -192,7 +212,10 @@ fn parse_request(
     if query.len() > MAX_QUERY_BYTES {
         return Err((
             StatusCode::BAD_REQUEST,
-            format!("the query is longer than {MAX_QUERY_BYTES} bytes"),
+            format!(
+                "the query is {} bytes, longer than the limit of {MAX_QUERY_BYTES} bytes",
+                query.len()
+            ),
         ));
     }
     let mut request = async_graphql::Request::new(query);

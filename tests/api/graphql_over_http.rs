@@ -270,6 +270,49 @@ async fn malformed_bodies_are_400_with_a_message_that_says_what_is_wrong() {
     }
 }
 
+/// A query over 32 KiB and a body over 1 MiB are refused with messages that
+/// name the limit and the size sent, in keyward's error body.
+#[tokio::test]
+async fn size_refusals_name_the_limit_and_the_size() {
+    let app = TestApp::spawn().await;
+    let query = format!("{{ __typename }} #{}", "x".repeat(40_000));
+    let length = query.len();
+    for accept in [NEW, LEGACY] {
+        let reply = post_with(&app, accept, &json!({ "query": query })).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{reply:?}");
+        assert!(reply.body.get("data").is_none(), "{reply:?}");
+        let message = reply.assert_code("BAD_USER_INPUT");
+        assert_eq!(
+            message,
+            format!("the query is {length} bytes, longer than the limit of 32768 bytes")
+        );
+    }
+
+    let body = serde_json::to_vec(
+        &json!({ "query": format!("{{ __typename }} #{}", "x".repeat(2 << 20)) }),
+    )
+    .expect("JSON");
+    let length = body.len();
+    for accept in [NEW, LEGACY] {
+        let reply = send(
+            app.client
+                .post(app.url("/graphql"))
+                .header(header::ACCEPT, accept)
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(body.clone()),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE, "{reply:?}");
+        assert!(content_type(&reply).starts_with(accept), "{reply:?}");
+        assert!(reply.body.get("data").is_none(), "{reply:?}");
+        let message = reply.assert_code("BAD_USER_INPUT");
+        assert_eq!(
+            message,
+            format!("the body is {length} bytes, longer than the limit of 1048576 bytes")
+        );
+    }
+}
+
 fn allow(headers: &HeaderMap) -> &str {
     headers
         .get(header::ALLOW)
