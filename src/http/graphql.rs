@@ -253,11 +253,7 @@ fn rejection(status: StatusCode, message: &str, media: ResponseType) -> Response
 /// keyward does not run (the specification allows that): 405.
 pub async fn graphiql(State(app): State<AppState>, mut parts: Parts) -> Result<Response, Error> {
     let headers = &parts.headers;
-    let wants_html = headers
-        .get(header::ACCEPT)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|accept| accept.contains("text/html"));
-    if !wants_html {
+    if !negotiation::names_html(headers) {
         let media = negotiation::negotiate(headers).unwrap_or(ResponseType::Json);
         let mut response = rejection(
             StatusCode::METHOD_NOT_ALLOWED,

@@ -39,13 +39,7 @@ impl ResponseType {
 /// `Accept` gets `application/json`, as the specification asks of servers
 /// for clients that predate it.
 pub fn negotiate(headers: &HeaderMap) -> Option<ResponseType> {
-    let mut ranges = headers
-        .get_all(ACCEPT)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .filter_map(MediaRange::parse)
-        .peekable();
+    let mut ranges = ranges(headers).peekable();
     if ranges.peek().is_none() {
         return Some(ResponseType::Json);
     }
@@ -75,6 +69,29 @@ pub fn negotiate(headers: &HeaderMap) -> Option<ResponseType> {
         }
         _ => Some(ResponseType::Json),
     }
+}
+
+/// Whether the request's `Accept` names `text/html` with a quality above 0:
+/// a browser navigating to a GraphQL endpoint, which gets GraphiQL. `*/*`
+/// and `text/*` do not count (generic clients send them, and what they want
+/// from a GET is a GraphQL response), nor does `text/html;q=0`, which says
+/// HTML is not acceptable.
+pub fn names_html(headers: &HeaderMap) -> bool {
+    ranges(headers)
+        .filter(|range| range.specificity("text", "html") == Some(2))
+        .map(|range| range.quality)
+        .max()
+        .is_some_and(|quality| quality > 0)
+}
+
+/// The well-formed ranges of every `Accept` header of the request.
+fn ranges(headers: &HeaderMap) -> impl Iterator<Item = MediaRange<'_>> {
+    headers
+        .get_all(ACCEPT)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .filter_map(MediaRange::parse)
 }
 
 /// One element of `Accept`: `type/subtype;param=value;q=0.5`.
@@ -156,7 +173,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::ResponseType::{GraphqlResponseJson as New, Json as Legacy};
-    use super::{ResponseType, negotiate};
+    use super::{ResponseType, names_html, negotiate};
 
     fn negotiated(accepts: &[&str]) -> Option<ResponseType> {
         let mut headers = HeaderMap::new();
@@ -225,6 +242,38 @@ mod tests {
         ];
         for (accept, expected) in cases {
             assert_eq!(negotiated(accept), *expected, "Accept: {accept:?}");
+        }
+    }
+
+    #[test]
+    fn html_is_wanted_only_when_named_with_a_quality_above_zero() {
+        let cases: &[(&[&str], bool)] = &[
+            (&[], false),
+            (&["text/html"], true),
+            (
+                &["text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"],
+                true,
+            ),
+            (&["TEXT/HTML; q=0.5"], true),
+            (&["application/json", "text/html"], true),
+            (&["text/html;q=0"], false),
+            (&["text/html;q=0.000, */*"], false),
+            (&["text/html;q=0, text/html;q=0.3"], true),
+            (&["*/*"], false),
+            (&["text/*"], false),
+            (&["application/graphql-response+json"], false),
+            (&["text/htmlx"], false),
+            (&["application/json; a=text/html"], false),
+        ];
+        for (accept, expected) in cases {
+            let mut headers = HeaderMap::new();
+            for value in *accept {
+                headers.append(
+                    axum::http::header::ACCEPT,
+                    HeaderValue::from_str(value).expect("a header value"),
+                );
+            }
+            assert_eq!(names_html(&headers), *expected, "Accept: {accept:?}");
         }
     }
 

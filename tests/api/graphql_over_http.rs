@@ -374,6 +374,16 @@ async fn every_route_has_one_truthful_allow() {
     assert_eq!(allow(&reply.headers), "GET, HEAD, OPTIONS, POST");
     reply.assert_code("BAD_USER_INPUT");
 
+    // `text/html;q=0` says HTML is not acceptable: no GraphiQL either.
+    let reply = send(
+        app.client
+            .get(app.url("/graphql"))
+            .header(header::ACCEPT, "text/html;q=0, application/json"),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED, "{reply:?}");
+    reply.assert_code("BAD_USER_INPUT");
+
     // A path no route has is 404 whatever the method.
     for method in [
         reqwest::Method::GET,
