@@ -188,6 +188,30 @@ async fn a_field_a_key_may_not_read_nulls_its_parent_and_is_reported_as_forbidde
     assert_eq!(reply.body["errors"][0]["path"], json!(["auditEvents"]));
     reply.assert_code("FORBIDDEN");
 
+    // `Project.webhooks` is the OWNER's: non-null, under the nullable
+    // `Viewer.project`, which is null in its place; the rest of `viewer`
+    // stays.
+    let reply = app
+        .gql(
+            "{ viewer { kind project { name webhooks { id } } } }",
+            json!({}),
+            &key.auth(),
+        )
+        .await;
+    assert_eq!(
+        reply.body["data"],
+        json!({ "viewer": { "kind": "API_KEY", "project": null } }),
+        "{reply:?}"
+    );
+    let errors = reply.body["errors"].as_array().cloned().unwrap_or_default();
+    assert_eq!(errors.len(), 1, "{reply:?}");
+    assert_eq!(
+        errors[0]["path"],
+        json!(["viewer", "project", "webhooks"]),
+        "{reply:?}"
+    );
+    reply.assert_code("FORBIDDEN");
+
     // The key's own project's trail is readable: nothing fails.
     let reply = app
         .gql(
