@@ -1,7 +1,8 @@
 //! Webhooks: who may manage them, which URLs they may have, and the
 //! delivery of a project's audit events to a real receiver running inside
-//! the test: signed after Standard Webhooks, retried under the same
-//! `webhook-id` after failures, and each event delivered exactly once.
+//! the test, which checks the signature of every request it gets: signed
+//! after Standard Webhooks, retried under the same `webhook-id` after
+//! failures, and each event delivered exactly once.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -47,9 +48,17 @@ struct Received {
 
 /// An HTTP receiver on 127.0.0.1: records every request, and answers with
 /// the statuses it is given in turn, then 204.
+///
+/// It checks the signature of every request it got, with the HMAC computed
+/// here (independently of keyward's signing code) and the signing secrets
+/// of the webhooks created through [`Receiver::create_webhook`]: when it is
+/// dropped, at the end of the test, it fails the test if any request is not
+/// signed with one of them.
 struct Receiver {
     url: String,
     received: Arc<Mutex<Vec<Received>>>,
+    /// The signing secrets of the webhooks that send here.
+    secrets: Mutex<Vec<String>>,
 }
 
 impl Receiver {
@@ -64,7 +73,52 @@ impl Receiver {
         Self {
             url: format!("http://{addr}{path}"),
             received,
+            secrets: Mutex::default(),
         }
+    }
+
+    /// Creates a webhook with `input`, whose `url` is this receiver's, and
+    /// takes its signing secret to check the requests it sends.
+    async fn create_webhook(&self, app: &TestApp, auth: &Auth, input: Value) -> (String, String) {
+        assert_eq!(input["url"], json!(self.url), "a webhook sending here");
+        let (id, secret) = create_webhook(app, auth, input).await;
+        self.signed_with(&secret);
+        (id, secret)
+    }
+
+    /// Takes `secret` as the signing secret of a webhook sending here.
+    fn signed_with(&self, secret: &str) {
+        self.secrets.lock().unwrap().push(secret.to_owned());
+    }
+
+    /// Panics unless every request received so far carries a valid
+    /// signature by one of the webhooks' secrets and a current timestamp.
+    fn assert_every_request_signed(&self) {
+        let secrets = self.secrets.lock().unwrap().clone();
+        let received = self.received();
+        let now = chrono::Utc::now().timestamp();
+        let wrong: Vec<&Received> = received
+            .iter()
+            .filter(|request| {
+                let signature = header(request, "webhook-signature");
+                let timestamp = header(request, "webhook-timestamp").parse::<i64>();
+                let signed = secrets
+                    .iter()
+                    .any(|secret| signature == independent_signature(secret, request));
+                // Standard Webhooks receivers refuse timestamps more than
+                // five minutes away, against replays.
+                !signed || !timestamp.is_ok_and(|at| (now - at).abs() <= 300)
+            })
+            .collect();
+        assert!(
+            wrong.is_empty(),
+            "{} of the {} requests the receiver got are not signed with the secret of a \
+             webhook created through Receiver::create_webhook ({} secrets), or carry a stale \
+             timestamp: {wrong:#?}",
+            wrong.len(),
+            received.len(),
+            secrets.len(),
+        );
     }
 
     async fn start(statuses: Vec<u16>) -> Self {
@@ -169,6 +223,16 @@ impl Receiver {
     }
 }
 
+impl Drop for Receiver {
+    /// Fails the test, at its end, if any request was not signed (not when
+    /// it is failing already: a second panic would abort the run).
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            self.assert_every_request_signed();
+        }
+    }
+}
+
 fn header<'a>(received: &'a Received, name: &str) -> &'a str {
     received
         .headers
@@ -210,18 +274,28 @@ async fn deliveries(app: &TestApp, webhook: &str) -> Vec<Value> {
         .collect()
 }
 
-/// Verifies a delivery as a receiver would: with the Python reference
-/// package when it is importable, else with an HMAC computed here.
-fn verify_signature(secret: &str, received: &Received) {
+/// The `webhook-signature` a request should carry under `secret`, computed
+/// here after the Standard Webhooks specification, independently of
+/// keyward's signing code: `v1,` and the base64 HMAC-SHA256 of
+/// `id.timestamp.body`, keyed with the base64-decoded secret.
+fn independent_signature(secret: &str, received: &Received) -> String {
     let id = header(received, "webhook-id");
     let timestamp = header(received, "webhook-timestamp");
-    let signature = header(received, "webhook-signature");
     let key = STANDARD
         .decode(secret.strip_prefix("whsec_").expect("whsec_ prefix"))
         .expect("base64 key");
     let mut mac = Hmac::<Sha256>::new_from_slice(&key).expect("any key length");
     mac.update(format!("{id}.{timestamp}.{}", received.body).as_bytes());
-    let expected = format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()));
+    format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()))
+}
+
+/// Verifies a delivery as a receiver would: with an HMAC computed here and,
+/// when it is importable, the Python reference package.
+fn verify_signature(secret: &str, received: &Received) {
+    let id = header(received, "webhook-id");
+    let timestamp = header(received, "webhook-timestamp");
+    let signature = header(received, "webhook-signature");
+    let expected = independent_signature(secret, received);
     assert_eq!(signature, expected, "independent HMAC");
 
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/webhooks/verify.py");
@@ -538,12 +612,13 @@ async fn a_key_creation_is_delivered_signed_after_standard_webhooks() {
     let app = spawn_local().await;
     let receiver = Receiver::start(vec![]).await;
     let project = app.default_project(&Auth::None).await;
-    let (webhook, secret) = create_webhook(
-        &app,
-        &Auth::None,
-        json!({ "projectId": project, "url": receiver.url, "actions": ["KEY_CREATED"] }),
-    )
-    .await;
+    let (webhook, secret) = receiver
+        .create_webhook(
+            &app,
+            &Auth::None,
+            json!({ "projectId": project, "url": receiver.url, "actions": ["KEY_CREATED"] }),
+        )
+        .await;
     let key = app.create_key(&Auth::None, &project, "MEMBER").await;
 
     let received = receiver.wait_for(1).await;
@@ -587,12 +662,13 @@ async fn failed_deliveries_are_retried_under_the_same_webhook_id_then_redelivere
     let app = spawn_local().await;
     let receiver = Receiver::start(vec![500, 503]).await;
     let project = app.default_project(&Auth::None).await;
-    let (webhook, secret) = create_webhook(
-        &app,
-        &Auth::None,
-        json!({ "projectId": project, "url": receiver.url, "actions": ["PROJECT_UPDATED"] }),
-    )
-    .await;
+    let (webhook, secret) = receiver
+        .create_webhook(
+            &app,
+            &Auth::None,
+            json!({ "projectId": project, "url": receiver.url, "actions": ["PROJECT_UPDATED"] }),
+        )
+        .await;
     app.ok(
         UPDATE_PROJECT,
         json!({ "i": { "id": project, "description": "retried" } }),
@@ -654,12 +730,13 @@ async fn a_receiver_that_keeps_failing_is_given_up_on_with_the_last_error() {
     .await;
     let receiver = Receiver::start(vec![500]).await;
     let project = app.default_project(&Auth::None).await;
-    let (webhook, _) = create_webhook(
-        &app,
-        &Auth::None,
-        json!({ "projectId": project, "url": receiver.url, "actions": ["PROJECT_UPDATED"] }),
-    )
-    .await;
+    let (webhook, _) = receiver
+        .create_webhook(
+            &app,
+            &Auth::None,
+            json!({ "projectId": project, "url": receiver.url, "actions": ["PROJECT_UPDATED"] }),
+        )
+        .await;
     app.ok(
         UPDATE_PROJECT,
         json!({ "i": { "id": project, "description": "x" } }),
@@ -701,12 +778,13 @@ async fn several_events_are_each_delivered_exactly_once() {
     let replica = app.replica().await;
     let receiver = Receiver::start(vec![]).await;
     let project = app.default_project(&Auth::None).await;
-    let (webhook, _) = create_webhook(
-        &app,
-        &Auth::None,
-        json!({ "projectId": project, "url": receiver.url, "actions": ["KEY_CREATED"] }),
-    )
-    .await;
+    let (webhook, _) = receiver
+        .create_webhook(
+            &app,
+            &Auth::None,
+            json!({ "projectId": project, "url": receiver.url, "actions": ["KEY_CREATED"] }),
+        )
+        .await;
     const EVENTS: usize = 200;
     for n in 0..EVENTS {
         let server = if n % 2 == 0 { &app } else { &replica };
@@ -740,30 +818,33 @@ async fn an_event_is_queued_for_its_webhooks_only_when_it_commits() {
     let receiver = Receiver::start(vec![]).await;
     let project = app.default_project(&Auth::None).await;
     let other = app.create_project(&Auth::None, "other").await;
-    let (every, _) = create_webhook(
-        &app,
-        &Auth::None,
-        json!({ "projectId": project, "url": receiver.url }),
-    )
-    .await;
-    let (disabled, _) = create_webhook(
-        &app,
-        &Auth::None,
-        json!({ "projectId": project, "url": receiver.url }),
-    )
-    .await;
+    let (every, _) = receiver
+        .create_webhook(
+            &app,
+            &Auth::None,
+            json!({ "projectId": project, "url": receiver.url }),
+        )
+        .await;
+    let (disabled, _) = receiver
+        .create_webhook(
+            &app,
+            &Auth::None,
+            json!({ "projectId": project, "url": receiver.url }),
+        )
+        .await;
     app.ok(
         UPDATE,
         json!({ "i": { "id": disabled, "enabled": false } }),
         &Auth::None,
     )
     .await;
-    let (elsewhere, _) = create_webhook(
-        &app,
-        &Auth::None,
-        json!({ "projectId": other, "url": receiver.url }),
-    )
-    .await;
+    let (elsewhere, _) = receiver
+        .create_webhook(
+            &app,
+            &Auth::None,
+            json!({ "projectId": other, "url": receiver.url }),
+        )
+        .await;
 
     let key = app.create_key(&Auth::None, &project, "MEMBER").await;
     // Refused (CONFLICT: the key is ACTIVE): nothing changed, and the
@@ -862,12 +943,13 @@ async fn a_webhook_failing_for_five_days_is_disabled_by_keyward_until_enabled_ag
     let app = spawn_local().await;
     let receiver = Receiver::start(vec![500; 100]).await;
     let project = app.default_project(&Auth::None).await;
-    let (webhook, _) = create_webhook(
-        &app,
-        &Auth::None,
-        json!({ "projectId": project, "url": receiver.url, "actions": ["PROJECT_UPDATED"] }),
-    )
-    .await;
+    let (webhook, _) = receiver
+        .create_webhook(
+            &app,
+            &Auth::None,
+            json!({ "projectId": project, "url": receiver.url, "actions": ["PROJECT_UPDATED"] }),
+        )
+        .await;
     // Four days: still on.
     failing_for_days(&app, &webhook, 4).await;
     app.ok(
@@ -938,12 +1020,13 @@ async fn deleting_a_project_deletes_its_webhooks_and_their_deliveries() {
     let app = spawn_local().await;
     let receiver = Receiver::start(vec![500; 1000]).await;
     let project = app.create_project(&Auth::None, "doomed").await;
-    let (webhook, _) = create_webhook(
-        &app,
-        &Auth::None,
-        json!({ "projectId": project, "url": receiver.url }),
-    )
-    .await;
+    let (webhook, _) = receiver
+        .create_webhook(
+            &app,
+            &Auth::None,
+            json!({ "projectId": project, "url": receiver.url }),
+        )
+        .await;
     app.create_key(&Auth::None, &project, "MEMBER").await;
     receiver.wait_for(1).await;
     assert!(!deliveries(&app, &webhook).await.is_empty());
@@ -998,13 +1081,17 @@ async fn after_kill_9_during_deliveries_every_committed_event_is_delivered() {
         .as_str()
         .unwrap_or_default()
         .to_owned();
-    server
+    let secret = server
         .ok(
-            "mutation($i: CreateWebhookInput!) { createWebhook(input: $i) { webhook { id } } }",
+            "mutation($i: CreateWebhookInput!) { createWebhook(input: $i) { signingSecret } }",
             json!({ "i": { "projectId": project, "url": receiver.url, "actions": ["KEY_CREATED"] } }),
             &Auth::None,
         )
-        .await;
+        .await["createWebhook"]["signingSecret"]
+        .as_str()
+        .expect("the signing secret")
+        .to_owned();
+    receiver.signed_with(&secret);
     let mut created = Vec::new();
     for n in 0..EVENTS {
         let data = server
@@ -1052,12 +1139,13 @@ async fn a_receiver_that_does_not_answer_in_time_gets_the_event_again_under_the_
     .await;
     let receiver = Receiver::start_hanging(2).await;
     let project = app.default_project(&Auth::None).await;
-    let (webhook, _) = create_webhook(
-        &app,
-        &Auth::None,
-        json!({ "projectId": project, "url": receiver.url, "actions": ["KEY_CREATED"] }),
-    )
-    .await;
+    let (webhook, _) = receiver
+        .create_webhook(
+            &app,
+            &Auth::None,
+            json!({ "projectId": project, "url": receiver.url, "actions": ["KEY_CREATED"] }),
+        )
+        .await;
     app.create_key(&Auth::None, &project, "MEMBER").await;
 
     let received = receiver.wait_for(3).await;
@@ -1089,13 +1177,14 @@ async fn expiry_warnings_and_expiries_are_delivered_to_the_webhooks_subscribed_t
     .await;
     let receiver = Receiver::start(vec![]).await;
     let project = app.default_project(&Auth::None).await;
-    create_webhook(
-        &app,
-        &Auth::None,
-        json!({ "projectId": project, "url": receiver.url,
+    receiver
+        .create_webhook(
+            &app,
+            &Auth::None,
+            json!({ "projectId": project, "url": receiver.url,
                 "actions": ["KEY_EXPIRING", "KEY_EXPIRED"] }),
-    )
-    .await;
+        )
+        .await;
     let expires_at = (chrono::Utc::now() + chrono::Duration::seconds(3)).to_rfc3339();
     let data = app
         .ok(
