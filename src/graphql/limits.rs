@@ -14,7 +14,9 @@
 //! 3. then it parses, and checks how deep selections nest once every fragment
 //!    spread is inlined, which a chain of fragments can make deep without any
 //!    deep brackets ([`MAX_SELECTION_DEPTH`]; fragment cycles are refused here
-//!    too);
+//!    too), and how many selections there are once inlined, which fragments
+//!    spread twice each can make exponential in a short document
+//!    ([`MAX_INLINED_SELECTIONS`]);
 //! 4. and how many root fields the mutation to be run has
 //!    ([`MAX_MUTATION_FIELDS`]);
 //! 5. and that its required variables are given ([`super::variables`]).
@@ -47,6 +49,18 @@ pub const MAX_NESTING: usize = 64;
 /// does not).
 pub const MAX_SELECTION_DEPTH: usize = super::MAX_RECURSIVE_DEPTH;
 
+/// Most selections (fields, fragment spreads, inline fragments) an
+/// operation or a fragment may have once its fragments are inlined.
+/// async-graphql inlines spreads without memory when it checks the
+/// recursion limit, validates and executes, so 24 fragments each spreading
+/// the next twice (a 1 KB document) were 2^24 selections: a minute and a half
+/// of one worker's CPU, which no timeout interrupts. Every field read costs
+/// a complexity point ([`super::MAX_COMPLEXITY`]), so four times that leaves
+/// room for any query that reads what it selects (only selections under an
+/// empty page, `first: 0` or `nodes(ids: [])`, cost nothing); the standard
+/// introspection query has about 230.
+pub const MAX_INLINED_SELECTIONS: usize = 4 * super::MAX_COMPLEXITY;
+
 /// Most root fields one mutation may run. Each key-creating field runs
 /// argon2, so aliases must not multiply that cost; no client of the API needs
 /// more than a few changes in one request. Every root field counts (aliases,
@@ -62,7 +76,7 @@ pub fn admit(mut request: Request) -> Result<Request, ServerError> {
     check_variables(&request.variables)?;
     let document = async_graphql::parser::parse_query(&request.query).map_err(syntax_error)?;
     let shapes = Shapes::of(&document)?;
-    shapes.check_depth(&document)?;
+    shapes.check_inlined(&document)?;
     shapes.check_mutation_fields(&document, request.operation_name.as_deref())?;
     if let Some(operation) = executed(&document, request.operation_name.as_deref()) {
         super::variables::check_required(operation, &request.variables)?;
@@ -246,6 +260,8 @@ struct Shape<'a> {
     root_fields: usize,
     /// Fragments spread among its root fields.
     root_spreads: Vec<&'a str>,
+    /// Selections written in it, at every depth (a spread counts 1 here).
+    selections: usize,
 }
 
 impl<'a> Shape<'a> {
@@ -255,6 +271,7 @@ impl<'a> Shape<'a> {
         let mut pending = vec![(selection_set, 1, true)];
         while let Some((set, depth, at_root)) = pending.pop() {
             shape.deepest = shape.deepest.max(depth);
+            shape.selections = shape.selections.saturating_add(set.items.len());
             for selection in &set.items {
                 match &selection.node {
                     Selection::Field(field) => {
@@ -290,6 +307,15 @@ struct Shapes<'a> {
     inlined_depth: HashMap<&'a str, usize>,
     /// Root fields of the fragment with every root spread inlined.
     inlined_fields: HashMap<&'a str, usize>,
+    /// Selections of the fragment with every spread inlined.
+    inlined_selections: HashMap<&'a str, usize>,
+}
+
+/// What a definition amounts to with its spreads inlined.
+struct Inlined {
+    depth: usize,
+    root_fields: usize,
+    selections: usize,
 }
 
 impl<'a> Shapes<'a> {
@@ -304,6 +330,7 @@ impl<'a> Shapes<'a> {
         let mut inlined = Shapes {
             inlined_depth: HashMap::with_capacity(shapes.len()),
             inlined_fields: HashMap::with_capacity(shapes.len()),
+            inlined_selections: HashMap::with_capacity(shapes.len()),
         };
         // Fragments after those they spread, so each is computed from done
         // ones.
@@ -311,16 +338,22 @@ impl<'a> Shapes<'a> {
             let Some(shape) = shapes.get(name) else {
                 continue;
             };
-            let (depth, fields) = inlined.inline(shape);
+            let Inlined {
+                depth,
+                root_fields,
+                selections,
+            } = inlined.inline(shape);
             inlined.inlined_depth.insert(name, depth);
-            inlined.inlined_fields.insert(name, fields);
+            inlined.inlined_fields.insert(name, root_fields);
+            inlined.inlined_selections.insert(name, selections);
         }
         Ok(inlined)
     }
 
-    /// Depth and root fields of `shape` with its spreads inlined. Spreads of
-    /// unknown fragments count for nothing; validation reports them.
-    fn inline(&self, shape: &Shape) -> (usize, usize) {
+    /// Depth, root fields and selections of `shape` with its spreads
+    /// inlined. Spreads of unknown fragments count for nothing; validation
+    /// reports them.
+    fn inline(&self, shape: &Shape) -> Inlined {
         let depth = shape
             .spreads
             .iter()
@@ -331,32 +364,64 @@ impl<'a> Shapes<'a> {
             .iter()
             .filter_map(|name| self.inlined_fields.get(name))
             .fold(shape.root_fields, |sum, fields| sum.saturating_add(*fields));
-        (depth, fields)
+        let selections = shape
+            .spreads
+            .iter()
+            .filter_map(|(name, _)| self.inlined_selections.get(name))
+            .fold(shape.selections, |sum, selections| {
+                sum.saturating_add(*selections)
+            });
+        Inlined {
+            depth,
+            root_fields: fields,
+            selections,
+        }
     }
 
     /// Refuses any operation or fragment, used or not, whose selections nest
-    /// deeper than [`MAX_SELECTION_DEPTH`] once inlined: validation walks
-    /// them all.
-    fn check_depth(&self, document: &ExecutableDocument) -> Result<(), ServerError> {
-        let too_deep = |what: String, depth: usize, pos| {
-            ServerError::new(
-                format!(
-                    "{what} nests selections {depth} levels deep once its fragments are inlined; the limit is {MAX_SELECTION_DEPTH}"
-                ),
-                Some(pos),
-            )
+    /// deeper than [`MAX_SELECTION_DEPTH`], or number more than
+    /// [`MAX_INLINED_SELECTIONS`], once inlined: validation walks them all.
+    fn check_inlined(&self, document: &ExecutableDocument) -> Result<(), ServerError> {
+        let check = |what: &dyn Fn() -> String, depth: usize, selections: usize, pos| {
+            if depth > MAX_SELECTION_DEPTH {
+                return Err(ServerError::new(
+                    format!(
+                        "{} nests selections {depth} levels deep once its fragments are inlined; the limit is {MAX_SELECTION_DEPTH}",
+                        what()
+                    ),
+                    Some(pos),
+                ));
+            }
+            if selections > MAX_INLINED_SELECTIONS {
+                return Err(ServerError::new(
+                    format!(
+                        "{} has {selections} selections once its fragments are inlined; the limit is {MAX_INLINED_SELECTIONS}",
+                        what()
+                    ),
+                    Some(pos),
+                ));
+            }
+            Ok(())
         };
         for (name, fragment) in &document.fragments {
-            let depth = self.inlined_depth.get(name.as_str()).copied().unwrap_or(0);
-            if depth > MAX_SELECTION_DEPTH {
-                return Err(too_deep(format!("fragment `{name}`"), depth, fragment.pos));
-            }
+            let name = name.as_str();
+            let depth = self.inlined_depth.get(name).copied().unwrap_or(0);
+            let selections = self.inlined_selections.get(name).copied().unwrap_or(0);
+            check(
+                &|| format!("fragment `{name}`"),
+                depth,
+                selections,
+                fragment.pos,
+            )?;
         }
         for (_, operation) in document.operations.iter() {
-            let (depth, _) = self.inline(&Shape::of(&operation.node.selection_set.node));
-            if depth > MAX_SELECTION_DEPTH {
-                return Err(too_deep("the operation".into(), depth, operation.pos));
-            }
+            let inlined = self.inline(&Shape::of(&operation.node.selection_set.node));
+            check(
+                &|| "the operation".into(),
+                inlined.depth,
+                inlined.selections,
+                operation.pos,
+            )?;
         }
         Ok(())
     }
@@ -375,7 +440,9 @@ impl<'a> Shapes<'a> {
         if operation.ty != OperationType::Mutation {
             return Ok(());
         }
-        let (_, fields) = self.inline(&Shape::of(&operation.selection_set.node));
+        let fields = self
+            .inline(&Shape::of(&operation.selection_set.node))
+            .root_fields;
         if fields > MAX_MUTATION_FIELDS {
             return Err(ServerError::new(
                 format!(
@@ -661,6 +728,27 @@ mod tests {
     }
 
     #[test]
+    fn fragments_spread_many_times_are_refused_past_the_selection_limit() {
+        // Fragment n spreads fragment n + 1 twice: 2^n paths, in a few
+        // hundred bytes, as shallow as the depth limit allows.
+        let doubling = |n: usize| {
+            let fragments: String = (0..n)
+                .map(|k| format!("fragment f{k} on Query {{ ...f{m} ...f{m} }}\n", m = k + 1))
+                .collect();
+            format!("{{ ...f0 }}\n{fragments}fragment f{n} on Query {{ __typename }}")
+        };
+        // 2^n - 1 … 2^(n+1) - 1 selections: fine at 11, refused at 13.
+        assert_eq!(admitted(&doubling(11)), Ok(()));
+        for n in [13, 24, 30] {
+            let refused = admitted(&doubling(n)).unwrap_err();
+            assert!(
+                refused.contains("selections once its fragments are inlined; the limit is 10000"),
+                "{n}: {refused}"
+            );
+        }
+    }
+
+    #[test]
     fn fragment_cycles_are_refused() {
         for query in [
             "{ ...a } fragment a on Query { ...a }",
@@ -674,7 +762,7 @@ mod tests {
     #[test]
     fn fragments_spread_many_times_are_counted_without_walking_each_spread() {
         // 2^30 paths through 30 fragments (as deep as selections may nest):
-        // counting must memoize.
+        // counting, of selections and of root fields, must memoize.
         let fragments: String = (0..30)
             .map(|n| {
                 format!(
@@ -685,7 +773,10 @@ mod tests {
             .collect();
         let query = format!("mutation {{ ...f0 }}\n{fragments}fragment f30 on Mutation {{ a }}");
         let refused = admitted(&query).unwrap_err();
-        assert!(refused.contains("root fields"), "{refused}");
+        assert!(
+            refused.contains("selections once its fragments are inlined; the limit is 10000"),
+            "{refused}"
+        );
     }
 
     #[test]
@@ -754,5 +845,20 @@ mod tests {
     fn the_standard_introspection_query_is_well_within_the_limits() {
         let query = include_str!("../../tests/api/introspection.graphql");
         assert_eq!(admitted(query), Ok(()));
+        let document = async_graphql::parser::parse_query(query).expect("parses");
+        let shapes = Shapes::of(&document).expect("no cycles");
+        for (_, operation) in document.operations.iter() {
+            let inlined = shapes.inline(&Shape::of(&operation.node.selection_set.node));
+            assert!(
+                inlined.depth <= MAX_SELECTION_DEPTH * 2 / 3,
+                "{}",
+                inlined.depth
+            );
+            assert!(
+                inlined.selections <= MAX_INLINED_SELECTIONS / 20,
+                "{}",
+                inlined.selections
+            );
+        }
     }
 }

@@ -60,6 +60,19 @@ async fn refusals_say_the_limit_and_the_measured_value_and_syntax_errors_are_one
             vec!["40 levels deep", "the limit is 32"],
         ),
         (
+            "fragments that spread the next one twice, 24 deep (2^24 selections)",
+            {
+                let fragments: String = (0..24)
+                    .map(|k| format!("fragment f{k} on Query {{ ...f{m} ...f{m} }}\n", m = k + 1))
+                    .collect();
+                format!("{{ ...f0 }}\n{fragments}fragment f24 on Query {{ __typename }}")
+            },
+            vec![
+                "selections once its fragments are inlined",
+                "the limit is 10000",
+            ],
+        ),
+        (
             "more work than the complexity limit",
             format!("{{ projects(first: 100) {{ {page} }} }}"),
             vec!["its complexity is 70601", "the limit is 2500"],
