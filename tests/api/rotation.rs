@@ -20,11 +20,11 @@ on_every_backend!(
 const ROTATE: &str = "mutation($i: RotateKeyInput!) { rotateKey(input: $i) {
     secretKey
     apiKey { id accessKey name description role scopes state expiresAt project { id }
-             rotatedFrom { id } rotatedTo { id } }
-    previousKey { id state expiresAt rotatedTo { id } rotatedFrom { id } } } }";
+             rotatedFrom { id } rotatedTo { id } rotatedAt }
+    previousKey { id state expiresAt rotatedTo { id } rotatedFrom { id } rotatedAt } } }";
 
 const KEY: &str = "query($id: ID!) { node(id: $id) { ... on ApiKey { id state expiresAt
-    rotatedFrom { id } rotatedTo { id } } } }";
+    rotatedFrom { id } rotatedTo { id } rotatedAt } } }";
 
 /// Rotates `key` as `auth`, returning the payload and the new key.
 async fn rotate(app: &TestApp, auth: &Auth, input: Value) -> (Value, TestKey) {
@@ -60,6 +60,15 @@ async fn without_a_grace_period_the_old_key_stops_at_once_on_every_replica() {
     assert_eq!(payload["previousKey"]["rotatedTo"]["id"], json!(new.id));
     assert_eq!(payload["apiKey"]["rotatedFrom"]["id"], json!(old.id));
     assert_eq!(payload["apiKey"]["rotatedTo"], Value::Null);
+    let rotated_at: DateTime<Utc> = payload["previousKey"]["rotatedAt"]
+        .as_str()
+        .and_then(|at| at.parse().ok())
+        .expect("the old key's rotatedAt");
+    assert!(
+        (Utc::now() - rotated_at).num_seconds().abs() < 60,
+        "{rotated_at}"
+    );
+    assert_eq!(payload["apiKey"]["rotatedAt"], Value::Null);
     assert_eq!(payload["apiKey"]["state"], "ACTIVE");
     assert_ne!(new.access_key, old.access_key);
     assert_ne!(new.secret, old.secret);
@@ -255,6 +264,11 @@ async fn rotation_is_refused_to_read_only_keys_and_for_keys_that_cannot_be_rotat
     .await;
     app.ok(DELETE_KEY, json!({ "i": { "id": successor.id } }), &admin)
         .await;
+    // It says so: rotatedTo is null again, rotatedAt stays.
+    let data = app.ok(KEY, json!({ "id": orphaned.id }), &admin).await;
+    assert_eq!(data["node"]["state"], "ACTIVE");
+    assert_eq!(data["node"]["rotatedTo"], Value::Null);
+    assert!(data["node"]["rotatedAt"].is_string(), "{data}");
 
     let (read_only_auth, member_auth, owner_auth) = (read_only.auth(), member.auth(), owner.auth());
     let cases: Vec<(&str, &Auth, Value, &str)> = vec![

@@ -27,6 +27,7 @@ pub struct ApiKey {
     last_failed_auth_at: Option<DateTime<Utc>>,
     scopes: Scopes,
     rotated_from_id: Option<i64>,
+    rotated_at: Option<DateTime<Utc>>,
     /// The project, when the caller already has it (listing a project's keys).
     project: Option<Project>,
 }
@@ -50,6 +51,7 @@ impl From<api_key::Model> for ApiKey {
             failed_auth_count: model.failed_auth_count,
             last_failed_auth_at: model.last_failed_auth_at,
             rotated_from_id: model.rotated_from_id,
+            rotated_at: model.rotated_at,
             project: None,
         }
     }
@@ -172,6 +174,13 @@ impl ApiKey {
     async fn rotated_to(&self, ctx: &Context<'_>) -> Result<Option<ApiKey>> {
         let (services, _) = parts(ctx)?;
         Ok(services.store.successor(self.id).await?.map(ApiKey::from))
+    }
+
+    /// When the key was rotated (`rotateKey`); null if it never was. Set
+    /// for good: a rotated key cannot be rotated again, even once the key
+    /// that replaced it is deleted (and `rotatedTo` is null).
+    async fn rotated_at(&self) -> Option<DateTime<Utc>> {
+        self.rotated_at
     }
 
     /// When the key was created.
