@@ -237,6 +237,41 @@ impl Browser {
             .expect("pick the action");
     }
 
+    /// Opens the actions menu of the key row with `access_key`, waits until
+    /// it shows Edit (offered for every key), and returns the `data-testid`
+    /// of each of its items; then closes it with Escape.
+    async fn key_menu(&self, access_key: &str) -> Vec<String> {
+        let row = format!("[data-testid='key-row'][data-access-key='{access_key}']");
+        self.css(&format!("{row} [data-testid='key-actions']"))
+            .await
+            .send_keys(ENTER)
+            .await
+            .expect("open the menu");
+        let open = "[role='menu']:not([hidden])";
+        self.css(&format!("{open} [data-testid='action-edit']"))
+            .await;
+        let items = self
+            .js(
+                "return [...document.querySelectorAll(arguments[0])]
+                    .map(item => item.getAttribute('data-testid'));",
+                vec![json!(format!("{open} [role='menuitem']"))],
+            )
+            .await;
+        // Escape closes the menu, from wherever the menu put the focus.
+        self.css(":focus")
+            .await
+            .send_keys(ESCAPE)
+            .await
+            .expect("close the menu");
+        self.until(
+            "the menu closes",
+            "return !document.querySelector(\"[role='menu']:not([hidden])\");",
+            vec![],
+        )
+        .await;
+        serde_json::from_value(items).expect("the items' testids")
+    }
+
     /// Screen readers can name every visible form control and button.
     async fn assert_every_control_is_labelled(&self) {
         let unnamed = self
@@ -676,34 +711,30 @@ async fn the_console_manages_keys_end_to_end_in_a_real_browser() {
         for (access, secret) in [(&old_access, &old_secret), (&new_access, &new_secret)] {
             app.ok(VIEWER, json!({}), &Auth::basic(access, secret)).await;
         }
-        let row = format!("[data-testid='key-row'][data-access-key='{old_access}']");
-        key_browser
-            .css(&format!("{row} [data-testid='key-actions']"))
-            .await
-            .send_keys(ENTER)
-            .await
-            .expect("open the menu");
-        let rotate_offered = key_browser
-            .js(
-                "return !!document.querySelector(\"[data-testid='action-rotate']\");",
-                vec![],
-            )
-            .await;
-        assert_eq!(rotate_offered, json!(false), "a rotated key is not offered Rotate again");
-        // Escape closes the menu, from wherever the menu put the focus.
-        key_browser
-            .css(":focus")
-            .await
-            .send_keys(ESCAPE)
-            .await
-            .expect("close the menu");
+        let offered = key_browser.key_menu(&old_access).await;
+        assert!(
+            !offered.contains(&"action-rotate".to_owned()),
+            "a rotated key is not offered Rotate again: {offered:?}"
+        );
+        // Nor once its successor is deleted (rotatedTo is null again).
+        key_browser.key_action(&new_access, "action-deactivate").await;
+        key_browser.key_state_becomes(&new_access, "INACTIVE").await;
+        key_browser.key_action(&new_access, "action-delete").await;
+        key_browser.get("confirm-dialog").await;
+        key_browser.click("confirm-ok").await;
         key_browser
             .until(
-                "the menu closes",
-                "return !document.querySelector(\"[role='menu']:not([hidden])\");",
-                vec![],
+                "the deleted successor leaves the list",
+                "return !document.querySelector(`[data-testid='key-row'][data-access-key='${arguments[0]}']`);",
+                vec![json!(new_access)],
             )
             .await;
+        let offered = key_browser.key_menu(&old_access).await;
+        assert!(
+            offered.contains(&"action-deactivate".to_owned())
+                && !offered.contains(&"action-rotate".to_owned()),
+            "an ACTIVE key whose successor was deleted is not offered Rotate: {offered:?}"
+        );
 
         // View in API: GraphiQL with a node query for the key, which runs.
         let row = format!("[data-testid='key-row'][data-access-key='{access_key}']");

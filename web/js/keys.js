@@ -378,7 +378,9 @@ export function keysView(root, app, projectId) {
 
   function keyActions(key, isSelf) {
     const items = [];
-    if (key.state === 'ACTIVE' && !key.rotatedTo) {
+    // A key is rotated once for good: rotatedTo is null again once its
+    // successor is deleted, rotatedAt never is.
+    if (key.state === 'ACTIVE' && !key.rotatedAt) {
       items.push({ label: 'Rotate', testid: 'action-rotate', icon: 'refresh', onSelect: () => rotateKey(key, isSelf) });
     }
     if (key.state === 'ACTIVE') {

@@ -35,7 +35,7 @@ export const PROJECTS = `query ConsoleProjects($first: Int!, $after: String) {
 }`;
 
 const KEY_FIELDS = `id name description accessKey role scopes state createdAt updatedAt
-  lastUsedAt expiresAt expiresSoon failedAuthCount lastFailedAuthAt rotatedTo { id }`;
+  lastUsedAt expiresAt expiresSoon failedAuthCount lastFailedAuthAt rotatedAt`;
 
 export const PROJECT_KEYS = `query ConsoleProjectKeys($id: ID, $first: Int!, $after: String, $state: KeyState) {
   project(id: $id) {
