@@ -403,6 +403,18 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_attempt_is_given_ten_seconds_by_default_within_the_workers_lease() {
+        assert_eq!(DEFAULT_TIMEOUT, Duration::from_secs(10));
+        let client = Client::new(STRICT).expect("client");
+        assert_eq!(client.timeout, Duration::from_secs(10));
+        // A claimed delivery stays reserved for longer than its attempt.
+        let lease = crate::webhooks::worker::LEASE
+            .to_std()
+            .expect("a positive lease");
+        assert!(lease > DEFAULT_TIMEOUT, "{lease:?}");
+    }
+
+    #[tokio::test]
     async fn a_receiver_that_never_answers_times_out() {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
