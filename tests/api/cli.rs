@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::helpers::Auth;
-use crate::process::ServerProcess;
+use crate::helpers::{Auth, CREATE_KEY};
+use crate::process::{ServerProcess, run_keyward};
 
 #[tokio::test]
 async fn keyward_serve_listens_where_told_and_warns_while_access_control_is_off() {
@@ -50,5 +50,80 @@ fn keyward_without_a_subcommand_accepts_the_serve_options() {
         "--public-url",
     ] {
         assert!(help.contains(option), "{option} missing from:\n{help}");
+    }
+}
+
+#[tokio::test]
+async fn expiry_warning_and_webhook_retry_options_are_taken_and_bad_values_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("cli.db").display());
+    let server = ServerProcess::start_with(
+        &url,
+        "info",
+        &[
+            "--key-expiry-warnings",
+            "12h,30m",
+            "--webhook-retry-hours",
+            "48",
+        ],
+    );
+    // The first threshold, 12 hours, is what `expiresSoon` goes by.
+    let project = server
+        .ok(
+            "{ projects(first: 1) { edges { node { id } } } }",
+            json!({}),
+            &Auth::None,
+        )
+        .await["projects"]["edges"][0]["node"]["id"]
+        .clone();
+    for (hours, soon) in [(11, true), (13, false)] {
+        let expires_at = (chrono::Utc::now() + chrono::Duration::hours(hours)).to_rfc3339();
+        let data = server
+            .ok(
+                CREATE_KEY,
+                json!({ "i": { "projectId": project, "name": "k", "expiresAt": expires_at } }),
+                &Auth::None,
+            )
+            .await;
+        let id = data["createApiKey"]["apiKey"]["id"].clone();
+        let data = server
+            .ok(
+                "query($id: ID!) { node(id: $id) { ... on ApiKey { expiresSoon } } }",
+                json!({ "id": id }),
+                &Auth::None,
+            )
+            .await;
+        assert_eq!(data["node"]["expiresSoon"], json!(soon), "{hours} hours");
+    }
+    drop(server);
+
+    for (option, value, says) in [
+        (
+            "--key-expiry-warnings",
+            "7x",
+            "`7x`: a duration is a number and a unit, d, h, m or s (such as 7d or 12h)",
+        ),
+        ("--key-expiry-warnings", "0h", "must be from 1s to 366d"),
+        ("--webhook-retry-hours", "0", "0 is not in 1..=720"),
+    ] {
+        let refused = run_keyward(
+            &[
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--database-url",
+                &url,
+                option,
+                value,
+            ],
+            None,
+        )
+        .await;
+        let output = refused.assert_failure();
+        assert!(
+            output.contains(&format!("invalid value '{value}' for '{option}"))
+                && output.contains(says),
+            "{option} {value}: {output}"
+        );
     }
 }
