@@ -22,7 +22,8 @@ const RECHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(15)
 
 /// Resolves once `principal` is no longer valid: its key deactivated,
 /// deleted, expired or moved out with its project, or access control turned
-/// on (anonymous callers) or off (the admin).
+/// on (anonymous callers) or off (the admin), or the administrator's
+/// password reset (`keyward admin reset-password`).
 ///
 /// It subscribes to the feed before its first check, so nothing committed
 /// after that check can be missed; the check itself covers everything
@@ -31,7 +32,10 @@ const RECHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(15)
 pub async fn until_revoked(store: &Store, principal: &Principal) {
     let mut events = store.subscribe_events();
     let mut expiry = principal.key().and_then(|key| key.expires_at);
-    let mut checked_epoch = match check(store, principal).await {
+    // The administrator's credentials as of the first check: a reset
+    // replaces them, and ends the administrator's connections.
+    let mut admin = None;
+    let mut checked_epoch = match check(store, principal, &mut admin).await {
         Check::Revoked => return,
         Check::Valid { epoch, expires_at } => {
             expiry = expires_at;
@@ -57,7 +61,7 @@ pub async fn until_revoked(store: &Store, principal: &Principal) {
             },
         };
         if recheck {
-            checked_epoch = match check(store, principal).await {
+            checked_epoch = match check(store, principal, &mut admin).await {
                 Check::Revoked => return,
                 // A rotation may have brought the key's expiry forward.
                 Check::Valid { epoch, expires_at } => {
@@ -89,6 +93,7 @@ fn may_revoke(principal: &Principal, event: &audit_event::Model) -> bool {
     let key = principal.key();
     match event.action {
         AuditAction::AccessControlEnabled | AuditAction::AccessControlDisabled => true,
+        AuditAction::AdminPasswordReset => matches!(principal, Principal::Admin),
         AuditAction::KeyDeactivated
         | AuditAction::KeyDeleted
         | AuditAction::KeyExpired
@@ -113,9 +118,21 @@ enum Check {
     Unknown,
 }
 
-/// Whether `principal` would still be let in.
-async fn check(store: &Store, principal: &Principal) -> Check {
-    let settings = match store.settings().await {
+/// The administrator's username and password hash, as first checked.
+type AdminCredentials = (Option<String>, Option<String>);
+
+/// Whether `principal` would still be let in. For the administrator, that
+/// is: access control is still on, with the credentials first seen in
+/// `admin` (recorded on the first check).
+async fn check(
+    store: &Store,
+    principal: &Principal,
+    admin: &mut Option<AdminCredentials>,
+) -> Check {
+    // From the database, not the replica's memory of it: the event that
+    // prompted this check travels on another channel than the auth state's
+    // update, and may arrive first.
+    let settings = match store.read_settings().await {
         Ok(settings) => settings,
         Err(err) => {
             tracing::warn!(error = ?err, "cannot re-check a subscriber's credentials");
@@ -125,7 +142,14 @@ async fn check(store: &Store, principal: &Principal) -> Check {
     let mut expires_at = None;
     let valid = match principal {
         Principal::Anonymous => !settings.access_control_enabled,
-        Principal::Admin => settings.access_control_enabled,
+        Principal::Admin => {
+            let current = (
+                settings.admin_username.clone(),
+                settings.admin_password_hash.clone(),
+            );
+            settings.access_control_enabled
+                && *admin.get_or_insert_with(|| current.clone()) == current
+        }
         // With access control off everyone is anonymous; the key's view
         // would be too narrow.
         Principal::ApiKey(_) if !settings.access_control_enabled => false,

@@ -387,3 +387,47 @@ async fn events_from_one_replica_reach_subscribers_on_another() {
     })
     .await;
 }
+
+/// On PostgreSQL, break-glass works while replicas run: resetting the
+/// administrator's password closes the administrator's open subscriptions
+/// (authenticated with the old one) on every replica, and leaves keys' open.
+#[tokio::test]
+async fn resetting_the_administrators_password_closes_the_administrators_subscriptions() {
+    backend::run_on(Backend::Postgres, async {
+        let a = TestApp::spawn().await;
+        let b = a.replica().await;
+        a.enable_access_control().await;
+        let admin = Auth::admin();
+        let project = a.default_project(&admin).await;
+        let key = a.create_key(&admin, &project, "READ_ONLY").await;
+        let mut admin_on_a = subscribe(&a, &admin, Via::Header, Some(&project), &project).await;
+        let mut admin_on_b =
+            subscribe(&b, &admin, Via::InitPayload, Some(&project), &project).await;
+        let mut key_on_b = subscribe(&b, &key.auth(), Via::Header, None, &project).await;
+
+        crate::process::run_keyward(
+            &[
+                "admin",
+                "reset-password",
+                "--username",
+                ADMIN.0,
+                "--database-url",
+                a.database_url(),
+            ],
+            Some("a brand new password, long enough\n"),
+        )
+        .await
+        .assert_success();
+
+        assert_eq!(close_code(&mut admin_on_a).await, Some(4403));
+        assert_eq!(close_code(&mut admin_on_b).await, Some(4403));
+        // The key's subscription is untouched: it sees what the
+        // administrator, signed in with the new password, does next.
+        let new_admin = Auth::basic(ADMIN.0, "a brand new password, long enough");
+        let made = a.create_key(&new_admin, &project, "MEMBER").await;
+        let event = next_event(&mut key_on_b).await;
+        assert_eq!(event["action"], "KEY_CREATED");
+        assert_eq!(event["targetAccessKey"], json!(made.access_key));
+    })
+    .await;
+}
