@@ -3,6 +3,7 @@
 //! `RUST_LOG` filters them either way.
 
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
 
 /// How log lines are written.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -31,11 +32,28 @@ pub struct LogOptions {
     pub log_format: LogFormat,
 }
 
-/// Installs the process's log subscriber.
+/// Installs the server's log subscriber: `info` and up on standard output.
 pub fn init(options: LogOptions) {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx::postgres::notice=warn"));
-    let lines = tracing_subscriber::fmt().with_env_filter(filter);
+    install(options, "info,sqlx::postgres::notice=warn", std::io::stdout);
+}
+
+/// Installs the log subscriber of an operations command (`migrate`,
+/// `admin`, `backup`): warnings (a replica that did not acknowledge a
+/// revocation, say) on standard error, below the command's report on
+/// standard output.
+pub fn init_for_command(options: LogOptions) {
+    install(options, "warn", std::io::stderr);
+}
+
+fn install<W>(options: LogOptions, default_filter: &str, writer: W)
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let lines = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer);
     match options.log_format {
         LogFormat::Text => lines.init(),
         LogFormat::Json => lines

@@ -51,9 +51,18 @@ async fn main() -> ExitCode {
             print!("{}", keyward::sdl());
             return ExitCode::SUCCESS;
         }
-        Some(Command::Migrate(args)) => return keyward::cli::migrate::run(args).await,
-        Some(Command::Admin(command)) => return keyward::cli::admin::run(command).await,
-        Some(Command::Backup(args)) => return keyward::cli::backup::run(args).await,
+        Some(Command::Migrate(args)) => {
+            keyward::logging::init_for_command(cli.logging);
+            return keyward::cli::migrate::run(args).await;
+        }
+        Some(Command::Admin(command)) => {
+            keyward::logging::init_for_command(cli.logging);
+            return keyward::cli::admin::run(command).await;
+        }
+        Some(Command::Backup(args)) => {
+            keyward::logging::init_for_command(cli.logging);
+            return keyward::cli::backup::run(args).await;
+        }
         Some(Command::Serve(config)) => *config,
         None => cli.serve,
     };

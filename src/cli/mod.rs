@@ -17,7 +17,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use sea_orm::DbErr;
-use tracing_subscriber::EnvFilter;
 
 use crate::config::{DEFAULT_DATABASE_URL, DatabaseOptions};
 use crate::error::Error;
@@ -74,7 +73,6 @@ pub(crate) async fn run(
     name: &str,
     command: impl Future<Output = Result<String, CommandError>>,
 ) -> ExitCode {
-    init_logging();
     match command.await {
         Ok(report) => {
             println!("{report}");
@@ -85,17 +83,6 @@ pub(crate) async fn run(
             ExitCode::FAILURE
         }
     }
-}
-
-/// Warnings of the store (a replica that did not acknowledge a revocation,
-/// say) go to standard error, under the report; `RUST_LOG` shows more.
-fn init_logging() {
-    let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
-        )
-        .try_init();
 }
 
 /// `err` and its causes, each said once.
