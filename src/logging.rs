@@ -12,8 +12,9 @@ pub enum LogFormat {
     #[default]
     Text,
     /// One JSON object per line: `timestamp`, `level`, `target`, `message`
-    /// and the event's fields at the top level, and `span` (the request's
-    /// method, path and request id) for lines logged while handling one.
+    /// and the event's fields at the top level, and `spans` (the request's
+    /// method, path and request id first) for lines logged while handling
+    /// one.
     Json,
 }
 
@@ -59,8 +60,8 @@ where
         LogFormat::Json => lines
             .json()
             .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
+            .with_current_span(false)
+            .with_span_list(true)
             .init(),
     }
 }

@@ -34,6 +34,8 @@ pub struct RequestOrigin {
     pub base_url: String,
     /// Which endpoint it came to, for the authentication metrics.
     pub endpoint: AuthEndpoint,
+    /// Where the request's log line learns who called.
+    observation: Option<Observation>,
 }
 
 /// An authenticated request: who is calling, and from where.
@@ -65,6 +67,7 @@ impl RequestOrigin {
                 .map_or(AuthEndpoint::Other, |route| {
                     AuthEndpoint::of_route(route.as_str())
                 }),
+            observation: parts.extensions.get::<Observation>().cloned(),
         })
     }
 }
@@ -80,7 +83,8 @@ impl FromRequestParts<AppState> for RequestOrigin {
 impl Caller {
     /// Resolves `authorization` (an `Authorization` header value, wherever
     /// it travelled) into a caller. Throttling, the verification cache,
-    /// expiry and `lastUsedAt` all happen inside.
+    /// expiry and `lastUsedAt` all happen inside, and the request's log
+    /// line is told who called.
     pub async fn authenticate(
         app: &AppState,
         origin: RequestOrigin,
@@ -89,8 +93,14 @@ impl Caller {
         let principal = app
             .auth
             .authenticate(authorization, Some(origin.client), origin.endpoint)
-            .await?;
-        Ok(Self { principal, origin })
+            .await;
+        if let Some(observation) = &origin.observation {
+            observation.caller(&principal);
+        }
+        Ok(Self {
+            principal: principal?,
+            origin,
+        })
     }
 
     /// What resolvers are given, for a request confined to `scope` (if any).
@@ -116,13 +126,7 @@ impl FromRequestParts<AppState> for Caller {
         }
         let origin = RequestOrigin::of(app, parts)?;
         let caller =
-            Caller::authenticate(app, origin, parts.headers.get(header::AUTHORIZATION)).await;
-        // The request's log line says who called.
-        Observation::caller(
-            &parts.extensions,
-            caller.as_ref().ok().map(|caller| &caller.principal),
-        );
-        let caller = caller?;
+            Caller::authenticate(app, origin, parts.headers.get(header::AUTHORIZATION)).await?;
         parts.extensions.insert(caller.clone());
         Ok(caller)
     }

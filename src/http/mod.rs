@@ -123,9 +123,17 @@ pub fn router(state: AppState, limits: &Limits) -> Router {
         // Each request's span records its method, path and request id: never
         // headers or the query string, so credentials cannot reach the log
         // through it.
-        .layer(TraceLayer::new_for_http().make_span_with(request_span))
-        // One log line and the request metrics for every answer, timeouts
-        // and 404s included, carrying the request id set just outside.
+        .layer(TraceLayer::new_for_http().make_span_with(request_span));
+    // CORS answers preflights by itself: inside the layers below, so that
+    // those are logged and counted like every request.
+    let router = match cors(&limits.cors_origins) {
+        Some(cors) => router.layer(cors),
+        None => router,
+    };
+    router
+        // One log line and the request metrics for every answer, timeouts,
+        // preflights and 404s included, carrying the request id set just
+        // outside.
         .layer(axum::middleware::from_fn(observe::observe))
         // Outermost: every response, errors included, carries the id its log
         // lines have. An id set by a proxy in front is kept.
@@ -135,11 +143,7 @@ pub fn router(state: AppState, limits: &Limits) -> Router {
             state.clone(),
             untrusted_request_ids,
         ))
-        .with_state(state);
-    match cors(&limits.cors_origins) {
-        Some(cors) => router.layer(cors),
-        None => router,
-    }
+        .with_state(state)
 }
 
 /// Counts the statements each request runs (see `store::counting_statements`).

@@ -9,20 +9,20 @@
 use std::sync::{Arc, Mutex};
 
 use axum::extract::{MatchedPath, Request};
-use axum::http::Extensions;
 use axum::middleware::Next;
 use axum::response::Response;
 use tokio::time::Instant;
 
 use crate::auth::Principal;
+use crate::error::Error;
 use crate::ids::{GlobalId, NodeKind};
 use crate::metrics;
 
 /// What is learnt about a request while it is handled.
-#[derive(Clone, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Observation(Arc<Mutex<Observed>>);
 
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct Observed {
     /// The route template the request matched; `None` for a 404.
     route: Option<MatchedPath>,
@@ -31,7 +31,7 @@ struct Observed {
 }
 
 /// Who a request turned out to be from.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 enum Seen {
     Refused,
     Anonymous,
@@ -55,19 +55,18 @@ impl Observation {
         note(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()));
     }
 
-    /// Notes who called (or that the credentials were refused) on the
-    /// request whose extensions these are.
-    pub(super) fn caller(extensions: &Extensions, principal: Option<&Principal>) {
-        let Some(observation) = extensions.get::<Self>() else {
-            return;
+    /// Notes who called, or that the credentials were refused. A check that
+    /// could not be made (the database unavailable) notes nothing: the
+    /// line's status tells that story.
+    pub(super) fn caller(&self, authenticated: &Result<Principal, Error>) {
+        let seen = match authenticated {
+            Ok(Principal::Anonymous) => Seen::Anonymous,
+            Ok(Principal::Admin) => Seen::Admin,
+            Ok(Principal::ApiKey(key)) => Seen::Key(key.key_id),
+            Err(Error::Unauthenticated | Error::RateLimited { .. }) => Seen::Refused,
+            Err(_) => return,
         };
-        let seen = match principal {
-            None => Seen::Refused,
-            Some(Principal::Anonymous) => Seen::Anonymous,
-            Some(Principal::Admin) => Seen::Admin,
-            Some(Principal::ApiKey(key)) => Seen::Key(key.key_id),
-        };
-        observation.with(|observed| observed.caller = Some(seen));
+        self.with(|observed| observed.caller = Some(seen));
     }
 }
 

@@ -327,7 +327,7 @@ async fn every_route_has_one_truthful_allow() {
     let app = TestApp::spawn().await;
     let project = app.default_project(&Auth::None).await;
     let graphql_project = format!("/projects/{project}/graphql");
-    let routes: [(&str, &str, &[&str]); 5] = [
+    let routes: [(&str, &str, &[&str]); 7] = [
         (
             "/graphql",
             "GET, HEAD, OPTIONS, POST",
@@ -341,6 +341,8 @@ async fn every_route_has_one_truthful_allow() {
         ("/graphql/ws", "GET, OPTIONS", &["POST", "PUT", "HEAD"]),
         ("/", "GET, HEAD, OPTIONS", &["POST", "DELETE"]),
         ("/healthz", "GET, HEAD, OPTIONS", &["POST", "PUT"]),
+        ("/livez", "GET, HEAD, OPTIONS", &["POST", "DELETE"]),
+        ("/readyz", "GET, HEAD, OPTIONS", &["POST", "PATCH"]),
     ];
     for (path, methods, refused) in routes {
         let options = app

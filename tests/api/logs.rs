@@ -105,7 +105,16 @@ async fn a_full_lifecycle_logged_at_trace_level_shows_no_secret() {
 async fn json_log_lines_parse_and_each_request_leaves_one_line_with_its_facts() {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("json.db").display());
-    let server = ServerProcess::start_with(&url, "debug", &["--log-format", "json"]);
+    let server = ServerProcess::start_with(
+        &url,
+        "debug",
+        &[
+            "--log-format",
+            "json",
+            "--cors-origin",
+            "https://console.example",
+        ],
+    );
 
     server
         .ok(
@@ -149,6 +158,32 @@ async fn json_log_lines_parse_and_each_request_leaves_one_line_with_its_facts() 
         .expect("verify answers");
     assert_eq!(verified.status(), 200);
 
+    // A subscription authenticated on its upgrade request.
+    let upgraded = reqwest::Client::new()
+        .get(format!("{}/graphql/ws", server.base_url))
+        .header("connection", "Upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .header("sec-websocket-protocol", "graphql-transport-ws")
+        .basic_auth(&key.access_key, Some(&key.secret))
+        .send()
+        .await
+        .expect("the upgrade answers");
+    assert_eq!(upgraded.status(), 101);
+    // A CORS preflight, answered before routing.
+    let preflight = reqwest::Client::new()
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{}/graphql", server.base_url),
+        )
+        .header("origin", "https://console.example")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .expect("the preflight answers");
+    assert!(preflight.status().is_success(), "{preflight:?}");
+
     let lines = server.stop();
     let events: Vec<serde_json::Value> = lines
         .iter()
@@ -189,21 +224,30 @@ async fn json_log_lines_parse_and_each_request_leaves_one_line_with_its_facts() 
     assert_eq!(refused_line["principal"], "REFUSED");
     assert!(refused_line.get("key_id").is_none(), "{refused_line}");
 
-    let verify_id = verified
-        .headers()
-        .get("x-request-id")
-        .and_then(|id| id.to_str().ok())
-        .expect("a request id")
-        .to_owned();
-    let verify_line = line_of(&verify_id);
+    let verify_line = line_of(&request_id_of(&verified));
     assert_eq!(verify_line["route"], "/projects/{project_id}/verify");
     assert_eq!(verify_line["method"], "GET");
     assert_eq!(verify_line["key_id"], json!(key.id));
+
+    let upgrade_line = line_of(&request_id_of(&upgraded));
+    assert_eq!(upgrade_line["route"], "/graphql/ws");
+    assert_eq!(upgrade_line["status"], 101);
+    assert_eq!(upgrade_line["principal"], "API_KEY");
+    assert_eq!(upgrade_line["key_id"], json!(key.id));
+
+    let preflight_line = line_of(&request_id_of(&preflight));
+    assert_eq!(preflight_line["method"], "OPTIONS");
+    assert_eq!(preflight_line["route"], "unmatched");
+    assert_eq!(preflight_line["principal"], "NONE");
 
     let log = lines.join("\n");
     for (what, needle) in [
         ("secret key", key.secret.clone()),
         ("wrong secret", wrong_secret.to_owned()),
+        (
+            "wrong secret's Authorization header",
+            STANDARD.encode(format!("{}:{}", key.access_key, wrong_secret)),
+        ),
         ("admin password", ADMIN.1.to_owned()),
         (
             "key Authorization header",
@@ -216,4 +260,13 @@ async fn json_log_lines_parse_and_each_request_leaves_one_line_with_its_facts() 
     ] {
         assert!(!log.contains(&needle), "the {what} is in the log");
     }
+}
+
+fn request_id_of(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get("x-request-id")
+        .and_then(|id| id.to_str().ok())
+        .expect("a request id")
+        .to_owned()
 }
