@@ -14,29 +14,7 @@ async fn a_full_lifecycle_logged_at_trace_level_shows_no_secret() {
     let server = ServerProcess::start_logging(&url, "trace");
     let admin_password = ADMIN.1;
 
-    server
-        .ok(
-            "mutation($i: EnableAccessControlInput!) { enableAccessControl(input: $i) { enabled } }",
-            json!({ "i": { "username": ADMIN.0, "password": admin_password } }),
-            &Auth::None,
-        )
-        .await;
-    let project = server
-        .ok(
-            "{ projects { edges { node { id } } } }",
-            json!({}),
-            &Auth::admin(),
-        )
-        .await;
-    let project = id_of(&project["projects"]["edges"][0]["node"]);
-    let created = server
-        .ok(
-            CREATE_KEY,
-            json!({ "i": { "projectId": project, "name": "logged" } }),
-            &Auth::admin(),
-        )
-        .await;
-    let key = key_from(&created);
+    let (_, key) = server.with_admin_and_key("logged").await;
     server.ok(VIEWER, json!({}), &key.auth()).await;
     server
         .gql(
@@ -116,30 +94,7 @@ async fn json_log_lines_parse_and_each_request_leaves_one_line_with_its_facts() 
         ],
     );
 
-    server
-        .ok(
-            "mutation($i: EnableAccessControlInput!) { enableAccessControl(input: $i) { enabled } }",
-            json!({ "i": { "username": ADMIN.0, "password": ADMIN.1 } }),
-            &Auth::None,
-        )
-        .await;
-    let projects = server
-        .ok(
-            "{ projects { edges { node { id } } } }",
-            json!({}),
-            &Auth::admin(),
-        )
-        .await;
-    let project = id_of(&projects["projects"]["edges"][0]["node"]);
-    let key = key_from(
-        &server
-            .ok(
-                CREATE_KEY,
-                json!({ "i": { "projectId": project, "name": "logged" } }),
-                &Auth::admin(),
-            )
-            .await,
-    );
+    let (project, key) = server.with_admin_and_key("logged").await;
     let by_key = server.gql(VIEWER, json!({}), &key.auth()).await;
     let wrong_secret = "a wrong secret that is long enough";
     let refused = server

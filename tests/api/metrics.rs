@@ -79,30 +79,7 @@ async fn a_real_prometheus_sees_requests_and_authentications_counted() {
     );
     let prometheus = Prometheus::start(&prometheus_binary, dir.path(), metrics_port);
 
-    server
-        .ok(
-            "mutation($i: EnableAccessControlInput!) { enableAccessControl(input: $i) { enabled } }",
-            json!({ "i": { "username": ADMIN.0, "password": ADMIN.1 } }),
-            &Auth::None,
-        )
-        .await;
-    let projects = server
-        .ok(
-            "{ projects { edges { node { id } } } }",
-            json!({}),
-            &Auth::admin(),
-        )
-        .await;
-    let project = id_of(&projects["projects"]["edges"][0]["node"]);
-    let key = key_from(
-        &server
-            .ok(
-                CREATE_KEY,
-                json!({ "i": { "projectId": project, "name": "scraped" } }),
-                &Auth::admin(),
-            )
-            .await,
-    );
+    let (project, key) = server.with_admin_and_key("scraped").await;
     // Wait for a scrape that has seen all of the above, so that what
     // follows is measured from a known point.
     let before = prometheus

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Auth, Reply, send, with_auth};
+use crate::helpers::{ADMIN, Auth, CREATE_KEY, Reply, TestKey, id_of, key_from, send, with_auth};
 
 /// A running `keyward serve --listen 127.0.0.1:0`, killed when dropped.
 pub struct ServerProcess {
@@ -99,6 +99,34 @@ impl ServerProcess {
 
     pub async fn ok(&self, query: &str, variables: Value, auth: &Auth) -> Value {
         self.gql(query, variables, auth).await.data().clone()
+    }
+
+    /// Turns access control on with [`ADMIN`] and creates a key named
+    /// `name` in the default project: three requests to `/graphql`
+    /// (enable, list, create), the first with access control still off.
+    pub async fn with_admin_and_key(&self, name: &str) -> (String, TestKey) {
+        self.ok(
+            "mutation($i: EnableAccessControlInput!) { enableAccessControl(input: $i) { enabled } }",
+            json!({ "i": { "username": ADMIN.0, "password": ADMIN.1 } }),
+            &Auth::None,
+        )
+        .await;
+        let projects = self
+            .ok(
+                "{ projects { edges { node { id } } } }",
+                json!({}),
+                &Auth::admin(),
+            )
+            .await;
+        let project = id_of(&projects["projects"]["edges"][0]["node"]);
+        let created = self
+            .ok(
+                CREATE_KEY,
+                json!({ "i": { "projectId": project, "name": name } }),
+                &Auth::admin(),
+            )
+            .await;
+        (project, key_from(&created))
     }
 
     /// Stops the server and returns everything it logged.
