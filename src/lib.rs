@@ -262,6 +262,9 @@ impl Application {
         if let Err(err) = self.last_used_writer.await {
             tracing::error!(error = %err, "lastUsedAt writer failed");
         }
+        // Everything that used the database has stopped: on SQLite this
+        // checkpoints the write-ahead log, so the file alone is the database.
+        self.store.close().await;
         drop(self.database_lock);
     }
 }

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use super::{CommandError, DatabaseUrl, connect_current, require_existing};
 use crate::auth::{Hasher, Secret};
 use crate::config::{DatabaseOptions, HashingConfig};
-use crate::store::{AuditAction, AuditContext, DatabaseLock};
+use crate::store::{AuditAction, AuditContext, DatabaseLock, Store};
 use crate::validation;
 
 /// The longest line read as the new password, in bytes: more than the
@@ -79,13 +79,29 @@ async fn reset_password(args: ResetPasswordArgs) -> Result<String, CommandError>
     validation::admin_password("the new password (standard input)", password.expose())
         .map_err(CommandError::Input)?;
     let store = connect_current(url, &args.pool).await?;
+    let reset = reset_in(&store, &username, password, args.hashing).await;
+    store.close().await;
+    reset?;
+    Ok(format!(
+        "the administrator is now {username:?}, with the new password; the old one is refused \
+         from the next request on (an ADMIN_PASSWORD_RESET event is in the audit trail)"
+    ))
+}
+
+/// Gives the administrator `username` and `password`, in `store`.
+async fn reset_in(
+    store: &Store,
+    username: &str,
+    password: Secret,
+    hashing: HashingConfig,
+) -> Result<(), CommandError> {
     if !store.read_settings().await?.access_control_enabled {
         return Err(CommandError::AccessControlOff);
     }
-    let hash = Hasher::new(args.hashing).await?.hash(password).await?;
+    let hash = Hasher::new(hashing).await?.hash(password).await?;
     let reset = store
         .reset_admin_password(
-            &username,
+            username,
             &hash,
             &AuditContext::system(AuditAction::AdminPasswordReset),
             "break-glass: `keyward admin reset-password` on the command line".to_owned(),
@@ -95,10 +111,7 @@ async fn reset_password(args: ResetPasswordArgs) -> Result<String, CommandError>
         // Turned off since it was read.
         return Err(CommandError::AccessControlOff);
     }
-    Ok(format!(
-        "the administrator is now {username:?}, with the new password; the old one is refused \
-         from the next request on (an ADMIN_PASSWORD_RESET event is in the audit trail)"
-    ))
+    Ok(())
 }
 
 async fn disable_access_control(args: DisableAccessControlArgs) -> Result<String, CommandError> {
@@ -106,6 +119,19 @@ async fn disable_access_control(args: DisableAccessControlArgs) -> Result<String
     require_existing(url)?;
     let _lock = DatabaseLock::acquire(url)?;
     let store = connect_current(url, &args.pool).await?;
+    let was_on = disable_in(&store).await;
+    store.close().await;
+    let was_on = was_on?;
+    Ok(format!(
+        "access control is off{}: anyone who can reach the server has full access, and /verify \
+         lets every request through. Turn it on again with the enableAccessControl mutation \
+         (or in the web console), with a new administrator",
+        if was_on { "" } else { " (it was already)" }
+    ))
+}
+
+/// Turns access control off in `store`; whether it was on.
+async fn disable_in(store: &Store) -> Result<bool, CommandError> {
     let was_on = store.read_settings().await?.access_control_enabled;
     store
         .disable_access_control_noting(
@@ -113,12 +139,7 @@ async fn disable_access_control(args: DisableAccessControlArgs) -> Result<String
             Some("break-glass: `keyward admin disable-access-control` on the command line".into()),
         )
         .await?;
-    Ok(format!(
-        "access control is off{}: anyone who can reach the server has full access, and /verify \
-         lets every request through. Turn it on again with the enableAccessControl mutation \
-         (or in the web console), with a new administrator",
-        if was_on { "" } else { " (it was already)" }
-    ))
+    Ok(was_on)
 }
 
 /// One line of standard input, without its line ending. At a terminal,

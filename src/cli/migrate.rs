@@ -33,7 +33,9 @@ async fn migrate(args: MigrateArgs) -> Result<String, CommandError> {
     if let status @ MigrationStatus::Ahead { .. } = store.migration_status().await? {
         return Err(CommandError::NotMigrated(status));
     }
-    let applied = store.migrate().await.map_err(CommandError::Migrate)?;
+    let applied = store.migrate().await;
+    store.close().await;
+    let applied = applied.map_err(CommandError::Migrate)?;
     Ok(match applied.as_slice() {
         [] => "the database is current: no migration to apply".to_owned(),
         applied => format!(

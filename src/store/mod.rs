@@ -157,6 +157,16 @@ impl Store {
         within(self.db.limit(), self.db.inner().ping()).await
     }
 
+    /// Closes the pool's connections. On SQLite the last one to close
+    /// checkpoints the write-ahead log into the database file, so that a
+    /// command that exits leaves the file complete on its own (a copy of it
+    /// alone is then the whole database).
+    pub async fn close(&self) {
+        if let Err(err) = self.db.inner().close_by_ref().await {
+            tracing::warn!(error = %err, "closing the database connections failed");
+        }
+    }
+
     /// The connections of the pool right now (for metrics).
     pub fn pool_connections(&self) -> PoolConnections {
         let db = self.db.inner();

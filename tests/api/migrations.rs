@@ -131,3 +131,22 @@ async fn a_database_ahead_of_this_keyward_is_refused_by_serve_no_migrate_and_by_
         "{refusal}"
     );
 }
+
+/// `migrate` exits leaving a SQLite file that is the whole database on its
+/// own (its write-ahead log checkpointed): a copy of the file alone, as an
+/// operator might take right after, is current.
+#[tokio::test]
+async fn on_sqlite_migrate_leaves_a_database_file_complete_on_its_own() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url_of = |name: &str| format!("sqlite://{}?mode=rwc", dir.path().join(name).display());
+    run_keyward(&["migrate", "--database-url", &url_of("k.db")], None)
+        .await
+        .assert_success();
+    std::fs::copy(dir.path().join("k.db"), dir.path().join("copy.db")).expect("copy");
+    let copy = run_keyward(&["migrate", "--database-url", &url_of("copy.db")], None).await;
+    let report = copy.assert_success();
+    assert!(
+        report.contains("no migration to apply") && !report.contains("applied"),
+        "{report}"
+    );
+}
