@@ -130,7 +130,7 @@ async fn in_own_task(
     execution: impl Future<Output = Response> + Send + 'static,
     started: &AtomicBool,
 ) -> Executed {
-    let response = match tokio::spawn(execution).await {
+    let response = match tokio::spawn(tracing::Instrument::in_current_span(execution)).await {
         Ok(response) => response,
         Err(failed) => {
             let error = async_graphql::Error::from(crate::error::Error::from(failed));

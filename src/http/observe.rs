@@ -105,7 +105,8 @@ pub(super) async fn observe(mut request: Request, next: Next) -> Response {
         method = %method,
         route,
         status = status.as_u16(),
-        latency_ms = elapsed.as_secs_f64() * 1000.0,
+        // Microseconds, in milliseconds: 1.234, not 1.2339870000000001.
+        latency_ms = elapsed.as_micros() as f64 / 1000.0,
         request_id = request_id.as_deref(),
         principal = caller.map_or("NONE", Seen::kind),
         key_id = key_id.as_deref(),

@@ -174,6 +174,17 @@ async fn json_log_lines_parse_and_each_request_leaves_one_line_with_its_facts() 
     assert_eq!(key_line["key_id"], json!(key.id));
     assert!(key_line["latency_ms"].as_f64().is_some_and(|ms| ms >= 0.0));
 
+    // Lines logged while handling a request carry its span, request id
+    // included: the debug line saying why the secret was refused.
+    let why = events
+        .iter()
+        .find(|event| event["message"] == "refused: wrong secret key")
+        .expect("the refusal's reason at debug level");
+    assert_eq!(
+        why["spans"][0]["request_id"],
+        json!(refused.request_id()),
+        "{why}"
+    );
     let refused_line = line_of(&refused.request_id());
     assert_eq!(refused_line["status"], 401);
     assert_eq!(refused_line["principal"], "REFUSED");
