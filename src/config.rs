@@ -53,13 +53,14 @@ pub struct Config {
           default_value = crate::expiry_warnings::DEFAULT)]
     pub key_expiry_warnings: crate::expiry_warnings::ExpiryWarnings,
 
-    /// How long audit events are kept, in days; older ones are pruned hourly.
+    /// How long audit events are kept, in days; older ones are pruned at
+    /// start-up and hourly.
     #[arg(long, env = "KEYWARD_AUDIT_RETENTION_DAYS", default_value_t = DEFAULT_AUDIT_RETENTION_DAYS,
           value_parser = clap::value_parser!(u32).range(1..=36_500))]
     pub audit_retention_days: u32,
 
     /// Address of a separate listener serving Prometheus metrics at
-    /// `/metrics` (e.g. `127.0.0.1:9090`). Off by default, so that the
+    /// `/metrics` (e.g. `127.0.0.1:9464`). Off by default, so that the
     /// API's port never exposes them.
     #[arg(long, env = "KEYWARD_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
