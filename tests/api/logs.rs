@@ -185,6 +185,12 @@ async fn json_log_lines_parse_and_each_request_leaves_one_line_with_its_facts() 
         json!(refused.request_id()),
         "{why}"
     );
+    // A mutation's lines too, though it runs in a task of its own.
+    let created = events
+        .iter()
+        .find(|event| event["message"] == "API key created")
+        .expect("the creation's line");
+    assert!(created["spans"][0]["request_id"].is_string(), "{created}");
     let refused_line = line_of(&refused.request_id());
     assert_eq!(refused_line["status"], 401);
     assert_eq!(refused_line["principal"], "REFUSED");
