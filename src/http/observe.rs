@@ -40,6 +40,17 @@ enum Seen {
 }
 
 impl Seen {
+    /// The key's GraphQL id, for a key.
+    fn key_id(self) -> Option<GlobalId> {
+        match self {
+            Self::Key(id) => Some(GlobalId {
+                kind: NodeKind::ApiKey,
+                id,
+            }),
+            _ => None,
+        }
+    }
+
     fn kind(self) -> &'static str {
         match self {
             Self::Refused => "REFUSED",
@@ -74,7 +85,8 @@ impl Observation {
 pub(super) async fn observe(mut request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
-    let request_id = super::caller::request_id(request.headers());
+    // Kept as the header (a reference count), read only if the line is logged.
+    let request_id = request.headers().get(super::REQUEST_ID).cloned();
     let observation = Observation::default();
     request.extensions_mut().insert(observation.clone());
 
@@ -88,18 +100,9 @@ pub(super) async fn observe(mut request: Request, next: Next) -> Response {
     };
     let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
     metrics::http_request(route, &method, status, elapsed);
-    let key_id = match caller {
-        Some(Seen::Key(id)) => Some(
-            GlobalId {
-                kind: NodeKind::ApiKey,
-                id,
-            }
-            .to_string(),
-        ),
-        _ => None,
-    };
     // Never headers, the query string or a body: credentials cannot reach
-    // the log through this line.
+    // the log through this line. The fields are only computed when the line
+    // is logged (the macro evaluates them behind its level check).
     tracing::info!(
         target: "keyward::request",
         method = %method,
@@ -107,9 +110,9 @@ pub(super) async fn observe(mut request: Request, next: Next) -> Response {
         status = status.as_u16(),
         // Microseconds, in milliseconds: 1.234, not 1.2339870000000001.
         latency_ms = elapsed.as_micros() as f64 / 1000.0,
-        request_id = request_id.as_deref(),
+        request_id = request_id.as_ref().and_then(|id| id.to_str().ok()),
         principal = caller.map_or("NONE", Seen::kind),
-        key_id = key_id.as_deref(),
+        key_id = caller.and_then(Seen::key_id).map(tracing::field::display),
         "request"
     );
     response

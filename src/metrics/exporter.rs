@@ -3,6 +3,7 @@
 //! exposes them.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -40,6 +41,15 @@ const UPKEEP_EVERY: Duration = Duration::from_secs(5);
 /// every server of the process (tests run several) shares it.
 static HANDLE: Mutex<Option<PrometheusHandle>> = Mutex::new(None);
 
+/// Whether the process's recorder is installed (see [`recorder`]).
+static INSTALLED: AtomicBool = AtomicBool::new(false);
+
+/// Whether metrics are recorded in this process: without `--metrics-listen`
+/// nothing is, and callers can skip building labels.
+pub(crate) fn is_installed() -> bool {
+    INSTALLED.load(Ordering::Relaxed)
+}
+
 /// The handle of the process's recorder, installed on first use.
 fn recorder() -> Result<PrometheusHandle, Error> {
     let mut installed = HANDLE.lock().unwrap_or_else(|e| e.into_inner());
@@ -59,6 +69,7 @@ fn recorder() -> Result<PrometheusHandle, Error> {
     super::describe();
     metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
     *installed = Some(handle.clone());
+    INSTALLED.store(true, Ordering::Relaxed);
     Ok(handle)
 }
 

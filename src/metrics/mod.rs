@@ -83,6 +83,10 @@ pub(crate) fn describe() {
 /// A request answered over HTTP. `route` is the matched route template (or
 /// `unmatched`), never the path as sent.
 pub fn http_request(route: &str, method: &Method, status: StatusCode, elapsed: Duration) {
+    // Its labels are built per request: not at all without a recorder.
+    if !exporter::is_installed() {
+        return;
+    }
     let method = method_label(method);
     let route = route.to_owned();
     metrics::counter!(HTTP_REQUESTS,
