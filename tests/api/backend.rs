@@ -179,6 +179,13 @@ fn random_suffix() -> String {
 }
 
 /// The `host:port` of a `postgres://…` URL as written, and its address.
+/// `url` (a PostgreSQL URL) reaching its server through `proxy` instead:
+/// its host and port replaced by the proxy's.
+pub fn through_proxy(url: &str, proxy: std::net::SocketAddr) -> String {
+    let (authority, _) = postgres_host(url);
+    url.replacen(&authority, &proxy.to_string(), 1)
+}
+
 pub fn postgres_host(url: &str) -> (String, std::net::SocketAddr) {
     let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
     let authority = rest.split(['/', '?']).next().unwrap_or(rest);

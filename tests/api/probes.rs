@@ -8,7 +8,9 @@ use std::time::Duration;
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::Value;
 
-use crate::backend::{Backend, TestDatabase, on_every_backend, postgres_host, run_on};
+use crate::backend::{
+    Backend, TestDatabase, on_every_backend, postgres_host, run_on, through_proxy,
+};
 use crate::helpers::*;
 use crate::proxy::Proxy;
 
@@ -92,11 +94,8 @@ async fn readyz_turns_503_during_a_database_outage_and_back_while_livez_keeps_an
     run_on(Backend::Postgres, async {
         // The server reaches PostgreSQL only through a proxy the test controls.
         let database = TestDatabase::fresh(Backend::Postgres).await;
-        let (authority, target) = postgres_host(&database.url);
-        let proxy = Proxy::start(target).await;
-        let proxied = database
-            .url
-            .replacen(&authority, &proxy.addr.to_string(), 1);
+        let proxy = Proxy::start(postgres_host(&database.url).1).await;
+        let proxied = through_proxy(&database.url, proxy.addr);
         let app = TestApp::spawn_with(|config| {
             config.database_url = proxied;
             config.database.db_connect_timeout_ms = 1_000;

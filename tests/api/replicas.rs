@@ -7,7 +7,7 @@ use std::time::Duration;
 use sea_orm::{ConnectionTrait, Database, Statement};
 use serde_json::json;
 
-use crate::backend::{Backend, TestDatabase, postgres_host, run_on};
+use crate::backend::{Backend, TestDatabase, postgres_host, run_on, through_proxy};
 use crate::helpers::*;
 use crate::process::ServerProcess;
 use crate::proxy::Proxy;
@@ -154,11 +154,8 @@ async fn while_the_database_is_away_requests_fail_cleanly_and_then_everything_re
     run_on(Backend::Postgres, async {
         // The server reaches PostgreSQL only through a proxy the test controls.
         let database = TestDatabase::fresh(Backend::Postgres).await;
-        let (authority, target) = postgres_host(&database.url);
-        let proxy = Proxy::start(target).await;
-        let proxied = database
-            .url
-            .replacen(&authority, &proxy.addr.to_string(), 1);
+        let proxy = Proxy::start(postgres_host(&database.url).1).await;
+        let proxied = through_proxy(&database.url, proxy.addr);
         let app = TestApp::spawn_with(|config| {
             config.database_url = proxied;
             config.database.db_connect_timeout_ms = 1_000;

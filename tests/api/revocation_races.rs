@@ -402,11 +402,8 @@ racing_on_every_backend!(
 /// A replica B on `a`'s PostgreSQL database that reaches it only through a
 /// proxy the test controls.
 async fn replica_behind_a_proxy(a: &TestApp) -> (TestApp, Proxy) {
-    let (authority, target) = postgres_host(a.database_url());
-    let proxy = Proxy::start(target).await;
-    let proxied = a
-        .database_url()
-        .replacen(&authority, &proxy.addr.to_string(), 1);
+    let proxy = Proxy::start(postgres_host(a.database_url()).1).await;
+    let proxied = backend::through_proxy(a.database_url(), proxy.addr);
     let b = a
         .replica_with(|config| {
             config.database_url = proxied;

@@ -347,11 +347,8 @@ async fn a_silent_database_fails_requests_with_internal_within_the_database_time
         let bound = Duration::from_millis(3 * (CONNECT_MS + STATEMENT_MS));
 
         let database = TestDatabase::fresh(Backend::Postgres).await;
-        let (authority, target) = backend::postgres_host(&database.url);
-        let proxy = BlackHole::start(target).await;
-        let proxied = database
-            .url
-            .replacen(&authority, &proxy.addr.to_string(), 1);
+        let proxy = BlackHole::start(backend::postgres_host(&database.url).1).await;
+        let proxied = backend::through_proxy(&database.url, proxy.addr);
         let app = TestApp::spawn_with(|config| {
             config.database_url = proxied;
             config.database.db_connect_timeout_ms = CONNECT_MS;
