@@ -34,6 +34,11 @@ const HTTP_BUCKETS: &[f64] = &[
 const ARGON2_BUCKETS: &[f64] = &[
     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 ];
+/// Connections the metrics listener serves at once: scrapers are few (a
+/// Prometheus pair, an agent), each with one connection.
+const MAX_CONNECTIONS: u32 = 32;
+/// Connections one address may hold on the metrics listener.
+const MAX_CONNECTIONS_PER_ADDRESS: u32 = 8;
 /// How often histograms are compacted between scrapes.
 const UPKEEP_EVERY: Duration = Duration::from_secs(5);
 
@@ -107,13 +112,16 @@ impl MetricsServer {
             .with_state((handle.clone(), sampled));
         let stop = CancellationToken::new();
         let stopped = stop.clone();
-        let server = tokio::spawn(async move {
-            let serving = axum::serve(listener, router)
-                .with_graceful_shutdown(async move { stopped.cancelled().await });
-            if let Err(err) = serving.await {
-                tracing::error!(error = %err, "the metrics listener failed");
-            }
-        });
+        // The API's accept loop, with its head timeout and connection caps:
+        // connections that send nothing must not pile up here either.
+        let limits = crate::http::ConnectionLimits {
+            max_connections: MAX_CONNECTIONS,
+            per_address: MAX_CONNECTIONS_PER_ADDRESS,
+            trusted_proxies: Arc::new([]),
+        };
+        let server = tokio::spawn(crate::http::serve(listener, router, limits, async move {
+            stopped.cancelled().await;
+        }));
         let upkeep = tokio::spawn(async move {
             let mut ticks = tokio::time::interval(UPKEEP_EVERY);
             loop {

@@ -54,6 +54,53 @@ async fn metrics_are_served_on_their_own_listener_and_never_on_the_api_port() {
     }
 }
 
+/// Connections to the metrics listener that send nothing are capped per
+/// address and closed after the head timeout, as on the API's port: they
+/// cannot pile up until the process runs out of descriptors.
+#[tokio::test]
+async fn silent_connections_to_the_metrics_listener_are_capped_and_closed() {
+    use tokio::io::AsyncReadExt;
+
+    let app = TestApp::spawn_with(|config| {
+        config.metrics_listen = Some((Ipv4Addr::LOCALHOST, 0).into());
+    })
+    .await;
+    let metrics = app.metrics_addr().expect("a metrics listener");
+    let mut silent = Vec::new();
+    for _ in 0..40 {
+        silent.push(
+            tokio::net::TcpStream::connect(metrics)
+                .await
+                .expect("connect"),
+        );
+    }
+    // Closed by the server: the read ends (EOF or reset) before `within`.
+    async fn closed_within(stream: &mut tokio::net::TcpStream, within: Duration) -> bool {
+        let mut byte = [0u8; 1];
+        matches!(
+            tokio::time::timeout(within, stream.read(&mut byte)).await,
+            Ok(Ok(0) | Err(_))
+        )
+    }
+    let mut held = Vec::new();
+    for mut stream in silent {
+        if !closed_within(&mut stream, Duration::from_millis(300)).await {
+            held.push(stream);
+        }
+    }
+    assert!(held.len() <= 8, "{} silent connections held", held.len());
+    for stream in &mut held {
+        assert!(
+            closed_within(stream, Duration::from_secs(15)).await,
+            "a silent connection outlived the head timeout"
+        );
+    }
+    let scraped = reqwest::get(format!("http://{metrics}/metrics"))
+        .await
+        .expect("the metrics listener answers");
+    assert_eq!(scraped.status(), 200);
+}
+
 #[tokio::test]
 async fn without_metrics_listen_there_is_no_metrics_listener() {
     let app = TestApp::spawn().await;
