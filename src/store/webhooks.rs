@@ -7,6 +7,8 @@
 //! ([`Store::claim_deliveries`]) and records each attempt
 //! ([`Store::record_attempt`]).
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, Query};
 use sea_orm::{
@@ -356,32 +358,54 @@ impl Store {
         Ok(delivery)
     }
 
-    /// Claims up to `limit` due deliveries of enabled webhooks: each one's
-    /// `next_attempt_at` is pushed to `lease_until` in the claiming
-    /// transaction, so no other worker takes it while its attempt runs (and
-    /// if this one dies, it is due again when the lease ends). On
-    /// PostgreSQL the rows are locked `FOR UPDATE SKIP LOCKED`, so replicas
-    /// claiming together take different ones; SQLite has one writer.
+    /// Claims up to `limit` due deliveries of enabled webhooks, at most
+    /// `per_project` of each project counting the `in_flight` attempts it has
+    /// already (see [`crate::webhooks::share`]): each one's `next_attempt_at`
+    /// is pushed to `lease_until` in the claiming transaction, so no other
+    /// worker takes it while its attempt runs (and if this one dies, it is
+    /// due again when the lease ends). On PostgreSQL the rows are locked
+    /// `FOR UPDATE SKIP LOCKED`, so replicas claiming together take
+    /// different ones; SQLite has one writer. Within those bounds the
+    /// deliveries due longest go first.
     pub async fn claim_deliveries(
         &self,
         limit: u64,
+        per_project: usize,
+        in_flight: &HashMap<i64, usize>,
         lease_until: DateTime<Utc>,
     ) -> Result<Vec<Claimed>, Error> {
         let now = now();
-        // A read first, on the pool: most polls find nothing due, and need
-        // not take SQLite's write lock (or a PostgreSQL transaction) for it.
-        let enabled = || {
-            Query::select()
+        // A project at 0 could never be claimed for, and the loop below
+        // relies on every project not excluded having room for one.
+        let per_project = per_project.max(1);
+        let mut room: HashMap<i64, usize> = in_flight
+            .iter()
+            .map(|(project, count)| (*project, per_project.saturating_sub(*count)))
+            .collect();
+        // The enabled webhooks of the projects with room left.
+        let claimable = |room: &HashMap<i64, usize>| {
+            let full: Vec<i64> = room
+                .iter()
+                .filter(|(_, left)| **left == 0)
+                .map(|(project, _)| *project)
+                .collect();
+            let mut query = Query::select()
                 .column(Column::Id)
                 .from(Webhook)
                 .and_where(Expr::col(Column::Enabled).eq(true))
-                .to_owned()
+                .to_owned();
+            if !full.is_empty() {
+                query.and_where(Expr::col(Column::ProjectId).is_not_in(full));
+            }
+            query
         };
+        // A read first, on the pool: most polls find nothing due, and need
+        // not take SQLite's write lock (or a PostgreSQL transaction) for it.
         let due = Delivery::find()
             .select_only()
             .column(webhook_delivery::Column::Id)
             .filter(webhook_delivery::Column::NextAttemptAt.lte(now))
-            .filter(webhook_delivery::Column::WebhookId.in_subquery(enabled()))
+            .filter(webhook_delivery::Column::WebhookId.in_subquery(claimable(&room)))
             .limit(1)
             .into_tuple::<i64>()
             .one(self.db())
@@ -390,30 +414,72 @@ impl Store {
             return Ok(Vec::new());
         }
         let txn = self.begin_write().await?;
-        let ids: Vec<i64> = Delivery::find()
-            .select_only()
-            .column(webhook_delivery::Column::Id)
-            .filter(webhook_delivery::Column::NextAttemptAt.lte(now))
-            .filter(webhook_delivery::Column::DeliveredAt.is_null())
-            .filter(webhook_delivery::Column::FailedAt.is_null())
-            .filter(webhook_delivery::Column::WebhookId.in_subquery(enabled()))
-            .order_by_asc(webhook_delivery::Column::NextAttemptAt)
-            .limit(limit)
-            .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
-            .into_tuple()
-            .all(&txn)
-            .await?;
-        if ids.is_empty() {
-            return Ok(Vec::new());
+        let mut deliveries = Vec::new();
+        // The oldest due rows may all be one project's: the rows past its
+        // share are left (unleased) and the query runs again without that
+        // project. Each round leases at least one row or ends, so there are
+        // at most `limit` rounds, and usually one.
+        while (deliveries.len() as u64) < limit {
+            let wanted = limit - deliveries.len() as u64;
+            let due: Vec<(i64, i64)> = Delivery::find()
+                .select_only()
+                .column(webhook_delivery::Column::Id)
+                .column(webhook_delivery::Column::WebhookId)
+                .filter(webhook_delivery::Column::NextAttemptAt.lte(now))
+                .filter(webhook_delivery::Column::DeliveredAt.is_null())
+                .filter(webhook_delivery::Column::FailedAt.is_null())
+                .filter(webhook_delivery::Column::WebhookId.in_subquery(claimable(&room)))
+                .order_by_asc(webhook_delivery::Column::NextAttemptAt)
+                .order_by_asc(webhook_delivery::Column::Id)
+                .limit(wanted)
+                .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+                .into_tuple()
+                .all(&txn)
+                .await?;
+            let hooks: Vec<i64> = due.iter().map(|(_, webhook_id)| *webhook_id).collect();
+            let project_of: HashMap<i64, i64> = Webhook::find()
+                .select_only()
+                .column(Column::Id)
+                .column(Column::ProjectId)
+                .filter(Column::Id.is_in(hooks))
+                .into_tuple()
+                .all(&txn)
+                .await?
+                .into_iter()
+                .collect();
+            let mut chosen = Vec::new();
+            let mut past_a_share = false;
+            for (id, webhook_id) in &due {
+                let Some(project) = project_of.get(webhook_id) else {
+                    continue;
+                };
+                let left = room.entry(*project).or_insert(per_project);
+                if *left == 0 {
+                    past_a_share = true;
+                    continue;
+                }
+                *left -= 1;
+                chosen.push(*id);
+            }
+            if chosen.is_empty() {
+                break;
+            }
+            deliveries.extend(
+                Delivery::update_many()
+                    .col_expr(
+                        webhook_delivery::Column::NextAttemptAt,
+                        Expr::value(Some(lease_until)),
+                    )
+                    .filter(webhook_delivery::Column::Id.is_in(chosen))
+                    .exec_with_returning(&txn)
+                    .await?,
+            );
+            // Every due row fitted: fewer were due than wanted, or the
+            // limit is reached.
+            if !past_a_share {
+                break;
+            }
         }
-        let deliveries = Delivery::update_many()
-            .col_expr(
-                webhook_delivery::Column::NextAttemptAt,
-                Expr::value(Some(lease_until)),
-            )
-            .filter(webhook_delivery::Column::Id.is_in(ids))
-            .exec_with_returning(&txn)
-            .await?;
         txn.commit().await?;
 
         let mut claimed = Vec::with_capacity(deliveries.len());

@@ -1,7 +1,8 @@
 //! Webhook delivery, after the Standard Webhooks specification
 //! (<https://www.standardwebhooks.com/>): what is sent and how it is signed
 //! ([`signing`]), where it may be sent ([`destination`]), the HTTP sender
-//! ([`client`]), and when a failed delivery is tried again ([`backoff`]).
+//! ([`client`]), when a failed delivery is tried again ([`backoff`]), and how
+//! many attempts one project may have at once ([`share`]).
 //!
 //! [`worker`] is the caller: it delivers the store's outbox. The other
 //! modules hold no storage: the caller keeps each webhook's URL and secret, builds a
@@ -12,6 +13,7 @@
 pub mod backoff;
 pub mod client;
 pub mod destination;
+pub mod share;
 pub mod signing;
 pub mod worker;
 

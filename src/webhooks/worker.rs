@@ -9,19 +9,20 @@
 //! the claiming transaction (`FOR UPDATE SKIP LOCKED` on PostgreSQL), so two
 //! replicas never attempt the same delivery at once, and one that dies
 //! mid-attempt leaves it due again when the lease ends. At most
-//! [`MAX_IN_FLIGHT`] attempts run at once per replica.
+//! [`MAX_IN_FLIGHT`] attempts run at once per replica, and at most
+//! [`PER_PROJECT`] of one project's (see [`super::share`]), so a project
+//! whose receivers hang delays its own deliveries only.
 
 use crate::metrics::DeliveryOutcome;
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use sea_orm::ActiveEnum;
 use serde_json::{Value, json};
-use tokio::sync::Semaphore;
 use tokio::task::{JoinHandle, JoinSet};
 use url::Url;
 
+use super::share::InFlight;
 use super::{Client, ClientError, DestinationPolicy, Payload, SigningSecret, next_attempt};
 use crate::ids::GlobalId;
 use crate::store::{self, Claimed, Store, audit_event};
@@ -33,6 +34,11 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
 pub const LEASE: TimeDelta = TimeDelta::seconds(30);
 /// Most attempts in flight at once on one replica.
 pub const MAX_IN_FLIGHT: usize = 8;
+/// Most attempts of one project in flight at once on one replica: a
+/// quarter of the slots, so the receivers of a project that hang for the
+/// whole timeout hold two slots, not eight, and it takes four such
+/// projects to fill a replica's.
+pub const PER_PROJECT: usize = MAX_IN_FLIGHT / 4;
 
 /// How the worker delivers.
 #[derive(Clone, Copy, Debug)]
@@ -57,16 +63,21 @@ pub fn start(store: Store, options: WorkerOptions) -> Result<JoinHandle<()>, Cli
 
 async fn run(store: Store, client: Client, options: WorkerOptions) {
     let mut events = store.subscribe_events();
-    let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     // Owned here, so stopping the worker stops its attempts too.
     let mut in_flight = JoinSet::new();
+    let by_project = InFlight::default();
     let mut failing = false;
     loop {
         while in_flight.try_join_next().is_some() {}
-        let free = slots.available_permits();
+        let free = MAX_IN_FLIGHT.saturating_sub(in_flight.len());
         if free > 0 {
             match store
-                .claim_deliveries(free as u64, store::now() + LEASE)
+                .claim_deliveries(
+                    free as u64,
+                    PER_PROJECT,
+                    &by_project.snapshot(),
+                    store::now() + LEASE,
+                )
                 .await
             {
                 Ok(claimed) => {
@@ -74,13 +85,11 @@ async fn run(store: Store, client: Client, options: WorkerOptions) {
                         tracing::info!("claiming webhook deliveries works again");
                     }
                     for claimed in claimed {
-                        let Ok(permit) = slots.clone().acquire_owned().await else {
-                            return;
-                        };
+                        let counted = by_project.start(claimed.webhook.project_id);
                         let (store, client) = (store.clone(), client.clone());
                         in_flight.spawn(async move {
                             attempt(&store, &client, options, claimed).await;
-                            drop(permit);
+                            drop(counted);
                         });
                     }
                 }
@@ -101,6 +110,9 @@ async fn run(store: Store, client: Client, options: WorkerOptions) {
                     tokio::time::sleep(POLL_INTERVAL).await;
                 }
             }
+            // A slot, and maybe a project's share, is free again: what
+            // waited for it is claimed now rather than at the next poll.
+            Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
         }
     }
 }

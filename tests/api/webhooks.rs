@@ -22,6 +22,7 @@ on_every_backend!(
     an_event_is_queued_for_its_webhooks_only_when_it_commits,
     a_webhook_failing_for_five_days_is_disabled_by_keyward_until_enabled_again,
     deleting_a_project_deletes_its_webhooks_and_their_deliveries,
+    one_projects_unanswering_receivers_do_not_delay_another_projects_deliveries,
 );
 
 const CREATE: &str = "mutation($i: CreateWebhookInput!) { createWebhook(input: $i) {
@@ -231,6 +232,30 @@ impl Drop for Receiver {
             self.assert_every_request_signed();
         }
     }
+}
+
+/// A receiver that accepts every connection, reads what is sent and never
+/// answers, as a stalled or hostile receiver would: each attempt to it
+/// waits for the client's whole timeout. Returns its base URL and the
+/// number of connections it has accepted.
+async fn start_unanswering() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    use tokio::io::AsyncReadExt as _;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind the receiver");
+    let addr = listener.local_addr().expect("receiver address");
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buffer = [0; 1024];
+                while stream.read(&mut buffer).await.is_ok_and(|read| read > 0) {}
+            });
+        }
+    });
+    (format!("http://{addr}"), accepted)
 }
 
 fn header<'a>(received: &'a Received, name: &str) -> &'a str {
@@ -1050,6 +1075,62 @@ async fn deleting_a_project_deletes_its_webhooks_and_their_deliveries() {
     let sent = receiver.received().len();
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(receiver.received().len(), sent);
+}
+
+/// A project's receivers that never answer hold at most its share of the
+/// worker's attempt slots (2 of 8), each for the whole 10 s timeout: another
+/// project's event still leaves at once, not after the stalled attempts.
+async fn one_projects_unanswering_receivers_do_not_delay_another_projects_deliveries() {
+    let app = spawn_local().await;
+    let (stalled_url, connections) = start_unanswering().await;
+    let stalled = app.create_project(&Auth::None, "stalled").await;
+    for n in 0..8 {
+        create_webhook(
+            &app,
+            &Auth::None,
+            json!({ "projectId": stalled, "url": format!("{stalled_url}/hook{n}"),
+                    "actions": ["KEY_CREATED"] }),
+        )
+        .await;
+    }
+    // 80 deliveries, each of which would hold a slot for 10 s.
+    for _ in 0..10 {
+        app.create_key(&Auth::None, &stalled, "READ_ONLY").await;
+    }
+    let attempting = std::time::Instant::now();
+    while connections.load(std::sync::atomic::Ordering::SeqCst) < 2 {
+        assert!(
+            attempting.elapsed() < Duration::from_secs(5),
+            "the stalled project's deliveries were not attempted"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let receiver = Receiver::start(vec![]).await;
+    let project = app.default_project(&Auth::None).await;
+    receiver
+        .create_webhook(
+            &app,
+            &Auth::None,
+            json!({ "projectId": project, "url": receiver.url, "actions": ["KEY_CREATED"] }),
+        )
+        .await;
+    let sent = std::time::Instant::now();
+    app.create_key(&Auth::None, &project, "READ_ONLY").await;
+    // Well inside the 10 s an attempt may take: a wait for a stalled slot
+    // would show.
+    while receiver.received().is_empty() {
+        assert!(
+            sent.elapsed() < Duration::from_secs(3),
+            "another project's event waited behind the stalled receivers"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        connections.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "the stalled project holds its share of the slots, and no more"
+    );
 }
 
 /// `kill -9` while deliveries are being made, then a restart on the same
