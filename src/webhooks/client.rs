@@ -489,12 +489,12 @@ mod tests {
             (
                 &strict,
                 format!("http://127.0.0.1:{port}/ok"),
-                "127.0.0.1 is a loopback address",
+                "127.0.0.1 is refused: webhooks may not reach loopback addresses",
             ),
             (
                 &strict,
                 format!("http://[::ffff:127.0.0.1]:{port}/ok"),
-                "::ffff:127.0.0.1 is a loopback",
+                "::ffff:127.0.0.1 is refused: webhooks may not reach loopback",
             ),
             (
                 &strict,
@@ -509,7 +509,7 @@ mod tests {
             (
                 &rebound,
                 format!("http://rebound.example:{port}/ok"),
-                "every address of rebound.example is one webhooks may not reach",
+                "rebound.example does not resolve, or resolves to an address webhooks may not reach",
             ),
         ];
         for (client, target, error) in cases {

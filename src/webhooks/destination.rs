@@ -63,25 +63,37 @@ pub enum DestinationError {
     NoHost,
     #[error("{host} names this machine, which webhooks may not reach")]
     LocalName { host: String },
-    #[error("{address} is a {range} address, which webhooks may not reach")]
+    /// A literal address: the caller wrote it, so the message may say what
+    /// it is. The range's name goes in the plural, which needs no article
+    /// ("unspecified", "IPv4-compatible" and "IETF" would each want one of
+    /// their own).
+    #[error("{address} is refused: webhooks may not reach {range} addresses")]
     Address {
         address: IpAddr,
         range: &'static str,
     },
-    /// The message names neither the address nor its range: whoever saves a
-    /// webhook must not learn what internal names resolve to.
-    #[error("{host} resolves to an address webhooks may not reach")]
+    /// A name with an address in a refused range. The message is
+    /// [`UNREACHABLE_NAME`], the same as for a name that does not resolve:
+    /// were they told apart, whoever saves a webhook could learn which
+    /// internal names exist (and a range, what they point to). The details
+    /// go to the debug log only.
+    #[error("{host} {UNREACHABLE_NAME}")]
     Resolved {
         host: String,
         address: IpAddr,
         range: &'static str,
     },
-    /// The resolver's reason stays out of the message, for the same reason.
-    #[error("could not resolve {host}")]
+    /// A name that does not resolve; see [`DestinationError::Resolved`].
+    #[error("{host} {UNREACHABLE_NAME}")]
     Unresolvable { host: String, reason: String },
-    #[error("every address of {host} is one webhooks may not reach")]
+    /// When sending, a name none of whose addresses is permitted; see
+    /// [`DestinationError::Resolved`].
+    #[error("{host} {UNREACHABLE_NAME}")]
     NoPermittedAddress { host: String },
 }
+
+/// What is said of a name webhooks may not be sent to, whatever the reason.
+const UNREACHABLE_NAME: &str = "does not resolve, or resolves to an address webhooks may not reach";
 
 /// Checks a URL when a webhook is saved, and returns it parsed.
 ///
@@ -105,9 +117,16 @@ async fn validate_with(
         return Ok(url);
     }
     if let Some(Host::Domain(host)) = url.host() {
-        let unresolvable = |reason: String| DestinationError::Unresolvable {
-            host: host.to_owned(),
-            reason,
+        let unresolvable = |reason: String| {
+            tracing::debug!(
+                host,
+                reason,
+                "webhook URL refused: its name does not resolve"
+            );
+            DestinationError::Unresolvable {
+                host: host.to_owned(),
+                reason,
+            }
         };
         let addresses = tokio::time::timeout(RESOLVE_TIMEOUT, lookup.ips(host))
             .await
@@ -118,6 +137,12 @@ async fn validate_with(
         }
         for address in addresses {
             if let Some(range) = refused_range(address) {
+                tracing::debug!(
+                    host,
+                    %address,
+                    range,
+                    "webhook URL refused: its name resolves to a refused address"
+                );
                 return Err(DestinationError::Resolved {
                     host: host.to_owned(),
                     address,
@@ -359,22 +384,36 @@ impl GuardedResolver {
         lookup: Lookup,
         host: String,
     ) -> Result<Vec<SocketAddr>, DestinationError> {
-        let addresses = lookup
-            .ips(&host)
-            .await
-            .map_err(|err| DestinationError::Unresolvable {
+        let addresses = lookup.ips(&host).await.map_err(|err| {
+            let reason = err.to_string();
+            tracing::debug!(
+                host,
+                reason,
+                "webhook delivery refused: its name does not resolve"
+            );
+            DestinationError::Unresolvable {
                 host: host.clone(),
-                reason: err.to_string(),
-            })?;
-        let permitted: Vec<SocketAddr> = addresses
+                reason,
+            }
+        })?;
+        let (permitted, refused): (Vec<IpAddr>, Vec<IpAddr>) =
+            addresses.into_iter().partition(|ip| policy.permits(*ip));
+        if permitted.is_empty() {
+            tracing::debug!(
+                host,
+                refused = ?refused
+                    .iter()
+                    .map(|ip| (ip, refused_range(*ip)))
+                    .collect::<Vec<_>>(),
+                "webhook delivery refused: no address of its name may be reached"
+            );
+            return Err(DestinationError::NoPermittedAddress { host });
+        }
+        let permitted = permitted
             .into_iter()
-            .filter(|ip| policy.permits(*ip))
             // Port 0: reqwest puts in the URL's port (or the scheme's).
             .map(|ip| SocketAddr::new(ip, 0))
             .collect();
-        if permitted.is_empty() {
-            return Err(DestinationError::NoPermittedAddress { host });
-        }
         Ok(permitted)
     }
 }
@@ -656,7 +695,7 @@ mod tests {
             .expect_err("metadata endpoint");
         assert_eq!(
             err.to_string(),
-            "169.254.169.254 is a cloud metadata address, which webhooks may not reach"
+            "169.254.169.254 is refused: webhooks may not reach cloud metadata addresses"
         );
         // The receiver's token in the URL is not repeated.
         assert!(!err.to_string().contains("abc"));
@@ -665,6 +704,119 @@ mod tests {
             .await
             .expect_err("credentials");
         assert!(!err.to_string().contains("secret"), "{err}");
+    }
+
+    /// Whoever saves a webhook learns nothing of which names exist inside:
+    /// a name that does not resolve and names that resolve to refused
+    /// addresses get one message, when saving and when sending.
+    #[tokio::test]
+    async fn a_name_that_does_not_resolve_and_one_that_resolves_inside_read_the_same() {
+        let entries: &[(&str, &[IpAddr])] = &[
+            ("internal.example", &[ip("10.0.0.7")]),
+            ("mixed.example", &[ip("93.184.215.14"), ip("127.0.0.1")]),
+            ("metadata.example", &[ip("169.254.169.254")]),
+            ("mapped.example", &[ip("::ffff:192.168.1.1")]),
+            ("empty.example", &[]),
+        ];
+        let lookup = Lookup::fixed(entries);
+        let resolver = GuardedResolver::fixed(STRICT, entries);
+        let expected = "NAME does not resolve, or resolves to an address webhooks may not reach";
+        let hosts = [
+            "missing.example",
+            "internal.example",
+            "mixed.example",
+            "metadata.example",
+            "mapped.example",
+            "empty.example",
+        ];
+        for host in hosts {
+            let saved = validate_with(&format!("https://{host}/hook"), STRICT, &lookup)
+                .await
+                .expect_err("refused when saved");
+            assert_eq!(saved.to_string().replace(host, "NAME"), expected, "{host}");
+        }
+        // When sending, a name with a permitted address resolves to it.
+        for host in ["missing.example", "internal.example", "metadata.example"] {
+            let sent = match resolver
+                .resolve(Name::from_str(host).expect("a name"))
+                .await
+            {
+                Ok(addresses) => panic!("{host} resolved to {:?}", addresses.collect::<Vec<_>>()),
+                Err(err) => err.to_string(),
+            };
+            assert_eq!(sent.replace(host, "NAME"), expected, "{host} when sending");
+        }
+    }
+
+    /// A literal address's refusal names its range, in a sentence that
+    /// reads right for every range: plural, without an article.
+    #[test]
+    fn each_refused_range_reads_as_a_sentence_by_table() {
+        let cases = [
+            (
+                "0.0.0.0",
+                "0.0.0.0 is refused: webhooks may not reach unspecified (\"this network\") addresses",
+            ),
+            (
+                "::",
+                ":: is refused: webhooks may not reach unspecified addresses",
+            ),
+            (
+                "::127.0.0.1",
+                "::7f00:1 is refused: webhooks may not reach IPv4-compatible (deprecated) addresses",
+            ),
+            (
+                "192.0.0.8",
+                "192.0.0.8 is refused: webhooks may not reach IETF protocol assignment addresses",
+            ),
+            (
+                "fd00:ec2::254",
+                "fd00:ec2::254 is refused: webhooks may not reach cloud metadata (AWS) addresses",
+            ),
+            (
+                "10.0.0.1",
+                "10.0.0.1 is refused: webhooks may not reach private (RFC 1918) addresses",
+            ),
+        ];
+        for (address, expected) in cases {
+            let url = Url::parse(&format!(
+                "http://{}/",
+                match ip(address) {
+                    IpAddr::V4(v4) => v4.to_string(),
+                    IpAddr::V6(v6) => format!("[{v6}]"),
+                }
+            ))
+            .expect("a URL");
+            let err = check_url(&url, STRICT).expect_err("refused");
+            assert_eq!(err.to_string(), expected);
+        }
+        // Every range of both tables, by an address inside it.
+        let v4 = REFUSED_V4.iter().map(|(net, len, range)| {
+            let inside = if *len == 32 {
+                *net
+            } else {
+                Ipv4Addr::from(u32::from(*net) | 2)
+            };
+            (IpAddr::V4(inside), *range)
+        });
+        let v6 = REFUSED_V6.iter().map(|(net, len, range)| {
+            let inside = if *len == 128 {
+                *net
+            } else {
+                Ipv6Addr::from(u128::from(*net) | 2)
+            };
+            (IpAddr::V6(inside), *range)
+        });
+        for (address, range) in v4.chain(v6) {
+            assert_eq!(refused_range(address), Some(range), "{address}");
+            let message = DestinationError::Address { address, range }.to_string();
+            let words: Vec<&str> = message.split_whitespace().collect();
+            assert!(!words.contains(&"a") && !words.contains(&"an"), "{message}");
+            assert!(
+                message.ends_with(&format!("reach {range} addresses")),
+                "{message}"
+            );
+        }
     }
 
     #[tokio::test]
