@@ -698,6 +698,85 @@ mod tests {
         assert_eq!(counts().await, (3, 0), "server-wide: none");
     }
 
+    /// A claim takes at most `per_project` of a project's deliveries,
+    /// counting those it has in flight, however many of its deliveries are
+    /// due before another project's: the other's are claimed in the same
+    /// call, and the rows past the share stay due for later.
+    #[tokio::test]
+    async fn a_claim_takes_at_most_a_projects_share_and_reaches_past_it() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let store = Store::connect(&url, &DatabaseOptions::default())
+            .await
+            .expect("connect");
+        store.migrate().await.expect("migrate");
+        // Set up under an action the webhooks do not subscribe to.
+        let setup = AuditContext::system(AuditAction::ProjectUpdated);
+        let context = AuditContext::system(AuditAction::KeyCreated);
+        let stalled = store
+            .projects(None, None, 1)
+            .await
+            .expect("projects")
+            .items
+            .remove(0)
+            .id;
+        let other = store
+            .create_project("other".into(), None, &setup)
+            .await
+            .expect("a project")
+            .id;
+        for project_id in [stalled, other] {
+            store
+                .insert_webhook(
+                    NewWebhook {
+                        project_id,
+                        url: "http://127.0.0.1:9/".into(),
+                        description: None,
+                        actions: vec![AuditAction::KeyCreated],
+                        signing_secret: "whsec_unused".into(),
+                    },
+                    &setup,
+                )
+                .await
+                .expect("insert");
+        }
+        // Five of the stalled project's deliveries are due before the
+        // other's one.
+        for project_id in [stalled, stalled, stalled, stalled, stalled, other] {
+            let txn = store.begin_write().await.expect("begin");
+            let event = audit::insert(
+                &txn,
+                &context,
+                AuditOutcome::Succeeded,
+                Target::project(project_id),
+                None,
+            )
+            .await
+            .expect("insert");
+            store
+                .commit_with_events(txn, [event])
+                .await
+                .expect("commit");
+        }
+        let lease = now() + chrono::TimeDelta::seconds(30);
+        let claim = async |in_flight: &[(i64, usize)]| -> Vec<i64> {
+            let claimed = store
+                .claim_deliveries(8, 2, &in_flight.iter().copied().collect(), lease)
+                .await
+                .expect("claim");
+            let mut projects: Vec<i64> = claimed.iter().map(|c| c.webhook.project_id).collect();
+            projects.sort_unstable();
+            projects
+        };
+        let mut expected = vec![stalled, stalled, other];
+        expected.sort_unstable();
+        assert_eq!(claim(&[]).await, expected, "two of five, and the other's");
+        assert!(claim(&[(stalled, 2)]).await.is_empty(), "at its share");
+        assert_eq!(claim(&[(stalled, 1)]).await, vec![stalled]);
+        assert_eq!(claim(&[]).await, vec![stalled, stalled], "the last two");
+        assert!(claim(&[]).await.is_empty(), "all leased");
+    }
+
     #[test]
     fn an_empty_list_subscribes_to_every_action_and_a_list_to_its_own() {
         let cases = [
