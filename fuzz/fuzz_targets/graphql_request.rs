@@ -15,8 +15,6 @@ use std::sync::OnceLock;
 use keyward::graphql::KeywardSchema;
 use libfuzzer_sys::fuzz_target;
 
-/// Longest document the HTTP handler accepts (src/http/mod.rs).
-const MAX_QUERY_BYTES: usize = 32 * 1024;
 /// Half of a tokio worker's default stack: the limits must not depend on
 /// a generous stack.
 const STACK_BYTES: usize = 1024 * 1024;
@@ -93,7 +91,9 @@ fn run(body: &[u8]) {
     let Ok(request) = serde_json::from_slice::<async_graphql::Request>(body) else {
         return;
     };
-    if request.query.len() > MAX_QUERY_BYTES {
+    // The handler refuses these before anything else (the executor's limits
+    // would too); nothing to explore past them.
+    if request.query.len() > keyward::graphql::limits::MAX_QUERY_BYTES {
         return;
     }
     let Ok(runtime) = tokio::runtime::Builder::new_current_thread().build() else {

@@ -10,16 +10,29 @@
 //! parsed it, too late for the limits.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
 
 use async_graphql::parser::types::OperationType;
 use async_graphql::{Data, Executor, Pos, Request, Response, ServerError};
-use futures::StreamExt;
 use futures::stream::BoxStream;
+use futures::{Stream, StreamExt};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::{KeywardSchema, Schemas, limits};
 use crate::auth::Principal;
+
+/// How many operations of one WebSocket connection are prepared (held to
+/// the limits, parsed, validated) at a time. async-graphql reads every
+/// message a client has pipelined, then prepares each operation in the
+/// first poll of its stream, all in the connection's one task and without
+/// yielding: ten pipelined expensive `subscribe` messages were 5.3 s of one
+/// worker's CPU that nothing else could use. One at a time, with a yield to
+/// the scheduler before each, a connection gets at most one preparation per
+/// turn, as an HTTP request does; the others wait their turn in order.
+const PREPARED_AT_ONCE: usize = 1;
 
 /// The executor of one WebSocket connection: the limits applied, errors
 /// annotated, and the schema of the connection's caller (see
@@ -28,6 +41,8 @@ use crate::auth::Principal;
 pub struct SessionExecutor {
     schemas: Schemas,
     caller: Arc<OnceLock<Principal>>,
+    /// Turns to prepare an operation ([`PREPARED_AT_ONCE`]).
+    preparing: Arc<Semaphore>,
 }
 
 impl SessionExecutor {
@@ -35,6 +50,7 @@ impl SessionExecutor {
         Self {
             schemas,
             caller: Arc::default(),
+            preparing: Arc::new(Semaphore::new(PREPARED_AT_ONCE)),
         }
     }
 
@@ -165,20 +181,52 @@ impl Executor for SessionExecutor {
         async move { execute(&schema, request, || {}).await.response }
     }
 
+    /// The operation of a `subscribe` message: held to the same limits as
+    /// one sent over HTTP ([`limits::admit`]), prepared in its turn
+    /// ([`PREPARED_AT_ONCE`]), then run.
     fn execute_stream(
         &self,
         request: Request,
         session_data: Option<Arc<Data>>,
     ) -> BoxStream<'static, Response> {
-        match limits::admit(request) {
-            Ok(request) => Executor::execute_stream(self.schema(), request, session_data)
-                .map(annotated)
-                .boxed(),
-            Err(refused) => {
-                futures::stream::once(async { annotated(Response::from_errors(vec![refused])) })
-                    .boxed()
-            }
-        }
+        let schema = self.schema().clone();
+        let preparing = Arc::clone(&self.preparing);
+        let prepared = async move {
+            // Never closed, so never an error; without a permit the
+            // operation would merely not wait.
+            let turn = preparing.acquire_owned().await.ok();
+            tokio::task::yield_now().await;
+            let stream = match limits::admit(request) {
+                Ok(request) => Executor::execute_stream(&schema, request, session_data)
+                    .map(annotated)
+                    .boxed(),
+                Err(refused) => {
+                    futures::stream::once(async { annotated(Response::from_errors(vec![refused])) })
+                        .boxed()
+                }
+            };
+            TurnUntilFirstPoll { turn, stream }
+        };
+        futures::stream::once(prepared).flatten().boxed()
+    }
+}
+
+/// An operation's stream holding its connection's turn until its first
+/// poll, in which async-graphql prepares the request (parsing, validation);
+/// a query's or a mutation's first poll may also start executing it, which
+/// waits on the database without the turn.
+struct TurnUntilFirstPoll {
+    turn: Option<OwnedSemaphorePermit>,
+    stream: BoxStream<'static, Response>,
+}
+
+impl Stream for TurnUntilFirstPoll {
+    type Item = Response;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Response>> {
+        let polled = self.stream.poll_next_unpin(cx);
+        self.turn = None;
+        polled
     }
 }
 
@@ -188,8 +236,10 @@ mod tests {
 
     use async_graphql::{Request, Response, Value};
 
-    use super::{execute, in_own_task, limits};
-    use crate::graphql::{KeywardSchema, schema_builder};
+    use std::task::Poll;
+
+    use super::{PREPARED_AT_ONCE, SessionExecutor, execute, in_own_task, limits};
+    use crate::graphql::{KeywardSchema, Schemas, schema_builder};
 
     fn schema() -> KeywardSchema {
         // No data: enough for anything that fails before a resolver needs
@@ -277,6 +327,50 @@ mod tests {
                 .all(|message| !message.contains("recursion")),
             "{messages:?}"
         );
+    }
+
+    /// Operations pipelined on one connection, polled as async-graphql polls
+    /// them (every stream, pass after pass, in the connection's one task):
+    /// each is answered, and no pass prepares more than its share.
+    #[tokio::test]
+    async fn a_connection_prepares_its_pipelined_operations_one_turn_at_a_time() {
+        use async_graphql::Executor as _;
+        use futures::StreamExt as _;
+        use futures::stream::BoxStream;
+
+        let executor = SessionExecutor::new(Schemas {
+            authenticated: schema(),
+            anonymous: schema(),
+        });
+        let pipelined = 10;
+        let mut streams: Vec<Option<BoxStream<'static, Response>>> = (0..pipelined)
+            .map(|_| Some(executor.execute_stream(Request::new("subscription { nope }"), None)))
+            .collect();
+        let mut answered = 0;
+        for _pass in 0..100 {
+            let prepared = std::future::poll_fn(|cx| {
+                let mut prepared = 0;
+                for slot in &mut streams {
+                    let Some(stream) = slot.as_mut() else {
+                        continue;
+                    };
+                    if let Poll::Ready(answer) = stream.poll_next_unpin(cx) {
+                        let response = answer.expect("an answer before the end");
+                        assert_eq!(code(&response).as_deref(), Some("BAD_USER_INPUT"));
+                        prepared += 1;
+                        *slot = None;
+                    }
+                }
+                Poll::Ready(prepared)
+            })
+            .await;
+            assert!(prepared <= PREPARED_AT_ONCE, "{prepared} in one pass");
+            answered += prepared;
+            if answered == pipelined {
+                return;
+            }
+        }
+        panic!("{answered} of {pipelined} operations answered");
     }
 
     #[tokio::test]

@@ -1,28 +1,37 @@
-//! Limits every GraphQL request is held to before async-graphql sees it.
+//! Limits every GraphQL request is held to before async-graphql sees it,
+//! whichever way it came (`POST /graphql` or a `subscribe` message over
+//! WebSocket): [`admit`] is the one way in.
 //!
 //! async-graphql parses, validates and converts values by recursion, on the
 //! stack of whichever tokio worker runs the request. A 3.5 KB document of
 //! nested list literals was enough to overflow that stack and abort the whole
 //! process, before async-graphql's own `limit_recursive_depth` (which runs on
-//! the parsed document) could act. So [`admit`] checks, in this order, with
-//! nothing but loops and bounded memory:
+//! the parsed document) could act. And its validation walks every operation
+//! and every fragment of a document with the fragments they spread inlined,
+//! so the work grows with the product of operations and fragment sizes.
+//! So [`admit`] checks, cheapest first, with nothing but loops and bounded
+//! memory:
 //!
-//! 1. the bracket nesting of the document's text (`{`, `[`, `(`), by a linear
+//! 1. the length of the document ([`MAX_QUERY_BYTES`]), before reading it;
+//! 2. the bracket nesting of the document's text (`{`, `[`, `(`), by a linear
 //!    scan that skips strings, block strings and comments the way the parser
 //!    does ([`MAX_NESTING`]);
-//! 2. the nesting of the variables (JSON arrays and objects, [`MAX_NESTING`]);
-//! 3. then it parses, and checks how deep selections nest once every fragment
-//!    spread is inlined, which a chain of fragments can make deep without any
-//!    deep brackets ([`MAX_SELECTION_DEPTH`]; fragment cycles are refused here
-//!    too), and how many selections there are once inlined, which fragments
-//!    spread twice each can make exponential in a short document
-//!    ([`MAX_INLINED_SELECTIONS`]);
-//! 4. and how many root fields the mutation to be run has
+//! 3. the nesting of the variables (JSON arrays and objects, [`MAX_NESTING`]);
+//! 4. then it parses, and counts the operations ([`MAX_OPERATIONS`]);
+//! 5. then it checks how deep selections nest once every fragment spread is
+//!    inlined, which a chain of fragments can make deep without any deep
+//!    brackets ([`MAX_SELECTION_DEPTH`]; fragment cycles are refused here
+//!    too), and how many selections there are once inlined, in each
+//!    operation and fragment ([`MAX_INLINED_SELECTIONS`]) and in the whole
+//!    document ([`MAX_DOCUMENT_SELECTIONS`]), which fragments spread twice
+//!    each, or spread by many operations, can make huge in a short document;
+//! 6. and how many root fields the mutation to be run has
 //!    ([`MAX_MUTATION_FIELDS`]);
-//! 5. and that its required variables are given ([`super::variables`]).
+//! 7. and that its required variables are given ([`super::variables`]).
 //!
 //! Past them, every recursion of async-graphql is at most a few hundred
-//! frames deep whatever the worker's stack size. The parsed document is handed
+//! frames deep whatever the worker's stack size, and its validation walks at
+//! most [`MAX_DOCUMENT_SELECTIONS`] selections. The parsed document is handed
 //! on with the request, so nothing is parsed twice.
 
 use std::collections::HashMap;
@@ -32,6 +41,18 @@ use async_graphql::parser::types::{
     SelectionSet,
 };
 use async_graphql::{Pos, Request, ServerError, Value as ConstValue, Variables};
+
+/// Longest document accepted, in bytes. Every check below is linear in it.
+pub const MAX_QUERY_BYTES: usize = 32 * 1024;
+
+/// Most operations one document may define. Only one of them runs, but
+/// validation walks them all (with their fragments inlined), and several of
+/// its rules repeat per operation the work of every fragment the operation
+/// reaches: a 31.6 KB document of 1,700 operations each spreading one
+/// fragment cost 0.3 s of CPU. Clients send one operation per request;
+/// editors such as GraphiQL send every operation of their editor with
+/// `operationName`, which a few dozen cover.
+pub const MAX_OPERATIONS: usize = 64;
 
 /// Deepest nesting accepted of brackets in the document and of arrays and
 /// objects in the variables. The standard introspection query (graphql-js's
@@ -61,6 +82,15 @@ pub const MAX_SELECTION_DEPTH: usize = super::MAX_RECURSIVE_DEPTH;
 /// introspection query has about 230.
 pub const MAX_INLINED_SELECTIONS: usize = 4 * super::MAX_COMPLEXITY;
 
+/// Most selections a whole document may have: each operation and each
+/// fragment, used or not, counted with its fragments inlined, summed. That
+/// is what async-graphql's validation walks (its inlining visitors walk every
+/// fragment on its own and again wherever it is spread), so this bounds the
+/// work of a document however its operations and fragments divide it. Twice
+/// the limit of one definition, so that an operation at that limit may be
+/// written through a fragment (which then counts twice).
+pub const MAX_DOCUMENT_SELECTIONS: usize = 2 * MAX_INLINED_SELECTIONS;
+
 /// Most root fields one mutation may run. Each key-creating field runs
 /// argon2, so aliases must not multiply that cost; no client of the API needs
 /// more than a few changes in one request. Every root field counts (aliases,
@@ -72,9 +102,11 @@ pub const MAX_MUTATION_FIELDS: usize = 10;
 /// async-graphql; or the error to answer instead (a parse error, or one that
 /// names the limit), before anything has run.
 pub fn admit(mut request: Request) -> Result<Request, ServerError> {
+    check_size(&request.query)?;
     check_nesting(&request.query)?;
     check_variables(&request.variables)?;
     let document = async_graphql::parser::parse_query(&request.query).map_err(syntax_error)?;
+    check_operations(&document)?;
     let shapes = Shapes::of(&document)?;
     shapes.check_inlined(&document)?;
     shapes.check_mutation_fields(&document, request.operation_name.as_deref())?;
@@ -83,6 +115,38 @@ pub fn admit(mut request: Request) -> Result<Request, ServerError> {
     }
     request.set_parsed_query(document);
     Ok(request)
+}
+
+/// Refuses a document longer than [`MAX_QUERY_BYTES`]. Public so that GraphQL
+/// over HTTP can answer it with a 400 whatever the response type, as it
+/// answers a body too large; [`admit`] checks it all the same.
+pub fn check_size(query: &str) -> Result<(), ServerError> {
+    if query.len() > MAX_QUERY_BYTES {
+        return Err(ServerError::new(
+            format!(
+                "the query is {} bytes, longer than the limit of {MAX_QUERY_BYTES} bytes",
+                query.len()
+            ),
+            None,
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses a document of more than [`MAX_OPERATIONS`] operations: counted on
+/// the parsed document, before any walk of its selections.
+fn check_operations(document: &ExecutableDocument) -> Result<(), ServerError> {
+    let operations = match &document.operations {
+        DocumentOperations::Single(_) => 1,
+        DocumentOperations::Multiple(operations) => operations.len(),
+    };
+    if operations > MAX_OPERATIONS {
+        return Err(ServerError::new(
+            format!("the document has {operations} operations; the limit is {MAX_OPERATIONS}"),
+            None,
+        ));
+    }
+    Ok(())
 }
 
 /// The parser's error as one line, with its position in `locations`. The
@@ -380,7 +444,9 @@ impl<'a> Shapes<'a> {
 
     /// Refuses any operation or fragment, used or not, whose selections nest
     /// deeper than [`MAX_SELECTION_DEPTH`], or number more than
-    /// [`MAX_INLINED_SELECTIONS`], once inlined: validation walks them all.
+    /// [`MAX_INLINED_SELECTIONS`], once inlined: validation walks them all;
+    /// then a document whose definitions together number more than
+    /// [`MAX_DOCUMENT_SELECTIONS`].
     fn check_inlined(&self, document: &ExecutableDocument) -> Result<(), ServerError> {
         let check = |what: &dyn Fn() -> String, depth: usize, selections: usize, pos| {
             if depth > MAX_SELECTION_DEPTH {
@@ -403,6 +469,7 @@ impl<'a> Shapes<'a> {
             }
             Ok(())
         };
+        let mut total: usize = 0;
         for (name, fragment) in &document.fragments {
             let name = name.as_str();
             let depth = self.inlined_depth.get(name).copied().unwrap_or(0);
@@ -413,6 +480,7 @@ impl<'a> Shapes<'a> {
                 selections,
                 fragment.pos,
             )?;
+            total = total.saturating_add(selections);
         }
         for (_, operation) in document.operations.iter() {
             let inlined = self.inline(&Shape::of(&operation.node.selection_set.node));
@@ -422,6 +490,16 @@ impl<'a> Shapes<'a> {
                 inlined.selections,
                 operation.pos,
             )?;
+            total = total.saturating_add(inlined.selections);
+        }
+        if total > MAX_DOCUMENT_SELECTIONS {
+            return Err(ServerError::new(
+                format!(
+                    "the document has {total} selections once its fragments are inlined, \
+                     counting every operation and fragment; the limit is {MAX_DOCUMENT_SELECTIONS}"
+                ),
+                None,
+            ));
         }
         Ok(())
     }
@@ -592,7 +670,8 @@ mod tests {
 
     #[test]
     fn every_construct_is_refused_past_the_limit_without_recursion() {
-        let deep = 100_000;
+        // As deep as every construct nests within the length limit.
+        let deep = 5_000;
         let cases = [
             (
                 "list literal",
@@ -702,7 +781,8 @@ mod tests {
             "{refused}"
         );
         for used in [true, false] {
-            for length in [MAX_SELECTION_DEPTH, MAX_NESTING, 1_000, 5_000] {
+            // The longest chain that fits within the length limit, too.
+            for length in [MAX_SELECTION_DEPTH, MAX_NESTING, 500, 800] {
                 let refused = admitted(&chain(length, used)).unwrap_err();
                 assert!(
                     refused.contains("once its fragments are inlined"),
@@ -746,6 +826,61 @@ mod tests {
                 "{n}: {refused}"
             );
         }
+    }
+
+    #[test]
+    fn documents_longer_than_the_limit_are_refused_before_being_read() {
+        let padded = |length: usize| format!("{{ __typename }} #{}", "[".repeat(length - 16));
+        assert_eq!(admitted(&padded(MAX_QUERY_BYTES)), Ok(()));
+        let refused = admitted(&padded(MAX_QUERY_BYTES + 1)).unwrap_err();
+        assert_eq!(
+            refused,
+            "the query is 32769 bytes, longer than the limit of 32768 bytes"
+        );
+    }
+
+    #[test]
+    fn a_document_defines_at_most_the_limit_of_operations() {
+        let operations = |n: usize| -> String {
+            (0..n)
+                .map(|k| format!("query q{k} {{ __typename }}\n"))
+                .collect()
+        };
+        let run_one = |query: String| admit(Request::new(query).operation_name("q0")).map(drop);
+        assert!(run_one(operations(MAX_OPERATIONS)).is_ok());
+        let refused = run_one(operations(MAX_OPERATIONS + 1)).unwrap_err().message;
+        assert_eq!(refused, "the document has 65 operations; the limit is 64");
+    }
+
+    #[test]
+    fn selections_are_limited_for_the_whole_document_not_only_each_definition() {
+        // f0 is 6,142 selections once inlined, its fragments 12,261 together;
+        // an operation spreading it 6,143.
+        let fragments: String = (0..11)
+            .map(|k| format!("fragment f{k} on Query {{ ...f{m} ...f{m} }}\n", m = k + 1))
+            .collect();
+        let document = |operations: usize| -> String {
+            let operations: String = (0..operations)
+                .map(|k| format!("query q{k} {{ ...f0 }}\n"))
+                .collect();
+            format!("{operations}{fragments}fragment f11 on Query {{ __typename }}")
+        };
+        let run_one = |query: String| admit(Request::new(query).operation_name("q0")).map(drop);
+        assert!(run_one(document(1)).is_ok());
+        let refused = run_one(document(2)).unwrap_err().message;
+        assert_eq!(
+            refused,
+            "the document has 24547 selections once its fragments are inlined, counting every \
+             operation and fragment; the limit is 20000"
+        );
+        // Unused fragments count too: validation walks them all the same.
+        let unused = format!("{}\nfragment g on Query {{ ...f0 }}", document(1));
+        assert!(
+            run_one(unused)
+                .unwrap_err()
+                .message
+                .contains("24547 selections")
+        );
     }
 
     #[test]

@@ -26,7 +26,7 @@ use serde::Deserialize;
 
 use super::deadline::PointOfNoReturn;
 use super::negotiation::{self, ResponseType};
-use super::{AppState, Caller, MAX_BODY_BYTES, MAX_QUERY_BYTES, ProjectScope, assets};
+use super::{AppState, Caller, MAX_BODY_BYTES, ProjectScope, assets};
 use crate::error::{Error, ErrorCode, error_body};
 use crate::graphql::Executed;
 
@@ -209,15 +209,10 @@ fn parse_request(
             r#"the body has no "query": send {"query": "…", "variables": {…}}"#.into(),
         ));
     };
-    if query.len() > MAX_QUERY_BYTES {
-        return Err((
-            StatusCode::BAD_REQUEST,
-            format!(
-                "the query is {} bytes, longer than the limit of {MAX_QUERY_BYTES} bytes",
-                query.len()
-            ),
-        ));
-    }
+    // The executor's limits hold it too (they are all that hold a
+    // WebSocket's); here it gets a 400 whatever the response type.
+    crate::graphql::limits::check_size(&query)
+        .map_err(|refused| (StatusCode::BAD_REQUEST, refused.message))?;
     let mut request = async_graphql::Request::new(query);
     if let Some(name) = body.operation_name {
         request = request.operation_name(name);

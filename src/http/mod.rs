@@ -40,8 +40,6 @@ use crate::store::Store;
 const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// Header carrying each request's id, in requests and responses.
 const REQUEST_ID: &str = "x-request-id";
-/// Longest GraphQL document accepted, in bytes.
-const MAX_QUERY_BYTES: usize = 32 * 1024;
 /// Everything a handler needs. axum clones the state for every extractor
 /// and middleware of every request: one reference count, not one per field
 /// (cloning field by field was about 8 % of a verified request's CPU).

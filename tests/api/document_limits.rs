@@ -114,6 +114,50 @@ async fn refusals_say_the_limit_and_the_measured_value_and_syntax_errors_are_one
     );
 }
 
+/// Fragments `f0` … `f11` on `root`, each spreading the next twice: `f0`
+/// is 6,142 selections once inlined, the twelve 12,261 together.
+fn doubling_fragments(root: &str) -> String {
+    let fragments: String = (0..11)
+        .map(|k| format!("fragment f{k} on {root}{{...f{m} ...f{m}}}\n", m = k + 1))
+        .collect();
+    format!("{fragments}fragment f11 on {root}{{__typename}}")
+}
+
+/// The bound on a document's work is the document's, not each operation's:
+/// operations each well within the limits are refused together, by their
+/// number and by their selections summed with the fragments'.
+#[tokio::test]
+async fn operations_each_within_the_limits_are_refused_together_past_the_documents() {
+    let app = TestApp::spawn().await;
+    let fragments = doubling_fragments("Query");
+    let document = |operations: usize| -> String {
+        let operations: String = (0..operations)
+            .map(|k| format!("query q{k}{{...f0}}\n"))
+            .collect();
+        format!("{operations}{fragments}")
+    };
+    // One operation spreading f0 (6,143 selections, 18,404 with the
+    // fragments') runs.
+    let one = app.ok(&document(1), json!({}), &Auth::None).await;
+    assert_eq!(one["__typename"], "Query");
+
+    // The reproduction: 1,700 such operations in 31.6 KB.
+    let many = document(1_700);
+    assert!(many.len() < 32 * 1024, "{}", many.len());
+    let reply = app.gql(&many, json!({}), &Auth::None).await;
+    let message = reply.assert_code("BAD_USER_INPUT");
+    assert_eq!(message, "the document has 1700 operations; the limit is 64");
+
+    // Two are past the document's selections.
+    let reply = app.gql(&document(2), json!({}), &Auth::None).await;
+    let message = reply.assert_code("BAD_USER_INPUT");
+    assert_eq!(
+        message,
+        "the document has 24547 selections once its fragments are inlined, counting every \
+         operation and fragment; the limit is 20000"
+    );
+}
+
 /// A query whose selection sets nest `sets` deep: `sets - 1` fields each
 /// nested in the one before (`viewer`, `project`, then `apiKeys`, `edges`,
 /// `node`, `project` over and over), and a leaf of the innermost's type.

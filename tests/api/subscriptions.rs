@@ -431,3 +431,179 @@ async fn resetting_the_administrators_password_closes_the_administrators_subscri
     })
     .await;
 }
+
+/// Sends every `(id, query)` as a `subscribe` message, one after the other
+/// without waiting for answers.
+async fn pipeline(socket: &mut Socket, operations: &[(String, String)]) {
+    for (id, query) in operations {
+        send(
+            socket,
+            json!({ "id": id, "type": "subscribe", "payload": { "query": query } }),
+        )
+        .await;
+    }
+}
+
+/// Reads the answers to `count` refused operations: each id's error (a
+/// `next` without data) and its `complete`. The errors' messages, by id.
+async fn refusals(socket: &mut Socket, count: usize) -> Vec<(String, String)> {
+    let mut refused: Vec<(String, String)> = Vec::new();
+    let mut completed = std::collections::BTreeSet::new();
+    while completed.len() < count {
+        let message = json_of(&next_message(socket).await.expect("an answer"));
+        let id = message["id"].as_str().expect("an id").to_owned();
+        match message["type"].as_str() {
+            Some("next") => {
+                let error = &message["payload"]["errors"][0];
+                assert_eq!(error["extensions"]["code"], "BAD_USER_INPUT", "{message}");
+                assert!(message["payload"]["data"].is_null(), "{message}");
+                let text = error["message"].as_str().expect("a message").to_owned();
+                refused.push((id, text));
+            }
+            Some("complete") => assert!(completed.insert(id), "{message}"),
+            _ => panic!("unexpected {message}"),
+        }
+    }
+    refused.sort();
+    refused
+}
+
+/// Every limit a document sent to `POST /graphql` is held to holds for a
+/// `subscribe` message too (the same function admits both): each refused
+/// operation gets its error and `complete`, and the connection goes on.
+#[tokio::test]
+async fn subscribe_messages_are_held_to_every_limit_of_post() {
+    let app = TestApp::spawn().await;
+    app.enable_access_control().await;
+    let admin = Auth::admin();
+    let mut socket = open(&app, &admin, &Via::Header).await.expect("upgrade");
+    let ack = json_of(&init(&mut socket, &admin, &Via::Header).await);
+    assert_eq!(ack["type"], "connection_ack", "{ack}");
+
+    let long = format!("{KEY_EVENTS} #{}", "x".repeat(40_000));
+    let deep = format!("subscription {}b{}", "{ a ".repeat(40), " }".repeat(40));
+    let spread = {
+        let fragments: String = (0..24)
+            .map(|k| {
+                format!(
+                    "fragment f{k} on Subscription {{ ...f{m} ...f{m} }}\n",
+                    m = k + 1
+                )
+            })
+            .collect();
+        format!(
+            "subscription {{ ...f0 }}\n{fragments}fragment f24 on Subscription {{ __typename }}"
+        )
+    };
+    let operations: String = (0..65)
+        .map(|k| format!("subscription s{k} {{ keyEvents {{ action }} }}\n"))
+        .collect();
+    let summed = {
+        let fragments: String = (0..11)
+            .map(|k| {
+                format!(
+                    "fragment f{k} on Subscription {{ ...f{m} ...f{m} }}\n",
+                    m = k + 1
+                )
+            })
+            .collect();
+        format!(
+            "subscription a {{ ...f0 }} subscription b {{ ...f0 }}\n{fragments}fragment f11 on Subscription {{ __typename }}"
+        )
+    };
+    let complex = format!(
+        "subscription {{ keyEvents {{ {} }} }}",
+        "action ".repeat(3_000)
+    );
+    let cases = [
+        (
+            "complex",
+            complex,
+            "its complexity is 3001, the limit is 2500",
+        ),
+        (
+            "deep",
+            deep,
+            "40 levels deep once its fragments are inlined; the limit is 32",
+        ),
+        (
+            "long",
+            long.clone(),
+            &*format!(
+                "the query is {} bytes, longer than the limit of 32768 bytes",
+                long.len()
+            ),
+        ),
+        (
+            "operations",
+            operations,
+            "the document has 65 operations; the limit is 64",
+        ),
+        (
+            "spread",
+            spread,
+            "selections once its fragments are inlined; the limit is 10000",
+        ),
+        ("summed", summed, "the document has 24547 selections"),
+    ];
+    let sent: Vec<(String, String)> = cases
+        .iter()
+        .map(|(id, query, _)| ((*id).to_owned(), query.clone()))
+        .collect();
+    pipeline(&mut socket, &sent).await;
+    let refused = refusals(&mut socket, sent.len()).await;
+    assert_eq!(refused.len(), cases.len(), "{refused:?}");
+    for ((id, message), (expected_id, _, expected)) in refused.iter().zip(&cases) {
+        assert_eq!(id, expected_id);
+        assert!(
+            message.contains(expected),
+            "{id}: {message:?} lacks {expected:?}"
+        );
+    }
+}
+
+/// Expensive `subscribe` messages pipelined on one socket are prepared in
+/// turn, one at a time: each gets its answer, and meanwhile another client
+/// is served, over HTTP and over a WebSocket of its own.
+#[tokio::test]
+async fn pipelined_expensive_subscribe_messages_are_each_answered_while_others_are_served() {
+    let app = TestApp::spawn().await;
+    app.enable_access_control().await;
+    let admin = Auth::admin();
+    let mut flooding = open(&app, &admin, &Via::Header).await.expect("upgrade");
+    let ack = json_of(&init(&mut flooding, &admin, &Via::Header).await);
+    assert_eq!(ack["type"], "connection_ack", "{ack}");
+
+    // Half as the reproduction sent them (56 KB), half just within every
+    // limit but the complexity checked in validation.
+    let long = format!("{KEY_EVENTS} #{}", "x".repeat(56_000));
+    let complex = format!(
+        "subscription {{ keyEvents {{ {} }} }}",
+        "action ".repeat(4_000)
+    );
+    let pipelined: Vec<(String, String)> = (0..5)
+        .flat_map(|n| {
+            [
+                (format!("long{n}"), long.clone()),
+                (format!("complex{n}"), complex.clone()),
+            ]
+        })
+        .collect();
+    pipeline(&mut flooding, &pipelined).await;
+
+    app.ok("{ __typename }", json!({}), &admin).await;
+    let mut other = open(&app, &admin, &Via::Header).await.expect("upgrade");
+    let ack = json_of(&init(&mut other, &admin, &Via::Header).await);
+    assert_eq!(ack["type"], "connection_ack", "{ack}");
+
+    let refused = refusals(&mut flooding, pipelined.len()).await;
+    assert_eq!(refused.len(), pipelined.len(), "{refused:?}");
+    for (id, message) in refused {
+        let expected = if id.starts_with("long") {
+            "longer than the limit of 32768 bytes"
+        } else {
+            "its complexity is 4001, the limit is 2500"
+        };
+        assert!(message.contains(expected), "{id}: {message}");
+    }
+}
