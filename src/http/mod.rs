@@ -3,6 +3,7 @@
 
 mod assets;
 mod caller;
+mod cors;
 mod deadline;
 mod graphql;
 mod negotiation;
@@ -26,7 +27,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, any, get, post};
 use axum::{Json, Router};
 use tokio::sync::Semaphore;
-use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
@@ -79,6 +79,13 @@ pub struct Shared {
 }
 
 pub fn router(state: AppState, limits: &Limits) -> Router {
+    // CORS is for the routes scripts on other origins call, and only there:
+    // never `/verify`, whose answer a proxy acts on, whatever the method.
+    let cors = cors::api_cors(&limits.cors_origins, REQUEST_ID);
+    let api = |route: MethodRouter<AppState>| match &cors {
+        Some(cors) => route.layer(cors.clone()),
+        None => route,
+    };
     let router = Router::new()
         .route("/", methods(get(console), PAGE))
         .route(
@@ -87,7 +94,10 @@ pub fn router(state: AppState, limits: &Limits) -> Router {
         )
         .route(
             "/graphql",
-            methods(post(graphql::graphql_root).get(graphql::graphiql), GRAPHQL),
+            api(methods(
+                post(graphql::graphql_root).get(graphql::graphiql),
+                GRAPHQL,
+            )),
         )
         .route(
             "/graphql/ws",
@@ -95,10 +105,10 @@ pub fn router(state: AppState, limits: &Limits) -> Router {
         )
         .route(
             "/projects/{project_id}/graphql",
-            methods(
+            api(methods(
                 post(graphql::graphql_project).get(graphql::graphiql),
                 GRAPHQL,
-            ),
+            )),
         )
         .route("/verify", any(verify::verify))
         .route("/verify/{*rest}", any(verify::verify))
@@ -122,12 +132,6 @@ pub fn router(state: AppState, limits: &Limits) -> Router {
         // headers or the query string, so credentials cannot reach the log
         // through it.
         .layer(TraceLayer::new_for_http().make_span_with(request_span));
-    // CORS answers preflights by itself: inside the layers below, so that
-    // those are logged and counted like every request.
-    let router = match cors(&limits.cors_origins) {
-        Some(cors) => router.layer(cors),
-        None => router,
-    };
     router
         // One log line and the request metrics for every answer, timeouts,
         // preflights and 404s included, carrying the request id set just
@@ -182,40 +186,6 @@ fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Spa
         method = %request.method(),
         path = %request.uri().path(),
         request_id,
-    )
-}
-
-/// CORS for the allowed origins; none by default, so browsers on other
-/// origins cannot call the API. Origins that are not valid header values
-/// are skipped with a warning.
-fn cors(origins: &[String]) -> Option<CorsLayer> {
-    let origins: Vec<HeaderValue> = origins
-        .iter()
-        .filter_map(
-            |origin| match HeaderValue::from_str(origin.trim_end_matches('/')) {
-                Ok(value) => Some(value),
-                Err(_) => {
-                    tracing::warn!(%origin, "ignoring invalid --cors-origin");
-                    None
-                }
-            },
-        )
-        .collect();
-    if origins.is_empty() {
-        return None;
-    }
-    Some(
-        CorsLayer::new()
-            .allow_origin(AllowOrigin::list(origins))
-            .allow_methods([Method::GET, Method::POST])
-            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
-            // Scripts on allowed origins may read how long to wait after a
-            // 429 and the id to quote when reporting a request.
-            .expose_headers([
-                header::RETRY_AFTER,
-                header::HeaderName::from_static(REQUEST_ID),
-            ])
-            .max_age(Duration::from_secs(600)),
     )
 }
 
@@ -306,8 +276,8 @@ const WEBSOCKET: &str = "GET, OPTIONS";
 
 /// `route` answering `OPTIONS` with 204 and `allow`, and every method it
 /// does not serve with 405 and the same `allow`: one truthful `Allow` per
-/// route, whichever way a client asks. (CORS preflights never get here: the
-/// CORS layer answers them first.)
+/// route, whichever way a client asks. (With `--cors-origin`, preflights to
+/// the API routes never get here: [`cors::ApiCors`] answers them first.)
 fn methods(route: MethodRouter<AppState>, allow: &'static str) -> MethodRouter<AppState> {
     let allowed = move || {
         let mut headers = HeaderMap::new();

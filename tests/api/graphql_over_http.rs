@@ -398,6 +398,93 @@ async fn every_route_has_one_truthful_allow() {
     }
 }
 
+/// With `--cors-origin`, CORS answers only what it is for: a preflight
+/// (`Origin` and `Access-Control-Request-Method`) to a GraphQL endpoint.
+/// Every other `OPTIONS` gets what it gets without the flag (the route's
+/// `Allow`, 404 where there is no route), and `/verify` verifies whatever
+/// the method and headers: a proxy sending the original method there lets
+/// an `OPTIONS` through only with credentials.
+#[tokio::test]
+async fn only_real_preflights_to_the_api_are_answered_by_cors() {
+    const ORIGIN: &str = "https://console.example";
+    const PREFLIGHT: &[(&str, &str)] = &[
+        ("origin", ORIGIN),
+        ("access-control-request-method", "POST"),
+    ];
+    const ORIGIN_ONLY: &[(&str, &str)] = &[("origin", ORIGIN)];
+    const PLAIN: &[(&str, &str)] = &[];
+    const GRAPHQL: Option<&str> = Some("GET, HEAD, OPTIONS, POST");
+    const PAGE: Option<&str> = Some("GET, HEAD, OPTIONS");
+    /// One OPTIONS request and what it must get.
+    struct Case {
+        what: &'static str,
+        path: String,
+        headers: &'static [(&'static str, &'static str)],
+        status: StatusCode,
+        allow: Option<&'static str>,
+        by_cors: bool,
+    }
+    let case = |what, path: &str, headers, status, allow, by_cors| Case {
+        what,
+        path: path.to_owned(),
+        headers,
+        status,
+        allow,
+        by_cors,
+    };
+    for cors in [false, true] {
+        let app = TestApp::spawn_with(|config| {
+            if cors {
+                config.limits.cors_origins = vec![ORIGIN.to_owned()];
+            }
+        })
+        .await;
+        app.enable_access_control().await;
+        let project = app.default_project(&Auth::admin()).await;
+        let project_graphql = format!("/projects/{project}/graphql");
+        let project_verify = format!("/projects/{project}/verify");
+        // A preflight to the API is CORS's with the flag, the route's without.
+        let (preflight_status, preflight_allow) = if cors {
+            (StatusCode::OK, None)
+        } else {
+            (StatusCode::NO_CONTENT, GRAPHQL)
+        };
+        #[rustfmt::skip]
+        let cases = [
+            case("preflight to /graphql", "/graphql", PREFLIGHT, preflight_status, preflight_allow, cors),
+            case("preflight to a project's /graphql", &project_graphql, PREFLIGHT, preflight_status, preflight_allow, cors),
+            case("OPTIONS /graphql without Origin", "/graphql", PLAIN, StatusCode::NO_CONTENT, GRAPHQL, false),
+            case("OPTIONS /graphql with Origin only", "/graphql", ORIGIN_ONLY, StatusCode::NO_CONTENT, GRAPHQL, false),
+            case("OPTIONS a project's /graphql with Origin only", &project_graphql, ORIGIN_ONLY, StatusCode::NO_CONTENT, GRAPHQL, false),
+            case("OPTIONS /verify without credentials", "/verify", PLAIN, StatusCode::UNAUTHORIZED, None, false),
+            case("preflight to /verify without credentials", "/verify", PREFLIGHT, StatusCode::UNAUTHORIZED, None, false),
+            case("preflight to a project's /verify", &project_verify, PREFLIGHT, StatusCode::UNAUTHORIZED, None, false),
+            case("OPTIONS to an unknown path", "/nope", PLAIN, StatusCode::NOT_FOUND, None, false),
+            case("preflight to an unknown path", "/nope", PREFLIGHT, StatusCode::NOT_FOUND, None, false),
+            case("preflight to a page", "/healthz", PREFLIGHT, StatusCode::NO_CONTENT, PAGE, false),
+        ];
+        for case in cases {
+            let request = case.headers.iter().fold(
+                app.client
+                    .request(reqwest::Method::OPTIONS, app.url(&case.path)),
+                |request, (name, value)| request.header(*name, *value),
+            );
+            let reply = send(request).await;
+            let what = format!("--cors-origin {cors}, {}: {reply:?}", case.what);
+            assert_eq!(reply.status, case.status, "{what}");
+            let allow = reply
+                .headers
+                .get(header::ALLOW)
+                .and_then(|v| v.to_str().ok());
+            assert_eq!(allow, case.allow, "{what}");
+            let by_cors = reply
+                .headers
+                .contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN);
+            assert_eq!(by_cors, case.by_cors, "{what}");
+        }
+    }
+}
+
 /// Scripts on an allowed origin can read `Retry-After` (after a 429) and
 /// `x-request-id` (to report a request): CORS exposes both.
 #[tokio::test]

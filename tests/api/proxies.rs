@@ -22,11 +22,14 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, Uri};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use keyward::Config;
 use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, RETRY_AFTER, WWW_AUTHENTICATE};
 use serde_json::json;
 use tempfile::TempDir;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::backend::on_every_backend;
 use crate::helpers::*;
@@ -402,6 +405,166 @@ async fn a_throttled_key_gets_429_with_retry_after() {
     }
 }
 
+/// A service may route `/DEPLOY/x`, `//deploy/x` or `/%64eploy/x` as
+/// `/deploy/x` (Express, ASP.NET Core and IIS ignore case; most decode and
+/// merge): each proxy judges every such spelling as the protected path.
+/// A path a service could read otherwise than the proxy does (dot
+/// segments, encoded slashes, backslashes, `;`) is refused whoever asks.
+#[tokio::test]
+async fn every_spelling_of_a_protected_path_is_protected_or_refused() {
+    let Some(stage) = Stage::start().await else {
+        return;
+    };
+    let elsewhere = stage.app.create_project(&Auth::admin(), "elsewhere").await;
+    let without = stage.key(&stage.project, "OWNER", &[]).await;
+    let holder = stage.key(&stage.project, "READ_ONLY", &["deploy"]).await;
+    let theirs = stage.key(&elsewhere, "OWNER", &["deploy"]).await;
+    // (path, a key the location refuses, a key it admits)
+    let mut protected = Vec::new();
+    for path in [
+        "/deploy",
+        "/deploy/app",
+        "/DEPLOY/app",
+        "/Deploy/app",
+        "/DEPLOY",
+        "//deploy/app",
+        "///Deploy",
+        "/%64eploy/app",
+        "/%44EPLOY/app",
+    ] {
+        protected.push((path, &without, &holder));
+    }
+    for path in [
+        "/project",
+        "/PROJECT/report",
+        "/Project",
+        "//project/report",
+        "/%70roject/report",
+    ] {
+        protected.push((path, &theirs, &holder));
+    }
+    let unclear = [
+        "/deploy%2Fapp",
+        "/deploy%2fapp",
+        "/%2Fdeploy/app",
+        "/x/../deploy/app",
+        "/./deploy/app",
+        "/deploy/../x",
+        "/deploy/./app",
+        "/deploy/%2e%2e/x",
+        "/x/%2E%2E/deploy/app",
+        "/deploy%2F..%2Fx",
+        "/deploy\\app",
+        "/deploy%5capp",
+        "/deploy;v=1/app",
+        "/deploy./app",
+        "/x/../project/report",
+        "/PROJECT%2Freport",
+    ];
+    // Paths that only look alike, and query strings, stay open.
+    let open = [
+        "/deployments",
+        "/x/deploy/app",
+        "/.well-known/app",
+        "/report/v1.2/x",
+        "/x?to=../deploy;a%2Fb",
+    ];
+    for proxy in &stage.proxies {
+        for (path, refused, admitted) in &protected {
+            let status = proxy.raw_get(path, refused).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{proxy} {path}");
+            stage
+                .service
+                .assert_untouched(&format!("{proxy} {path}: a key the location refuses"));
+            let status = proxy.raw_get(path, admitted).await;
+            assert_eq!(status, StatusCode::OK, "{proxy} {path}");
+            stage.service.the_one_request(proxy);
+        }
+        for path in unclear {
+            for key in [&without, &holder, &theirs] {
+                let status = proxy.raw_get(path, key).await;
+                assert_eq!(status, StatusCode::BAD_REQUEST, "{proxy} {path}");
+            }
+            stage
+                .service
+                .assert_untouched(&format!("{proxy} {path}: an unclear path"));
+        }
+        for path in open {
+            let status = proxy.raw_get(path, &without).await;
+            assert_eq!(status, StatusCode::OK, "{proxy} {path}");
+            let seen = stage.service.the_one_request(proxy);
+            assert_eq!(seen.uri, *path, "{proxy}: the path as the client sent it");
+        }
+    }
+}
+
+/// Requirements are the configuration's: a client's own `role=` or
+/// `scope=` in its query string does not reach keyward's verify URL.
+#[tokio::test]
+async fn a_clients_query_string_adds_no_requirement() {
+    let Some(stage) = Stage::start().await else {
+        return;
+    };
+    let reader = stage.key(&stage.project, "READ_ONLY", &[]).await;
+    for proxy in &stage.proxies {
+        for path in [
+            "/report?role=OWNER",
+            "/report?role=not-a-role",
+            "/report?scope=deploy",
+            "/deploy?scope=",
+        ] {
+            let reply = proxy.get(path, &reader.auth()).await;
+            let expected = if path.starts_with("/deploy") {
+                StatusCode::FORBIDDEN
+            } else {
+                StatusCode::OK
+            };
+            assert_eq!(reply.status, expected, "{proxy} {path}: {reply:?}");
+            stage.service.take();
+        }
+    }
+}
+
+/// A mistake in the verify URL a configuration names (a malformed `role=`,
+/// a project keyward does not have) is the proxy's, never the client's:
+/// nginx answers 500; Caddy passes keyward's answer on (400, 404), as the
+/// README says. Nothing reaches the service either way.
+#[tokio::test]
+async fn a_mistake_in_the_verify_url_never_lets_a_request_through() {
+    let Some(kinds) = installed() else {
+        return;
+    };
+    let app = TestApp::spawn_with(|config| {
+        config.limits.trusted_proxies = vec![Ipv4Addr::LOCALHOST.into()];
+    })
+    .await;
+    app.enable_access_control().await;
+    let project = app.default_project(&Auth::admin()).await;
+    let (service, service_addr) = Service::start().await;
+    let unknown_project = "UHJvamVjdDo5OTk5";
+    for kind in kinds {
+        let bad_role = [("/verify?scope=deploy", "/verify?role=owner".to_owned())];
+        let proxy =
+            RunningProxy::start_with(kind, app.addr, service_addr, &project, &bad_role).await;
+        let reply = proxy.get("/deploy/app", &Auth::admin()).await;
+        let expected = match kind {
+            ProxyKind::Nginx => StatusCode::INTERNAL_SERVER_ERROR,
+            ProxyKind::Caddy => StatusCode::BAD_REQUEST,
+        };
+        assert_eq!(reply.status, expected, "{proxy} role=owner: {reply:?}");
+        drop(proxy);
+
+        let proxy = RunningProxy::start(kind, app.addr, service_addr, unknown_project).await;
+        let reply = proxy.get("/project/report", &Auth::admin()).await;
+        let expected = match kind {
+            ProxyKind::Nginx => StatusCode::INTERNAL_SERVER_ERROR,
+            ProxyKind::Caddy => StatusCode::NOT_FOUND,
+        };
+        assert_eq!(reply.status, expected, "{proxy} unknown project: {reply:?}");
+    }
+    service.assert_untouched("nothing through a mistaken configuration");
+}
+
 /// With keyward down, no request gets through: nginx answers 503 (the
 /// README's configuration maps the failed subrequest to it), Caddy 502.
 #[tokio::test]
@@ -598,16 +761,31 @@ impl RunningProxy {
         service: SocketAddr,
         project: &str,
     ) -> Self {
+        Self::start_with(kind, keyward, service, project, &[]).await
+    }
+
+    /// [`Self::start`] with each of `edits`' texts of the configuration
+    /// replaced, to run a configuration with a mistake in it.
+    async fn start_with(
+        kind: ProxyKind,
+        keyward: SocketAddr,
+        service: SocketAddr,
+        project: &str,
+        edits: &[(&str, String)],
+    ) -> Self {
         let dir = tempfile::tempdir().expect("a temp dir for the proxy");
         let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
             .and_then(|listener| listener.local_addr())
             .expect("a free port")
             .port();
-        let shared = [
+        let shared: Vec<(&str, String)> = [
             (TEMPLATE_KEYWARD, keyward.to_string()),
             (TEMPLATE_SERVICE, service.to_string()),
             (TEMPLATE_PROJECT, project.to_owned()),
-        ];
+        ]
+        .into_iter()
+        .chain(edits.iter().cloned())
+        .collect();
         let path = |name: &str| dir.path().join(name).display().to_string();
         let mut command = match kind {
             ProxyKind::Nginx => {
@@ -751,6 +929,36 @@ impl RunningProxy {
 
     async fn get(&self, path: &str, auth: &Auth) -> Reply {
         self.send(Method::GET, path, auth, &[]).await
+    }
+
+    /// The status of a GET of `target` sent byte for byte as written, as no
+    /// client library sends it (they resolve dot segments and turn `\`
+    /// into `/`), with `key`'s credentials.
+    async fn raw_get(&self, target: &str, key: &TestKey) -> StatusCode {
+        let credentials = STANDARD.encode(format!("{}:{}", key.access_key, key.secret));
+        let request = format!(
+            "GET {target} HTTP/1.1\r\nHost: {}\r\nAuthorization: Basic {credentials}\r\n\
+             Connection: close\r\n\r\n",
+            self.addr
+        );
+        let exchange = async {
+            let mut stream = tokio::net::TcpStream::connect(self.addr).await?;
+            stream.write_all(request.as_bytes()).await?;
+            let mut answer = Vec::new();
+            stream.read_to_end(&mut answer).await?;
+            Ok::<_, std::io::Error>(answer)
+        };
+        let answer = tokio::time::timeout(Duration::from_secs(30), exchange)
+            .await
+            .unwrap_or_else(|_| panic!("{self} answers {target} in time"))
+            .unwrap_or_else(|e| panic!("{self} answers {target}: {e}"));
+        // "HTTP/1.1 403 Forbidden": the second word.
+        String::from_utf8_lossy(&answer)
+            .split_whitespace()
+            .nth(1)
+            .and_then(|code| code.parse::<u16>().ok())
+            .and_then(|code| StatusCode::from_u16(code).ok())
+            .unwrap_or_else(|| panic!("{self} {target}: no status line in {answer:?}"))
     }
 }
 
