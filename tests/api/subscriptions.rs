@@ -1,5 +1,6 @@
 //! `keyEvents` over WebSocket (graphql-transport-ws), with a real client.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -27,10 +28,10 @@ const KEY_EVENTS: &str = "subscription($p: ID) { keyEvents(projectId: $p) {
 /// How long a test waits for a message that should come.
 const PATIENCE: Duration = Duration::from_secs(10);
 
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub(crate) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// Where the client puts its credentials.
-enum Via {
+pub(crate) enum Via {
     Header,
     InitPayload,
 }
@@ -48,7 +49,17 @@ fn basic(auth: &Auth) -> Option<String> {
 /// Opens `/graphql/ws` speaking graphql-transport-ws; the handshake's answer
 /// on failure.
 async fn open(app: &TestApp, auth: &Auth, via: &Via) -> Result<Socket, u16> {
-    let mut request = format!("ws://{}/graphql/ws", app.addr)
+    open_at(app.addr, [127, 0, 0, 1], auth, via).await
+}
+
+/// Like [`open`], to the server at `server`, from the local address `source`.
+pub(crate) async fn open_at(
+    server: SocketAddr,
+    source: [u8; 4],
+    auth: &Auth,
+    via: &Via,
+) -> Result<Socket, u16> {
+    let mut request = format!("ws://{server}/graphql/ws")
         .into_client_request()
         .expect("a request");
     let headers = request.headers_mut();
@@ -62,7 +73,8 @@ async fn open(app: &TestApp, auth: &Auth, via: &Via) -> Result<Socket, u16> {
             HeaderValue::from_str(&value).expect("header"),
         );
     }
-    match tokio_tungstenite::connect_async(request).await {
+    let stream = connect_from(source, server).await.expect("connects");
+    match tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(stream)).await {
         Ok((socket, _)) => Ok(socket),
         Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
             Err(response.status().as_u16())
@@ -132,7 +144,7 @@ async fn subscribe(
 }
 
 /// `connection_init`, acknowledged, then `subscribe` to `keyEvents`.
-async fn start(socket: &mut Socket, auth: &Auth, via: &Via, project: Option<&str>) {
+pub(crate) async fn start(socket: &mut Socket, auth: &Auth, via: &Via, project: Option<&str>) {
     let ack = json_of(&init(socket, auth, via).await);
     assert_eq!(ack["type"], "connection_ack", "{ack}");
     send(
@@ -290,7 +302,7 @@ async fn deactivating_the_subscribers_key_closes_its_connection() {
 }
 
 /// Reads until the server closes the connection; its close code.
-async fn close_code(socket: &mut Socket) -> Option<u16> {
+pub(crate) async fn close_code(socket: &mut Socket) -> Option<u16> {
     while let Some(message) = next_message(socket).await {
         if let Message::Close(frame) = message {
             return frame.map(|frame| u16::from(frame.code));
