@@ -17,13 +17,13 @@ use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::http::HeaderValue;
 use axum::http::header::{self, HeaderMap};
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::{SinkExt, StreamExt};
-use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 
+use super::slots::Slot;
 use super::{AppState, Caller, RequestOrigin};
 use crate::auth::until_revoked;
 use crate::error::Error;
@@ -56,16 +56,21 @@ pub(super) async fn graphql_ws(
             .into_response();
     }
     // Upgraded connections leave hyper's accept loop, and with it the
-    // connection cap: they count against a cap of their own.
-    let Ok(slot) = Arc::clone(&app.websocket_slots).try_acquire_owned() else {
-        return (
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(crate::error::error_body(
-                "too many WebSocket connections; retry later",
-                crate::error::ErrorCode::RateLimited,
-            )),
-        )
-            .into_response();
+    // connection caps: they count against caps of their own, in all and
+    // per client address (behind a trusted proxy, the address it reports),
+    // held for the socket's whole life. The upgrade needs no credentials,
+    // so without the address's share one address could take every slot.
+    let Some(reserved) = app.websocket_slots.try_reserve() else {
+        return refused(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many WebSocket connections; retry later",
+        );
+    };
+    let Some(slot) = reserved.assign(origin.client) else {
+        return refused(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many WebSocket connections from this address; retry later",
+        );
     };
     // Credentials in the upgrade request are checked before upgrading, so a
     // wrong secret gets a plain 401 with its WWW-Authenticate challenge.
@@ -90,6 +95,11 @@ pub(super) async fn graphql_ws(
         .max_message_size(MAX_MESSAGE_BYTES)
         .max_frame_size(MAX_MESSAGE_BYTES)
         .on_upgrade(move |socket| connection.serve(socket, protocol, caller))
+}
+
+fn refused(status: StatusCode, message: &str) -> Response {
+    let body = crate::error::error_body(message, crate::error::ErrorCode::RateLimited);
+    (status, axum::Json(body)).into_response()
 }
 
 /// Ends a connection, with the reason its close frame gives.
@@ -139,7 +149,7 @@ struct Connection {
     closer: Closer,
     initialised: Arc<AtomicBool>,
     /// Held while the connection lives.
-    _slot: Arc<OwnedSemaphorePermit>,
+    _slot: Arc<Slot>,
 }
 
 impl Connection {

@@ -357,6 +357,35 @@ async fn wrong_credentials_cannot_subscribe() {
     );
 }
 
+#[tokio::test]
+async fn one_address_cannot_take_every_websocket() {
+    // 20 WebSockets in all, at most a quarter (5) per address.
+    let app = TestApp::spawn_with(|config| config.limits.max_connections = 20).await;
+    app.enable_access_control().await;
+    let project = app.default_project(&Auth::admin()).await;
+    let key = app.create_key(&Auth::admin(), &project, "READ_ONLY").await;
+
+    // Upgrades without credentials (connection_init may come 10 s later),
+    // all from one address, until one is refused.
+    let mut flood = Vec::new();
+    let refused = loop {
+        match open_at(app.addr, [127, 0, 0, 1], &Auth::None, &Via::InitPayload).await {
+            Ok(socket) => flood.push(socket),
+            Err(status) => break status,
+        }
+    };
+    assert_eq!(refused, 429, "after {} WebSockets", flood.len());
+    assert_eq!(flood.len(), 5, "the address's share");
+
+    // Meanwhile a client on another address gets its WebSocket.
+    let mut socket = open_at(app.addr, [127, 0, 0, 2], &key.auth(), &Via::Header)
+        .await
+        .expect("another address is not refused");
+    let ack = json_of(&init(&mut socket, &key.auth(), &Via::Header).await);
+    assert_eq!(ack["type"], "connection_ack", "{ack}");
+    drop(flood);
+}
+
 async fn a_key_cannot_follow_another_project() {
     let app = TestApp::spawn().await;
     app.enable_access_control().await;
