@@ -106,7 +106,7 @@ fn refused(status: StatusCode, message: &str) -> Response {
 #[derive(Clone)]
 struct Closer {
     token: CancellationToken,
-    reason: Arc<Mutex<Option<(u16, &'static str)>>>,
+    reason: Arc<Mutex<Option<CloseFrame>>>,
 }
 
 impl Closer {
@@ -117,26 +117,50 @@ impl Closer {
         }
     }
 
-    /// The first reason given wins.
+    /// Closes the connection. The first reason given wins.
     fn close(&self, code: u16, reason: &'static str) {
-        let mut current = self.reason.lock().unwrap_or_else(|e| e.into_inner());
-        current.get_or_insert((code, reason));
-        drop(current);
+        self.record(CloseFrame {
+            code,
+            reason: reason.into(),
+        });
         self.token.cancel();
+    }
+
+    /// `connection_init` was refused with `err`: async-graphql closes the
+    /// connection itself (graphql-transport-ws: with 1002, "protocol
+    /// error"; graphql-ws: after a `connection_error` message), and its
+    /// close frame is then swapped for this one, so that the code says why
+    /// from the error itself: 4403 for refused credentials (final), 4429
+    /// with the delay for a throttled client (retry later).
+    fn refuse(&self, err: Error) -> async_graphql::Error {
+        let (code, reason) = err.close_frame();
+        self.record(CloseFrame {
+            code,
+            reason: reason.as_str().into(),
+        });
+        async_graphql::Error::new(reason)
+    }
+
+    fn record(&self, frame: CloseFrame) {
+        let mut current = self.reason.lock().unwrap_or_else(|e| e.into_inner());
+        current.get_or_insert(frame);
+    }
+
+    /// The close frame of the reason given, if any.
+    fn recorded(&self) -> Option<CloseFrame> {
+        let reason = self.reason.lock().unwrap_or_else(|e| e.into_inner());
+        reason.clone()
     }
 
     /// The close frame, once the connection is being closed. Cancelled
     /// without a reason, it was the server shutting down (the token's
     /// parent).
     fn frame(&self) -> Option<CloseFrame> {
-        if !self.token.is_cancelled() {
-            return None;
-        }
-        let reason = *self.reason.lock().unwrap_or_else(|e| e.into_inner());
-        let (code, reason) = reason.unwrap_or((CLOSE_GOING_AWAY, "server shutting down"));
-        Some(CloseFrame {
-            code,
-            reason: reason.into(),
+        self.recorded().or_else(|| {
+            self.token.is_cancelled().then(|| CloseFrame {
+                code: CLOSE_GOING_AWAY,
+                reason: "server shutting down".into(),
+            })
         })
     }
 }
@@ -188,7 +212,13 @@ impl Connection {
             .serve();
         let forward = async {
             while let Some(message) = queue.next().await {
-                if sink.send(forbidden_init(message)).await.is_err() {
+                // The server's own reason, if it gave one (a refused
+                // `connection_init`), rather than async-graphql's.
+                let message = match message {
+                    Message::Close(theirs) => Message::Close(closer.recorded().or(theirs)),
+                    other => other,
+                };
+                if sink.send(message).await.is_err() {
                     break;
                 }
             }
@@ -212,18 +242,10 @@ impl Connection {
         self.initialised.store(true, Ordering::Release);
         let caller = match caller {
             Some(caller) => caller,
-            None => {
-                let authorization = match payload.get("authorization") {
-                    None | Some(serde_json::Value::Null) => None,
-                    Some(value) => Some(
-                        value
-                            .as_str()
-                            .and_then(|value| HeaderValue::from_str(value).ok())
-                            .ok_or(Error::Unauthenticated)?,
-                    ),
-                };
-                Caller::authenticate(&self.app, self.origin.clone(), authorization.as_ref()).await?
-            }
+            None => match self.authenticate(&payload).await {
+                Ok(caller) => caller,
+                Err(err) => return Err(self.closer.refuse(err)),
+            },
         };
         executor.authenticated(&caller.principal);
         let store = self.app.store.clone();
@@ -241,23 +263,19 @@ impl Connection {
         data.insert(caller.context(None));
         Ok(data)
     }
-}
 
-/// async-graphql closes a connection whose `connection_init` failed with
-/// 1002 (protocol error); the protocol's code for refused credentials is
-/// 4403, which clients treat as final rather than retrying.
-fn forbidden_init(message: Message) -> Message {
-    match message {
-        Message::Close(Some(frame))
-            if frame.code == 1002
-                && frame.reason.as_str() == Error::Unauthenticated.to_string() =>
-        {
-            Message::Close(Some(CloseFrame {
-                code: CLOSE_REVOKED,
-                reason: frame.reason,
-            }))
-        }
-        other => other,
+    /// The caller of `connection_init`'s `{"authorization": "Basic …"}`.
+    async fn authenticate(&self, payload: &serde_json::Value) -> Result<Caller, Error> {
+        let authorization = match payload.get("authorization") {
+            None | Some(serde_json::Value::Null) => None,
+            Some(value) => Some(
+                value
+                    .as_str()
+                    .and_then(|value| HeaderValue::from_str(value).ok())
+                    .ok_or(Error::Unauthenticated)?,
+            ),
+        };
+        Caller::authenticate(&self.app, self.origin.clone(), authorization.as_ref()).await
     }
 }
 

@@ -358,6 +358,41 @@ async fn wrong_credentials_cannot_subscribe() {
 }
 
 #[tokio::test]
+async fn a_throttled_connection_init_is_closed_with_4429_and_the_retry_delay() {
+    let app = TestApp::spawn_with(|config| {
+        config.limits.auth_failures_per_key = 3;
+        config.limits.auth_throttle_delay_ms = 0;
+    })
+    .await;
+    app.enable_access_control().await;
+    let project = app.default_project(&Auth::admin()).await;
+    let key = app.create_key(&Auth::admin(), &project, "OWNER").await;
+    for n in 0..3 {
+        let wrong = Auth::basic(&key.access_key, &format!("{n:0>40}"));
+        app.gql(VIEWER, json!({}), &wrong)
+            .await
+            .assert_unauthenticated();
+    }
+    // Throttled, the right secret is refused too: not as wrong credentials
+    // (4403, final) but as "retry later", with the delay.
+    let mut socket = open(&app, &key.auth(), &Via::InitPayload)
+        .await
+        .expect("the upgrade itself needs no credentials");
+    let frame = match init(&mut socket, &key.auth(), &Via::InitPayload).await {
+        Message::Close(Some(frame)) => frame,
+        other => panic!("expected the connection closed, got {other:?}"),
+    };
+    assert_eq!(u16::from(frame.code), 4429, "{frame:?}");
+    let delay = frame
+        .reason
+        .as_str()
+        .strip_prefix("too many failed authentications; retry in ")
+        .and_then(|rest| rest.strip_suffix(" s"))
+        .and_then(|secs| secs.parse::<u64>().ok());
+    assert!(delay.is_some_and(|secs| secs >= 1), "{frame:?}");
+}
+
+#[tokio::test]
 async fn one_address_cannot_take_every_websocket() {
     // 20 WebSockets in all, at most a quarter (5) per address.
     let app = TestApp::spawn_with(|config| config.limits.max_connections = 20).await;
