@@ -97,6 +97,7 @@ pub(super) async fn graphql_ws(
         .on_upgrade(move |socket| connection.serve(socket, protocol, caller))
 }
 
+/// An upgrade refused for want of a slot.
 fn refused(status: StatusCode, message: &str) -> Response {
     let body = crate::error::error_body(message, crate::error::ErrorCode::RateLimited);
     (status, axum::Json(body)).into_response()
@@ -152,9 +153,9 @@ impl Closer {
         reason.clone()
     }
 
-    /// The close frame, once the connection is being closed. Cancelled
-    /// without a reason, it was the server shutting down (the token's
-    /// parent).
+    /// The close frame to send once the GraphQL side has stopped: the
+    /// reason given, else 1001 if cancelled without one (the server shutting
+    /// down, the token's parent), else none (the client left).
     fn frame(&self) -> Option<CloseFrame> {
         self.recorded().or_else(|| {
             self.token.is_cancelled().then(|| CloseFrame {
