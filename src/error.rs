@@ -52,6 +52,17 @@ impl ErrorCode {
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
+
+    /// The WebSocket close code when the error ends a subscription
+    /// connection: the graphql-transport-ws protocol's 4403 ("Forbidden",
+    /// which its clients take as final) for refused credentials, else 4000
+    /// and the HTTP status (4429 for a throttled client, who may retry).
+    pub fn close_code(self) -> u16 {
+        match self {
+            Self::Unauthenticated => 4403,
+            other => 4000 + other.status().as_u16(),
+        }
+    }
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -150,6 +161,14 @@ impl Error {
             Self::Unavailable(_) => ErrorCode::Unavailable,
             Self::Internal(_) => ErrorCode::Internal,
         }
+    }
+
+    /// The close code and reason of a WebSocket connection the error ends
+    /// (see [`ErrorCode::close_code`]). The reason is the message a client
+    /// may see: "too many failed authentications; retry in N s" when
+    /// throttled.
+    pub fn close_frame(self) -> (u16, String) {
+        (self.code().close_code(), self.public_message())
     }
 
     /// The message a client may see. Logs the cause of internal errors, which

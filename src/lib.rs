@@ -150,9 +150,13 @@ impl Application {
         }
 
         let websockets = tokio_util::sync::CancellationToken::new();
-        let websocket_capacity =
-            usize::try_from(config.limits.max_connections).unwrap_or(usize::MAX);
-        let websocket_slots = std::sync::Arc::new(tokio::sync::Semaphore::new(websocket_capacity));
+        // The same caps as connections, in all and per address (see
+        // `http::serve` for why WebSockets get caps of their own).
+        let websocket_slots = http::Slots::new(
+            config.limits.max_connections,
+            config.limits.connections_per_address(),
+            config.limits.trusted_proxies.clone().into(),
+        );
         let metrics = match config.metrics_listen {
             Some(addr) => Some(
                 metrics::MetricsServer::start(
@@ -160,7 +164,6 @@ impl Application {
                     metrics::exporter::Sampled {
                         store: store.clone(),
                         websocket_slots: websocket_slots.clone(),
-                        websocket_capacity,
                     },
                 )
                 .await?,

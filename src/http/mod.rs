@@ -9,11 +9,13 @@ mod graphql;
 mod negotiation;
 mod observe;
 mod server;
+mod slots;
 mod verify;
 mod websocket;
 
 pub use caller::{Caller, ProjectScope, RequestOrigin};
 pub use server::{ConnectionLimits, serve};
+pub use slots::Slots;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -26,7 +28,6 @@ use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, any, get, post};
 use axum::{Json, Router};
-use tokio::sync::Semaphore;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
@@ -72,8 +73,9 @@ pub struct Shared {
     /// Origins besides the server's own whose pages may use the API
     /// (`--cors-origin`), WebSocket subscriptions included.
     pub allowed_origins: Arc<[String]>,
-    /// Open WebSocket connections, capped like connections are.
-    pub websocket_slots: Arc<Semaphore>,
+    /// Open WebSocket connections, capped like connections are: in all,
+    /// and per client address.
+    pub websocket_slots: Slots,
     /// Cancelled when the server stops: open WebSockets are then closed.
     pub shutdown: tokio_util::sync::CancellationToken,
 }

@@ -11,10 +11,9 @@
 //! starts once HTTP/1 bytes arrive, so a connection that sends nothing
 //! would be held for ever.) Slow bodies are the request timeout's business.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -25,10 +24,12 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::{Layer, Service};
+
+use super::Slots;
 
 /// Largest request head accepted (request line and headers); past it hyper
 /// answers 431. Browsers and proxies cap headers at 8 to 64 KiB, so nothing
@@ -78,18 +79,19 @@ pub async fn serve(
     let builder = Arc::new(builder);
     let stopping = CancellationToken::new();
     let connections = TaskTracker::new();
-    let slots = Arc::new(Semaphore::new(
-        usize::try_from(limits.max_connections).unwrap_or(usize::MAX),
-    ));
-    let per_address = PerAddress::new(limits.per_address);
+    let slots = Slots::new(
+        limits.max_connections,
+        limits.per_address,
+        limits.trusted_proxies,
+    );
     tokio::pin!(shutdown);
     loop {
         // At the cap, stop accepting: new clients wait in the kernel's
         // backlog instead of costing memory here.
-        let slot = tokio::select! {
-            slot = Arc::clone(&slots).acquire_owned() => match slot {
-                Ok(slot) => slot,
-                Err(_) => break,
+        let reserved = tokio::select! {
+            reserved = slots.reserve() => match reserved {
+                Some(reserved) => reserved,
+                None => break,
             },
             () = &mut shutdown => break,
         };
@@ -105,17 +107,10 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let address_slot = if limits.trusted_proxies.contains(&peer.ip()) {
-            None
-        } else {
-            match per_address.take(peer.ip()) {
-                Some(slot) => Some(slot),
-                None => {
-                    tracing::debug!(%peer, "connection refused: too many from this address");
-                    drop(stream);
-                    continue;
-                }
-            }
+        let Some(slot) = reserved.assign(peer.ip()) else {
+            tracing::debug!(%peer, "connection refused: too many from this address");
+            drop(stream);
+            continue;
         };
         let connection = Connection {
             builder: Arc::clone(&builder),
@@ -125,7 +120,14 @@ pub async fn serve(
         };
         connections.spawn(async move {
             connection.run(stream).await;
-            drop((slot, address_slot));
+            // A connection upgraded to a WebSocket ends here too, and gives
+            // its slot back: from then on the WebSocket slots count it, its
+            // address's share included (see `websocket.rs`). It does not
+            // keep counting here on purpose: WebSockets are long-lived and
+            // opened before any credential is checked, so sharing one cap
+            // would let them starve the API and `/verify` of connections.
+            // The price is at most twice `--max-connections` sockets in all.
+            drop(slot);
         });
     }
     drop(listener);
@@ -274,90 +276,9 @@ where
     }
 }
 
-/// Open connections per client address, capped.
-#[derive(Clone)]
-struct PerAddress {
-    cap: u32,
-    open: Arc<Mutex<HashMap<IpAddr, u32>>>,
-}
-
-impl PerAddress {
-    fn new(cap: u32) -> Self {
-        Self {
-            cap,
-            open: Arc::default(),
-        }
-    }
-
-    /// A slot for one more connection from `address`, if it has room.
-    fn take(&self, address: IpAddr) -> Option<AddressSlot> {
-        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        let count = open.entry(address).or_insert(0);
-        if *count >= self.cap {
-            return None;
-        }
-        *count += 1;
-        Some(AddressSlot {
-            owner: self.clone(),
-            address,
-        })
-    }
-}
-
-/// One connection's place in its address's count; the address is
-/// forgotten when its last connection closes, so the map stays as small as
-/// the number of connected addresses.
-struct AddressSlot {
-    owner: PerAddress,
-    address: IpAddr,
-}
-
-impl Drop for AddressSlot {
-    fn drop(&mut self) {
-        let mut open = self.owner.open.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(count) = open.get_mut(&self.address) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                open.remove(&self.address);
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const HOME: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
-    const AWAY: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 2));
-
-    #[test]
-    fn an_address_gets_at_most_its_cap_and_slots_come_back() {
-        let per_address = PerAddress::new(2);
-        let first = per_address.take(HOME);
-        let second = per_address.take(HOME);
-        assert!(first.is_some() && second.is_some());
-        assert!(per_address.take(HOME).is_none());
-        assert!(
-            per_address.take(AWAY).is_some(),
-            "other addresses are not affected"
-        );
-        drop(first);
-        assert!(per_address.take(HOME).is_some());
-    }
-
-    #[test]
-    fn closed_addresses_are_forgotten() {
-        let per_address = PerAddress::new(2);
-        drop(per_address.take(HOME));
-        assert!(
-            per_address
-                .open
-                .lock()
-                .map(|open| open.is_empty())
-                .unwrap_or(false)
-        );
-    }
 
     #[tokio::test(start_paused = true)]
     async fn a_connection_is_idle_only_after_a_whole_timeout_without_requests() {

@@ -17,13 +17,13 @@ use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::http::HeaderValue;
 use axum::http::header::{self, HeaderMap};
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::{SinkExt, StreamExt};
-use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 
+use super::slots::Slot;
 use super::{AppState, Caller, RequestOrigin};
 use crate::auth::until_revoked;
 use crate::error::Error;
@@ -56,16 +56,21 @@ pub(super) async fn graphql_ws(
             .into_response();
     }
     // Upgraded connections leave hyper's accept loop, and with it the
-    // connection cap: they count against a cap of their own.
-    let Ok(slot) = Arc::clone(&app.websocket_slots).try_acquire_owned() else {
-        return (
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(crate::error::error_body(
-                "too many WebSocket connections; retry later",
-                crate::error::ErrorCode::RateLimited,
-            )),
-        )
-            .into_response();
+    // connection caps: they count against caps of their own, in all and
+    // per client address (behind a trusted proxy, the address it reports),
+    // held for the socket's whole life. The upgrade needs no credentials,
+    // so without the address's share one address could take every slot.
+    let Some(reserved) = app.websocket_slots.try_reserve() else {
+        return refused(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many WebSocket connections; retry later",
+        );
+    };
+    let Some(slot) = reserved.assign(origin.client) else {
+        return refused(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many WebSocket connections from this address; retry later",
+        );
     };
     // Credentials in the upgrade request are checked before upgrading, so a
     // wrong secret gets a plain 401 with its WWW-Authenticate challenge.
@@ -92,11 +97,17 @@ pub(super) async fn graphql_ws(
         .on_upgrade(move |socket| connection.serve(socket, protocol, caller))
 }
 
+/// An upgrade refused for want of a slot.
+fn refused(status: StatusCode, message: &str) -> Response {
+    let body = crate::error::error_body(message, crate::error::ErrorCode::RateLimited);
+    (status, axum::Json(body)).into_response()
+}
+
 /// Ends a connection, with the reason its close frame gives.
 #[derive(Clone)]
 struct Closer {
     token: CancellationToken,
-    reason: Arc<Mutex<Option<(u16, &'static str)>>>,
+    reason: Arc<Mutex<Option<CloseFrame>>>,
 }
 
 impl Closer {
@@ -107,26 +118,50 @@ impl Closer {
         }
     }
 
-    /// The first reason given wins.
+    /// Closes the connection. The first reason given wins.
     fn close(&self, code: u16, reason: &'static str) {
-        let mut current = self.reason.lock().unwrap_or_else(|e| e.into_inner());
-        current.get_or_insert((code, reason));
-        drop(current);
+        self.record(CloseFrame {
+            code,
+            reason: reason.into(),
+        });
         self.token.cancel();
     }
 
-    /// The close frame, once the connection is being closed. Cancelled
-    /// without a reason, it was the server shutting down (the token's
-    /// parent).
-    fn frame(&self) -> Option<CloseFrame> {
-        if !self.token.is_cancelled() {
-            return None;
-        }
-        let reason = *self.reason.lock().unwrap_or_else(|e| e.into_inner());
-        let (code, reason) = reason.unwrap_or((CLOSE_GOING_AWAY, "server shutting down"));
-        Some(CloseFrame {
+    /// `connection_init` was refused with `err`: async-graphql closes the
+    /// connection itself (graphql-transport-ws: with 1002, "protocol
+    /// error"; graphql-ws: after a `connection_error` message), and its
+    /// close frame is then swapped for this one, so that the code says why
+    /// from the error itself: 4403 for refused credentials (final), 4429
+    /// with the delay for a throttled client (retry later).
+    fn refuse(&self, err: Error) -> async_graphql::Error {
+        let (code, reason) = err.close_frame();
+        self.record(CloseFrame {
             code,
-            reason: reason.into(),
+            reason: reason.as_str().into(),
+        });
+        async_graphql::Error::new(reason)
+    }
+
+    fn record(&self, frame: CloseFrame) {
+        let mut current = self.reason.lock().unwrap_or_else(|e| e.into_inner());
+        current.get_or_insert(frame);
+    }
+
+    /// The close frame of the reason given, if any.
+    fn recorded(&self) -> Option<CloseFrame> {
+        let reason = self.reason.lock().unwrap_or_else(|e| e.into_inner());
+        reason.clone()
+    }
+
+    /// The close frame to send once the GraphQL side has stopped: the
+    /// reason given, else 1001 if cancelled without one (the server shutting
+    /// down, the token's parent), else none (the client left).
+    fn frame(&self) -> Option<CloseFrame> {
+        self.recorded().or_else(|| {
+            self.token.is_cancelled().then(|| CloseFrame {
+                code: CLOSE_GOING_AWAY,
+                reason: "server shutting down".into(),
+            })
         })
     }
 }
@@ -139,7 +174,7 @@ struct Connection {
     closer: Closer,
     initialised: Arc<AtomicBool>,
     /// Held while the connection lives.
-    _slot: Arc<OwnedSemaphorePermit>,
+    _slot: Arc<Slot>,
 }
 
 impl Connection {
@@ -178,7 +213,13 @@ impl Connection {
             .serve();
         let forward = async {
             while let Some(message) = queue.next().await {
-                if sink.send(forbidden_init(message)).await.is_err() {
+                // The server's own reason, if it gave one (a refused
+                // `connection_init`), rather than async-graphql's.
+                let message = match message {
+                    Message::Close(theirs) => Message::Close(closer.recorded().or(theirs)),
+                    other => other,
+                };
+                if sink.send(message).await.is_err() {
                     break;
                 }
             }
@@ -202,18 +243,10 @@ impl Connection {
         self.initialised.store(true, Ordering::Release);
         let caller = match caller {
             Some(caller) => caller,
-            None => {
-                let authorization = match payload.get("authorization") {
-                    None | Some(serde_json::Value::Null) => None,
-                    Some(value) => Some(
-                        value
-                            .as_str()
-                            .and_then(|value| HeaderValue::from_str(value).ok())
-                            .ok_or(Error::Unauthenticated)?,
-                    ),
-                };
-                Caller::authenticate(&self.app, self.origin.clone(), authorization.as_ref()).await?
-            }
+            None => match self.authenticate(&payload).await {
+                Ok(caller) => caller,
+                Err(err) => return Err(self.closer.refuse(err)),
+            },
         };
         executor.authenticated(&caller.principal);
         let store = self.app.store.clone();
@@ -231,23 +264,19 @@ impl Connection {
         data.insert(caller.context(None));
         Ok(data)
     }
-}
 
-/// async-graphql closes a connection whose `connection_init` failed with
-/// 1002 (protocol error); the protocol's code for refused credentials is
-/// 4403, which clients treat as final rather than retrying.
-fn forbidden_init(message: Message) -> Message {
-    match message {
-        Message::Close(Some(frame))
-            if frame.code == 1002
-                && frame.reason.as_str() == Error::Unauthenticated.to_string() =>
-        {
-            Message::Close(Some(CloseFrame {
-                code: CLOSE_REVOKED,
-                reason: frame.reason,
-            }))
-        }
-        other => other,
+    /// The caller of `connection_init`'s `{"authorization": "Basic …"}`.
+    async fn authenticate(&self, payload: &serde_json::Value) -> Result<Caller, Error> {
+        let authorization = match payload.get("authorization") {
+            None | Some(serde_json::Value::Null) => None,
+            Some(value) => Some(
+                value
+                    .as_str()
+                    .and_then(|value| HeaderValue::from_str(value).ok())
+                    .ok_or(Error::Unauthenticated)?,
+            ),
+        };
+        Caller::authenticate(&self.app, self.origin.clone(), authorization.as_ref()).await
     }
 }
 

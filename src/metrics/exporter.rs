@@ -14,7 +14,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -83,9 +82,8 @@ fn recorder() -> Result<PrometheusHandle, Error> {
 #[derive(Clone)]
 pub struct Sampled {
     pub store: Store,
-    /// The WebSocket connection slots, and how many there are.
-    pub websocket_slots: Arc<Semaphore>,
-    pub websocket_capacity: usize,
+    /// The WebSocket connection slots.
+    pub websocket_slots: crate::http::Slots,
 }
 
 /// The running metrics listener.
@@ -161,9 +159,7 @@ async fn scrape(State((handle, sampled)): State<(PrometheusHandle, Sampled)>) ->
     ] {
         metrics::gauge!(DB_CONNECTIONS, "state" => state).set(f64::from(count));
     }
-    let open = sampled
-        .websocket_capacity
-        .saturating_sub(sampled.websocket_slots.available_permits());
+    let open = sampled.websocket_slots.in_use();
     // Exact as an integer far beyond any connection count.
     #[allow(clippy::cast_precision_loss)]
     metrics::gauge!(WEBSOCKET_CONNECTIONS).set(open as f64);

@@ -3,13 +3,12 @@
 //! nothing, fill memory with unfinished heads, or get an answer that hides
 //! what a mutation committed.
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpStream;
 
 use crate::backend::on_every_backend;
 use crate::helpers::*;
@@ -208,13 +207,6 @@ async fn connections_without_a_complete_head_are_closed_after_the_head_timeout()
     }
 }
 
-/// A TCP connection to `server` from `source` (any port).
-async fn connect_from(source: [u8; 4], server: SocketAddr) -> std::io::Result<TcpStream> {
-    let socket = TcpSocket::new_v4()?;
-    socket.bind(SocketAddr::from((source, 0)))?;
-    socket.connect(server).await
-}
-
 #[tokio::test]
 async fn silent_connections_from_one_address_cannot_keep_other_clients_out() {
     let app = TestApp::spawn_with(|config| config.limits.max_connections = 100).await;
@@ -297,11 +289,7 @@ async fn unfinished_heads_cannot_fill_memory() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("k.db").display());
     let server = ServerProcess::start(&url);
-    let addr: SocketAddr = server
-        .base_url
-        .trim_start_matches("http://")
-        .parse()
-        .expect("an address");
+    let addr = server.addr();
     let chunk = format!("X-Filler: {}\r\n", "a".repeat(64 * 1024 - 16));
     let heads = (0..200u8).map(|n| {
         let chunk = chunk.clone();

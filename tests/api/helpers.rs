@@ -368,3 +368,14 @@ pub async fn send(request: reqwest::RequestBuilder) -> Reply {
         body,
     }
 }
+
+/// A TCP connection to `server` from `source` (any port): from one of the
+/// loopback's other addresses (`127.0.0.2`…), a test plays another client.
+pub async fn connect_from(
+    source: [u8; 4],
+    server: SocketAddr,
+) -> std::io::Result<tokio::net::TcpStream> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::from((source, 0)))?;
+    socket.connect(server).await
+}

@@ -6,7 +6,11 @@ use serde_json::json;
 
 use crate::helpers::*;
 use crate::process::ServerProcess;
+use crate::subscriptions::{Via, close_code, open_at, start};
 
+/// At `trace`, every library included: a key's lifecycle over HTTP and a
+/// subscription authenticated in `connection_init` (whose credentials
+/// travel in a WebSocket frame) leave no secret in any encoding.
 #[tokio::test]
 async fn a_full_lifecycle_logged_at_trace_level_shows_no_secret() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -16,6 +20,17 @@ async fn a_full_lifecycle_logged_at_trace_level_shows_no_secret() {
 
     let (_, key) = server.with_admin_and_key("logged").await;
     server.ok(VIEWER, json!({}), &key.auth()).await;
+    // A subscription authenticated in `connection_init` (browsers cannot
+    // set headers on a WebSocket): the credentials travel in a frame.
+    let mut socket = open_at(
+        server.addr(),
+        [127, 0, 0, 1],
+        &key.auth(),
+        &Via::InitPayload,
+    )
+    .await
+    .expect("the upgrade succeeds");
+    start(&mut socket, &key.auth(), &Via::InitPayload, None).await;
     server
         .gql(
             VIEWER,
@@ -31,6 +46,8 @@ async fn a_full_lifecycle_logged_at_trace_level_shows_no_secret() {
             &key.auth(),
         )
         .await;
+    // The deactivated key's subscription is closed: it was live.
+    assert_eq!(close_code(&mut socket).await, Some(4403));
     server
         .ok(
             RENAME,
@@ -58,13 +75,12 @@ async fn a_full_lifecycle_logged_at_trace_level_shows_no_secret() {
         log.contains(&key.access_key),
         "access keys may be logged, for audit"
     );
+    let key_basic = STANDARD.encode(format!("{}:{}", key.access_key, key.secret));
     let forbidden = [
         ("secret key", key.secret.clone()),
         ("admin password", admin_password.to_owned()),
-        (
-            "key Authorization header",
-            STANDARD.encode(format!("{}:{}", key.access_key, key.secret)),
-        ),
+        ("key's Basic credentials", key_basic.clone()),
+        ("key Authorization header", format!("Basic {key_basic}")),
         (
             "admin Authorization header",
             STANDARD.encode(format!("{}:{}", ADMIN.0, admin_password)),

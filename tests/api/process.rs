@@ -83,6 +83,14 @@ impl ServerProcess {
         }
     }
 
+    /// The address it listens on.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.base_url
+            .trim_start_matches("http://")
+            .parse()
+            .expect("an address")
+    }
+
     /// The server's process id.
     pub fn pid(&self) -> u32 {
         self.child.id()

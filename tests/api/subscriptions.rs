@@ -1,5 +1,6 @@
 //! `keyEvents` over WebSocket (graphql-transport-ws), with a real client.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -27,10 +28,10 @@ const KEY_EVENTS: &str = "subscription($p: ID) { keyEvents(projectId: $p) {
 /// How long a test waits for a message that should come.
 const PATIENCE: Duration = Duration::from_secs(10);
 
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub(crate) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// Where the client puts its credentials.
-enum Via {
+pub(crate) enum Via {
     Header,
     InitPayload,
 }
@@ -48,7 +49,17 @@ fn basic(auth: &Auth) -> Option<String> {
 /// Opens `/graphql/ws` speaking graphql-transport-ws; the handshake's answer
 /// on failure.
 async fn open(app: &TestApp, auth: &Auth, via: &Via) -> Result<Socket, u16> {
-    let mut request = format!("ws://{}/graphql/ws", app.addr)
+    open_at(app.addr, [127, 0, 0, 1], auth, via).await
+}
+
+/// Like [`open`], to the server at `server`, from the local address `source`.
+pub(crate) async fn open_at(
+    server: SocketAddr,
+    source: [u8; 4],
+    auth: &Auth,
+    via: &Via,
+) -> Result<Socket, u16> {
+    let mut request = format!("ws://{server}/graphql/ws")
         .into_client_request()
         .expect("a request");
     let headers = request.headers_mut();
@@ -62,7 +73,8 @@ async fn open(app: &TestApp, auth: &Auth, via: &Via) -> Result<Socket, u16> {
             HeaderValue::from_str(&value).expect("header"),
         );
     }
-    match tokio_tungstenite::connect_async(request).await {
+    let stream = connect_from(source, server).await.expect("connects");
+    match tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(stream)).await {
         Ok((socket, _)) => Ok(socket),
         Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
             Err(response.status().as_u16())
@@ -132,7 +144,7 @@ async fn subscribe(
 }
 
 /// `connection_init`, acknowledged, then `subscribe` to `keyEvents`.
-async fn start(socket: &mut Socket, auth: &Auth, via: &Via, project: Option<&str>) {
+pub(crate) async fn start(socket: &mut Socket, auth: &Auth, via: &Via, project: Option<&str>) {
     let ack = json_of(&init(socket, auth, via).await);
     assert_eq!(ack["type"], "connection_ack", "{ack}");
     send(
@@ -290,7 +302,7 @@ async fn deactivating_the_subscribers_key_closes_its_connection() {
 }
 
 /// Reads until the server closes the connection; its close code.
-async fn close_code(socket: &mut Socket) -> Option<u16> {
+pub(crate) async fn close_code(socket: &mut Socket) -> Option<u16> {
     while let Some(message) = next_message(socket).await {
         if let Message::Close(frame) = message {
             return frame.map(|frame| u16::from(frame.code));
@@ -343,6 +355,70 @@ async fn wrong_credentials_cannot_subscribe() {
         ),
         "{refused:?}"
     );
+}
+
+#[tokio::test]
+async fn a_throttled_connection_init_is_closed_with_4429_and_the_retry_delay() {
+    let app = TestApp::spawn_with(|config| {
+        config.limits.auth_failures_per_key = 3;
+        config.limits.auth_throttle_delay_ms = 0;
+    })
+    .await;
+    app.enable_access_control().await;
+    let project = app.default_project(&Auth::admin()).await;
+    let key = app.create_key(&Auth::admin(), &project, "OWNER").await;
+    for n in 0..3 {
+        let wrong = Auth::basic(&key.access_key, &format!("{n:0>40}"));
+        app.gql(VIEWER, json!({}), &wrong)
+            .await
+            .assert_unauthenticated();
+    }
+    // Throttled, the right secret is refused too: not as wrong credentials
+    // (4403, final) but as "retry later", with the delay.
+    let mut socket = open(&app, &key.auth(), &Via::InitPayload)
+        .await
+        .expect("the upgrade itself needs no credentials");
+    let frame = match init(&mut socket, &key.auth(), &Via::InitPayload).await {
+        Message::Close(Some(frame)) => frame,
+        other => panic!("expected the connection closed, got {other:?}"),
+    };
+    assert_eq!(u16::from(frame.code), 4429, "{frame:?}");
+    let delay = frame
+        .reason
+        .as_str()
+        .strip_prefix("too many failed authentications; retry in ")
+        .and_then(|rest| rest.strip_suffix(" s"))
+        .and_then(|secs| secs.parse::<u64>().ok());
+    assert!(delay.is_some_and(|secs| secs >= 1), "{frame:?}");
+}
+
+#[tokio::test]
+async fn one_address_cannot_take_every_websocket() {
+    // 20 WebSockets in all, at most a quarter (5) per address.
+    let app = TestApp::spawn_with(|config| config.limits.max_connections = 20).await;
+    app.enable_access_control().await;
+    let project = app.default_project(&Auth::admin()).await;
+    let key = app.create_key(&Auth::admin(), &project, "READ_ONLY").await;
+
+    // Upgrades without credentials (connection_init may come 10 s later),
+    // all from one address, until one is refused.
+    let mut flood = Vec::new();
+    let refused = loop {
+        match open_at(app.addr, [127, 0, 0, 1], &Auth::None, &Via::InitPayload).await {
+            Ok(socket) => flood.push(socket),
+            Err(status) => break status,
+        }
+    };
+    assert_eq!(refused, 429, "after {} WebSockets", flood.len());
+    assert_eq!(flood.len(), 5, "the address's share");
+
+    // Meanwhile a client on another address gets its WebSocket.
+    let mut socket = open_at(app.addr, [127, 0, 0, 2], &key.auth(), &Via::Header)
+        .await
+        .expect("another address is not refused");
+    let ack = json_of(&init(&mut socket, &key.auth(), &Via::Header).await);
+    assert_eq!(ack["type"], "connection_ack", "{ack}");
+    drop(flood);
 }
 
 async fn a_key_cannot_follow_another_project() {
