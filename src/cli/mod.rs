@@ -110,9 +110,9 @@ async fn connect(url: &str, pool: &DatabaseOptions) -> Result<Store, CommandErro
 /// Refuses a SQLite database file that does not exist: a command that
 /// changes data must not create an empty database (nor its lock file).
 fn require_existing(url: &str) -> Result<(), CommandError> {
-    match crate::store::sqlite_file(url) {
-        Some(file) if !file.is_file() => Err(CommandError::NoDatabase(file)),
-        _ => Ok(()),
+    match crate::store::missing_sqlite_file(url) {
+        Some(file) => Err(CommandError::NoDatabase(file)),
+        None => Ok(()),
     }
 }
 
