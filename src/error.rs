@@ -19,6 +19,7 @@ pub enum ErrorCode {
     RateLimited,
     Timeout,
     Unavailable,
+    OutcomeUnknown,
     Internal,
 }
 
@@ -34,6 +35,7 @@ impl ErrorCode {
             Self::RateLimited => "RATE_LIMITED",
             Self::Timeout => "TIMEOUT",
             Self::Unavailable => "UNAVAILABLE",
+            Self::OutcomeUnknown => "OUTCOME_UNKNOWN",
             Self::Internal => "INTERNAL",
         }
     }
@@ -49,6 +51,8 @@ impl ErrorCode {
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::Timeout => StatusCode::REQUEST_TIMEOUT,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            // Not 503 or 504, which clients and proxies retry blindly.
+            Self::OutcomeUnknown => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -110,6 +114,16 @@ pub enum Error {
     #[error("the database is unavailable; retry later")]
     Unavailable(#[source] BoxError),
 
+    /// A change was sent to the database and no answer came (its commit
+    /// was given up on, or the connection was lost): it may have been
+    /// made or not. A retry could make it twice; the client checks first.
+    /// The cause goes to the log.
+    #[error(
+        "the database did not confirm this change in time: it may or may not have been made; \
+         check before retrying"
+    )]
+    OutcomeUnknown(#[source] BoxError),
+
     #[error("internal error")]
     Internal(#[source] BoxError),
 }
@@ -159,6 +173,7 @@ impl Error {
             Self::RateLimited { .. } => ErrorCode::RateLimited,
             Self::Timeout { .. } => ErrorCode::Timeout,
             Self::Unavailable(_) => ErrorCode::Unavailable,
+            Self::OutcomeUnknown(_) => ErrorCode::OutcomeUnknown,
             Self::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -174,7 +189,8 @@ impl Error {
     /// The message a client may see. Logs the cause of internal errors, which
     /// is the only place it goes.
     fn public_message(&self) -> String {
-        if let Self::Internal(cause) | Self::Unavailable(cause) = self {
+        if let Self::Internal(cause) | Self::Unavailable(cause) | Self::OutcomeUnknown(cause) = self
+        {
             log_internal(cause.as_ref());
         }
         self.to_string()
@@ -184,6 +200,15 @@ impl Error {
 impl From<DbErr> for Error {
     fn from(err: DbErr) -> Self {
         Self::internal(err)
+    }
+}
+
+impl From<crate::store::CommitError> for Error {
+    fn from(err: crate::store::CommitError) -> Self {
+        match err {
+            crate::store::CommitError::Failed(err) => Self::internal(err),
+            unknown @ crate::store::CommitError::Unknown(_) => Self::OutcomeUnknown(unknown.into()),
+        }
     }
 }
 
@@ -201,7 +226,7 @@ impl From<tokio::task::JoinError> for Error {
 pub fn annotate(error: &mut async_graphql::ServerError) {
     let (code, field) = match error.source::<Error>() {
         Some(err) => {
-            if let Error::Internal(cause) = err {
+            if let Error::Internal(cause) | Error::OutcomeUnknown(cause) = err {
                 log_internal(cause.as_ref());
             }
             let field = match err {
@@ -275,6 +300,13 @@ pub enum StartupError {
         remedy = .0.remedy()
     )]
     NotMigrated(crate::store::MigrationStatus),
+    /// `--no-migrate`, on a SQLite file that does not exist.
+    #[error(
+        "the SQLite database {} does not exist, and --no-migrate is set: create it with \
+         `keyward migrate` first (or start the server without --no-migrate)",
+        .0.display()
+    )]
+    NoDatabase(std::path::PathBuf),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: std::net::SocketAddr,

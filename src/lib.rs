@@ -51,6 +51,8 @@ pub struct Application {
     websockets: tokio_util::sync::CancellationToken,
     /// Serves `/metrics`, with `--metrics-listen`.
     metrics: Option<metrics::MetricsServer>,
+    /// Summaries of refused mutations, written at a stop.
+    refusals: graphql::RefusalBudget,
     /// For [`Application::request_statements`].
     store: Store,
     /// Released last, when everything that used the database has stopped.
@@ -60,6 +62,14 @@ pub struct Application {
 impl Application {
     /// Connects to and migrates the database, then starts serving.
     pub async fn build(config: Config) -> Result<Self, StartupError> {
+        if config.no_migrate {
+            // Before the lock and the connection, which would create the
+            // file (and one beside it): --no-migrate changes no database,
+            // an empty one included.
+            if let Some(file) = store::missing_sqlite_file(&config.database_url) {
+                return Err(StartupError::NoDatabase(file));
+            }
+        }
         // Before anything touches a SQLite file: its auth state is then this
         // process's alone (see `store::DatabaseLock`).
         let database_lock = store::DatabaseLock::acquire(&config.database_url)?;
@@ -85,6 +95,7 @@ impl Application {
         }
         let hasher = Hasher::new(config.hashing).await?;
         let (last_used, last_used_writer) = LastUsed::start(store.clone());
+        let refusals = graphql::RefusalBudget::default();
         let auth = Authenticator::new(store.clone(), hasher.clone(), last_used, &config.limits);
         let schemas = graphql::Schemas::new(Services {
             store: store.clone(),
@@ -95,7 +106,7 @@ impl Application {
                     .map(|days| chrono::Duration::days(i64::from(days))),
                 warn_within: config.key_expiry_warnings.first(),
             },
-            refusals: graphql::RefusalBudget::default(),
+            refusals: refusals.clone(),
             webhook_destinations: webhooks::DestinationPolicy {
                 allow_private_networks: config.webhooks.allow_private_networks,
             },
@@ -181,6 +192,7 @@ impl Application {
                 allowed_origins: config.limits.cors_origins.clone().into(),
                 websocket_slots,
                 shutdown: websockets.clone(),
+                migrations_logged: std::sync::Mutex::default(),
             }
             .into(),
             &config.limits,
@@ -205,6 +217,7 @@ impl Application {
             hasher,
             websockets,
             metrics,
+            refusals,
             store: handle,
             database_lock,
         })
@@ -247,7 +260,7 @@ impl Application {
     }
 
     /// Stops accepting, lets in-flight requests finish, and writes pending
-    /// `lastUsedAt` updates.
+    /// `lastUsedAt` updates and summaries of refused mutations.
     pub async fn stop(self) {
         let _ = self.shutdown.send(());
         self.websockets.cancel();
@@ -257,6 +270,8 @@ impl Application {
         if let Some(metrics) = self.metrics {
             metrics.stop().await;
         }
+        // No request runs any more: the refusals they counted are final.
+        self.refusals.drain().await;
         self.webhook_worker.abort();
         let _ = self.webhook_worker.await;
         self.tasks.stop().await;

@@ -146,18 +146,17 @@ async fn disable_in(store: &Store) -> Result<bool, CommandError> {
 /// asks for it on standard error and does not show what is typed.
 fn read_password(username: &str) -> Result<Secret, CommandError> {
     let stdin = std::io::stdin();
-    let _hidden = if stdin.is_terminal() {
-        let hidden = HiddenInput::start(&stdin);
-        let shown = if hidden.restore.is_some() {
-            " (not shown)"
-        } else {
-            ""
-        };
-        eprint!("New password for {username}{shown}: ");
-        Some(hidden)
-    } else {
-        None
-    };
+    if stdin.is_terminal() {
+        if let Some(hidden) = HiddenInput::start(&stdin) {
+            eprint!("New password for {username} (not shown): ");
+            let read = read_hidden(&stdin, hidden.keys);
+            // The terminal as it was, before anything more is said.
+            drop(hidden);
+            eprintln!();
+            return read;
+        }
+        eprint!("New password for {username}: ");
+    }
     let mut line = String::new();
     let read = stdin
         .lock()
@@ -177,36 +176,210 @@ fn read_password(username: &str) -> Result<Secret, CommandError> {
     Ok(Secret::new(line))
 }
 
-/// Terminal echo turned off until dropped.
+/// Reads the password at a terminal [`HiddenInput`] holds, byte by byte,
+/// editing the line as the terminal would have.
+fn read_hidden(stdin: &std::io::Stdin, keys: Keys) -> Result<Secret, CommandError> {
+    let mut line = HiddenLine::new(keys);
+    let mut input = stdin.lock();
+    let mut byte = [0_u8; 1];
+    loop {
+        let edit = match input.read(&mut byte) {
+            // The terminal hung up.
+            Ok(0) => Edit::End,
+            Ok(_) => line.feed(byte[0]),
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => Edit::More,
+            Err(err) => return Err(CommandError::ReadPassword(err)),
+        };
+        match edit {
+            Edit::More => {}
+            Edit::Cancelled => return Err(CommandError::Cancelled),
+            Edit::End if line.bytes.is_empty() => return Err(CommandError::NoPassword),
+            Edit::Done | Edit::End => {
+                let text = String::from_utf8(std::mem::take(&mut line.bytes)).map_err(|_| {
+                    CommandError::ReadPassword(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        "the password is not valid UTF-8",
+                    ))
+                })?;
+                return Ok(Secret::new(text));
+            }
+        }
+    }
+}
+
+/// The terminal's editing keys, which [`HiddenLine`] applies itself while
+/// the terminal's own line editing and signals are off.
+#[derive(Clone, Copy, Debug)]
+struct Keys {
+    /// Ctrl-C: cancels.
+    interrupt: u8,
+    /// Ctrl-\\: cancels too (it would have killed the process).
+    quit: u8,
+    /// Backspace: erases the last character.
+    erase: u8,
+    /// Ctrl-U: erases the line.
+    kill: u8,
+    /// Ctrl-D: on an empty line, the end of the input.
+    eof: u8,
+}
+
+impl Keys {
+    /// The usual ones, for tests.
+    #[cfg(test)]
+    const USUAL: Self = Self {
+        interrupt: 0x03,
+        quit: 0x1c,
+        erase: 0x7f,
+        kill: 0x15,
+        eof: 0x04,
+    };
+
+    fn of(termios: &rustix::termios::Termios) -> Self {
+        use rustix::termios::SpecialCodeIndex as Code;
+        let codes = &termios.special_codes;
+        Self {
+            interrupt: codes[Code::VINTR],
+            quit: codes[Code::VQUIT],
+            erase: codes[Code::VERASE],
+            kill: codes[Code::VKILL],
+            eof: codes[Code::VEOF],
+        }
+    }
+}
+
+/// What one byte typed at the prompt does.
+#[derive(Debug, PartialEq, Eq)]
+enum Edit {
+    More,
+    /// Enter.
+    Done,
+    /// Ctrl-C (or Ctrl-\\).
+    Cancelled,
+    /// Ctrl-D on an empty line, or the terminal gone.
+    End,
+}
+
+/// The line typed so far.
+struct HiddenLine {
+    bytes: Vec<u8>,
+    keys: Keys,
+}
+
+impl HiddenLine {
+    fn new(keys: Keys) -> Self {
+        Self {
+            bytes: Vec::new(),
+            keys,
+        }
+    }
+
+    fn feed(&mut self, byte: u8) -> Edit {
+        // A key set to 0 is disabled (_POSIX_VDISABLE), not NUL.
+        let is = |key: u8| key != 0 && key == byte;
+        if byte == b'\n' || byte == b'\r' {
+            Edit::Done
+        } else if is(self.keys.interrupt) || is(self.keys.quit) {
+            Edit::Cancelled
+        } else if is(self.keys.eof) {
+            if self.bytes.is_empty() {
+                Edit::End
+            } else {
+                Edit::More
+            }
+        } else if is(self.keys.erase) || byte == 0x08 || byte == 0x7f {
+            // One character, however many bytes it took.
+            while self.bytes.pop().is_some_and(|byte| byte & 0xC0 == 0x80) {}
+            Edit::More
+        } else if is(self.keys.kill) {
+            self.bytes.clear();
+            Edit::More
+        } else {
+            if (self.bytes.len() as u64) < MAX_PASSWORD_LINE_BYTES {
+                self.bytes.push(byte);
+            }
+            Edit::More
+        }
+    }
+}
+
+/// The terminal without echo, line editing or the signals its keys send,
+/// until dropped. With the signals off, Ctrl-C is a byte that
+/// [`HiddenLine`] reads as "cancel", and this is dropped: a SIGINT would
+/// have ended the process with the echo still off, since nothing runs on
+/// the way out of a signal's default action.
 struct HiddenInput {
-    restore: Option<rustix::termios::Termios>,
+    saved: rustix::termios::Termios,
+    keys: Keys,
 }
 
 impl HiddenInput {
-    fn start(stdin: &std::io::Stdin) -> Self {
-        use rustix::termios::{LocalModes, OptionalActions, tcgetattr, tcsetattr};
-        let Ok(saved) = tcgetattr(stdin) else {
-            return Self { restore: None };
+    fn start(stdin: &std::io::Stdin) -> Option<Self> {
+        use rustix::termios::{
+            LocalModes, OptionalActions, SpecialCodeIndex, tcgetattr, tcsetattr,
         };
+        let saved = tcgetattr(stdin).ok()?;
         let mut hidden = saved.clone();
-        hidden.local_modes.remove(LocalModes::ECHO);
-        match tcsetattr(stdin, OptionalActions::Now, &hidden) {
-            Ok(()) => Self {
-                restore: Some(saved),
-            },
-            Err(_) => Self { restore: None },
-        }
+        hidden
+            .local_modes
+            .remove(LocalModes::ECHO | LocalModes::ICANON | LocalModes::ISIG);
+        // One byte at a time, as it is typed.
+        hidden.special_codes[SpecialCodeIndex::VMIN] = 1;
+        hidden.special_codes[SpecialCodeIndex::VTIME] = 0;
+        tcsetattr(stdin, OptionalActions::Now, &hidden).ok()?;
+        Some(Self {
+            keys: Keys::of(&saved),
+            saved,
+        })
     }
 }
 
 impl Drop for HiddenInput {
     fn drop(&mut self) {
-        if let Some(saved) = self.restore.take() {
-            let _ = rustix::termios::tcsetattr(
-                std::io::stdin(),
-                rustix::termios::OptionalActions::Now,
-                &saved,
-            );
+        let _ = rustix::termios::tcsetattr(
+            std::io::stdin(),
+            rustix::termios::OptionalActions::Now,
+            &self.saved,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn typed(bytes: &[u8]) -> (Edit, Vec<u8>) {
+        let mut line = HiddenLine::new(Keys::USUAL);
+        for &byte in bytes {
+            let edit = line.feed(byte);
+            if edit != Edit::More {
+                return (edit, line.bytes);
+            }
         }
+        (Edit::More, line.bytes)
+    }
+
+    #[test]
+    fn ctrl_c_at_the_hidden_prompt_cancels_whatever_was_typed() {
+        assert_eq!(typed(b"half a pass\x03word\n").0, Edit::Cancelled);
+        assert_eq!(typed(b"\x1c").0, Edit::Cancelled);
+    }
+
+    #[test]
+    fn the_prompt_edits_the_line_as_the_terminal_would() {
+        assert_eq!(typed(b"secret\n"), (Edit::Done, b"secret".to_vec()));
+        assert_eq!(typed(b"secrex\x7ft\r"), (Edit::Done, b"secret".to_vec()));
+        assert_eq!(
+            typed("caf\u{e9}\x08e\n".as_bytes()),
+            (Edit::Done, b"cafe".to_vec())
+        );
+        assert_eq!(typed(b"wrong\x15right\n"), (Edit::Done, b"right".to_vec()));
+        assert_eq!(typed(b"\x04"), (Edit::End, Vec::new()));
+        assert_eq!(typed(b"ab\x04c\n"), (Edit::Done, b"abc".to_vec()));
+        // A disabled key (0) is not NUL.
+        let mut line = HiddenLine::new(Keys {
+            interrupt: 0,
+            ..Keys::USUAL
+        });
+        assert_eq!(line.feed(0), Edit::More);
     }
 }

@@ -52,6 +52,9 @@ pub enum CommandError {
     ReadPassword(#[source] std::io::Error),
     #[error("no password on standard input: write it there, on one line")]
     NoPassword,
+    /// Ctrl-C at the password prompt.
+    #[error("cancelled at the password prompt; nothing was changed")]
+    Cancelled,
     /// Input that the policy refuses (the field and why, never the value).
     #[error("{0}")]
     Input(#[source] Error),
@@ -77,6 +80,11 @@ pub(crate) async fn run(
         Ok(report) => {
             println!("{report}");
             ExitCode::SUCCESS
+        }
+        Err(CommandError::Cancelled) => {
+            eprintln!("keyward {name}: {}", CommandError::Cancelled);
+            // As a shell reports a command ended by Ctrl-C (128 + SIGINT).
+            ExitCode::from(130)
         }
         Err(err) => {
             eprintln!("keyward {name}: {}", chain(&err));
@@ -110,9 +118,9 @@ async fn connect(url: &str, pool: &DatabaseOptions) -> Result<Store, CommandErro
 /// Refuses a SQLite database file that does not exist: a command that
 /// changes data must not create an empty database (nor its lock file).
 fn require_existing(url: &str) -> Result<(), CommandError> {
-    match crate::store::sqlite_file(url) {
-        Some(file) if !file.is_file() => Err(CommandError::NoDatabase(file)),
-        _ => Ok(()),
+    match crate::store::missing_sqlite_file(url) {
+        Some(file) => Err(CommandError::NoDatabase(file)),
+        None => Ok(()),
     }
 }
 

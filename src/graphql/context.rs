@@ -190,10 +190,7 @@ impl RequestContext {
         match decision {
             Decision::Record => refusal_budget::record(&services.store, refusal).await,
             Decision::SuppressFirst(due) => {
-                // On its own task: the summary is written when the window
-                // ends, whether or not this caller sends anything more.
-                let budget = services.refusals.clone();
-                tokio::spawn(budget.flush_later(services.store.clone(), due));
+                services.refusals.flush_later(services.store.clone(), due);
             }
             Decision::Suppress => {}
         }

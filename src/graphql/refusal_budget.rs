@@ -12,9 +12,10 @@
 //! `RECORDED_PER_MINUTE + 1` events per minute, and every refusal is still
 //! accounted for in the trail.
 //!
-//! The counts live in memory, per replica: a replica stopping within a
-//! minute of suppressing refusals loses that summary (the refusals recorded
-//! one by one are in the table already). Memory is bounded: at most
+//! The counts live in memory, per replica. A graceful stop writes the
+//! summaries still pending before the store closes ([`RefusalBudget::drain`]);
+//! only a replica that dies (killed, crashed) loses them, and the refusals
+//! recorded one by one are in the table already. Memory is bounded: at most
 //! [`MAX_TRACKED_CALLERS`] callers are tracked; past that, new callers share
 //! one window, so the bound holds for them together.
 
@@ -24,6 +25,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::auth::Principal;
 use crate::store::{AuditContext, AuditOutcome, Store, Target};
@@ -146,6 +149,11 @@ impl Window {
 #[derive(Clone, Default)]
 pub struct RefusalBudget {
     windows: Arc<Mutex<HashMap<Caller, Window>>>,
+    /// The flushes waiting for their window to end, so that a stop can
+    /// await them.
+    flushes: TaskTracker,
+    /// Cancelled at a stop: every waiting flush writes its summary now.
+    stopping: CancellationToken,
 }
 
 impl std::fmt::Debug for RefusalBudget {
@@ -226,13 +234,29 @@ impl RefusalBudget {
         window.take_summary()
     }
 
-    /// Sleeps until the window `due` names ends, then records its summary.
-    /// Spawned at the first refusal a window suppresses.
-    pub async fn flush_later(self, store: Store, due: Due) {
-        tokio::time::sleep_until(due.at().into()).await;
-        if let Some(summary) = self.flush(&due) {
-            record(&store, summary.into_event()).await;
-        }
+    /// Records the summary of the window `due` names when the window ends,
+    /// or at a stop if that comes first, on a task of its own: whether or
+    /// not the caller sends anything more. Called at the first refusal a
+    /// window suppresses.
+    pub fn flush_later(&self, store: Store, due: Due) {
+        let budget = self.clone();
+        self.flushes.spawn(async move {
+            tokio::select! {
+                () = tokio::time::sleep_until(due.at().into()) => {}
+                () = budget.stopping.cancelled() => {}
+            }
+            if let Some(summary) = budget.flush(&due) {
+                record(&store, summary.into_event()).await;
+            }
+        });
+    }
+
+    /// At a stop, once no request runs any more: records every pending
+    /// summary now, and returns when they are written.
+    pub async fn drain(&self) {
+        self.stopping.cancel();
+        self.flushes.close();
+        self.flushes.wait().await;
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Caller, Window>> {

@@ -35,7 +35,7 @@ use crate::auth::Authenticator;
 use crate::config::Limits;
 use crate::error::{ErrorCode, error_body};
 use crate::graphql::Schemas;
-use crate::store::Store;
+use crate::store::{MigrationStatus, Store};
 
 /// Largest request body accepted (a GraphQL document plus variables).
 const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -78,6 +78,9 @@ pub struct Shared {
     pub websocket_slots: Slots,
     /// Cancelled when the server stops: open WebSockets are then closed.
     pub shutdown: tokio_util::sync::CancellationToken,
+    /// The migration status `/readyz` last logged: the names are logged
+    /// once per change, not once per probe.
+    pub migrations_logged: std::sync::Mutex<Option<MigrationStatus>>,
 }
 
 pub fn router(state: AppState, limits: &Limits) -> Router {
@@ -222,7 +225,7 @@ async fn livez() -> Response {
 /// answers, its migrations are exactly this binary's, and on PostgreSQL the
 /// replica holds its lease (it answers authentication from memory; without
 /// the lease it is correct but reads the database on every request).
-/// 503 with the reasons otherwise.
+/// 503 with the reasons otherwise; they name no migration (the log does).
 async fn readyz(State(app): State<AppState>) -> Response {
     let mut reasons = Vec::new();
     match app.store.ping().await {
@@ -231,8 +234,12 @@ async fn readyz(State(app): State<AppState>) -> Response {
             reasons.push("the database does not answer".to_owned());
         }
         Ok(()) => match app.store.migration_status().await {
-            Ok(crate::store::MigrationStatus::Current) => {}
-            Ok(status) => reasons.push(format!("the database is {status}")),
+            Ok(status) => {
+                log_migration_change(&app, &status);
+                if status != MigrationStatus::Current {
+                    reasons.push(status.without_names().to_owned());
+                }
+            }
             Err(err) => {
                 tracing::warn!(error = %err, "readiness: cannot read the migrations");
                 reasons.push("the database's migrations cannot be read".to_owned());
@@ -255,6 +262,28 @@ async fn readyz(State(app): State<AppState>) -> Response {
         )
             .into_response()
     }
+}
+
+/// Logs the migrations' names when their status differs from the one last
+/// logged: an orchestrator probing every second adds one line per change.
+fn log_migration_change(app: &Shared, status: &MigrationStatus) {
+    let mut logged = app
+        .migrations_logged
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let before = logged.as_ref().unwrap_or(&MigrationStatus::Current);
+    if before == status {
+        return;
+    }
+    if *status == MigrationStatus::Current {
+        tracing::info!("readiness: the database is at this keyward's migrations again");
+    } else {
+        tracing::warn!(
+            "readiness: the database is {status}; {remedy}",
+            remedy = status.remedy()
+        );
+    }
+    *logged = Some(status.clone());
 }
 
 /// Any path no route has: 404 whatever the method (a 405 would claim the

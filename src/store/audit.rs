@@ -18,7 +18,7 @@ use sea_orm::{
 };
 use tokio::sync::broadcast;
 
-use super::bounded::{Txn, timed_out};
+use super::bounded::{CommitError, Txn, timed_out};
 use super::entity::api_key::{self, Entity as ApiKey, Role};
 use super::entity::audit_event::{self, Column, Entity as AuditEvent};
 pub use super::entity::audit_event::{ActorKind, AuditAction, AuditOutcome};
@@ -241,7 +241,7 @@ impl Store {
         &self,
         txn: Txn,
         events: impl IntoIterator<Item = audit_event::Model>,
-    ) -> Result<(), DbErr> {
+    ) -> Result<(), CommitError> {
         let revoked = txn.revoked();
         let committed = txn.commit().await;
         if let Some(row) = revoked {
@@ -263,7 +263,7 @@ impl Store {
         txn: Txn,
         context: &AuditContext,
         target: Target,
-    ) -> Result<(), DbErr> {
+    ) -> Result<(), CommitError> {
         self.commit_audited_noting(txn, context, target, None).await
     }
 
@@ -276,7 +276,7 @@ impl Store {
         context: &AuditContext,
         target: Target,
         note: Option<String>,
-    ) -> Result<(), DbErr> {
+    ) -> Result<(), CommitError> {
         let event = insert(&txn, context, AuditOutcome::Succeeded, target, note).await?;
         self.commit_with_events(txn, [event]).await
     }

@@ -6,7 +6,9 @@
 //! waiting until the request timeout, or forever in a background task. Every
 //! statement therefore goes through [`Bounded`], which gives up on the client
 //! side once the configured time has passed and reports an ordinary database
-//! error, so callers see `Error::Internal` like any other database failure.
+//! error, so callers see `Error::Internal` like any other database failure —
+//! except for a commit: given up on, its outcome is unknown, and callers see
+//! `Error::OutcomeUnknown` (see [`CommitError`]).
 
 use std::future::Future;
 use std::time::Duration;
@@ -76,8 +78,60 @@ impl Txn {
             .clone()
     }
 
-    pub(crate) async fn commit(self) -> Result<(), DbErr> {
-        within(self.conn.limit, self.conn.inner.commit()).await
+    /// Commits, telling a refused commit (nothing changed) from one whose
+    /// answer never came (given up on past the limit, or the connection
+    /// lost): that one may have been applied or not.
+    pub(crate) async fn commit(self) -> Result<(), CommitError> {
+        within(self.conn.limit, self.conn.inner.commit())
+            .await
+            .map_err(CommitError::of)
+    }
+}
+
+/// Why a commit did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CommitError {
+    /// The database answered with an error: the transaction is rolled back.
+    #[error(transparent)]
+    Failed(DbErr),
+    /// No answer: the database may have applied the transaction or not. A
+    /// client told so checks before it retries.
+    #[error("the database did not confirm the commit: {0}")]
+    Unknown(DbErr),
+}
+
+impl CommitError {
+    fn of(err: DbErr) -> Self {
+        let answered = match &err {
+            DbErr::Query(RuntimeErr::SqlxError(cause))
+            | DbErr::Exec(RuntimeErr::SqlxError(cause)) => {
+                matches!(**cause, sea_orm::sqlx::Error::Database(_))
+            }
+            _ => false,
+        };
+        if answered {
+            Self::Failed(err)
+        } else {
+            Self::Unknown(err)
+        }
+    }
+}
+
+/// A statement of the transaction failed before its commit: nothing of it
+/// is applied.
+impl From<DbErr> for CommitError {
+    fn from(err: DbErr) -> Self {
+        Self::Failed(err)
+    }
+}
+
+/// For what does not tell its callers the difference (background work,
+/// which reads the state again on its next round).
+impl From<CommitError> for DbErr {
+    fn from(err: CommitError) -> Self {
+        match err {
+            CommitError::Failed(err) | CommitError::Unknown(err) => err,
+        }
     }
 }
 

@@ -98,6 +98,13 @@ pub fn sqlite_file(url: &str) -> Option<PathBuf> {
     Some(options.get_filename().to_path_buf())
 }
 
+/// The file of a SQLite URL when it does not exist: what a command that
+/// must not create a database (its connection would, as `mode=rwc` asks,
+/// and the lock beside it) refuses before touching anything.
+pub fn missing_sqlite_file(url: &str) -> Option<PathBuf> {
+    sqlite_file(url).filter(|file| !file.is_file())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

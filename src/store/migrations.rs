@@ -55,6 +55,17 @@ impl fmt::Display for MigrationStatus {
 }
 
 impl MigrationStatus {
+    /// What anyone may be told: that the migrations differ, and which way,
+    /// but not their names (they say which version runs, and `/readyz`
+    /// answers without credentials). The names go to the log.
+    pub fn without_names(&self) -> &'static str {
+        match self {
+            Self::Current => "the database is at this keyward's migrations",
+            Self::Behind { .. } => "the database is behind this keyward's migrations",
+            Self::Ahead { .. } => "the database has migrations this keyward does not know",
+        }
+    }
+
     /// What an operator does about it.
     pub fn remedy(&self) -> &'static str {
         match self {

@@ -33,12 +33,13 @@ pub use audit::{
 };
 pub use auth_state::LEASE;
 pub use backup::{Backup, BackupError, backup_sqlite};
+pub(crate) use bounded::CommitError;
 pub use entity::api_key::{KeyState, Role};
 pub use entity::{
     api_key, audit_event, project, settings as settings_entity, webhook, webhook_delivery,
 };
 pub use keys::{DeleteKeyOutcome, KeyCounts, KeyStatus, NewKey, NewPair};
-pub use lock::{DatabaseLock, LockError, sqlite_file};
+pub use lock::{DatabaseLock, LockError, missing_sqlite_file, sqlite_file};
 pub use migrations::MigrationStatus;
 pub use project_memory::KnownProject;
 pub use statements::{RequestStatements, counting_statements};

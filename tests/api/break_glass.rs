@@ -239,3 +239,117 @@ async fn on_sqlite_migrate_and_admin_refuse_a_database_a_running_server_holds_wh
         "access control is still off: the refused command did nothing"
     );
 }
+
+/// Runs `keyward ARGS` on a pseudo-terminal of its own (its controlling
+/// terminal, as in a shell), types `keys` once the password prompt shows,
+/// and returns the exit status, whether the terminal echoes afterwards, and
+/// what was shown. `None` (with a notice) without python3, which drives the
+/// terminal.
+fn at_a_terminal(args: &[&str], keys: &[u8]) -> Option<(i32, bool, String)> {
+    const DRIVER: &str = r#"
+import fcntl, os, select, subprocess, sys, termios, time
+keys = bytes.fromhex(sys.argv[1])
+master, slave = os.openpty()
+child = subprocess.Popen(sys.argv[2:], stdin=slave, stdout=slave, stderr=slave,
+    start_new_session=True, preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))
+shown, deadline, sent = b"", time.time() + 60, False
+while child.poll() is None and time.time() < deadline:
+    if select.select([master], [], [], 0.05)[0]:
+        shown += os.read(master, 4096)
+    if not sent and b"(not shown)" in shown:
+        os.write(master, keys)
+        sent = True
+if child.poll() is None:
+    child.kill()
+while select.select([master], [], [], 0.1)[0]:
+    try:
+        chunk = os.read(master, 4096)
+    except OSError:
+        break
+    if not chunk:
+        break
+    shown += chunk
+echo = bool(termios.tcgetattr(slave)[3] & termios.ECHO)
+print(child.wait(), int(echo), shown.decode(errors="replace").replace("\n", " "))
+"#;
+    let hex: String = keys.iter().map(|byte| format!("{byte:02x}")).collect();
+    let ran = std::process::Command::new("python3")
+        .args(["-c", DRIVER, &hex, env!("CARGO_BIN_EXE_keyward")])
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output();
+    let Ok(ran) = ran else {
+        eprintln!("skipped: python3 is needed to drive a pseudo-terminal");
+        return None;
+    };
+    let report = String::from_utf8_lossy(&ran.stdout).into_owned();
+    let mut fields = report.trim().splitn(3, ' ');
+    let status = fields.next().and_then(|s| s.parse().ok());
+    let echo = fields.next().map(|e| e == "1");
+    let (Some(status), Some(echo)) = (status, echo) else {
+        panic!(
+            "the driver failed: {report} {}",
+            String::from_utf8_lossy(&ran.stderr)
+        );
+    };
+    Some((status, echo, fields.next().unwrap_or_default().to_owned()))
+}
+
+#[tokio::test]
+async fn ctrl_c_at_the_hidden_password_prompt_leaves_the_terminal_echoing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("k.db");
+    // The prompt comes before the database is read: any file will do.
+    std::fs::File::create(&file).expect("a database file");
+    let url = format!("sqlite://{}", file.display());
+    let args = [
+        "admin",
+        "reset-password",
+        "--username",
+        "admin",
+        "--database-url",
+        &url,
+    ];
+    let args = args.map(str::to_owned);
+    let ran = tokio::task::spawn_blocking(move || {
+        at_a_terminal(&args.each_ref().map(String::as_str), b"half typed\x03")
+    });
+    let Some((status, echo, shown)) = ran.await.expect("the driver's thread") else {
+        return;
+    };
+    assert!(echo, "the echo is back on: {shown}");
+    assert_eq!(status, 130, "{shown}");
+    assert!(shown.contains("cancelled"), "{shown}");
+    assert!(
+        !shown.contains("half typed"),
+        "nothing typed was shown: {shown}"
+    );
+
+    // Enter still ends the password (the command then finds the empty
+    // database behind this keyward).
+    let args = [
+        "admin",
+        "reset-password",
+        "--username",
+        "admin",
+        "--database-url",
+        &url,
+    ]
+    .map(str::to_owned);
+    let ran = tokio::task::spawn_blocking(move || {
+        at_a_terminal(
+            &args.each_ref().map(String::as_str),
+            b"a passwort\x7fd long enough\r",
+        )
+    });
+    let Some((status, echo, shown)) = ran.await.expect("the driver's thread") else {
+        return;
+    };
+    assert!(echo, "{shown}");
+    assert_eq!(status, 1, "{shown}");
+    assert!(
+        shown.contains("behind this keyward"),
+        "read the line: {shown}"
+    );
+    assert!(!shown.contains("long enough"), "{shown}");
+}

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use crate::backend::on_every_backend;
 use crate::helpers::*;
+use crate::process::ServerProcess;
 
 on_every_backend!(
     deeply_nested_documents_get_clean_errors_and_the_server_keeps_serving,
@@ -490,6 +491,46 @@ async fn refusals_add_at_most_sixty_events_per_caller_per_minute_and_count_the_r
         assert!(Instant::now() < deadline, "no summary after 90 s");
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+/// A graceful stop (SIGTERM) within a caller's minute writes the summary
+/// of the refusals it had counted, instead of losing it with the process.
+#[tokio::test]
+async fn refusals_counted_into_a_summary_are_recorded_at_a_graceful_stop() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("k.db").display());
+    let server = ServerProcess::start(&url);
+    // Access control is off: an anonymous caller, refused NOT_FOUND on a
+    // key that does not exist, 61 times within its first minute.
+    let rename = json!({ "i": { "id": "QXBpS2V5Ojk5OTk5OQ", "name": "x" } });
+    for _ in 0..=keyward::graphql::RECORDED_PER_MINUTE {
+        let reply = server.gql(RENAME, rename.clone(), &Auth::None).await;
+        assert_eq!(reply.codes(), vec!["NOT_FOUND"], "{reply:?}");
+    }
+    let (clean, log) = server.terminate();
+    assert!(clean, "a clean exit: {log:#?}");
+
+    let server = ServerProcess::start(&url);
+    let events = server
+        .ok(
+            "{ auditEvents(first: 100) { edges { node { outcome reason } } } }",
+            json!({}),
+            &Auth::None,
+        )
+        .await;
+    let refused: Vec<&str> = events["auditEvents"]["edges"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|edge| edge["node"]["outcome"] == "NOT_FOUND")
+        .map(|edge| edge["node"]["reason"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        refused.len(),
+        61,
+        "60 one by one and a summary: {refused:#?}"
+    );
+    assert!(refused[0].starts_with("1 more refusals"), "{}", refused[0]);
 }
 
 /// The whole trail, newest first.

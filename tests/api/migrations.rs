@@ -70,6 +70,11 @@ async fn migrate_brings_a_fresh_database_to_this_keyward_and_serve_no_migrate_th
 
 async fn serve_no_migrate_refuses_a_database_behind_this_keyward_naming_the_pending_migrations() {
     let database = TestDatabase::fresh(backend::current()).await;
+    if let Some(file) = keyward::store::sqlite_file(&database.url) {
+        // An empty SQLite database: --no-migrate refuses a file that does
+        // not exist for that reason alone.
+        std::fs::File::create(file).expect("an empty database file");
+    }
 
     let refusal = serve_no_migrate(&database.url).await;
     assert!(
@@ -130,6 +135,26 @@ async fn a_database_ahead_of_this_keyward_is_refused_by_serve_no_migrate_and_by_
         refusal.contains("ahead of this keyward") && refusal.contains(FROM_THE_FUTURE),
         "{refusal}"
     );
+}
+
+#[tokio::test]
+async fn serve_no_migrate_on_a_sqlite_file_that_does_not_exist_refuses_without_creating_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("absent.db");
+    let url = format!("sqlite://{}?mode=rwc", file.display());
+
+    let refusal = serve_no_migrate(&url).await;
+    assert!(
+        refusal.contains("does not exist") && refusal.contains(&file.display().to_string()),
+        "{refusal}"
+    );
+    assert!(refusal.contains("keyward migrate"), "{refusal}");
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("the directory")
+        .map(|entry| entry.map(|entry| entry.file_name()))
+        .collect::<Result<_, _>>()
+        .expect("its entries");
+    assert!(left.is_empty(), "nothing created: {left:?}");
 }
 
 /// `migrate` exits leaving a SQLite file that is the whole database on its

@@ -12,6 +12,7 @@ use crate::backend::{
     Backend, TestDatabase, on_every_backend, postgres_host, run_on, through_proxy,
 };
 use crate::helpers::*;
+use crate::process::ServerProcess;
 use crate::proxy::Proxy;
 
 on_every_backend!(
@@ -58,6 +59,36 @@ async fn a_ready_server_answers_both_probes() {
     }
 }
 
+/// `/readyz` answers anyone: it says that the migrations differ, and the
+/// log says which, once per change however often the probe asks.
+#[tokio::test]
+async fn readyz_names_no_migration_to_callers_and_logs_the_names_once_per_change() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("k.db").display());
+    let server = ServerProcess::start(&url);
+    let db = Database::connect(&url).await.expect("connect");
+    let future = "m20991231_000001_from_a_newer_keyward";
+    db.execute_unprepared(&format!(
+        "INSERT INTO seaql_migrations (version, applied_at) VALUES ('{future}', 0)"
+    ))
+    .await
+    .expect("insert");
+    let client = reqwest::Client::new();
+    for _ in 0..3 {
+        let reply = send(client.get(format!("{}/readyz", server.base_url))).await;
+        assert_eq!(reply.status, 503, "{reply:?}");
+        let body = reply.body.to_string();
+        assert!(body.contains("does not know"), "{body}");
+        assert!(!body.contains(future), "no name for callers: {body}");
+    }
+    let _ = db.close().await;
+
+    let log = server.stop();
+    let naming: Vec<_> = log.iter().filter(|line| line.contains(future)).collect();
+    assert_eq!(naming.len(), 1, "logged once: {naming:#?}");
+    assert!(naming[0].contains("WARN"), "{}", naming[0]);
+}
+
 async fn readyz_refuses_traffic_while_the_database_has_migrations_this_binary_does_not_know() {
     let app = TestApp::spawn().await;
     until_status(&app, "/readyz", 200, Duration::from_secs(10)).await;
@@ -76,7 +107,14 @@ async fn readyz_refuses_traffic_while_the_database_has_migrations_this_binary_do
     assert_eq!(not_ready.status, 503, "{not_ready:?}");
     assert_eq!(not_ready.body["status"], "not ready");
     let reasons = not_ready.body["reasons"].to_string();
-    assert!(reasons.contains(future), "{reasons}");
+    assert!(
+        reasons.contains("migrations this keyward does not know"),
+        "{reasons}"
+    );
+    assert!(
+        !reasons.contains(future),
+        "names only in the log: {reasons}"
+    );
     // Alive all the same: restarting would not help.
     assert_eq!(send(app.client.get(app.url("/livez"))).await.status, 200);
 

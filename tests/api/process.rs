@@ -137,6 +137,22 @@ impl ServerProcess {
         (project, key_from(&created))
     }
 
+    /// Stops the server as an orchestrator does, with SIGTERM, and waits
+    /// (at most 30 s) for it to exit on its own: a graceful stop. Returns
+    /// whether it exited with success, and everything it logged.
+    pub fn terminate(mut self) -> (bool, Vec<String>) {
+        signal(self.pid(), "-TERM");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("the server's status") {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "no exit 30 s after SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        (status.success(), self.stop())
+    }
+
     /// Stops the server and returns everything it logged.
     pub fn stop(mut self) -> Vec<String> {
         let _ = self.child.kill();
@@ -147,6 +163,15 @@ impl ServerProcess {
         }
         lines
     }
+}
+
+/// Sends `which` (`-STOP`, `-TERM`, …) to process `pid`.
+pub fn signal(pid: u32, which: &str) {
+    let status = Command::new("kill")
+        .args([which, &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill {which} {pid}");
 }
 
 /// The base URL in the line announcing where the GraphQL API is served, in

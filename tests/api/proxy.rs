@@ -1,10 +1,13 @@
 //! A TCP proxy that a test can cut and restore, to take a database away from
 //! a running server and give it back, or freeze, to put a connection (or all
-//! of them) on the far side of a partition.
+//! of them) on the far side of a partition, or have it hold a commit (see
+//! [`Proxy::stall_commit_after`]).
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
@@ -12,7 +15,12 @@ pub struct Proxy {
     pub addr: SocketAddr,
     up: watch::Sender<bool>,
     links: Arc<Mutex<Vec<Link>>>,
+    trap: Trap,
 }
+
+/// Bytes which, once a connection has sent them, make the proxy hold that
+/// connection's next `COMMIT` for ever: see [`Proxy::stall_commit_after`].
+type Trap = Arc<Mutex<Option<Vec<u8>>>>;
 
 /// One forwarded connection.
 struct Link {
@@ -30,6 +38,8 @@ impl Proxy {
         let (up, watcher) = watch::channel(true);
         let links = Arc::new(Mutex::new(Vec::new()));
         let accepted = Arc::clone(&links);
+        let trap = Trap::default();
+        let armed = Arc::clone(&trap);
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 if !*watcher.borrow() {
@@ -47,10 +57,31 @@ impl Proxy {
                     upstream_port,
                     frozen,
                 });
-                tokio::spawn(forward(client, server, watcher.clone(), frozen_watch));
+                tokio::spawn(forward(
+                    client,
+                    server,
+                    watcher.clone(),
+                    frozen_watch,
+                    Arc::clone(&armed),
+                ));
             }
         });
-        Self { addr, up, links }
+        Self {
+            addr,
+            up,
+            links,
+            trap,
+        }
+    }
+
+    /// From now on, a connection that sends `marker` (a value a statement
+    /// carries, say) has its next `COMMIT` held: the database never gets
+    /// it, and the server never hears back, as when a network fails at the
+    /// worst moment. Nothing else of that connection, or of the others,
+    /// changes. The proxy reads what passes: the server must connect
+    /// without TLS (`sslmode=disable`).
+    pub fn stall_commit_after(&self, marker: &str) {
+        *self.trap.lock().expect("trap") = Some(marker.as_bytes().to_vec());
     }
 
     /// Closes every open connection and refuses new ones.
@@ -91,13 +122,23 @@ impl Proxy {
 }
 
 async fn forward(
-    mut client: TcpStream,
-    mut server: TcpStream,
+    client: TcpStream,
+    server: TcpStream,
     mut up: watch::Receiver<bool>,
     mut frozen: watch::Receiver<bool>,
+    trap: Trap,
 ) {
+    let (client_read, client_write) = client.into_split();
+    let (server_read, server_write) = server.into_split();
+    let both = async {
+        tokio::join!(
+            copy(client_read, server_write, Some(trap)),
+            copy(server_read, client_write, None),
+        )
+    };
+    tokio::pin!(both);
     let cut = tokio::select! {
-        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => return,
+        _ = &mut both => return,
         _ = up.wait_for(|up| !*up) => true,
         _ = frozen.wait_for(|frozen| *frozen) => false,
     };
@@ -105,8 +146,70 @@ async fn forward(
     if cut && !*frozen.borrow() {
         return;
     }
-    // Frozen: hold both sockets, forwarding nothing, until the proxy is
-    // dropped (its sender with it).
+    // Frozen: hold both sockets (in `both`, no longer polled), forwarding
+    // nothing, until the proxy is dropped (its sender with it).
     let _ = up.wait_for(|_| false).await;
-    drop((client, server));
+}
+
+/// Copies `from` to `to` until either ends; with a `trap`, holds the first
+/// `COMMIT` after the trap's marker, and everything after it.
+async fn copy(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, trap: Option<Trap>) {
+    let mut buffer = vec![0; 16 * 1024];
+    let mut watch = CommitWatch::default();
+    loop {
+        let read = match from.read(&mut buffer).await {
+            Ok(0) | Err(_) => break,
+            Ok(read) => read,
+        };
+        let marker = trap
+            .as_ref()
+            .and_then(|trap| trap.lock().expect("trap").clone());
+        if let Some(marker) = marker
+            && watch.springs(&marker, &buffer[..read])
+        {
+            std::future::pending::<()>().await;
+        }
+        if to.write_all(&buffer[..read]).await.is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown().await;
+}
+
+/// What one direction of a connection has sent, as far as a trap needs it.
+#[derive(Default)]
+struct CommitWatch {
+    marker_seen: bool,
+    /// The end of the bytes before, for a marker or `COMMIT` split between
+    /// two reads.
+    tail: Vec<u8>,
+}
+
+impl CommitWatch {
+    /// Whether `chunk` holds a `COMMIT` sent after `marker`.
+    fn springs(&mut self, marker: &[u8], chunk: &[u8]) -> bool {
+        const COMMIT: &[u8] = b"COMMIT";
+        let mut window = std::mem::take(&mut self.tail);
+        window.extend_from_slice(chunk);
+        let after_marker = if self.marker_seen {
+            Some(0)
+        } else {
+            find(&window, marker).map(|at| at + marker.len())
+        };
+        if let Some(at) = after_marker {
+            self.marker_seen = true;
+            if find(&window[at..], COMMIT).is_some() {
+                return true;
+            }
+        }
+        let keep = marker.len().max(COMMIT.len());
+        self.tail = window[window.len().saturating_sub(keep)..].to_vec();
+        false
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack
+        .windows(needle.len())
+        .position(|window| window == needle)
 }

@@ -20,7 +20,7 @@ use tokio::time::Instant;
 
 use crate::backend::{self, Backend, TestDatabase, postgres_host, run_on};
 use crate::helpers::*;
-use crate::process::ServerProcess;
+use crate::process::{ServerProcess, signal};
 use crate::proxy::Proxy;
 
 /// Races per case.
@@ -549,14 +549,6 @@ impl Drop for Paused {
     fn drop(&mut self) {
         signal(self.0, "-CONT");
     }
-}
-
-fn signal(pid: u32, which: &str) {
-    let status = std::process::Command::new("kill")
-        .args([which, &pid.to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(status.success(), "kill {which} {pid}");
 }
 
 #[tokio::test]

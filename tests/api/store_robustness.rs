@@ -15,6 +15,7 @@ use tokio::sync::watch;
 
 use crate::backend::{self, Backend, TestDatabase, on_every_backend, run_on};
 use crate::helpers::*;
+use crate::proxy::Proxy;
 
 on_every_backend!(
     key_counts_equal_a_walk_of_the_keys_after_racing_deletes_and_state_changes_on_two_replicas,
@@ -422,13 +423,16 @@ async fn a_silent_database_fails_requests_with_internal_within_the_database_time
         let (replies, ()) = tokio::join!(writers, silence);
 
         // Every write answered within the bound, with data or INTERNAL: those
-        // caught mid-statement included.
+        // caught mid-statement included (OUTCOME_UNKNOWN for one caught in
+        // its commit).
         for (took, text) in replies.iter().flatten() {
             assert!(*took < bound, "answered after {took:?}: {text}");
             let body: Value = serde_json::from_str(text).unwrap_or(Value::Null);
             let code = &body["errors"][0]["extensions"]["code"];
             assert!(
-                body["data"]["renameKey"].is_object() || code == "INTERNAL",
+                body["data"]["renameKey"].is_object()
+                    || code == "INTERNAL"
+                    || code == "OUTCOME_UNKNOWN",
                 "{text}"
             );
             assert!(!text.contains("127.0.0.1"), "no internals: {text}");
@@ -455,6 +459,49 @@ async fn a_silent_database_fails_requests_with_internal_within_the_database_time
         .await;
         let (total, _) = count_and_walk(&app, &project, None).await;
         assert_eq!(total, 4);
+    })
+    .await;
+}
+
+/// A commit the database never confirms may have been applied or not: the
+/// client is told exactly that (`OUTCOME_UNKNOWN`), not `INTERNAL`, which
+/// reads as a failure and invites a retry that could apply it twice.
+#[tokio::test]
+async fn a_commit_given_up_on_is_answered_outcome_unknown_not_internal() {
+    run_on(Backend::Postgres, async {
+        let database = TestDatabase::fresh(Backend::Postgres).await;
+        let proxy = Proxy::start(backend::postgres_host(&database.url).1).await;
+        let proxied = backend::through_proxy(&database.url, proxy.addr);
+        // In clear, for the proxy to see the statements.
+        let separator = if proxied.contains('?') { '&' } else { '?' };
+        let app = TestApp::spawn_with(|config| {
+            config.database_url = format!("{proxied}{separator}sslmode=disable");
+            config.database.db_statement_timeout_ms = 1_000;
+        })
+        .await;
+        let project = app.create_project(&Auth::None, "commits").await;
+
+        let name = "held at its commit";
+        proxy.stall_commit_after(name);
+        let started = Instant::now();
+        let reply = app
+            .gql(
+                CREATE_KEY,
+                json!({ "i": { "projectId": project, "name": name } }),
+                &Auth::None,
+            )
+            .await;
+        assert_eq!(reply.codes(), vec!["OUTCOME_UNKNOWN"], "{reply:?}");
+        let message = reply.body["errors"][0]["message"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(message.contains("check before retrying"), "{message}");
+        assert!(!message.contains("127.0.0.1"), "no internals: {message}");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
     })
     .await;
 }
