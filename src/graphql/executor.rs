@@ -183,8 +183,28 @@ fn operation_type(request: &mut Request) -> Option<OperationType> {
     limits::executed(document, name.as_deref()).map(|operation| operation.ty)
 }
 
-/// Annotates the errors of `response`.
+/// Most errors a response without data reports; past them, one more error
+/// says how many were left out. Validation reports every problem it finds,
+/// one error each (a variable not defined, once per operation that reaches
+/// it): within the document limits still thousands, each a line of JSON a
+/// client must read and nobody reads past the first few. Responses with
+/// data keep all their errors, each explaining a `null` in it (and a page
+/// of at most 100 items bounds them).
+pub const MAX_REQUEST_ERRORS: usize = 100;
+
+/// Annotates the errors of `response`, and keeps at most
+/// [`MAX_REQUEST_ERRORS`] of a response without data.
 fn annotated(mut response: Response) -> Response {
+    if response.data == async_graphql::Value::Null && response.errors.len() > MAX_REQUEST_ERRORS {
+        let left_out = response.errors.len() - MAX_REQUEST_ERRORS;
+        response.errors.truncate(MAX_REQUEST_ERRORS);
+        response.errors.push(ServerError::new(
+            format!(
+                "{left_out} more errors left out; a response reports at most {MAX_REQUEST_ERRORS}"
+            ),
+            None,
+        ));
+    }
     response.errors.iter_mut().for_each(crate::error::annotate);
     response
 }
@@ -294,7 +314,8 @@ mod tests {
     use std::task::Poll;
 
     use super::{
-        MAX_ACTIVE_OPERATIONS, PREPARED_AT_ONCE, SessionExecutor, execute, in_own_task, limits,
+        MAX_ACTIVE_OPERATIONS, MAX_REQUEST_ERRORS, PREPARED_AT_ONCE, SessionExecutor, execute,
+        in_own_task, limits,
     };
     use crate::graphql::{KeywardSchema, Schemas, schema_builder};
 
@@ -472,6 +493,36 @@ mod tests {
             .collect::<Vec<_>>()
             .await;
         assert!(again[0].errors.is_empty(), "{again:?}");
+    }
+
+    #[tokio::test]
+    async fn a_request_refused_reports_at_most_a_hundred_errors_and_counts_the_rest() {
+        // A variable not defined is an error each.
+        let uses: String = (0..150).map(|k| format!("$v{k} ")).collect();
+        let query = format!("{{ node(id: [{uses}]) {{ id }} }}");
+        let executed = execute(&schema(), Request::new(query), || {}).await;
+        let errors = &executed.response.errors;
+        assert_eq!(errors.len(), MAX_REQUEST_ERRORS + 1, "{errors:?}");
+        let last = errors.last().expect("errors");
+        assert!(
+            last.message
+                .ends_with("more errors left out; a response reports at most 100"),
+            "{}",
+            last.message
+        );
+        assert!(
+            errors
+                .iter()
+                .all(|error| code_of(error) == Some("BAD_USER_INPUT")),
+            "{errors:?}"
+        );
+    }
+
+    fn code_of(error: &async_graphql::ServerError) -> Option<&str> {
+        match error.extensions.as_ref()?.get("code")? {
+            Value::String(code) => Some(code),
+            _ => None,
+        }
     }
 
     #[tokio::test]
