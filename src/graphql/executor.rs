@@ -34,6 +34,16 @@ use crate::auth::Principal;
 /// turn, as an HTTP request does; the others wait their turn in order.
 const PREPARED_AT_ONCE: usize = 1;
 
+/// Most operations one WebSocket connection runs at a time: subscriptions
+/// until they end or the client completes them, queries and mutations until
+/// answered. async-graphql keeps every operation of a connection in a map
+/// with no bound, each subscription with its own receiver of the event feed
+/// (which every event is cloned to), so one socket could start thousands. A
+/// client follows a few projects; a `subscribe` past the cap is refused on
+/// its own (an error for its id, then `complete`), the connection goes on,
+/// and an operation's slot comes back when it ends or is completed.
+pub const MAX_ACTIVE_OPERATIONS: usize = 100;
+
 /// The executor of one WebSocket connection: the limits applied, errors
 /// annotated, and the schema of the connection's caller (see
 /// [`Schemas::for_caller`]), known once the connection is authenticated.
@@ -43,6 +53,9 @@ pub struct SessionExecutor {
     caller: Arc<OnceLock<Principal>>,
     /// Turns to prepare an operation ([`PREPARED_AT_ONCE`]).
     preparing: Arc<Semaphore>,
+    /// Slots for the operations the connection runs
+    /// ([`MAX_ACTIVE_OPERATIONS`]).
+    active: Arc<Semaphore>,
 }
 
 impl SessionExecutor {
@@ -51,6 +64,7 @@ impl SessionExecutor {
             schemas,
             caller: Arc::default(),
             preparing: Arc::new(Semaphore::new(PREPARED_AT_ONCE)),
+            active: Arc::new(Semaphore::new(MAX_ACTIVE_OPERATIONS)),
         }
     }
 
@@ -169,8 +183,28 @@ fn operation_type(request: &mut Request) -> Option<OperationType> {
     limits::executed(document, name.as_deref()).map(|operation| operation.ty)
 }
 
-/// Annotates the errors of `response`.
+/// Most errors a response without data reports; past them, one more error
+/// says how many were left out. Validation reports every problem it finds,
+/// one error each (a variable not defined, once per operation that reaches
+/// it): within the document limits still thousands, each a line of JSON a
+/// client must read and nobody reads past the first few. Responses with
+/// data keep all their errors, each explaining a `null` in it (and a page
+/// of at most 100 items bounds them).
+pub const MAX_REQUEST_ERRORS: usize = 100;
+
+/// Annotates the errors of `response`, and keeps at most
+/// [`MAX_REQUEST_ERRORS`] of a response without data.
 fn annotated(mut response: Response) -> Response {
+    if response.data == async_graphql::Value::Null && response.errors.len() > MAX_REQUEST_ERRORS {
+        let left_out = response.errors.len() - MAX_REQUEST_ERRORS;
+        response.errors.truncate(MAX_REQUEST_ERRORS);
+        response.errors.push(ServerError::new(
+            format!(
+                "{left_out} more errors left out; a response reports at most {MAX_REQUEST_ERRORS}"
+            ),
+            None,
+        ));
+    }
     response.errors.iter_mut().for_each(crate::error::annotate);
     response
 }
@@ -181,14 +215,31 @@ impl Executor for SessionExecutor {
         async move { execute(&schema, request, || {}).await.response }
     }
 
-    /// The operation of a `subscribe` message: held to the same limits as
-    /// one sent over HTTP ([`limits::admit`]), prepared in its turn
-    /// ([`PREPARED_AT_ONCE`]), then run.
+    /// The operation of a `subscribe` message: given one of the
+    /// connection's slots ([`MAX_ACTIVE_OPERATIONS`]) as the message
+    /// arrives, held to the same limits as one sent over HTTP
+    /// ([`limits::admit`]), prepared in its turn ([`PREPARED_AT_ONCE`]),
+    /// then run.
     fn execute_stream(
         &self,
         request: Request,
         session_data: Option<Arc<Data>>,
     ) -> BoxStream<'static, Response> {
+        // Taken now, in the order the messages came, not when the stream is
+        // first polled: async-graphql polls its streams in no set order.
+        let Ok(slot) = Arc::clone(&self.active).try_acquire_owned() else {
+            let refused = ServerError::new(
+                format!(
+                    "this connection already runs {MAX_ACTIVE_OPERATIONS} operations, the limit; \
+                     complete one to start another"
+                ),
+                None,
+            );
+            return futures::stream::once(async {
+                annotated(Response::from_errors(vec![refused]))
+            })
+            .boxed();
+        };
         let schema = self.schema().clone();
         let preparing = Arc::clone(&self.preparing);
         let prepared = async move {
@@ -207,7 +258,31 @@ impl Executor for SessionExecutor {
             };
             TurnUntilFirstPoll { turn, stream }
         };
-        futures::stream::once(prepared).flatten().boxed()
+        HoldingSlot {
+            slot: Some(slot),
+            stream: futures::stream::once(prepared).flatten().boxed(),
+        }
+        .boxed()
+    }
+}
+
+/// An operation's stream holding its slot among the connection's
+/// operations until it ends or is dropped (async-graphql drops it when the
+/// client sends `complete`, and when the connection closes).
+struct HoldingSlot {
+    slot: Option<OwnedSemaphorePermit>,
+    stream: BoxStream<'static, Response>,
+}
+
+impl Stream for HoldingSlot {
+    type Item = Response;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Response>> {
+        let polled = self.stream.poll_next_unpin(cx);
+        if let Poll::Ready(None) = polled {
+            self.slot = None;
+        }
+        polled
     }
 }
 
@@ -238,7 +313,10 @@ mod tests {
 
     use std::task::Poll;
 
-    use super::{PREPARED_AT_ONCE, SessionExecutor, execute, in_own_task, limits};
+    use super::{
+        MAX_ACTIVE_OPERATIONS, MAX_REQUEST_ERRORS, PREPARED_AT_ONCE, SessionExecutor, execute,
+        in_own_task, limits,
+    };
     use crate::graphql::{KeywardSchema, Schemas, schema_builder};
 
     fn schema() -> KeywardSchema {
@@ -371,6 +449,80 @@ mod tests {
             }
         }
         panic!("{answered} of {pipelined} operations answered");
+    }
+
+    /// Operations a connection holds open count against its cap, from the
+    /// `subscribe` message until their stream ends or is dropped (as
+    /// async-graphql drops it on the client's `complete`); past the cap an
+    /// operation is refused on its own, and the connection goes on.
+    #[tokio::test]
+    async fn a_connection_runs_at_most_its_cap_of_operations_and_ended_ones_free_their_slot() {
+        use async_graphql::Executor as _;
+        use futures::StreamExt as _;
+
+        let executor = SessionExecutor::new(Schemas {
+            authenticated: schema(),
+            anonymous: schema(),
+        });
+        // Never polled: each holds its slot as a live subscription does.
+        let mut open: Vec<_> = (0..MAX_ACTIVE_OPERATIONS)
+            .map(|_| executor.execute_stream(Request::new("subscription { nope }"), None))
+            .collect();
+        let refused = executor
+            .execute_stream(Request::new("subscription { nope }"), None)
+            .collect::<Vec<_>>()
+            .await;
+        assert_eq!(refused.len(), 1, "{refused:?}");
+        assert_eq!(code(&refused[0]).as_deref(), Some("BAD_USER_INPUT"));
+        assert_eq!(
+            refused[0].errors[0].message,
+            format!(
+                "this connection already runs {MAX_ACTIVE_OPERATIONS} operations, the limit; \
+                 complete one to start another"
+            )
+        );
+
+        // Dropped (the client's `complete`): its slot comes back.
+        drop(open.pop());
+        let admitted = executor.execute_stream(Request::new("subscription { nope }"), None);
+        // Ended (the operation ran to its end): its slot comes back too.
+        let ended = admitted.collect::<Vec<_>>().await;
+        assert!(!ended[0].errors[0].message.contains("operations, the limit"));
+        let again = executor
+            .execute_stream(Request::new("{ __typename }"), None)
+            .collect::<Vec<_>>()
+            .await;
+        assert!(again[0].errors.is_empty(), "{again:?}");
+    }
+
+    #[tokio::test]
+    async fn a_request_refused_reports_at_most_a_hundred_errors_and_counts_the_rest() {
+        // A variable not defined is an error each.
+        let uses: String = (0..150).map(|k| format!("$v{k} ")).collect();
+        let query = format!("{{ node(id: [{uses}]) {{ id }} }}");
+        let executed = execute(&schema(), Request::new(query), || {}).await;
+        let errors = &executed.response.errors;
+        assert_eq!(errors.len(), MAX_REQUEST_ERRORS + 1, "{errors:?}");
+        let last = errors.last().expect("errors");
+        assert!(
+            last.message
+                .ends_with("more errors left out; a response reports at most 100"),
+            "{}",
+            last.message
+        );
+        assert!(
+            errors
+                .iter()
+                .all(|error| code_of(error) == Some("BAD_USER_INPUT")),
+            "{errors:?}"
+        );
+    }
+
+    fn code_of(error: &async_graphql::ServerError) -> Option<&str> {
+        match error.extensions.as_ref()?.get("code")? {
+            Value::String(code) => Some(code),
+            _ => None,
+        }
     }
 
     #[tokio::test]

@@ -25,22 +25,28 @@
 //!    operation and fragment ([`MAX_INLINED_SELECTIONS`]) and in the whole
 //!    document ([`MAX_DOCUMENT_SELECTIONS`]), which fragments spread twice
 //!    each, or spread by many operations, can make huge in a short document;
+//!    and how many argument values (variables, literals, the items of lists
+//!    and objects) the whole document has once inlined
+//!    ([`MAX_DOCUMENT_VALUES`]), which validation checks again in each
+//!    operation that reaches them;
 //! 6. and how many root fields the mutation to be run has
 //!    ([`MAX_MUTATION_FIELDS`]);
 //! 7. and that its required variables are given ([`super::variables`]).
 //!
 //! Past them, every recursion of async-graphql is at most a few hundred
 //! frames deep whatever the worker's stack size, and its validation walks at
-//! most [`MAX_DOCUMENT_SELECTIONS`] selections. The parsed document is handed
+//! most [`MAX_DOCUMENT_SELECTIONS`] selections and [`MAX_DOCUMENT_VALUES`]
+//! argument values. The parsed document is handed
 //! on with the request, so nothing is parsed twice.
 
 use std::collections::HashMap;
 
 use async_graphql::parser::types::{
-    DocumentOperations, ExecutableDocument, OperationDefinition, OperationType, Selection,
-    SelectionSet,
+    Directive, DocumentOperations, ExecutableDocument, OperationDefinition, OperationType,
+    Selection, SelectionSet,
 };
-use async_graphql::{Pos, Request, ServerError, Value as ConstValue, Variables};
+use async_graphql::{Pos, Positioned, Request, ServerError, Value as ConstValue, Variables};
+use async_graphql_value::Value;
 
 /// Longest document accepted, in bytes. Every check below is linear in it.
 pub const MAX_QUERY_BYTES: usize = 32 * 1024;
@@ -90,6 +96,20 @@ pub const MAX_INLINED_SELECTIONS: usize = 4 * super::MAX_COMPLEXITY;
 /// the limit of one definition, so that an operation at that limit may be
 /// written through a fragment (which then counts twice).
 pub const MAX_DOCUMENT_SELECTIONS: usize = 2 * MAX_INLINED_SELECTIONS;
+
+/// Most argument values a whole document may have, counted like its
+/// selections: in each operation and each fragment with its fragments
+/// inlined, summed. A value is an argument's (of a field or a directive),
+/// a variable, or an item of a list or an object literal, each counting 1.
+/// Validation walks them wherever they are inlined, and its variable rules
+/// check each operation's variables through every fragment it reaches, with
+/// an error per variable not defined: 64 operations each spreading one
+/// fragment of 3,500 variables (24 KB) were 224,000 errors. Selections do
+/// not bound these: one selection may carry thousands. A document that
+/// spreads its values once stays far within it (the 32 KiB length limit
+/// allows about 16,000 values written), while any multiplication by
+/// operations or spreads soon reaches it.
+pub const MAX_DOCUMENT_VALUES: usize = 20_000;
 
 /// Most root fields one mutation may run. Each key-creating field runs
 /// argon2, so aliases must not multiply that cost; no client of the API needs
@@ -326,6 +346,10 @@ struct Shape<'a> {
     root_spreads: Vec<&'a str>,
     /// Selections written in it, at every depth (a spread counts 1 here).
     selections: usize,
+    /// Argument values written in it, at every depth (see
+    /// [`MAX_DOCUMENT_VALUES`]), those of the directives of its selections
+    /// included.
+    values: usize,
 }
 
 impl<'a> Shape<'a> {
@@ -340,6 +364,8 @@ impl<'a> Shape<'a> {
                 match &selection.node {
                     Selection::Field(field) => {
                         let field = &field.node;
+                        shape.count_values(field.arguments.iter().map(|(_, value)| &value.node));
+                        shape.count_directives(&field.directives);
                         if at_root && field.name.node != "__typename" {
                             shape.root_fields += 1;
                         }
@@ -348,6 +374,7 @@ impl<'a> Shape<'a> {
                         }
                     }
                     Selection::FragmentSpread(spread) => {
+                        shape.count_directives(&spread.node.directives);
                         let name = spread.node.fragment_name.node.as_str();
                         shape.spreads.push((name, depth));
                         if at_root {
@@ -355,12 +382,35 @@ impl<'a> Shape<'a> {
                         }
                     }
                     Selection::InlineFragment(inline) => {
+                        shape.count_directives(&inline.node.directives);
                         pending.push((&inline.node.selection_set.node, depth + 1, at_root));
                     }
                 }
             }
         }
         shape
+    }
+
+    fn count_directives(&mut self, directives: &'a [Positioned<Directive>]) {
+        for directive in directives {
+            let arguments = directive.node.arguments.iter();
+            self.count_values(arguments.map(|(_, value)| &value.node));
+        }
+    }
+
+    /// Adds `values` and every item nested in them, with a stack of its
+    /// own (they nest at most [`MAX_NESTING`] deep, checked before parsing,
+    /// but the walk needs no recursion to count them).
+    fn count_values(&mut self, values: impl Iterator<Item = &'a Value>) {
+        let mut pending: Vec<&Value> = values.collect();
+        while let Some(value) = pending.pop() {
+            self.values = self.values.saturating_add(1);
+            match value {
+                Value::List(items) => pending.extend(items),
+                Value::Object(fields) => pending.extend(fields.values()),
+                _ => {}
+            }
+        }
     }
 }
 
@@ -373,6 +423,8 @@ struct Shapes<'a> {
     inlined_fields: HashMap<&'a str, usize>,
     /// Selections of the fragment with every spread inlined.
     inlined_selections: HashMap<&'a str, usize>,
+    /// Argument values of the fragment with every spread inlined.
+    inlined_values: HashMap<&'a str, usize>,
 }
 
 /// What a definition amounts to with its spreads inlined.
@@ -380,6 +432,7 @@ struct Inlined {
     depth: usize,
     root_fields: usize,
     selections: usize,
+    values: usize,
 }
 
 impl<'a> Shapes<'a> {
@@ -395,6 +448,7 @@ impl<'a> Shapes<'a> {
             inlined_depth: HashMap::with_capacity(shapes.len()),
             inlined_fields: HashMap::with_capacity(shapes.len()),
             inlined_selections: HashMap::with_capacity(shapes.len()),
+            inlined_values: HashMap::with_capacity(shapes.len()),
         };
         // Fragments after those they spread, so each is computed from done
         // ones.
@@ -406,15 +460,17 @@ impl<'a> Shapes<'a> {
                 depth,
                 root_fields,
                 selections,
+                values,
             } = inlined.inline(shape);
             inlined.inlined_depth.insert(name, depth);
             inlined.inlined_fields.insert(name, root_fields);
             inlined.inlined_selections.insert(name, selections);
+            inlined.inlined_values.insert(name, values);
         }
         Ok(inlined)
     }
 
-    /// Depth, root fields and selections of `shape` with its spreads
+    /// Depth, root fields, selections and values of `shape` with its spreads
     /// inlined. Spreads of unknown fragments count for nothing; validation
     /// reports them.
     fn inline(&self, shape: &Shape) -> Inlined {
@@ -435,10 +491,16 @@ impl<'a> Shapes<'a> {
             .fold(shape.selections, |sum, selections| {
                 sum.saturating_add(*selections)
             });
+        let values = shape
+            .spreads
+            .iter()
+            .filter_map(|(name, _)| self.inlined_values.get(name))
+            .fold(shape.values, |sum, values| sum.saturating_add(*values));
         Inlined {
             depth,
             root_fields: fields,
             selections,
+            values,
         }
     }
 
@@ -446,7 +508,8 @@ impl<'a> Shapes<'a> {
     /// deeper than [`MAX_SELECTION_DEPTH`], or number more than
     /// [`MAX_INLINED_SELECTIONS`], once inlined: validation walks them all;
     /// then a document whose definitions together number more than
-    /// [`MAX_DOCUMENT_SELECTIONS`].
+    /// [`MAX_DOCUMENT_SELECTIONS`], or more values than
+    /// [`MAX_DOCUMENT_VALUES`].
     fn check_inlined(&self, document: &ExecutableDocument) -> Result<(), ServerError> {
         let check = |what: &dyn Fn() -> String, depth: usize, selections: usize, pos| {
             if depth > MAX_SELECTION_DEPTH {
@@ -470,6 +533,7 @@ impl<'a> Shapes<'a> {
             Ok(())
         };
         let mut total: usize = 0;
+        let mut total_values: usize = 0;
         for (name, fragment) in &document.fragments {
             let name = name.as_str();
             let depth = self.inlined_depth.get(name).copied().unwrap_or(0);
@@ -481,6 +545,8 @@ impl<'a> Shapes<'a> {
                 fragment.pos,
             )?;
             total = total.saturating_add(selections);
+            let values = self.inlined_values.get(name).copied().unwrap_or(0);
+            total_values = total_values.saturating_add(values);
         }
         for (_, operation) in document.operations.iter() {
             let inlined = self.inline(&Shape::of(&operation.node.selection_set.node));
@@ -491,12 +557,22 @@ impl<'a> Shapes<'a> {
                 operation.pos,
             )?;
             total = total.saturating_add(inlined.selections);
+            total_values = total_values.saturating_add(inlined.values);
         }
         if total > MAX_DOCUMENT_SELECTIONS {
             return Err(ServerError::new(
                 format!(
                     "the document has {total} selections once its fragments are inlined, \
                      counting every operation and fragment; the limit is {MAX_DOCUMENT_SELECTIONS}"
+                ),
+                None,
+            ));
+        }
+        if total_values > MAX_DOCUMENT_VALUES {
+            return Err(ServerError::new(
+                format!(
+                    "the document has {total_values} argument values once its fragments are \
+                     inlined, counting every operation and fragment; the limit is {MAX_DOCUMENT_VALUES}"
                 ),
                 None,
             ));
@@ -881,6 +957,53 @@ mod tests {
                 .message
                 .contains("24547 selections")
         );
+    }
+
+    #[test]
+    fn argument_values_are_limited_for_the_whole_document_once_fragments_are_inlined() {
+        // The reproduction: 64 operations each spreading one fragment that
+        // uses 3,500 variables none defines (24 KB). Validation checks each
+        // operation's variables through every fragment it reaches: 224,000
+        // errors, each formatted and sent.
+        let uses: String = (0..3_500).map(|k| format!("$v{k} ")).collect();
+        let document = |operations: usize| -> String {
+            let operations: String = (0..operations)
+                .map(|k| format!("query q{k}{{...f}}\n"))
+                .collect();
+            format!("{operations}fragment f on Query{{node(id:[{uses}]){{id}}}}")
+        };
+        let reproduction = document(MAX_OPERATIONS);
+        assert!(
+            reproduction.len() < MAX_QUERY_BYTES,
+            "{}",
+            reproduction.len()
+        );
+        let run_one = |query: String| admit(Request::new(query).operation_name("q0")).map(drop);
+        let refused = run_one(reproduction).unwrap_err().message;
+        assert_eq!(
+            refused,
+            "the document has 227565 argument values once its fragments are inlined, counting \
+             every operation and fragment; the limit is 20000"
+        );
+        // Written once and spread once, the same values are well within it
+        // (they are left to validation, which reports them undefined).
+        assert!(run_one(document(1)).is_ok());
+        // List literals, object literals and directive arguments count too.
+        let items = "0 ".repeat(3_000);
+        for fragment in [
+            format!("fragment f on Query{{node(id:[{items}]){{id}}}}"),
+            format!("fragment f on Query{{node(id:{{a:[{items}]}}){{id}}}}"),
+            format!("fragment f on Query{{...on Query@skip(if:[{items}]){{__typename}}}}"),
+        ] {
+            let operations: String = (0..8).map(|k| format!("query q{k}{{...f}}\n")).collect();
+            let refused = run_one(format!("{operations}{fragment}"))
+                .unwrap_err()
+                .message;
+            assert!(
+                refused.contains("argument values once its fragments are inlined"),
+                "{refused}"
+            );
+        }
     }
 
     #[test]

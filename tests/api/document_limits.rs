@@ -74,6 +74,18 @@ async fn refusals_say_the_limit_and_the_measured_value_and_syntax_errors_are_one
             ],
         ),
         (
+            "a fragment of 3,500 variables spread by 64 operations",
+            {
+                let uses: String = (0..3_500).map(|k| format!("$v{k} ")).collect();
+                let operations: String = (0..64).map(|k| format!("query q{k}{{...f}}\n")).collect();
+                format!("{operations}fragment f on Query{{node(id:[{uses}]){{id}}}}")
+            },
+            vec![
+                "227565 argument values once its fragments are inlined",
+                "the limit is 20000",
+            ],
+        ),
+        (
             "more work than the complexity limit",
             format!("{{ projects(first: 100) {{ {page} }} }}"),
             vec!["its complexity is 70601", "the limit is 2500"],

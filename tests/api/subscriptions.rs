@@ -683,3 +683,65 @@ async fn pipelined_expensive_subscribe_messages_are_each_answered_while_others_a
         assert!(message.contains(expected), "{id}: {message}");
     }
 }
+
+/// One socket runs at most 100 operations at a time: the 101st
+/// `subscribe` is refused on its own, the other hundred stay live, and once
+/// the client completes one, its slot serves a new subscription.
+#[tokio::test]
+async fn one_socket_runs_at_most_a_hundred_subscriptions_and_completing_one_frees_its_slot() {
+    let app = TestApp::spawn().await;
+    app.enable_access_control().await;
+    let admin = Auth::admin();
+    let project = app.default_project(&admin).await;
+    let mut socket = open(&app, &admin, &Via::Header).await.expect("upgrade");
+    let ack = json_of(&init(&mut socket, &admin, &Via::Header).await);
+    assert_eq!(ack["type"], "connection_ack", "{ack}");
+
+    let every_event = "subscription { keyEvents { action } }".to_owned();
+    let hundred_and_one: Vec<(String, String)> = (0..=100)
+        .map(|n| (format!("s{n}"), every_event.clone()))
+        .collect();
+    pipeline(&mut socket, &hundred_and_one).await;
+    let refused = refusals(&mut socket, 1).await;
+    assert_eq!(
+        refused,
+        [(
+            "s100".to_owned(),
+            "this connection already runs 100 operations, the limit; complete one to start \
+             another"
+                .to_owned()
+        )]
+    );
+
+    send(&mut socket, json!({ "id": "s0", "type": "complete" })).await;
+    let done = json_of(&next_message(&mut socket).await.expect("completion"));
+    assert_eq!(done, json!({ "id": "s0", "type": "complete" }));
+    pipeline(&mut socket, &[("again".to_owned(), every_event)]).await;
+
+    // Changes until one reaches the new subscription (which starts in its
+    // turn); every live one gets each, none is refused.
+    for attempt in 0..50 {
+        app.ok(
+            UPDATE_PROJECT,
+            json!({ "i": { "id": project, "description": format!("probe {attempt}") } }),
+            &admin,
+        )
+        .await;
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(200);
+        while let Ok(Some(Ok(Message::Text(text)))) =
+            tokio::time::timeout_at(deadline, socket.next()).await
+        {
+            let message: Value = serde_json::from_str(&text).expect("JSON");
+            assert_eq!(message["type"], "next", "{message}");
+            assert_ne!(message["id"], "s0", "{message}");
+            assert_eq!(
+                message["payload"]["data"]["keyEvents"]["action"], PROBE,
+                "{message}"
+            );
+            if message["id"] == "again" {
+                return;
+            }
+        }
+    }
+    panic!("the subscription started in the freed slot never delivered an event");
+}
