@@ -165,6 +165,8 @@ pub struct Limits {
     pub cors_origins: Vec<String>,
 
     /// Most connections served at once; further clients wait to be accepted.
+    /// Open WebSockets have a cap of the same size of their own (503 past
+    /// it), so that long-lived sockets cannot starve the API of connections.
     #[arg(long, env = "KEYWARD_MAX_CONNECTIONS", default_value_t = 1024,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
@@ -172,7 +174,10 @@ pub struct Limits {
     /// Most connections one client address may hold at once; more are
     /// closed as soon as they are accepted. Defaults to a quarter of
     /// `--max-connections`, so that no one address, silent connections
-    /// included, can take every slot. Trusted proxies are not capped.
+    /// included, can take every slot. The same share caps the WebSockets
+    /// one client address holds open (429 past it; behind a trusted proxy,
+    /// per client it reports). Trusted proxies' own connections are not
+    /// capped.
     #[arg(long, env = "KEYWARD_MAX_CONNECTIONS_PER_ADDRESS",
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections_per_address: Option<u32>,
