@@ -16,6 +16,7 @@ mod cli;
 mod connections;
 mod console;
 mod cross_project;
+mod docs;
 mod document_limits;
 mod entry_points;
 mod execution_errors;
