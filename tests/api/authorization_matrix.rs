@@ -1,5 +1,5 @@
 //! One table: every root field of the schema, as every kind of caller, with
-//! the outcome the roles table (README) says. The fields are enumerated from
+//! the outcome the roles table (`docs/graphql.md`) says. The fields are enumerated from
 //! the schema itself, so a new query or mutation without an entry here fails.
 
 use std::collections::BTreeSet;

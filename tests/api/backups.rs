@@ -1,4 +1,4 @@
-//! Backups taken while the server writes, restored as the README says: every
+//! Backups taken while the server writes, restored as `docs/operations.md` says: every
 //! key whose creation had returned before the backup began authenticates on
 //! the restored server, and the trail holds its creation.
 //!
@@ -40,7 +40,7 @@ async fn a_sqlite_backup_taken_under_write_load_restores_every_key_created_befor
     })
     .await;
 
-    // The README's restore: the backup copied into place (nothing of an
+    // The restore of `docs/operations.md`: the backup copied into place (nothing of an
     // older database's -wal or -shm beside it), then a server started.
     std::fs::create_dir_all(restored.parent().expect("a directory")).expect("mkdir");
     std::fs::copy(&backup, &restored).expect("copy the backup into place");
@@ -70,7 +70,7 @@ async fn a_postgres_backup_with_pg_dump_under_write_load_restores_into_a_new_dat
         let url = app.database_url().to_owned();
         let (before, project) = under_write_load(&app, async {
             let (url, dump_path) = (url.clone(), dump_path.clone());
-            // As the README says: the replicas' leases are not data.
+            // As `docs/operations.md` says: the replicas' leases are not data.
             run_tool(
                 "pg_dump",
                 &[

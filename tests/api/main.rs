@@ -17,6 +17,7 @@ mod connections;
 mod console;
 mod cross_project;
 mod deploy;
+mod docs;
 mod document_limits;
 mod entry_points;
 mod execution_errors;

@@ -1,7 +1,7 @@
 //! Real reverse proxies asking keyward before every request to a service
 //! behind them: Debian's nginx (`auth_request`) and Caddy (`forward_auth`),
-//! each running the configuration the README shows (`docs/proxies/`, with
-//! this test's addresses in place of the README's), on ephemeral loopback
+//! each running the configuration `docs/proxies.md` shows (`docs/proxies/`, with
+//! this test's addresses in place of the guide's), on ephemeral loopback
 //! ports, in front of a service inside the test that records every request
 //! reaching it. Each test states one behaviour and checks it through every
 //! proxy.
@@ -45,7 +45,7 @@ on_every_backend!(
     a_throttled_key_gets_429_with_retry_after,
 );
 
-/// The configurations the README shows, character for character.
+/// The configurations `docs/proxies.md` shows, character for character.
 const NGINX_TEMPLATE: &str = include_str!("../../docs/proxies/nginx.conf");
 const CADDY_TEMPLATE: &str = include_str!("../../docs/proxies/Caddyfile");
 
@@ -528,7 +528,7 @@ async fn a_clients_query_string_adds_no_requirement() {
 /// A mistake in the verify URL a configuration names (a malformed `role=`,
 /// a project keyward does not have) is the proxy's, never the client's:
 /// nginx answers 500; Caddy passes keyward's answer on (400, 404), as the
-/// README says. Nothing reaches the service either way.
+/// guide says. Nothing reaches the service either way.
 #[tokio::test]
 async fn a_mistake_in_the_verify_url_never_lets_a_request_through() {
     let Some(kinds) = installed() else {
@@ -566,7 +566,7 @@ async fn a_mistake_in_the_verify_url_never_lets_a_request_through() {
 }
 
 /// With keyward down, no request gets through: nginx answers 503 (the
-/// README's configuration maps the failed subrequest to it), Caddy 502.
+/// guide's configuration maps the failed subrequest to it), Caddy 502.
 #[tokio::test]
 async fn when_keyward_cannot_be_reached_the_proxies_let_nothing_through() {
     let Some(kinds) = installed() else {
@@ -590,16 +590,17 @@ async fn when_keyward_cannot_be_reached_the_proxies_let_nothing_through() {
 }
 
 #[test]
-fn the_readme_shows_the_configurations_these_tests_run() {
-    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
-        .expect("README.md is readable");
+fn the_proxy_guide_shows_the_configurations_these_tests_run() {
+    let guide =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/proxies.md"))
+            .expect("docs/proxies.md is readable");
     for (file, template) in [
         ("docs/proxies/nginx.conf", NGINX_TEMPLATE),
         ("docs/proxies/Caddyfile", CADDY_TEMPLATE),
     ] {
         assert!(
-            readme.contains(template),
-            "README.md must show {file} exactly as the tests run it"
+            guide.contains(template),
+            "docs/proxies.md must show {file} exactly as the tests run it"
         );
     }
 }
@@ -629,7 +630,7 @@ impl Stage {
     async fn start_with(configure: impl FnOnce(&mut Config)) -> Option<Self> {
         let kinds = installed()?;
         let app = TestApp::spawn_with(|config| {
-            // The proxies run on this machine, as the README's
+            // The proxies run on this machine, as the guide's
             // `--trusted-proxy` says: their X-Forwarded-For is believed.
             config.limits.trusted_proxies = vec![Ipv4Addr::LOCALHOST.into()];
             configure(config);
@@ -752,7 +753,7 @@ struct RunningProxy {
 }
 
 impl RunningProxy {
-    /// Starts `kind` with the README's configuration, pointed at `keyward`
+    /// Starts `kind` with the guide's configuration, pointed at `keyward`
     /// and `service`, with `project` as `PROJECT_ID`; returns once it
     /// listens.
     async fn start(

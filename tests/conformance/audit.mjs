@@ -11,7 +11,7 @@
 //
 // Fails (exit 1) when a MUST or SHOULD audit is not ok, when a MAY audit
 // fails that expected-may.json does not list, when one it lists passes (the
-// list, and the README that repeats it, would be stale), or when the SDL
+// list, and docs/testing.md, which repeats it, would be stale), or when the SDL
 // printed from introspection differs from the --sdl file.
 
 import { readFileSync } from 'node:fs';
@@ -106,7 +106,7 @@ async function runAudits() {
     if (result.status === 'ok') {
       console.log(`${tag} ok     ${result.id} ${result.name}`);
       if (level === 'MAY' && Object.hasOwn(expectedMay, result.id)) {
-        fail(`${result.id} "${result.name}" now passes but expected-may.json lists it: remove it there and from README`);
+        fail(`${result.id} "${result.name}" now passes but expected-may.json lists it: remove it there and from docs/testing.md`);
       }
       continue;
     }
