@@ -160,8 +160,10 @@ async fn scrape(State((handle, sampled)): State<(PrometheusHandle, Sampled)>) ->
         metrics::gauge!(DB_CONNECTIONS, "state" => state).set(f64::from(count));
     }
     let open = sampled.websocket_slots.in_use();
-    // Exact as an integer far beyond any connection count.
-    #[allow(clippy::cast_precision_loss)]
+    #[allow(
+        clippy::cast_precision_loss,
+        reason = "exact as an integer far beyond any connection count"
+    )]
     metrics::gauge!(WEBSOCKET_CONNECTIONS).set(open as f64);
     (
         StatusCode::OK,
