@@ -203,15 +203,6 @@ impl From<DbErr> for Error {
     }
 }
 
-impl From<crate::store::CommitError> for Error {
-    fn from(err: crate::store::CommitError) -> Self {
-        match err {
-            crate::store::CommitError::Failed(err) => Self::internal(err),
-            unknown @ crate::store::CommitError::Unknown(_) => Self::OutcomeUnknown(unknown.into()),
-        }
-    }
-}
-
 impl From<tokio::task::JoinError> for Error {
     fn from(err: tokio::task::JoinError) -> Self {
         Self::internal(err)
@@ -285,38 +276,6 @@ impl IntoResponse for Error {
         }
         response
     }
-}
-
-/// Why the server could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartupError {
-    #[error("cannot connect to the database: {0}")]
-    Connect(#[source] DbErr),
-    #[error("cannot migrate the database: {0}")]
-    Migrate(#[source] DbErr),
-    /// `--no-migrate`, on a database whose migrations are not this binary's.
-    #[error(
-        "the database is not at this keyward's migrations, and --no-migrate is set: it is {0}; {remedy}",
-        remedy = .0.remedy()
-    )]
-    NotMigrated(crate::store::MigrationStatus),
-    /// `--no-migrate`, on a SQLite file that does not exist.
-    #[error(
-        "the SQLite database {} does not exist, and --no-migrate is set: create it with \
-         `keyward migrate` first (or start the server without --no-migrate)",
-        .0.display()
-    )]
-    NoDatabase(std::path::PathBuf),
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: std::net::SocketAddr,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error(transparent)]
-    DatabaseInUse(#[from] crate::store::LockError),
-    #[error(transparent)]
-    Other(#[from] Error),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -13,6 +13,7 @@ pub mod graphql;
 pub mod http;
 pub mod ids;
 mod last_used;
+pub mod listener;
 pub mod logging;
 pub mod metrics;
 pub mod scopes;
@@ -28,13 +29,49 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use config::{Config, DatabaseOptions, HashingConfig};
-pub use error::{Error, StartupError};
+pub use error::Error;
 pub use graphql::sdl;
 
 use auth::{Authenticator, Hasher};
 use graphql::Services;
 use last_used::LastUsed;
 use store::Store;
+
+/// Why the server could not start.
+///
+/// Beside [`Application::build`], which alone returns it, rather than in
+/// [`error`]: it names the store's migration status and lock, and `error`
+/// is below `store`.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("cannot connect to the database: {0}")]
+    Connect(#[source] sea_orm::DbErr),
+    #[error("cannot migrate the database: {0}")]
+    Migrate(#[source] sea_orm::DbErr),
+    /// `--no-migrate`, on a database whose migrations are not this binary's.
+    #[error(
+        "the database is not at this keyward's migrations, and --no-migrate is set: it is {0}; {remedy}",
+        remedy = .0.remedy()
+    )]
+    NotMigrated(store::MigrationStatus),
+    /// `--no-migrate`, on a SQLite file that does not exist.
+    #[error(
+        "the SQLite database {} does not exist, and --no-migrate is set: create it with \
+         `keyward migrate` first (or start the server without --no-migrate)",
+        .0.display()
+    )]
+    NoDatabase(std::path::PathBuf),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    DatabaseInUse(#[from] store::LockError),
+    #[error(transparent)]
+    Other(#[from] Error),
+}
 
 /// A running server.
 pub struct Application {
@@ -112,17 +149,7 @@ impl Application {
             },
         });
 
-        let listener =
-            TcpListener::bind(config.listen)
-                .await
-                .map_err(|source| StartupError::Bind {
-                    addr: config.listen,
-                    source,
-                })?;
-        let local_addr = listener.local_addr().map_err(|source| StartupError::Bind {
-            addr: config.listen,
-            source,
-        })?;
+        let (listener, local_addr) = bind(config.listen).await?;
 
         let tasks = tasks::Tasks::start(
             &store,
@@ -162,23 +189,24 @@ impl Application {
 
         let websockets = tokio_util::sync::CancellationToken::new();
         // The same caps as connections, in all and per address (see
-        // `http::serve` for why WebSockets get caps of their own).
-        let websocket_slots = http::Slots::new(
+        // `listener::serve` for why WebSockets get caps of their own).
+        let websocket_slots = listener::Slots::new(
             config.limits.max_connections,
             config.limits.connections_per_address(),
             config.limits.trusted_proxies.clone().into(),
         );
         let metrics = match config.metrics_listen {
-            Some(addr) => Some(
-                metrics::MetricsServer::start(
-                    addr,
+            Some(addr) => {
+                let (listener, local_addr) = bind(addr).await?;
+                Some(metrics::MetricsServer::start(
+                    listener,
+                    local_addr,
                     metrics::exporter::Sampled {
                         store: store.clone(),
                         websocket_slots: websocket_slots.clone(),
                     },
-                )
-                .await?,
-            ),
+                )?)
+            }
             None => None,
         };
         let router = http::router(
@@ -198,15 +226,20 @@ impl Application {
             &config.limits,
         );
         let (shutdown, stop) = oneshot::channel();
-        let connection_limits = http::ConnectionLimits {
+        let connection_limits = listener::ConnectionLimits {
             max_connections: config.limits.max_connections,
             per_address: config.limits.connections_per_address(),
             trusted_proxies: config.limits.trusted_proxies.clone().into(),
         };
-        let server = tokio::spawn(http::serve(listener, router, connection_limits, async {
-            // Either an explicit stop or the handle being dropped.
-            let _ = stop.await;
-        }));
+        let server = tokio::spawn(listener::serve(
+            listener,
+            router,
+            connection_limits,
+            async {
+                // Either an explicit stop or the handle being dropped.
+                let _ = stop.await;
+            },
+        ));
         Ok(Self {
             local_addr,
             shutdown,
@@ -285,4 +318,12 @@ impl Application {
         self.store.close().await;
         drop(self.database_lock);
     }
+}
+
+/// Binds `addr`, with the address actually bound (port 0 picks one).
+async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), StartupError> {
+    let cannot = |source| StartupError::Bind { addr, source };
+    let listener = TcpListener::bind(addr).await.map_err(cannot)?;
+    let local_addr = listener.local_addr().map_err(cannot)?;
+    Ok((listener, local_addr))
 }

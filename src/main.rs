@@ -47,6 +47,7 @@ enum Command {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let config = match cli.command {
+        #[allow(clippy::print_stdout, reason = "the schema is the command's output")]
         Some(Command::Schema) => {
             print!("{}", keyward::sdl());
             return ExitCode::SUCCESS;

@@ -6,6 +6,12 @@
 //! created through the API. The database is migrated by keyward's own
 //! migrations, and the per-project key counts are set to match.
 
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "a command line: what it did is what it prints"
+)]
+
 use std::process::ExitCode;
 use std::time::Instant;
 

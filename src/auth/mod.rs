@@ -2,7 +2,6 @@
 
 mod cache;
 mod credentials;
-mod guard;
 mod password;
 mod principal;
 mod revocation;
@@ -13,7 +12,6 @@ mod token;
 use axum::http::HeaderValue;
 
 pub use credentials::{Credentials, CredentialsError};
-pub use guard::AdminGuard;
 pub use password::Hasher;
 pub use principal::{KeyPrincipal, Principal};
 pub use revocation::until_revoked;

@@ -9,6 +9,12 @@
 //! server that holds it: the server's auth state in memory would not see
 //! their change. `backup` only reads, and runs beside the server.
 
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "a command's output is what it prints"
+)]
+
 pub mod admin;
 pub mod backup;
 pub mod migrate;

@@ -3,6 +3,7 @@
 
 pub mod context;
 mod executor;
+mod guard;
 pub use executor::{Executed, SessionExecutor, execute};
 pub mod limits;
 mod mutation;

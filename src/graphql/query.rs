@@ -3,12 +3,12 @@
 use async_graphql::{Context, ID, Object, Result};
 
 use super::context::{RequestContext, Services, parts};
+use super::guard::AdminGuard;
 use super::types::connection::{
     AuditEventConnection, Connection, PageArgs, ProjectConnection, connection_complexity,
     wants_total_count,
 };
 use super::types::{AccessControl, AuditAction, AuditEvent, Node, Project, Viewer, audit_event};
-use crate::auth::AdminGuard;
 use crate::error::Error;
 use crate::ids::{GlobalId, NodeKind};
 use crate::store::EventFilter;

@@ -1,5 +1,5 @@
-//! HTTP: routes, request handling around the GraphQL schema, tower layers,
-//! and the accept loop.
+//! HTTP: routes, request handling around the GraphQL schema, and tower
+//! layers. The accept loop is `listener`'s.
 
 mod assets;
 mod caller;
@@ -8,14 +8,10 @@ mod deadline;
 mod graphql;
 mod negotiation;
 mod observe;
-mod server;
-mod slots;
 mod verify;
 mod websocket;
 
 pub use caller::{Caller, ProjectScope, RequestOrigin};
-pub use server::{ConnectionLimits, serve};
-pub use slots::Slots;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -35,6 +31,7 @@ use crate::auth::Authenticator;
 use crate::config::Limits;
 use crate::error::{ErrorCode, error_body};
 use crate::graphql::Schemas;
+use crate::listener::Slots;
 use crate::store::{MigrationStatus, Store};
 
 /// Largest request body accepted (a GraphQL document plus variables).

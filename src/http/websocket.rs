@@ -23,11 +23,11 @@ use axum::response::{IntoResponse, Response};
 use futures::{SinkExt, StreamExt};
 use tokio_util::sync::CancellationToken;
 
-use super::slots::Slot;
 use super::{AppState, Caller, RequestOrigin};
 use crate::auth::until_revoked;
 use crate::error::Error;
 use crate::graphql::SessionExecutor;
+use crate::listener::Slot;
 
 /// Close code telling a client its credentials are refused or no longer
 /// hold (the graphql-transport-ws protocol's "Forbidden").

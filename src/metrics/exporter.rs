@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use super::{
     ARGON2_DURATION, BUILD_INFO, DB_CONNECTIONS, HTTP_REQUEST_DURATION, WEBSOCKET_CONNECTIONS,
 };
-use crate::error::{Error, StartupError};
+use crate::error::Error;
 use crate::store::Store;
 
 /// Buckets of request durations, in seconds: from a cached verification
@@ -83,7 +83,7 @@ fn recorder() -> Result<PrometheusHandle, Error> {
 pub struct Sampled {
     pub store: Store,
     /// The WebSocket connection slots.
-    pub websocket_slots: crate::http::Slots,
+    pub websocket_slots: crate::listener::Slots,
 }
 
 /// The running metrics listener.
@@ -96,15 +96,13 @@ pub struct MetricsServer {
 
 impl MetricsServer {
     /// Installs the recorder (once per process) and serves `/metrics` on
-    /// `addr`.
-    pub async fn start(addr: SocketAddr, sampled: Sampled) -> Result<Self, StartupError> {
+    /// `listener`, bound at `local_addr`.
+    pub fn start(
+        listener: TcpListener,
+        local_addr: SocketAddr,
+        sampled: Sampled,
+    ) -> Result<Self, Error> {
         let handle = recorder()?;
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| StartupError::Bind { addr, source })?;
-        let local_addr = listener
-            .local_addr()
-            .map_err(|source| StartupError::Bind { addr, source })?;
         let router = Router::new()
             .route("/metrics", get(scrape))
             .with_state((handle.clone(), sampled));
@@ -112,14 +110,19 @@ impl MetricsServer {
         let stopped = stop.clone();
         // The API's accept loop, with its head timeout and connection caps:
         // connections that send nothing must not pile up here either.
-        let limits = crate::http::ConnectionLimits {
+        let limits = crate::listener::ConnectionLimits {
             max_connections: MAX_CONNECTIONS,
             per_address: MAX_CONNECTIONS_PER_ADDRESS,
             trusted_proxies: Arc::new([]),
         };
-        let server = tokio::spawn(crate::http::serve(listener, router, limits, async move {
-            stopped.cancelled().await;
-        }));
+        let server = tokio::spawn(crate::listener::serve(
+            listener,
+            router,
+            limits,
+            async move {
+                stopped.cancelled().await;
+            },
+        ));
         let upkeep = tokio::spawn(async move {
             let mut ticks = tokio::time::interval(UPKEEP_EVERY);
             loop {
@@ -160,8 +163,10 @@ async fn scrape(State((handle, sampled)): State<(PrometheusHandle, Sampled)>) ->
         metrics::gauge!(DB_CONNECTIONS, "state" => state).set(f64::from(count));
     }
     let open = sampled.websocket_slots.in_use();
-    // Exact as an integer far beyond any connection count.
-    #[allow(clippy::cast_precision_loss)]
+    #[allow(
+        clippy::cast_precision_loss,
+        reason = "exact as an integer far beyond any connection count"
+    )]
     metrics::gauge!(WEBSOCKET_CONNECTIONS).set(open as f64);
     (
         StatusCode::OK,

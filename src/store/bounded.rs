@@ -14,6 +14,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use super::entity::settings;
+use crate::error::Error;
 use sea_orm::{
     ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, ExecResult, QueryResult, RuntimeErr,
     Statement,
@@ -113,6 +114,17 @@ impl CommitError {
             Self::Failed(err)
         } else {
             Self::Unknown(err)
+        }
+    }
+}
+
+/// What a client is told: a refused commit is an internal error; one
+/// whose answer never came, that the outcome is unknown.
+impl From<CommitError> for Error {
+    fn from(err: CommitError) -> Self {
+        match err {
+            CommitError::Failed(err) => Self::internal(err),
+            unknown @ CommitError::Unknown(_) => Self::OutcomeUnknown(unknown.into()),
         }
     }
 }

@@ -33,7 +33,6 @@ pub use audit::{
 };
 pub use auth_state::LEASE;
 pub use backup::{Backup, BackupError, backup_sqlite};
-pub(crate) use bounded::CommitError;
 pub use entity::api_key::{KeyState, Role};
 pub use entity::{
     api_key, audit_event, project, settings as settings_entity, webhook, webhook_delivery,

@@ -329,7 +329,8 @@ fn refused_v6(ip: Ipv6Addr) -> Option<&'static str> {
 /// (`64:ff9b::a.b.c.d`) and 6to4 (`2002:aabb:ccdd::/48`). Whoever routes
 /// these delivers to the IPv4 address, so it is judged instead.
 fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
-    let low = Ipv4Addr::from(u128::from(ip) as u32);
+    let [.., a, b, c, d] = ip.octets();
+    let low = Ipv4Addr::new(a, b, c, d);
     match ip.segments() {
         [0, 0, 0, 0, 0, 0xffff, _, _] | [0, 0, 0, 0, 0xffff, 0, _, _] => Some(low),
         [0x64, 0xff9b, 0, 0, 0, 0, _, _] => Some(low),
@@ -433,8 +434,7 @@ impl Resolve for GuardedResolver {
 #[derive(Debug, Clone)]
 enum Lookup {
     System,
-    /// Only tests build one.
-    #[cfg_attr(not(test), allow(dead_code))]
+    #[cfg_attr(not(test), allow(dead_code, reason = "only tests build one"))]
     Fixed(Arc<HashMap<String, Vec<IpAddr>>>),
 }
 

@@ -105,6 +105,10 @@ impl SigningSecret {
     /// `webhook-timestamp`; `body` the exact bytes sent. The id must not
     /// contain `.` (the client refuses such ids), or two different messages
     /// could sign the same bytes.
+    #[allow(
+        clippy::expect_used,
+        reason = "HMAC takes a key of any length: new_from_slice cannot fail"
+    )]
     pub fn sign(&self, id: &str, timestamp: i64, body: &[u8]) -> String {
         let mut mac =
             Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC accepts a key of any length");

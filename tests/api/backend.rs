@@ -89,7 +89,7 @@ pub struct TestDatabase {
 }
 
 enum Cleanup {
-    Sqlite(#[allow(dead_code)] TempDir),
+    Sqlite(#[allow(dead_code, reason = "held for its Drop, which deletes the folder")] TempDir),
     Postgres { server_url: String, name: String },
 }
 

@@ -65,7 +65,8 @@ async fn concurrent_wrong_secrets_from_one_address_run_no_more_argon2_than_its_l
         "failedAuthCount adds up to {failures}"
     );
     assert_eq!(
-        failures as usize, refused,
+        usize::try_from(failures).unwrap(),
+        refused,
         "each verified guess counted on its key"
     );
     // The administrator, verified before the flood, still gets in.

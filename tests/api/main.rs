@@ -3,6 +3,15 @@
 //! `on_every_backend!` run on SQLite, and on PostgreSQL when
 //! `KEYWARD_TEST_POSTGRES_URL` is set. One binary, many modules, so the suite
 //! links once.
+//!
+//! A test may unwrap: its panic is a failed test, with the message saying
+//! where. And it prints a notice when a component it needs is absent here.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stderr,
+    reason = "tests: a panic is a failure with its message; notices go to stderr"
+)]
 
 mod access_control;
 mod audit;

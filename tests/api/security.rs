@@ -162,7 +162,7 @@ async fn a_throttled_address_keeps_verified_keys_but_cannot_guess_more() {
     // address is.
     for n in 0..5 {
         let guess = Auth::basic(
-            &format!("{:A>20}", n),
+            &format!("{n:A>20}"),
             "guessguessguessguessguessguessguessguess",
         );
         app.gql(VIEWER, json!({}), &guess)

@@ -1,8 +1,9 @@
-//! GraphQL guards: checks that need nothing but the caller.
+//! GraphQL guards: checks of a field that need nothing but the caller
+//! (whom `auth` resolved; the check is GraphQL's).
 
 use async_graphql::{Context, Guard, Result};
 
-use crate::graphql::context::parts;
+use super::context::parts;
 
 /// Lets through the administrator, and everyone while access control is off.
 pub struct AdminGuard;
