@@ -178,7 +178,13 @@ impl Application {
 
         let access_control = store.settings().await?.access_control_enabled;
         let handle = store.clone();
-        tracing::info!(url = %format!("http://{local_addr}/graphql"), "keyward is serving");
+        // Both entry points a person starts from: the console in a
+        // browser, the API for a client.
+        tracing::info!(
+            console = %format!("http://{local_addr}/"),
+            graphql = %format!("http://{local_addr}/graphql"),
+            "keyward is serving"
+        );
         if !access_control {
             tracing::warn!(
                 "ACCESS CONTROL IS OFF: anyone who can reach {local_addr} has full access, \

@@ -1,7 +1,11 @@
 //! Log lines on standard output, for people (`text`) or for log pipelines
 //! (`json`, one object per line): `--log-format` / `KEYWARD_LOG_FORMAT`.
 //! `RUST_LOG` filters them either way, within [`library_caps`]: no filter
-//! makes a library log what a request or a frame carries.
+//! makes a library log what a request or a frame carries. Text lines are
+//! coloured only on a terminal, and never under `NO_COLOR`: a log file or
+//! a pipe gets no escape codes.
+
+use std::io::IsTerminal as _;
 
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::filter::{LevelFilter, Targets};
@@ -39,7 +43,16 @@ pub struct LogOptions {
 
 /// Installs the server's log subscriber: `info` and up on standard output.
 pub fn init(options: LogOptions) {
-    install(options, "info,sqlx::postgres::notice=warn", std::io::stdout);
+    let colour = colour(
+        std::io::stdout().is_terminal(),
+        std::env::var_os("NO_COLOR"),
+    );
+    install(
+        options,
+        "info,sqlx::postgres::notice=warn",
+        std::io::stdout,
+        colour,
+    );
 }
 
 /// Installs the log subscriber of an operations command (`migrate`,
@@ -47,10 +60,21 @@ pub fn init(options: LogOptions) {
 /// revocation, say) on standard error, below the command's report on
 /// standard output.
 pub fn init_for_command(options: LogOptions) {
-    install(options, "warn", std::io::stderr);
+    let colour = colour(
+        std::io::stderr().is_terminal(),
+        std::env::var_os("NO_COLOR"),
+    );
+    install(options, "warn", std::io::stderr, colour);
 }
 
-fn install<W>(options: LogOptions, default_filter: &str, writer: W)
+/// Whether text lines may carry colour codes: only for a terminal (a file
+/// or a pipe would keep them as `\x1b[…m`), and not when `NO_COLOR` is set
+/// to anything but the empty string (<https://no-color.org>).
+fn colour(is_terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
+    is_terminal && no_color.is_none_or(|value| value.is_empty())
+}
+
+fn install<W>(options: LogOptions, default_filter: &str, writer: W, colour: bool)
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
@@ -58,6 +82,7 @@ where
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let lines = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(writer);
     // A layer of its own rather than directives added to `RUST_LOG`'s: a
     // more specific directive (`tungstenite::protocol=trace`) would win
@@ -128,5 +153,14 @@ mod tests {
         assert!(caps.would_enable("tungstenite::protocol", &Level::DEBUG));
         assert!(caps.would_enable("keyward::auth", &Level::TRACE));
         assert!(caps.would_enable("h2::codec", &Level::TRACE));
+    }
+
+    #[test]
+    fn lines_are_coloured_only_on_a_terminal_and_never_under_no_color() {
+        assert!(colour(true, None));
+        assert!(colour(true, Some("".into())), "an empty NO_COLOR is unset");
+        assert!(!colour(true, Some("1".into())));
+        assert!(!colour(false, None), "a file or a pipe");
+        assert!(!colour(false, Some("1".into())));
     }
 }

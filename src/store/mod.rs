@@ -323,12 +323,15 @@ mod tests {
     use super::*;
 
     /// `--db-statement-timeout-ms` reaches PostgreSQL. Needs
-    /// `KEYWARD_TEST_POSTGRES_URL`; skipped without it.
+    /// `KEYWARD_TEST_POSTGRES_URL`; ignored without it (see build.rs).
     #[tokio::test]
+    #[cfg_attr(
+        not(keyward_postgres),
+        ignore = "needs PostgreSQL: set KEYWARD_TEST_POSTGRES_URL"
+    )]
     async fn statements_past_the_timeout_are_cancelled_on_postgres() {
-        let Ok(url) = std::env::var("KEYWARD_TEST_POSTGRES_URL") else {
-            return;
-        };
+        let url = std::env::var("KEYWARD_TEST_POSTGRES_URL")
+            .expect("PostgreSQL is required here: set KEYWARD_TEST_POSTGRES_URL");
         let options = DatabaseOptions {
             db_statement_timeout_ms: 200,
             // A busy test machine must not turn this into a pool timeout.

@@ -35,6 +35,42 @@ async fn keyward_serve_listens_where_told_and_warns_while_access_control_is_off(
     assert!(database.exists(), "the database file was created");
 }
 
+/// The start-up line names where a person starts: the console at `/` in a
+/// browser, and the GraphQL API.
+#[tokio::test]
+async fn the_startup_line_names_the_console_and_the_graphql_api() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let database = dir.path().join("cli.db");
+    let server = ServerProcess::start(&format!("sqlite://{}?mode=rwc", database.display()));
+    let announced = server.startup_log.last().expect("the announcing line");
+    let base = &server.base_url;
+    assert!(
+        announced.contains(&format!("console={base}/ "))
+            && announced.contains(&format!("graphql={base}/graphql")),
+        "{announced}"
+    );
+}
+
+/// Text log lines sent to a pipe or a file (here a pipe, without
+/// `NO_COLOR`) carry no terminal colour codes.
+#[tokio::test]
+async fn text_log_lines_written_to_a_pipe_carry_no_colour_codes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let database = dir.path().join("cli.db");
+    let url = format!("sqlite://{}?mode=rwc", database.display());
+    let mut command = ServerProcess::command(&url, "info", &["--log-format", "text"]);
+    command.env_remove("NO_COLOR");
+    let server = ServerProcess::start_command(command);
+    let warning = server
+        .log
+        .recv_timeout(Duration::from_secs(5))
+        .expect("the warning that access control is off");
+    for line in server.startup_log.iter().chain([&warning]) {
+        assert!(!line.contains("\x1b["), "{line:?}");
+    }
+    assert!(warning.contains("WARN"), "{warning}");
+}
+
 #[test]
 fn keyward_without_a_subcommand_accepts_the_serve_options() {
     let help = Command::new(env!("CARGO_BIN_EXE_keyward"))

@@ -2,8 +2,9 @@
 //! Prometheus, counting what was done to the server, with bounded labels.
 //!
 //! The Prometheus test needs Debian's `prometheus` binary (or one named by
-//! `KEYWARD_PROMETHEUS`); without it the test is skipped with a notice,
-//! unless `KEYWARD_PROMETHEUS_TESTS=require` (set by `.ci/run`).
+//! `KEYWARD_PROMETHEUS`); without it the test is built as ignored
+//! (build.rs), unless `KEYWARD_PROMETHEUS_TESTS=require` (set by `.ci/run`)
+//! makes a missing binary a failure.
 
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::PathBuf;
@@ -113,10 +114,12 @@ async fn without_metrics_listen_there_is_no_metrics_listener() {
 /// request and authentication counters moved by exactly that traffic, and
 /// no series carries a key, a key id or a raw path.
 #[tokio::test]
+#[cfg_attr(
+    not(keyward_prometheus),
+    ignore = "needs Prometheus: apt-get install prometheus, or set KEYWARD_PROMETHEUS"
+)]
 async fn a_real_prometheus_sees_requests_and_authentications_counted() {
-    let Some(prometheus_binary) = prometheus_binary() else {
-        return;
-    };
+    let prometheus_binary = prometheus_binary();
     let dir = tempfile::tempdir().expect("temp dir");
     let metrics_port = free_port();
     let server = ServerProcess::start_with(
@@ -214,9 +217,10 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// The `prometheus` binary, or `None` (with a notice) when it is missing
-/// and not required.
-fn prometheus_binary() -> Option<PathBuf> {
+/// The `prometheus` binary. The test needing it is built as ignored where
+/// it is missing (`keyward_prometheus`, see build.rs); run without it, it
+/// was required to, and fails.
+fn prometheus_binary() -> PathBuf {
     let named = std::env::var_os("KEYWARD_PROMETHEUS").map(PathBuf::from);
     let found = named.or_else(|| {
         std::env::var_os("PATH").and_then(|path| {
@@ -225,16 +229,12 @@ fn prometheus_binary() -> Option<PathBuf> {
                 .find(|candidate| candidate.is_file())
         })
     });
-    if found.is_none() {
-        assert!(
-            std::env::var(REQUIRE_VAR).as_deref() != Ok("require"),
-            "{REQUIRE_VAR}=require but no prometheus binary was found"
-        );
-        eprintln!(
-            "NOTICE: skipping the Prometheus test: no prometheus binary (apt-get install prometheus)"
-        );
-    }
-    found
+    found.unwrap_or_else(|| {
+        panic!(
+            "the Prometheus test is required here ({REQUIRE_VAR}) but no prometheus binary \
+             was found: apt-get install prometheus"
+        )
+    })
 }
 
 /// A Prometheus scraping one target every 200 ms, killed when dropped.

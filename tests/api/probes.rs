@@ -128,6 +128,10 @@ async fn readyz_refuses_traffic_while_the_database_has_migrations_this_binary_do
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(keyward_postgres),
+    ignore = "needs PostgreSQL: set KEYWARD_TEST_POSTGRES_URL"
+)]
 async fn readyz_turns_503_during_a_database_outage_and_back_while_livez_keeps_answering() {
     run_on(Backend::Postgres, async {
         // The server reaches PostgreSQL only through a proxy the test controls.

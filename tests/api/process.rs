@@ -36,7 +36,14 @@ impl ServerProcess {
 
     /// Like `start_logging`, with more `serve` options.
     pub fn start_with(database_url: &str, filter: &str, options: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_keyward"))
+        Self::start_command(Self::command(database_url, filter, options))
+    }
+
+    /// The command `start_with` runs, for a test to change before
+    /// `start_command`.
+    pub fn command(database_url: &str, filter: &str, options: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_keyward"));
+        command
             .args([
                 "serve",
                 "--listen",
@@ -49,7 +56,13 @@ impl ServerProcess {
             .env("NO_COLOR", "1")
             // Tests may lower the argon2 cost (see `HashingConfig`).
             .env("KEYWARD_ARGON2_MEMORY_KIB", "8")
-            .env("KEYWARD_ARGON2_ITERATIONS", "1")
+            .env("KEYWARD_ARGON2_ITERATIONS", "1");
+        command
+    }
+
+    /// Runs `command` (a `serve`), its standard output piped into `log`.
+    pub fn start_command(mut command: Command) -> Self {
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -175,9 +188,10 @@ pub fn signal(pid: u32, which: &str) {
 }
 
 /// The base URL in the line announcing where the GraphQL API is served, in
-/// either log format (`url=http://…/graphql`, `"url":"http://…/graphql"`).
+/// either log format (`graphql=http://…/graphql`,
+/// `"graphql":"http://…/graphql"`).
 fn announced_url(line: &str) -> Option<String> {
-    let rest = ["url=", "\"url\":\""]
+    let rest = ["graphql=", "\"graphql\":\""]
         .iter()
         .find_map(|field| line.find(field).map(|at| &line[at + field.len()..]))?;
     let url = rest.split(|c: char| c.is_whitespace() || c == '"').next()?;

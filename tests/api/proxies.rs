@@ -6,9 +6,10 @@
 //! reaching it. Each test states one behaviour and checks it through every
 //! proxy.
 //!
-//! Without `/usr/sbin/nginx` or `/usr/bin/caddy` these tests are skipped
-//! with a notice, unless `KEYWARD_PROXY_TESTS=require` (set by `.ci/run`),
-//! which makes a missing proxy a failure.
+//! Without `/usr/sbin/nginx` and `/usr/bin/caddy` these tests are built as
+//! ignored (build.rs), unless `KEYWARD_PROXY_TESTS=require` (set by
+//! `.ci/run`), which makes a missing proxy a failure. With one of the two,
+//! they run through it and name the other on stderr.
 
 use std::fmt;
 use std::fs::File;
@@ -35,6 +36,10 @@ use crate::backend::on_every_backend;
 use crate::helpers::*;
 
 on_every_backend!(
+    #[cfg_attr(
+        not(keyward_proxies),
+        ignore = "needs nginx or Caddy: apt-get install nginx caddy"
+    )];
     without_credentials_the_client_gets_401_with_keywards_challenge,
     a_key_reaches_the_service_with_its_project_key_role_and_scopes,
     a_read_only_keys_writes_are_refused_with_403_and_never_reach_the_service,
@@ -76,9 +81,7 @@ const KEYWARD_HEADERS: [&str; 6] = [
 // The behaviours, each through every proxy.
 
 async fn without_credentials_the_client_gets_401_with_keywards_challenge() {
-    let Some(stage) = Stage::start().await else {
-        return;
-    };
+    let stage = Stage::start().await;
     let unknown = Auth::basic("AAAAAAAAAAAAAAAAAAAA", "not a secret of any key");
     for proxy in &stage.proxies {
         for path in ["/", "/deploy/app", "/project/report"] {
@@ -103,9 +106,7 @@ async fn without_credentials_the_client_gets_401_with_keywards_challenge() {
 }
 
 async fn a_key_reaches_the_service_with_its_project_key_role_and_scopes() {
-    let Some(stage) = Stage::start().await else {
-        return;
-    };
+    let stage = Stage::start().await;
     let scoped = stage
         .key(&stage.project, "MEMBER", &["metrics:read", "deploy"])
         .await;
@@ -155,9 +156,7 @@ async fn a_key_reaches_the_service_with_its_project_key_role_and_scopes() {
 }
 
 async fn a_read_only_keys_writes_are_refused_with_403_and_never_reach_the_service() {
-    let Some(stage) = Stage::start().await else {
-        return;
-    };
+    let stage = Stage::start().await;
     let reader = stage.key(&stage.project, "READ_ONLY", &[]).await;
     let member = stage.key(&stage.project, "MEMBER", &[]).await;
     for proxy in &stage.proxies {
@@ -200,9 +199,7 @@ async fn a_read_only_keys_writes_are_refused_with_403_and_never_reach_the_servic
 }
 
 async fn another_projects_key_is_refused_with_403_where_the_location_names_a_project() {
-    let Some(stage) = Stage::start().await else {
-        return;
-    };
+    let stage = Stage::start().await;
     let elsewhere = stage.app.create_project(&Auth::admin(), "elsewhere").await;
     let ours = stage.key(&stage.project, "READ_ONLY", &[]).await;
     let theirs = stage.key(&elsewhere, "OWNER", &[]).await;
@@ -234,9 +231,7 @@ async fn another_projects_key_is_refused_with_403_where_the_location_names_a_pro
 }
 
 async fn a_location_requiring_a_scope_admits_only_keys_holding_it() {
-    let Some(stage) = Stage::start().await else {
-        return;
-    };
+    let stage = Stage::start().await;
     let without = stage.key(&stage.project, "OWNER", &[]).await;
     let similar = stage
         .key(&stage.project, "OWNER", &["deploy:staging", "deployer"])
@@ -275,9 +270,7 @@ async fn a_location_requiring_a_scope_admits_only_keys_holding_it() {
 }
 
 async fn a_key_deactivated_through_the_api_is_refused_on_the_very_next_request() {
-    let Some(stage) = Stage::start().await else {
-        return;
-    };
+    let stage = Stage::start().await;
     for proxy in &stage.proxies {
         let key = stage.key(&stage.project, "MEMBER", &[]).await;
         // Verified once, so keyward has it in its cache.
@@ -313,9 +306,7 @@ async fn set_state(app: &TestApp, key: &TestKey, state: &str) {
 }
 
 async fn a_client_cannot_send_x_keyward_headers_to_the_service() {
-    let Some(stage) = Stage::start().await else {
-        return;
-    };
+    let stage = Stage::start().await;
     let forged = [
         ("X-Keyward-Kind", "ADMIN"),
         ("X-Keyward-Project-Id", "UHJvamVjdDo5OTk"),
@@ -369,14 +360,11 @@ async fn a_client_cannot_send_x_keyward_headers_to_the_service() {
 }
 
 async fn a_throttled_key_gets_429_with_retry_after() {
-    let Some(stage) = Stage::start_with(|config| {
+    let stage = Stage::start_with(|config| {
         config.limits.auth_failures_per_key = 2;
         config.limits.auth_throttle_delay_ms = 0;
     })
-    .await
-    else {
-        return;
-    };
+    .await;
     for proxy in &stage.proxies {
         let key = stage.key(&stage.project, "MEMBER", &[]).await;
         let guess = Auth::basic(&key.access_key, "a wrong secret, guessed");
@@ -411,10 +399,12 @@ async fn a_throttled_key_gets_429_with_retry_after() {
 /// A path a service could read otherwise than the proxy does (dot
 /// segments, encoded slashes, backslashes, `;`) is refused whoever asks.
 #[tokio::test]
+#[cfg_attr(
+    not(keyward_proxies),
+    ignore = "needs nginx or Caddy: apt-get install nginx caddy"
+)]
 async fn every_spelling_of_a_protected_path_is_protected_or_refused() {
-    let Some(stage) = Stage::start().await else {
-        return;
-    };
+    let stage = Stage::start().await;
     let elsewhere = stage.app.create_project(&Auth::admin(), "elsewhere").await;
     let without = stage.key(&stage.project, "OWNER", &[]).await;
     let holder = stage.key(&stage.project, "READ_ONLY", &["deploy"]).await;
@@ -501,10 +491,12 @@ async fn every_spelling_of_a_protected_path_is_protected_or_refused() {
 /// Requirements are the configuration's: a client's own `role=` or
 /// `scope=` in its query string does not reach keyward's verify URL.
 #[tokio::test]
+#[cfg_attr(
+    not(keyward_proxies),
+    ignore = "needs nginx or Caddy: apt-get install nginx caddy"
+)]
 async fn a_clients_query_string_adds_no_requirement() {
-    let Some(stage) = Stage::start().await else {
-        return;
-    };
+    let stage = Stage::start().await;
     let reader = stage.key(&stage.project, "READ_ONLY", &[]).await;
     for proxy in &stage.proxies {
         for path in [
@@ -530,10 +522,12 @@ async fn a_clients_query_string_adds_no_requirement() {
 /// nginx answers 500; Caddy passes keyward's answer on (400, 404), as the
 /// guide says. Nothing reaches the service either way.
 #[tokio::test]
+#[cfg_attr(
+    not(keyward_proxies),
+    ignore = "needs nginx or Caddy: apt-get install nginx caddy"
+)]
 async fn a_mistake_in_the_verify_url_never_lets_a_request_through() {
-    let Some(kinds) = installed() else {
-        return;
-    };
+    let kinds = installed();
     let app = TestApp::spawn_with(|config| {
         config.limits.trusted_proxies = vec![Ipv4Addr::LOCALHOST.into()];
     })
@@ -568,10 +562,12 @@ async fn a_mistake_in_the_verify_url_never_lets_a_request_through() {
 /// With keyward down, no request gets through: nginx answers 503 (the
 /// guide's configuration maps the failed subrequest to it), Caddy 502.
 #[tokio::test]
+#[cfg_attr(
+    not(keyward_proxies),
+    ignore = "needs nginx or Caddy: apt-get install nginx caddy"
+)]
 async fn when_keyward_cannot_be_reached_the_proxies_let_nothing_through() {
-    let Some(kinds) = installed() else {
-        return;
-    };
+    let kinds = installed();
     let nobody_listens = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .and_then(|listener| listener.local_addr())
         .expect("a free port");
@@ -621,14 +617,12 @@ struct Stage {
 }
 
 impl Stage {
-    async fn start() -> Option<Self> {
+    async fn start() -> Self {
         Self::start_with(|_| {}).await
     }
 
-    /// `None` (after a notice) when no proxy is installed and none is
-    /// required.
-    async fn start_with(configure: impl FnOnce(&mut Config)) -> Option<Self> {
-        let kinds = installed()?;
+    async fn start_with(configure: impl FnOnce(&mut Config)) -> Self {
+        let kinds = installed();
         let app = TestApp::spawn_with(|config| {
             // The proxies run on this machine, as the guide's
             // `--trusted-proxy` says: their X-Forwarded-For is believed.
@@ -643,12 +637,12 @@ impl Stage {
         for kind in kinds {
             proxies.push(RunningProxy::start(kind, app.addr, service_addr, &project).await);
         }
-        Some(Self {
+        Self {
             proxies,
             service,
             app,
             project,
-        })
+        }
     }
 
     /// A new key of `project`, created by the administrator.
@@ -671,21 +665,23 @@ impl Stage {
     }
 }
 
-/// The proxies installed here, or `None` (after a notice) when the tests
-/// are skipped: none installed and none required.
-fn installed() -> Option<Vec<ProxyKind>> {
+/// The proxies installed here. A test needing them is built as ignored
+/// where none is (`keyward_proxies`, see build.rs); one that runs without
+/// any was required to, and fails. A missing one of the two is named once
+/// on stderr, or fails where `KEYWARD_PROXY_TESTS=require`.
+fn installed() -> Vec<ProxyKind> {
     let (present, missing): (Vec<ProxyKind>, Vec<ProxyKind>) = ProxyKind::ALL
         .into_iter()
         .partition(|kind| Path::new(kind.binary()).exists());
     if missing.is_empty() {
-        return Some(present);
+        return present;
     }
     let missing_binaries: Vec<&str> = missing.iter().map(|kind| kind.binary()).collect();
     let packages: Vec<&str> = missing.iter().map(|kind| kind.package()).collect();
     let required = std::env::var(REQUIRE_VAR).is_ok_and(|value| value == "require");
     assert!(
-        !required,
-        "{REQUIRE_VAR}=require but {missing_binaries:?} are missing: apt-get install {}",
+        !required && !present.is_empty(),
+        "{missing_binaries:?} are missing, and the proxy tests are required here: apt-get install {}",
         packages.join(" ")
     );
     static NOTICE: std::sync::Once = std::sync::Once::new();
@@ -697,7 +693,7 @@ fn installed() -> Option<Vec<ProxyKind>> {
         );
         let _ = std::io::Write::write_all(&mut std::io::stderr(), notice.as_bytes());
     });
-    (!present.is_empty()).then_some(present)
+    present
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

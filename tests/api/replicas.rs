@@ -16,6 +16,10 @@ const ENABLE: &str =
     "mutation($i: EnableAccessControlInput!) { enableAccessControl(input: $i) { enabled } }";
 
 #[tokio::test]
+#[cfg_attr(
+    not(keyward_postgres),
+    ignore = "needs PostgreSQL: set KEYWARD_TEST_POSTGRES_URL"
+)]
 async fn what_one_replica_does_holds_on_the_next_request_to_another() {
     run_on(Backend::Postgres, async {
         let database = TestDatabase::fresh(Backend::Postgres).await;
@@ -100,6 +104,10 @@ async fn what_one_replica_does_holds_on_the_next_request_to_another() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(keyward_postgres),
+    ignore = "needs PostgreSQL: set KEYWARD_TEST_POSTGRES_URL"
+)]
 async fn three_replicas_starting_at_once_on_an_empty_database_all_serve() {
     run_on(Backend::Postgres, async {
         let database = TestDatabase::fresh(Backend::Postgres).await;
@@ -150,6 +158,10 @@ async fn three_replicas_starting_at_once_on_an_empty_database_all_serve() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(keyward_postgres),
+    ignore = "needs PostgreSQL: set KEYWARD_TEST_POSTGRES_URL"
+)]
 async fn while_the_database_is_away_requests_fail_cleanly_and_then_everything_recovers() {
     run_on(Backend::Postgres, async {
         // The server reaches PostgreSQL only through a proxy the test controls.

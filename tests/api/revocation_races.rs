@@ -385,6 +385,10 @@ macro_rules! racing_on_every_backend {
         mod postgres {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                #[cfg_attr(
+                    not(keyward_postgres),
+                    ignore = "needs PostgreSQL: set KEYWARD_TEST_POSTGRES_URL"
+                )]
                 async fn $name() {
                     $crate::backend::run_on($crate::backend::Backend::Postgres, super::$name()).await
                 }
@@ -456,6 +460,10 @@ async fn deactivate(a: &TestApp, key: &TestKey) -> Duration {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(
+    not(keyward_postgres),
+    ignore = "needs PostgreSQL: set KEYWARD_TEST_POSTGRES_URL"
+)]
 async fn a_replica_whose_listening_connection_is_cut_still_refuses_a_revoked_key_at_once() {
     run_on(Backend::Postgres, async {
         let a = racing_server().await;
@@ -499,6 +507,10 @@ async fn a_replica_whose_listening_connection_is_cut_still_refuses_a_revoked_key
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(
+    not(keyward_postgres),
+    ignore = "needs PostgreSQL: set KEYWARD_TEST_POSTGRES_URL"
+)]
 async fn a_partitioned_replica_never_serves_a_revoked_key_and_the_mutation_returns_within_the_lease()
  {
     run_on(Backend::Postgres, async {
@@ -552,6 +564,10 @@ impl Drop for Paused {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(keyward_postgres),
+    ignore = "needs PostgreSQL: set KEYWARD_TEST_POSTGRES_URL"
+)]
 async fn a_replica_paused_past_its_lease_refuses_keys_revoked_meanwhile_on_its_first_request() {
     run_on(Backend::Postgres, async {
         let database = TestDatabase::fresh(Backend::Postgres).await;

@@ -338,6 +338,10 @@ async fn pump(
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(keyward_postgres),
+    ignore = "needs PostgreSQL: set KEYWARD_TEST_POSTGRES_URL"
+)]
 async fn a_silent_database_fails_requests_with_internal_within_the_database_timeouts() {
     run_on(Backend::Postgres, async {
         const CONNECT_MS: u64 = 500;
@@ -467,6 +471,10 @@ async fn a_silent_database_fails_requests_with_internal_within_the_database_time
 /// client is told exactly that (`OUTCOME_UNKNOWN`), not `INTERNAL`, which
 /// reads as a failure and invites a retry that could apply it twice.
 #[tokio::test]
+#[cfg_attr(
+    not(keyward_postgres),
+    ignore = "needs PostgreSQL: set KEYWARD_TEST_POSTGRES_URL"
+)]
 async fn a_commit_given_up_on_is_answered_outcome_unknown_not_internal() {
     run_on(Backend::Postgres, async {
         let database = TestDatabase::fresh(Backend::Postgres).await;

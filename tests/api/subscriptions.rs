@@ -445,6 +445,10 @@ async fn a_key_cannot_follow_another_project() {
 /// On PostgreSQL, an event committed through one replica reaches the
 /// subscribers of every other (LISTEN/NOTIFY).
 #[tokio::test]
+#[cfg_attr(
+    not(keyward_postgres),
+    ignore = "needs PostgreSQL: set KEYWARD_TEST_POSTGRES_URL"
+)]
 async fn events_from_one_replica_reach_subscribers_on_another() {
     backend::run_on(Backend::Postgres, async {
         let a = TestApp::spawn().await;
@@ -468,6 +472,10 @@ async fn events_from_one_replica_reach_subscribers_on_another() {
 /// administrator's password closes the administrator's open subscriptions
 /// (authenticated with the old one) on every replica, and leaves keys' open.
 #[tokio::test]
+#[cfg_attr(
+    not(keyward_postgres),
+    ignore = "needs PostgreSQL: set KEYWARD_TEST_POSTGRES_URL"
+)]
 async fn resetting_the_administrators_password_closes_the_administrators_subscriptions() {
     backend::run_on(Backend::Postgres, async {
         let a = TestApp::spawn().await;

@@ -13,8 +13,9 @@ Reads one JSON object on standard input:
 and verifies the message as a receiver would (signature and timestamp
 freshness), and the vector's signature with the package's own signer.
 
-Exit codes: 0 verified; 1 refused; 3 the package is not importable, so the
-caller (a Rust unit test in src/webhooks/signing.rs) can skip with a notice.
+Exit codes: 0 verified; 1 refused; 3 the package is not importable. Callers
+(src/webhooks/signing.rs, tests/api/webhooks.rs) run it only where build.rs
+found the package, so any exit but 0 fails them.
 """
 
 import json
