@@ -1,6 +1,6 @@
 //! Decides, when the tests are built, which of the components some tests
 //! need are on this machine: PostgreSQL, Chromium, nginx/Caddy, Prometheus,
-//! Python and its `standardwebhooks` package. Each one found sets a cfg,
+//! Python and its `standardwebhooks` package, `systemd-analyze`. Each one found sets a cfg,
 //! and a test needing a missing one carries
 //! `#[cfg_attr(not(keyward_...), ignore = "needs ...")]`: `cargo test` then
 //! counts it as ignored, with the reason, instead of as a pass. A test
@@ -46,6 +46,12 @@ fn main() {
         "keyward_prometheus",
         required("KEYWARD_PROMETHEUS_TESTS", ci) || prometheus_found(),
         &["KEYWARD_PROMETHEUS"],
+    );
+
+    decide(
+        "keyward_systemd",
+        required("KEYWARD_SYSTEMD_TESTS", ci) || watch_all(&["/usr/bin/systemd-analyze"]),
+        &[],
     );
 
     let (python, standardwebhooks) = python_and_standardwebhooks();

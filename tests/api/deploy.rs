@@ -3,13 +3,12 @@
 //! variables keyward reads.
 //!
 //! The unit's checks need `systemd-analyze` (Debian's `systemd`); without it
-//! they are skipped with a notice, unless `KEYWARD_SYSTEMD_TESTS=require`
-//! (set by `.ci/run`).
+//! they are ignored (see `build.rs`), unless `KEYWARD_SYSTEMD_TESTS=require`
+//! or `CI` (`.ci/run`), where they run and fail.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-const REQUIRE_VAR: &str = "KEYWARD_SYSTEMD_TESTS";
 const UNIT: &str = "docs/deploy/keyward.service";
 const ENVIRONMENT_FILE: &str = "docs/deploy/keyward.env";
 /// Where docs/deploy.md installs the binary, as the unit names it.
@@ -20,10 +19,12 @@ const INSTALLED_BINARY: &str = "/usr/local/bin/keyward";
 const MAX_EXPOSURE: f64 = 1.5;
 
 #[test]
+#[cfg_attr(
+    not(keyward_systemd),
+    ignore = "needs systemd-analyze: apt-get install systemd"
+)]
 fn the_systemd_unit_passes_systemd_analyze_verify() {
-    let Some(unit) = unit_with_the_built_binary() else {
-        return;
-    };
+    let unit = unit_with_the_built_binary();
     let output = systemd_analyze(&["verify", &unit.file()]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     // Warnings about the unit (unknown keys, bad values) name its file and
@@ -40,10 +41,12 @@ fn the_systemd_unit_passes_systemd_analyze_verify() {
 }
 
 #[test]
+#[cfg_attr(
+    not(keyward_systemd),
+    ignore = "needs systemd-analyze: apt-get install systemd"
+)]
 fn the_systemd_unit_keeps_its_exposure_score() {
-    let Some(unit) = unit_with_the_built_binary() else {
-        return;
-    };
+    let unit = unit_with_the_built_binary();
     let output = systemd_analyze(&["security", "--offline=true", "--no-pager", &unit.file()]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     let exposure = stdout
@@ -95,10 +98,7 @@ fn the_example_environment_file_sets_only_variables_keyward_reads() {
 /// The unit, in a temporary directory, with `ExecStart` pointing at the
 /// binary under test (verify refuses a command that does not exist); `None`
 /// after a notice when `systemd-analyze` is missing and not required.
-fn unit_with_the_built_binary() -> Option<UnitCopy> {
-    if !systemd_analyze_installed() {
-        return None;
-    }
+fn unit_with_the_built_binary() -> UnitCopy {
     let unit = repository_file(UNIT);
     let exec_start = format!("ExecStart={INSTALLED_BINARY} ");
     assert!(
@@ -110,7 +110,7 @@ fn unit_with_the_built_binary() -> Option<UnitCopy> {
     // Named as installed: systemd derives the unit's name from the file's.
     let file = dir.path().join("keyward.service");
     std::fs::write(&file, unit.replace(&exec_start, &built)).expect("unit written");
-    Some(UnitCopy { _dir: dir, file })
+    UnitCopy { _dir: dir, file }
 }
 
 /// A copy of the unit, removed with its directory when dropped.
@@ -129,30 +129,7 @@ fn systemd_analyze(args: &[&str]) -> Output {
     Command::new("systemd-analyze")
         .args(args)
         .output()
-        .expect("systemd-analyze runs")
-}
-
-fn systemd_analyze_installed() -> bool {
-    let installed = Command::new("systemd-analyze")
-        .arg("--version")
-        .output()
-        .is_ok_and(|output| output.status.success());
-    if installed {
-        return true;
-    }
-    let required = std::env::var(REQUIRE_VAR).is_ok_and(|value| value == "require");
-    assert!(
-        !required,
-        "{REQUIRE_VAR}=require but systemd-analyze is missing: apt-get install systemd"
-    );
-    static NOTICE: std::sync::Once = std::sync::Once::new();
-    NOTICE.call_once(|| {
-        // Straight to stderr: the test harness would swallow `eprintln!`.
-        let notice = "NOTICE: systemd unit tests skipped, systemd-analyze not found \
-                      (apt-get install systemd)\n";
-        let _ = std::io::Write::write_all(&mut std::io::stderr(), notice.as_bytes());
-    });
-    false
+        .expect("systemd-analyze runs (apt-get install systemd)")
 }
 
 fn repository_file(path: &str) -> String {
