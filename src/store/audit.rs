@@ -172,7 +172,7 @@ impl EventFeed {
 }
 
 /// Inserts an event in `txn`, with its webhook deliveries (the outbox, see
-/// `store::webhooks`): they commit or roll back with the event. On
+/// `store::outbox`): they commit or roll back with the event. On
 /// PostgreSQL it also queues a notification, which PostgreSQL delivers only
 /// if and when the transaction commits.
 pub(super) async fn insert(
@@ -222,7 +222,7 @@ pub(super) async fn insert(
     .insert(txn)
     .await?;
     // The outbox: the event's webhook deliveries commit (or roll back) with it.
-    super::webhooks::enqueue(txn, &event).await?;
+    super::outbox::enqueue(txn, &event).await?;
     if txn.get_database_backend() == DbBackend::Postgres {
         txn.execute_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,

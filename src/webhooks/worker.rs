@@ -1,5 +1,5 @@
 //! The delivery worker: every replica runs one. It claims the due
-//! deliveries of the outbox (see `store::webhooks`), makes one attempt each,
+//! deliveries of the outbox (see `store::outbox`), makes one attempt each,
 //! and records how it went.
 //!
 //! It looks every [`POLL_INTERVAL`], and at once when an audit event is
