@@ -18,13 +18,12 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use sea_orm::ActiveEnum;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::task::{JoinHandle, JoinSet};
 use url::Url;
 
 use super::share::InFlight;
 use super::{Client, ClientError, DestinationPolicy, Payload, SigningSecret, next_attempt};
-use crate::ids::GlobalId;
 use crate::store::{self, Claimed, Store, audit_event};
 
 /// How often due deliveries (retries, mostly) are looked for.
@@ -199,32 +198,15 @@ fn prepare(
     let event = event.ok_or("the event has been pruned from the audit trail")?;
     let url = Url::parse(&webhook.url).map_err(|err| format!("invalid webhook URL: {err}"))?;
     let secret = SigningSecret::parse(&webhook.signing_secret).map_err(|err| err.to_string())?;
-    let body = Payload::new(&event.action.to_value(), event.at, &data(event));
+    let data = data(event).map_err(|err| format!("cannot serialize the event: {err}"))?;
+    let body = Payload::new(&event.action.to_value(), event.at, &data);
     Ok((url, secret, body))
 }
 
-/// The `data` of an event's message: its published fields, as GraphQL names
-/// them (ids global). Nothing secret is in an event to begin with.
-pub fn data(event: &audit_event::Model) -> Value {
-    let key = |id: Option<i64>| id.map(|id| GlobalId::api_key(id).to_string());
-    json!({
-        "id": GlobalId::audit_event(event.id).to_string(),
-        "action": event.action.to_value(),
-        "outcome": event.outcome.to_value(),
-        "at": event.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-        "actorKind": event.actor_kind.to_value(),
-        "actorKeyId": key(event.actor_key_id),
-        "actorAccessKey": event.actor_access_key,
-        "actorRole": event.actor_role.map(|role| role.as_str()),
-        "projectId": event.project_id.map(|id| GlobalId::project(id).to_string()),
-        "targetKeyId": key(event.target_key_id),
-        "targetAccessKey": event.target_access_key,
-        "targetScopes": event.target_scopes.as_deref().map(|stored| crate::scopes::Scopes::from_stored(stored).as_slice().to_vec()),
-        "clientAddress": event.client_address,
-        "newKeyId": key(event.new_key_id),
-        "reason": event.reason,
-        "requestId": event.request_id,
-    })
+/// The `data` of an event's message: the event as published
+/// ([`crate::audit::Event`], what GraphQL's `AuditEvent` shows too).
+pub fn data(event: &audit_event::Model) -> Result<Value, serde_json::Error> {
+    serde_json::to_value(crate::audit::Event::from(event.clone()))
 }
 
 #[cfg(test)]
