@@ -29,8 +29,10 @@ use crate::error::{Error, ErrorCode};
 const CHANNEL: &str = "keyward_audit";
 /// Events a slow subscriber may fall behind by before it misses some.
 const FEED_CAPACITY: usize = 1024;
-/// Longest request id kept (a proxy in front may set its own).
-const MAX_REQUEST_ID_LEN: usize = 128;
+/// Longest request id the trail keeps. The HTTP layer drops a proxy's
+/// longer ids whole (`http::untrusted_request_ids`); the store cuts any other
+/// caller's here.
+pub const MAX_REQUEST_ID_LEN: usize = 128;
 /// Events deleted per statement when pruning.
 const PRUNE_BATCH: u64 = 5_000;
 /// Keys the expiry sweep records per pass.

@@ -30,7 +30,8 @@ use sea_orm::{
 };
 
 pub use audit::{
-    Actor, ActorKind, AuditAction, AuditContext, AuditOutcome, EventFeed, EventFilter, Target,
+    Actor, ActorKind, AuditAction, AuditContext, AuditOutcome, EventFeed, EventFilter,
+    MAX_REQUEST_ID_LEN, Target,
 };
 pub use auth_state::LEASE;
 pub use backup::{Backup, BackupError, backup_sqlite};

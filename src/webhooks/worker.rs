@@ -139,11 +139,11 @@ async fn attempt(store: &Store, client: &Client, options: WorkerOptions, claimed
     } else {
         retry_at(options, delivery.attempts, delivery.created_at, now)
     };
-    crate::metrics::webhook_delivery(match (delivered, retry_at) {
+    let counted = match (delivered, retry_at) {
         (true, _) => DeliveryOutcome::Delivered,
         (false, Some(_)) => DeliveryOutcome::Retrying,
         (false, None) => DeliveryOutcome::Failed,
-    });
+    };
     match store
         .record_attempt(
             &delivery,
@@ -155,17 +155,25 @@ async fn attempt(store: &Store, client: &Client, options: WorkerOptions, claimed
         )
         .await
     {
-        Ok(_) => tracing::debug!(
-            delivery_id = delivery.id,
-            webhook_id = webhook.id,
-            delivered,
-            ?status,
-            "webhook attempt"
-        ),
+        Ok(_) => {
+            // Counted once the store has it: an attempt it could not record
+            // is made again when its lease ends, and counted then, so the
+            // metric tells each attempt's outcome once, as the trail of
+            // deliveries does (a delivery counted here and then sent again
+            // would be counted twice).
+            crate::metrics::webhook_delivery(counted);
+            tracing::debug!(
+                delivery_id = delivery.id,
+                webhook_id = webhook.id,
+                delivered,
+                ?status,
+                "webhook attempt"
+            );
+        }
         Err(err) => tracing::warn!(
             error = ?err,
             delivery_id = delivery.id,
-            "could not record a webhook attempt; it is retried when its lease ends"
+            "could not record a webhook attempt (not counted); it is retried when its lease ends"
         ),
     }
 }
