@@ -4,6 +4,7 @@
 //! migrated at start-up), [`auth`] (Basic credentials to a principal), the
 //! [`graphql`] schema, and the [`http`] routes.
 
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;

@@ -91,26 +91,27 @@ impl Principal {
 
     /// `updateProject`: the admin, or an OWNER key of that project.
     pub fn require_project_owner(&self, project_id: i64) -> Result<(), Error> {
-        self.require_visible(project_id, "project")?;
-        match self.key() {
-            None => Ok(()),
-            Some(key) if key.role == Role::Owner => Ok(()),
-            Some(_) => Err(Error::Forbidden("only an OWNER key may update its project")),
-        }
+        self.require_owner(project_id, "only an OWNER key may update its project")
     }
 
-    /// Reading and managing `project_id`'s webhooks: the admin (anyone while
-    /// access control is off), or an OWNER key of that project. A webhook
-    /// sees every event of its project, so it takes the role that sees and
-    /// changes everything there.
+    /// Reading and managing `project_id`'s webhooks: the same callers as
+    /// [`Self::require_project_owner`]. A webhook sees every event of its
+    /// project, so it takes the role that sees and changes everything there.
     pub fn require_webhook_manager(&self, project_id: i64) -> Result<(), Error> {
+        self.require_owner(
+            project_id,
+            "only an OWNER key may read or manage its project's webhooks",
+        )
+    }
+
+    /// The admin (anyone while access control is off), or an OWNER key of
+    /// `project_id`; any other key is refused with `refusal`.
+    fn require_owner(&self, project_id: i64, refusal: &'static str) -> Result<(), Error> {
         self.require_visible(project_id, "project")?;
         match self.key() {
             None => Ok(()),
             Some(key) if key.role == Role::Owner => Ok(()),
-            Some(_) => Err(Error::Forbidden(
-                "only an OWNER key may read or manage its project's webhooks",
-            )),
+            Some(_) => Err(Error::Forbidden(refusal)),
         }
     }
 

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use super::{CommandError, DatabaseUrl, connect_current, require_existing};
 use crate::auth::{Hasher, Secret};
 use crate::config::{DatabaseOptions, HashingConfig};
-use crate::store::{AuditAction, AuditContext, DatabaseLock, Store};
+use crate::store::{DatabaseLock, Store};
 use crate::validation;
 
 /// The longest line read as the new password, in bytes: more than the
@@ -103,7 +103,6 @@ async fn reset_in(
         .reset_admin_password(
             username,
             &hash,
-            &AuditContext::system(AuditAction::AdminPasswordReset),
             "break-glass: `keyward admin reset-password` on the command line".to_owned(),
         )
         .await?;
@@ -134,9 +133,8 @@ async fn disable_access_control(args: DisableAccessControlArgs) -> Result<String
 async fn disable_in(store: &Store) -> Result<bool, CommandError> {
     let was_on = store.read_settings().await?.access_control_enabled;
     store
-        .disable_access_control_noting(
-            &AuditContext::system(AuditAction::AccessControlDisabled),
-            Some("break-glass: `keyward admin disable-access-control` on the command line".into()),
+        .break_glass_disable_access_control(
+            "break-glass: `keyward admin disable-access-control` on the command line".into(),
         )
         .await?;
     Ok(was_on)

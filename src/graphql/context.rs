@@ -101,7 +101,10 @@ impl RequestContext {
     /// `body` it arises, is recorded here, about the target `body` had
     /// narrowed it to by then ([`Mutating::about`]). A resolver cannot
     /// forget either: there is no other way to write, and no way around
-    /// this for an error.
+    /// this for an error. (Every store write takes an [`AuditContext`]; its
+    /// fields are private, its system constructor is the store's own, and
+    /// its request constructor is called here only, which
+    /// `tests::only_the_mutation_gate_makes_a_requests_audit_context` keeps.)
     pub async fn mutation<T>(
         &self,
         services: &Services,
@@ -137,12 +140,12 @@ impl RequestContext {
                 role: key.role,
             },
         };
-        AuditContext {
+        AuditContext::of_request(
             action,
             actor,
-            client_address: self.client_address.map(|address| address.to_string()),
-            request_id: self.request_id.clone(),
-        }
+            self.client_address.map(|address| address.to_string()),
+            self.request_id.clone(),
+        )
     }
 
     /// Passes `err` on, recording it in the audit trail first if it is a
@@ -228,4 +231,43 @@ pub fn parts<'a>(ctx: &Context<'a>) -> Result<(&'a Services, &'a RequestContext)
         .data::<RequestContext>()
         .map_err(|_| Error::internal("request executed without a request context"))?;
     Ok((services, request))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    /// The files under `dir` (recursively) whose text contains `needle`,
+    /// relative to the crate.
+    fn files_containing(dir: &Path, needle: &str, found: &mut Vec<String>) {
+        let entries = std::fs::read_dir(dir).expect("a readable source folder");
+        for entry in entries {
+            let path = entry.expect("a readable entry").path();
+            if path.is_dir() {
+                files_containing(&path, needle, found);
+            } else if path.extension().is_some_and(|ext| ext == "rs") {
+                let text = std::fs::read_to_string(&path).expect("a readable source file");
+                if text.contains(needle) {
+                    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+                    let relative = path.strip_prefix(root).unwrap_or(&path);
+                    found.push(relative.display().to_string());
+                }
+            }
+        }
+    }
+
+    /// "There is no other way to write": a store write takes an
+    /// `AuditContext`, whose fields are private (a doc test of
+    /// `store::AuditContext` shows a literal refused) and whose request
+    /// constructor is the crate's, so this keeps this file its only caller:
+    /// a resolver cannot write without going through `mutation`, which
+    /// records its refusals too.
+    #[test]
+    fn only_the_mutation_gate_makes_a_requests_audit_context() {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut callers = Vec::new();
+        files_containing(&src, "AuditContext::of_request(", &mut callers);
+        callers.sort();
+        assert_eq!(callers, ["src/graphql/context.rs"]);
+    }
 }

@@ -278,7 +278,7 @@ pub async fn record(store: &Store, refusal: Refusal) {
         .record_refusal(&context, outcome, target, reason)
         .await
     {
-        let action = context.action;
+        let action = context.action();
         tracing::error!(error = ?failure, ?action, "could not record a refused mutation");
     }
 }
@@ -290,12 +290,7 @@ mod tests {
 
     fn refusal(reason: &str) -> Refusal {
         Refusal {
-            context: AuditContext {
-                action: AuditAction::KeyCreated,
-                actor: Actor::Admin,
-                client_address: None,
-                request_id: None,
-            },
+            context: AuditContext::for_tests(AuditAction::KeyCreated, Actor::Admin),
             outcome: AuditOutcome::Forbidden,
             target: Target::default(),
             reason: reason.into(),

@@ -158,9 +158,6 @@ async fn count_statements(
     crate::store::counting_statements(next.run(request)).await
 }
 
-/// Longest request id kept from a proxy.
-const MAX_REQUEST_ID_LEN: usize = 128;
-
 /// Drops an incoming `x-request-id` unless a trusted proxy sent it and it is
 /// short printable ASCII, so that the id in the audit trail and the logs is
 /// either ours or the proxy's, never one a client chose (to forge or reuse
@@ -173,7 +170,8 @@ async fn untrusted_request_ids(
 ) -> Response {
     let keep = app.trusted_proxies.contains(&peer.ip())
         && request.headers().get(REQUEST_ID).is_some_and(|id| {
-            id.len() <= MAX_REQUEST_ID_LEN && id.as_bytes().iter().all(u8::is_ascii_graphic)
+            id.len() <= crate::store::MAX_REQUEST_ID_LEN
+                && id.as_bytes().iter().all(u8::is_ascii_graphic)
         });
     if !keep {
         request.headers_mut().remove(REQUEST_ID);

@@ -29,8 +29,10 @@ use crate::error::{Error, ErrorCode};
 const CHANNEL: &str = "keyward_audit";
 /// Events a slow subscriber may fall behind by before it misses some.
 const FEED_CAPACITY: usize = 1024;
-/// Longest request id kept (a proxy in front may set its own).
-const MAX_REQUEST_ID_LEN: usize = 128;
+/// Longest request id the trail keeps. The HTTP layer drops a proxy's
+/// longer ids whole (`http::untrusted_request_ids`); the store cuts any other
+/// caller's here.
+pub const MAX_REQUEST_ID_LEN: usize = 128;
 /// Events deleted per statement when pruning.
 const PRUNE_BATCH: u64 = 5_000;
 /// Keys the expiry sweep records per pass.
@@ -58,24 +60,77 @@ pub enum Actor {
 /// Who is acting, from where, and doing what: what every audited write is
 /// given. The action is decided once, where the mutation starts (see
 /// `graphql::context::RequestContext::mutation`), and the store records it,
-/// succeeded or refused; the store never picks an action of its own.
+/// succeeded or refused; the store never picks an action of its own for a
+/// request.
+///
+/// Its fields are private, so a context is made only by its constructors:
+/// [`AuditContext::of_request`] (the mutation gate's, see
+/// `graphql::context`) and `AuditContext::system` (the store's own events
+/// and the command line's break-glass changes, only inside the store).
+/// Outside the crate, none can be made at all:
+///
+/// ```compile_fail,E0451
+/// use keyward::store::{Actor, AuditAction, AuditContext};
+/// let forged = AuditContext {
+///     action: AuditAction::KeyCreated,
+///     actor: Actor::Admin,
+///     client_address: None,
+///     request_id: None,
+/// };
+/// ```
+///
+/// ```compile_fail,E0624
+/// use keyward::store::{AuditAction, AuditContext};
+/// let forged = AuditContext::system(AuditAction::KeyCreated);
+/// ```
 #[derive(Clone, Debug)]
 pub struct AuditContext {
-    pub action: AuditAction,
-    pub actor: Actor,
-    pub client_address: Option<String>,
-    pub request_id: Option<String>,
+    action: AuditAction,
+    actor: Actor,
+    client_address: Option<String>,
+    request_id: Option<String>,
 }
 
 impl AuditContext {
-    /// keyward itself doing `action` (expiries, warnings, summaries).
-    pub fn system(action: AuditAction) -> Self {
+    /// keyward itself doing `action` (expiries, warnings, summaries, a
+    /// webhook disabled, the command line's break-glass changes): only the
+    /// store decides those.
+    pub(in crate::store) fn system(action: AuditAction) -> Self {
         Self {
             action,
             actor: Actor::System,
             client_address: None,
             request_id: None,
         }
+    }
+
+    /// A request's caller doing `action`. Made in one place only, the
+    /// mutation gate (`graphql::context::RequestContext::mutation`), which
+    /// records the mutation's refusal too; a test keeps it the only caller
+    /// (`graphql::context::tests`).
+    pub(crate) fn of_request(
+        action: AuditAction,
+        actor: Actor,
+        client_address: Option<String>,
+        request_id: Option<String>,
+    ) -> Self {
+        Self {
+            action,
+            actor,
+            client_address,
+            request_id,
+        }
+    }
+
+    /// A context for unit tests of code that carries one.
+    #[cfg(test)]
+    pub(crate) fn for_tests(action: AuditAction, actor: Actor) -> Self {
+        Self::of_request(action, actor, None, None)
+    }
+
+    /// What is being done.
+    pub fn action(&self) -> AuditAction {
+        self.action
     }
 }
 
@@ -172,7 +227,7 @@ impl EventFeed {
 }
 
 /// Inserts an event in `txn`, with its webhook deliveries (the outbox, see
-/// `store::webhooks`): they commit or roll back with the event. On
+/// `store::outbox`): they commit or roll back with the event. On
 /// PostgreSQL it also queues a notification, which PostgreSQL delivers only
 /// if and when the transaction commits.
 pub(super) async fn insert(
@@ -222,7 +277,7 @@ pub(super) async fn insert(
     .insert(txn)
     .await?;
     // The outbox: the event's webhook deliveries commit (or roll back) with it.
-    super::webhooks::enqueue(txn, &event).await?;
+    super::outbox::enqueue(txn, &event).await?;
     if txn.get_database_backend() == DbBackend::Postgres {
         txn.execute_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,

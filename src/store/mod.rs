@@ -12,6 +12,7 @@ mod expiry_warnings;
 mod keys;
 mod lock;
 mod migrations;
+mod outbox;
 mod project_memory;
 mod projects;
 mod settings;
@@ -29,7 +30,8 @@ use sea_orm::{
 };
 
 pub use audit::{
-    Actor, ActorKind, AuditAction, AuditContext, AuditOutcome, EventFeed, EventFilter, Target,
+    Actor, ActorKind, AuditAction, AuditContext, AuditOutcome, EventFeed, EventFilter,
+    MAX_REQUEST_ID_LEN, Target,
 };
 pub use auth_state::LEASE;
 pub use backup::{Backup, BackupError, backup_sqlite};
@@ -40,11 +42,10 @@ pub use entity::{
 pub use keys::{DeleteKeyOutcome, KeyCounts, KeyStatus, NewKey, NewPair};
 pub use lock::{DatabaseLock, LockError, missing_sqlite_file, sqlite_file};
 pub use migrations::MigrationStatus;
+pub use outbox::{Claimed, DISABLE_AFTER, message_id};
 pub use project_memory::KnownProject;
 pub use statements::{RequestStatements, counting_statements};
-pub use webhooks::{
-    Claimed, DISABLE_AFTER, NewWebhook, WebhookChanges, message_id, parse_actions, stored_actions,
-};
+pub use webhooks::{NewWebhook, WebhookChanges, parse_actions, stored_actions};
 
 use bounded::{Bounded, Txn, within};
 

@@ -3,7 +3,7 @@
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
-use super::audit::{AuditContext, Target};
+use super::audit::{AuditAction, AuditContext, Target};
 use super::entity::settings::{Column, Entity as Settings, SETTINGS_ID};
 use super::{Store, bump_auth_epoch, now};
 use crate::error::Error;
@@ -39,16 +39,17 @@ impl Store {
 
     /// Gives the administrator `username` and a new password (its hash),
     /// as `keyward admin reset-password` does: break-glass, for an operator
-    /// who lost the password. Recorded with `note` as the event's reason.
+    /// who lost the password. Recorded as keyward's own ADMIN_PASSWORD_RESET
+    /// (no request made it), with `note` as the event's reason.
     /// `false`, and nothing changed, while access control is off: there is
     /// no administrator then.
     pub async fn reset_admin_password(
         &self,
         username: &str,
         password_hash: &str,
-        audit: &AuditContext,
         note: String,
     ) -> Result<bool, Error> {
+        let audit = &AuditContext::system(AuditAction::AdminPasswordReset);
         let txn = self.begin_write().await?;
         let result = Settings::update_many()
             .col_expr(Column::AdminUsername, Expr::value(username))
@@ -73,9 +74,16 @@ impl Store {
         self.disable_access_control_noting(audit, None).await
     }
 
-    /// [`Store::disable_access_control`], with `note` as the event's reason
-    /// (`keyward admin disable-access-control` on the command line).
-    pub async fn disable_access_control_noting(
+    /// [`Store::disable_access_control`] as `keyward admin
+    /// disable-access-control` does: break-glass, recorded as keyward's own
+    /// ACCESS_CONTROL_DISABLED (no request made it), with `note` as the
+    /// event's reason.
+    pub async fn break_glass_disable_access_control(&self, note: String) -> Result<(), Error> {
+        let audit = &AuditContext::system(AuditAction::AccessControlDisabled);
+        self.disable_access_control_noting(audit, Some(note)).await
+    }
+
+    async fn disable_access_control_noting(
         &self,
         audit: &AuditContext,
         note: Option<String>,

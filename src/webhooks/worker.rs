@@ -1,5 +1,5 @@
 //! The delivery worker: every replica runs one. It claims the due
-//! deliveries of the outbox (see `store::webhooks`), makes one attempt each,
+//! deliveries of the outbox (see `store::outbox`), makes one attempt each,
 //! and records how it went.
 //!
 //! It looks every [`POLL_INTERVAL`], and at once when an audit event is
@@ -18,13 +18,12 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use sea_orm::ActiveEnum;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::task::{JoinHandle, JoinSet};
 use url::Url;
 
 use super::share::InFlight;
 use super::{Client, ClientError, DestinationPolicy, Payload, SigningSecret, next_attempt};
-use crate::ids::GlobalId;
 use crate::store::{self, Claimed, Store, audit_event};
 
 /// How often due deliveries (retries, mostly) are looked for.
@@ -140,11 +139,11 @@ async fn attempt(store: &Store, client: &Client, options: WorkerOptions, claimed
     } else {
         retry_at(options, delivery.attempts, delivery.created_at, now)
     };
-    crate::metrics::webhook_delivery(match (delivered, retry_at) {
+    let counted = match (delivered, retry_at) {
         (true, _) => DeliveryOutcome::Delivered,
         (false, Some(_)) => DeliveryOutcome::Retrying,
         (false, None) => DeliveryOutcome::Failed,
-    });
+    };
     match store
         .record_attempt(
             &delivery,
@@ -156,17 +155,25 @@ async fn attempt(store: &Store, client: &Client, options: WorkerOptions, claimed
         )
         .await
     {
-        Ok(_) => tracing::debug!(
-            delivery_id = delivery.id,
-            webhook_id = webhook.id,
-            delivered,
-            ?status,
-            "webhook attempt"
-        ),
+        Ok(_) => {
+            // Counted once the store has it: an attempt it could not record
+            // is made again when its lease ends, and counted then, so the
+            // metric tells each attempt's outcome once, as the trail of
+            // deliveries does (a delivery counted here and then sent again
+            // would be counted twice).
+            crate::metrics::webhook_delivery(counted);
+            tracing::debug!(
+                delivery_id = delivery.id,
+                webhook_id = webhook.id,
+                delivered,
+                ?status,
+                "webhook attempt"
+            );
+        }
         Err(err) => tracing::warn!(
             error = ?err,
             delivery_id = delivery.id,
-            "could not record a webhook attempt; it is retried when its lease ends"
+            "could not record a webhook attempt (not counted); it is retried when its lease ends"
         ),
     }
 }
@@ -199,32 +206,15 @@ fn prepare(
     let event = event.ok_or("the event has been pruned from the audit trail")?;
     let url = Url::parse(&webhook.url).map_err(|err| format!("invalid webhook URL: {err}"))?;
     let secret = SigningSecret::parse(&webhook.signing_secret).map_err(|err| err.to_string())?;
-    let body = Payload::new(&event.action.to_value(), event.at, &data(event));
+    let data = data(event).map_err(|err| format!("cannot serialize the event: {err}"))?;
+    let body = Payload::new(&event.action.to_value(), event.at, &data);
     Ok((url, secret, body))
 }
 
-/// The `data` of an event's message: its published fields, as GraphQL names
-/// them (ids global). Nothing secret is in an event to begin with.
-pub fn data(event: &audit_event::Model) -> Value {
-    let key = |id: Option<i64>| id.map(|id| GlobalId::api_key(id).to_string());
-    json!({
-        "id": GlobalId::audit_event(event.id).to_string(),
-        "action": event.action.to_value(),
-        "outcome": event.outcome.to_value(),
-        "at": event.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-        "actorKind": event.actor_kind.to_value(),
-        "actorKeyId": key(event.actor_key_id),
-        "actorAccessKey": event.actor_access_key,
-        "actorRole": event.actor_role.map(|role| role.as_str()),
-        "projectId": event.project_id.map(|id| GlobalId::project(id).to_string()),
-        "targetKeyId": key(event.target_key_id),
-        "targetAccessKey": event.target_access_key,
-        "targetScopes": event.target_scopes.as_deref().map(|stored| crate::scopes::Scopes::from_stored(stored).as_slice().to_vec()),
-        "clientAddress": event.client_address,
-        "newKeyId": key(event.new_key_id),
-        "reason": event.reason,
-        "requestId": event.request_id,
-    })
+/// The `data` of an event's message: the event as published
+/// ([`crate::audit::Event`], what GraphQL's `AuditEvent` shows too).
+pub fn data(event: &audit_event::Model) -> Result<Value, serde_json::Error> {
+    serde_json::to_value(crate::audit::Event::from(event.clone()))
 }
 
 #[cfg(test)]

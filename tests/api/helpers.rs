@@ -228,7 +228,6 @@ impl TestApp {
         &self.config.database_url
     }
 
-    /// How many argon2 verifications the server has run.
     /// Statements this server has run for requests (see
     /// `Application::request_statements`).
     pub fn request_statements(&self) -> u64 {
@@ -244,6 +243,7 @@ impl TestApp {
             .is_some_and(keyward::Application::auth_state_trusted)
     }
 
+    /// How many argon2 verifications the server has run.
     pub fn argon2_verifications(&self) -> u64 {
         self.app
             .as_ref()

@@ -651,6 +651,29 @@ async fn a_key_creation_is_delivered_signed_after_standard_webhooks() {
     assert_eq!(body["timestamp"], data["at"]);
     assert!(!got.body.contains(&key.secret), "no secret in a message");
 
+    // The message carries the event as GraphQL shows it: the same fields,
+    // under the same names, with the same values (`at` in the payload's own
+    // fixed format, the same instant).
+    let shown = app
+        .ok(
+            "query($id: ID!) { node(id: $id) { ... on AuditEvent { id action outcome at \
+             actorKind actorKeyId actorAccessKey actorRole projectId targetKeyId \
+             targetAccessKey targetScopes clientAddress newKeyId reason requestId } } }",
+            json!({ "id": data["id"] }),
+            &Auth::None,
+        )
+        .await;
+    let mut shown = shown["node"].as_object().expect("the event").clone();
+    let mut sent = data.as_object().expect("an object").clone();
+    let instant = |at: Option<Value>| {
+        at.and_then(|at| at.as_str().map(str::to_owned))
+            .and_then(|at| chrono::DateTime::parse_from_rfc3339(&at).ok())
+    };
+    let at = instant(sent.remove("at"));
+    assert!(at.is_some(), "an RFC 3339 instant");
+    assert_eq!(at, instant(shown.remove("at")));
+    assert_eq!(sent, shown);
+
     let listed = deliveries(&app, &webhook).await;
     assert_eq!(listed.len(), 1, "only KEY_CREATED: {listed:?}");
     let delivery = &listed[0];

@@ -83,14 +83,10 @@ export class ApiError extends Error {
 
 function errorFrom(error, response) {
   const ext = error?.extensions || {};
-  let field = typeof ext.field === 'string' ? ext.field : null;
-  let code = ext.code || (response.status === 401 ? 'UNAUTHENTICATED' : 'INTERNAL');
-  if (!field && code === 'BAD_USER_INPUT') {
-    // Older servers only name the field in the message: "input.name: must ...".
-    const match = /^(input\.[\w.]+):/.exec(error.message || '');
-    if (match) field = match[1];
-  }
-  if (field) field = field.replace(/^input\./, '');
+  // The server names the field of every BAD_USER_INPUT error it raises
+  // itself (`input.name`); those GraphQL validation raises name none.
+  const field = typeof ext.field === 'string' ? ext.field.replace(/^input\./, '') : null;
+  const code = ext.code || (response.status === 401 ? 'UNAUTHENTICATED' : 'INTERNAL');
   let message = error?.message || `The server answered HTTP ${response.status}.`;
   const retryAfter = response.headers.get('Retry-After');
   if (code === 'RATE_LIMITED' && retryAfter) {

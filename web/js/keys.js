@@ -1,5 +1,5 @@
 // The "API & Keys" page of one project: endpoint, keys table, add / activate /
-// deactivate / edit / delete.
+// deactivate / edit / rotate / delete.
 
 import { h, icon, clear, timeEl, append } from './dom.js';
 import { gql } from './api.js';
@@ -12,6 +12,8 @@ import {
   menuButton,
   pager,
   errorBox,
+  retryButton,
+  PAGE_SIZES,
   announce,
   copyButton,
   stateBadge,
@@ -19,9 +21,8 @@ import {
   keepFocus,
   ROLE_LABELS,
 } from './ui.js';
-import { editProjectDialog, retryButton } from './projects.js';
+import { editProjectDialog } from './projects.js';
 
-const PAGE_SIZES = [10, 20, 50, 100];
 const ROLE_HINTS = {
   OWNER: 'Owner manages all keys of the project and edits the project.',
   MEMBER: 'Member manages member and read-only keys.',
@@ -489,7 +490,7 @@ export function keysView(root, app, projectId) {
     formDialog({
       title: `Edit API key “${key.name}”`,
       testid: 'edit-dialog',
-      intro: 'Only the name and description can change. The access key and secret key stay the same; for a new key pair, add a new key.',
+      intro: 'Only the name and description can change. The access key and secret key stay the same; for a new key pair, rotate the key.',
       submitLabel: 'Save',
       submitTestid: 'edit-submit',
       fields: [

@@ -3,9 +3,7 @@
 import { h, icon, clear, timeEl } from './dom.js';
 import { gql } from './api.js';
 import { PROJECTS, CREATE_PROJECT, UPDATE_PROJECT, DELETE_PROJECT, DISABLE_ACCESS_CONTROL, viewInApiUrl } from './queries.js';
-import { field, formDialog, confirmDialog, menuButton, pager, errorBox, announce, keepFocus } from './ui.js';
-
-const PAGE_SIZES = [10, 20, 50, 100];
+import { field, formDialog, confirmDialog, menuButton, pager, errorBox, retryButton, PAGE_SIZES, announce, keepFocus } from './ui.js';
 
 /** Opens the edit dialog for `project`; resolves after a successful save. */
 export function editProjectDialog(project, onSaved) {
@@ -265,13 +263,6 @@ export function projectsView(root, app) {
 
   load();
 }
-
-function retryButton(fn) {
-  const button = h('button', { type: 'button', class: 'btn btn-secondary btn-sm', 'data-testid': 'retry' }, icon('refresh'), h('span', {}, 'Retry'));
-  button.addEventListener('click', fn);
-  return button;
-}
-export { retryButton };
 
 function accessControlCard(app) {
   const button = h(

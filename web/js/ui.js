@@ -41,6 +41,13 @@ export function errorBox(message, extra) {
   );
 }
 
+/** A button that runs `fn` again (next to an error box, data-testid="retry"). */
+export function retryButton(fn) {
+  const button = h('button', { type: 'button', class: 'btn btn-secondary btn-sm', 'data-testid': 'retry' }, icon('refresh'), h('span', {}, 'Retry'));
+  button.addEventListener('click', fn);
+  return button;
+}
+
 // ---- form fields -----------------------------------------------------------
 
 /**
@@ -588,6 +595,9 @@ export const ROLE_LABELS = { OWNER: 'Owner', MEMBER: 'Member', READ_ONLY: 'Read-
 export function roleBadge(role) {
   return h('span', { class: `role role-${role.toLowerCase()}`, 'data-testid': 'key-role-badge', 'data-role': role }, ROLE_LABELS[role] || role);
 }
+
+/** The page sizes a list offers. */
+export const PAGE_SIZES = [10, 20, 50, 100];
 
 /**
  * Previous/Next paging. `page` = { index, size, count, totalCount, hasNext }.

@@ -5,14 +5,16 @@ use chrono::{DateTime, Utc};
 
 use super::connection::{AuditEventConnection, Connection, PageArgs, wants_total_count};
 use super::{ActorKind, AuditAction, AuditOutcome, Project, Role};
+use crate::audit;
 use crate::graphql::context::parts;
 use crate::ids::{GlobalId, NodeKind};
 use crate::store::{EventFilter, audit_event};
 
-/// The published fields of an audit event row (GraphQL description on the impl).
+/// An audit event as published ([`crate::audit::Event`], the shape webhooks
+/// send too), with its project (GraphQL description on the impl).
 #[derive(Clone, Debug)]
 pub struct AuditEvent {
-    row: audit_event::Model,
+    event: audit::Event,
     /// The event's project, when the caller already has it; `Some(None)`
     /// when it is known to be gone.
     project: Option<Option<Project>>,
@@ -20,7 +22,10 @@ pub struct AuditEvent {
 
 impl From<audit_event::Model> for AuditEvent {
     fn from(row: audit_event::Model) -> Self {
-        Self { row, project: None }
+        Self {
+            event: row.into(),
+            project: None,
+        }
     }
 }
 
@@ -28,17 +33,17 @@ impl AuditEvent {
     /// An event whose project (or its absence) the caller already looked up.
     pub fn with_project(row: audit_event::Model, project: Option<Project>) -> Self {
         Self {
-            row,
+            event: row.into(),
             project: Some(project),
         }
     }
 
     pub fn project_row_id(&self) -> Option<i64> {
-        self.row.project_id
+        self.event.project_id.map(|id| id.id)
     }
 
     pub fn global_id(&self) -> GlobalId {
-        GlobalId::audit_event(self.row.id)
+        self.event.id
     }
 }
 
@@ -55,44 +60,44 @@ impl AuditEvent {
 
     /// When it happened.
     async fn at(&self) -> DateTime<Utc> {
-        self.row.at
+        self.event.at
     }
 
     /// What was done, or attempted.
     async fn action(&self) -> AuditAction {
-        self.row.action.into()
+        self.event.action.into()
     }
 
     /// SUCCEEDED, or the code of the error that refused it.
     async fn outcome(&self) -> AuditOutcome {
-        self.row.outcome.into()
+        self.event.outcome.into()
     }
 
     /// Who acted.
     async fn actor_kind(&self) -> ActorKind {
-        self.row.actor_kind.into()
+        self.event.actor_kind.into()
     }
 
     /// Global id of the acting key (API_KEY actors); the key may have been
     /// deleted since.
     async fn actor_key_id(&self) -> Option<ID> {
-        self.row.actor_key_id.map(|id| GlobalId::api_key(id).into())
+        self.event.actor_key_id.map(Into::into)
     }
 
     /// Access key of the acting key (API_KEY actors).
     async fn actor_access_key(&self) -> Option<&str> {
-        self.row.actor_access_key.as_deref()
+        self.event.actor_access_key.as_deref()
     }
 
     /// Role the acting key had when it acted (API_KEY actors).
     async fn actor_role(&self) -> Option<Role> {
-        self.row.actor_role.map(Into::into)
+        self.event.actor_role.map(Into::into)
     }
 
     /// Global id of the project concerned; null for server-wide actions.
     /// Kept after the project is deleted.
     async fn project_id(&self) -> Option<ID> {
-        self.row.project_id.map(|id| GlobalId::project(id).into())
+        self.event.project_id.map(Into::into)
     }
 
     /// The project concerned, if it still exists.
@@ -100,7 +105,7 @@ impl AuditEvent {
         if let Some(project) = &self.project {
             return Ok(project.clone());
         }
-        let Some(project_id) = self.row.project_id else {
+        let Some(project_id) = self.project_row_id() else {
             return Ok(None);
         };
         let (services, _) = parts(ctx)?;
@@ -110,50 +115,44 @@ impl AuditEvent {
     /// Global id of the key acted on, as named by the caller; the key may
     /// not exist (any more).
     async fn target_key_id(&self) -> Option<ID> {
-        self.row
-            .target_key_id
-            .map(|id| GlobalId::api_key(id).into())
+        self.event.target_key_id.map(Into::into)
     }
 
     /// On KEY_ROTATED: global id of the key created to replace the target
     /// key (which stays ACTIVE for the grace period, then expires).
     async fn new_key_id(&self) -> Option<ID> {
-        self.row.new_key_id.map(|id| GlobalId::api_key(id).into())
+        self.event.new_key_id.map(Into::into)
     }
 
     /// Access key of the key acted on; null when the caller could not see it.
     async fn target_access_key(&self) -> Option<&str> {
-        self.row.target_access_key.as_deref()
+        self.event.target_access_key.as_deref()
     }
 
     /// Scopes of the key acted on, sorted (on KEY_CREATED: the scopes it was
     /// created with, which never change); null when the event is not about
     /// a key the caller could see.
-    async fn target_scopes(&self) -> Option<Vec<String>> {
-        self.row.target_scopes.as_deref().map(|stored| {
-            crate::scopes::Scopes::from_stored(stored)
-                .as_slice()
-                .to_vec()
-        })
+    async fn target_scopes(&self) -> Option<&[String]> {
+        self.event.target_scopes.as_deref()
     }
 
     /// The client's IP address (behind a trusted proxy: the address the
     /// proxy reported); null for SYSTEM events.
     async fn client_address(&self) -> Option<&str> {
-        self.row.client_address.as_deref()
+        self.event.client_address.as_deref()
     }
 
     /// The id of the HTTP request (its `x-request-id` header), to find the
     /// request's log lines; null for SYSTEM events.
     async fn request_id(&self) -> Option<&str> {
-        self.row.request_id.as_deref()
+        self.event.request_id.as_deref()
     }
 
     /// Why a refused action was refused (the error message returned); on
     /// KEY_EXPIRING, the threshold reached; on a change made with `keyward
     /// admin` on the command line (break-glass), a note saying so.
     async fn reason(&self) -> Option<&str> {
-        self.row.reason.as_deref()
+        self.event.reason.as_deref()
     }
 }
 
