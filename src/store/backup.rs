@@ -26,7 +26,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 pub enum BackupError {
     #[error(
         "keyward backup copies SQLite databases only; back a PostgreSQL database up with \
-         pg_dump -Fc and restore it with pg_restore (see \"Backups and restore\" in the README)"
+         pg_dump -Fc and restore it with pg_restore (see \"Backups and restore\" in docs/operations.md)"
     )]
     NotSqlite,
     #[error("there is no SQLite database at {0}")]

@@ -14,7 +14,7 @@ const ENVIRONMENT_FILE: &str = "docs/deploy/keyward.env";
 /// Where docs/deploy.md installs the binary, as the unit names it.
 const INSTALLED_BINARY: &str = "/usr/local/bin/keyward";
 /// The highest `systemd-analyze security` exposure accepted (0 to 10; the
-/// unit scores 1.2 with systemd 252, "OK"): a directive dropped from the
+/// unit scores 1.1 with systemd 252, "OK"): a directive dropped from the
 /// sandbox fails the test.
 const MAX_EXPOSURE: f64 = 1.5;
 
@@ -96,8 +96,7 @@ fn the_example_environment_file_sets_only_variables_keyward_reads() {
 }
 
 /// The unit, in a temporary directory, with `ExecStart` pointing at the
-/// binary under test (verify refuses a command that does not exist); `None`
-/// after a notice when `systemd-analyze` is missing and not required.
+/// binary under test (verify refuses a command that does not exist).
 fn unit_with_the_built_binary() -> UnitCopy {
     let unit = repository_file(UNIT);
     let exec_start = format!("ExecStart={INSTALLED_BINARY} ");

@@ -1,6 +1,6 @@
 //! Several replicas on one PostgreSQL database, and a database that goes away.
-//! These need `KEYWARD_TEST_POSTGRES_URL`; without it they are skipped with a
-//! notice.
+//! These need `KEYWARD_TEST_POSTGRES_URL`; without it they are ignored, with
+//! that reason (see `build.rs`).
 
 use std::time::Duration;
 

@@ -6,7 +6,7 @@
 //!
 //! On SQLite one server holds the database (a second is refused), so the
 //! tight loops there run against the server that makes the change; cut
-//! listeners, partitions and pauses are PostgreSQL's (skipped with a notice
+//! listeners, partitions and pauses are PostgreSQL's (ignored, with that reason,
 //! without `KEYWARD_TEST_POSTGRES_URL`).
 
 use std::sync::Arc;
