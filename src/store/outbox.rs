@@ -450,17 +450,24 @@ mod tests {
     use crate::config::DatabaseOptions;
     use crate::store::NewWebhook;
 
-    /// The outbox is the event's transaction: a rolled-back event leaves no
-    /// delivery, a committed one has one per enabled, subscribed webhook of
-    /// its project, and a server-wide one none.
-    #[tokio::test]
-    async fn deliveries_commit_and_roll_back_with_their_event() {
+    /// A migrated SQLite store in a temporary directory (kept while the
+    /// returned guard lives).
+    async fn migrated_store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
         let store = Store::connect(&url, &DatabaseOptions::default())
             .await
             .expect("connect");
         store.migrate().await.expect("migrate");
+        (dir, store)
+    }
+
+    /// The outbox is the event's transaction: a rolled-back event leaves no
+    /// delivery, a committed one has one per enabled, subscribed webhook of
+    /// its project, and a server-wide one none.
+    #[tokio::test]
+    async fn deliveries_commit_and_roll_back_with_their_event() {
+        let (_dir, store) = migrated_store().await;
         let project = store
             .projects(None, None, 1)
             .await
@@ -535,12 +542,7 @@ mod tests {
     /// call, and the rows past the share stay due for later.
     #[tokio::test]
     async fn a_claim_takes_at_most_a_projects_share_and_reaches_past_it() {
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
-        let store = Store::connect(&url, &DatabaseOptions::default())
-            .await
-            .expect("connect");
-        store.migrate().await.expect("migrate");
+        let (_dir, store) = migrated_store().await;
         // Set up under an action the webhooks do not subscribe to.
         let setup = AuditContext::system(AuditAction::ProjectUpdated);
         let context = AuditContext::system(AuditAction::KeyCreated);

@@ -319,6 +319,17 @@ impl TestApp {
             .await;
         key_from(reply.data())
     }
+
+    /// Sends `key`'s access key with `times` wrong secrets, each refused as
+    /// wrong credentials: how a test brings a key to its throttle.
+    pub async fn fail_to_authenticate(&self, key: &TestKey, times: usize) {
+        for n in 0..times {
+            let wrong = Auth::basic(&key.access_key, &format!("{n:0>40}"));
+            self.gql(VIEWER, json!({}), &wrong)
+                .await
+                .assert_unauthenticated();
+        }
+    }
 }
 
 /// Reads a `TestKey` out of a `createApiKey` result.

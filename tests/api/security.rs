@@ -129,12 +129,7 @@ async fn a_throttled_key_is_refused_even_its_right_secret_until_the_window_ends(
     app.enable_access_control().await;
     let project = app.default_project(&Auth::admin()).await;
     let key = app.create_key(&Auth::admin(), &project, "OWNER").await;
-    for n in 0..3 {
-        let wrong = Auth::basic(&key.access_key, &format!("{n:0>40}"));
-        app.gql(VIEWER, json!({}), &wrong)
-            .await
-            .assert_unauthenticated();
-    }
+    app.fail_to_authenticate(&key, 3).await;
     // No oracle: the right secret is refused alike while throttled.
     let reply = app.gql(VIEWER, json!({}), &key.auth()).await;
     assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS, "{reply:?}");

@@ -367,12 +367,7 @@ async fn a_throttled_connection_init_is_closed_with_4429_and_the_retry_delay() {
     app.enable_access_control().await;
     let project = app.default_project(&Auth::admin()).await;
     let key = app.create_key(&Auth::admin(), &project, "OWNER").await;
-    for n in 0..3 {
-        let wrong = Auth::basic(&key.access_key, &format!("{n:0>40}"));
-        app.gql(VIEWER, json!({}), &wrong)
-            .await
-            .assert_unauthenticated();
-    }
+    app.fail_to_authenticate(&key, 3).await;
     // Throttled, the right secret is refused too: not as wrong credentials
     // (4403, final) but as "retry later", with the delay.
     let mut socket = open(&app, &key.auth(), &Via::InitPayload)
