@@ -84,6 +84,19 @@ pub(crate) async fn open_at(
 }
 
 /// `connection_init`, then the server's first answer.
+/// `connection_init`, answered with `connection_ack`.
+async fn acknowledged(socket: &mut Socket, auth: &Auth, via: &Via) {
+    let ack = json_of(&init(socket, auth, via).await);
+    assert_eq!(ack["type"], "connection_ack", "{ack}");
+}
+
+/// A connection opened and acknowledged, with credentials in the upgrade.
+async fn connected(app: &TestApp, auth: &Auth) -> Socket {
+    let mut socket = open(app, auth, &Via::Header).await.expect("upgrade");
+    acknowledged(&mut socket, auth, &Via::Header).await;
+    socket
+}
+
 async fn init(socket: &mut Socket, auth: &Auth, via: &Via) -> Message {
     let payload = match (via, basic(auth)) {
         (Via::InitPayload, Some(value)) => json!({ "authorization": value }),
@@ -145,8 +158,7 @@ async fn subscribe(
 
 /// `connection_init`, acknowledged, then `subscribe` to `keyEvents`.
 pub(crate) async fn start(socket: &mut Socket, auth: &Auth, via: &Via, project: Option<&str>) {
-    let ack = json_of(&init(socket, auth, via).await);
-    assert_eq!(ack["type"], "connection_ack", "{ack}");
+    acknowledged(socket, auth, via).await;
     send(
         socket,
         json!({ "id": "1", "type": "subscribe",
@@ -411,8 +423,7 @@ async fn one_address_cannot_take_every_websocket() {
     let mut socket = open_at(app.addr, [127, 0, 0, 2], &key.auth(), &Via::Header)
         .await
         .expect("another address is not refused");
-    let ack = json_of(&init(&mut socket, &key.auth(), &Via::Header).await);
-    assert_eq!(ack["type"], "connection_ack", "{ack}");
+    acknowledged(&mut socket, &key.auth(), &Via::Header).await;
     drop(flood);
 }
 
@@ -555,9 +566,7 @@ async fn subscribe_messages_are_held_to_every_limit_of_post() {
     let app = TestApp::spawn().await;
     app.enable_access_control().await;
     let admin = Auth::admin();
-    let mut socket = open(&app, &admin, &Via::Header).await.expect("upgrade");
-    let ack = json_of(&init(&mut socket, &admin, &Via::Header).await);
-    assert_eq!(ack["type"], "connection_ack", "{ack}");
+    let mut socket = connected(&app, &admin).await;
 
     let long = format!("{KEY_EVENTS} #{}", "x".repeat(40_000));
     let deep = format!("subscription {}b{}", "{ a ".repeat(40), " }".repeat(40));
@@ -649,9 +658,7 @@ async fn pipelined_expensive_subscribe_messages_are_each_answered_while_others_a
     let app = TestApp::spawn().await;
     app.enable_access_control().await;
     let admin = Auth::admin();
-    let mut flooding = open(&app, &admin, &Via::Header).await.expect("upgrade");
-    let ack = json_of(&init(&mut flooding, &admin, &Via::Header).await);
-    assert_eq!(ack["type"], "connection_ack", "{ack}");
+    let mut flooding = connected(&app, &admin).await;
 
     // Half as the reproduction sent them (56 KB), half just within every
     // limit but the complexity checked in validation.
@@ -671,9 +678,7 @@ async fn pipelined_expensive_subscribe_messages_are_each_answered_while_others_a
     pipeline(&mut flooding, &pipelined).await;
 
     app.ok("{ __typename }", json!({}), &admin).await;
-    let mut other = open(&app, &admin, &Via::Header).await.expect("upgrade");
-    let ack = json_of(&init(&mut other, &admin, &Via::Header).await);
-    assert_eq!(ack["type"], "connection_ack", "{ack}");
+    let _other = connected(&app, &admin).await;
 
     let refused = refusals(&mut flooding, pipelined.len()).await;
     assert_eq!(refused.len(), pipelined.len(), "{refused:?}");
@@ -696,9 +701,7 @@ async fn one_socket_runs_at_most_a_hundred_subscriptions_and_completing_one_free
     app.enable_access_control().await;
     let admin = Auth::admin();
     let project = app.default_project(&admin).await;
-    let mut socket = open(&app, &admin, &Via::Header).await.expect("upgrade");
-    let ack = json_of(&init(&mut socket, &admin, &Via::Header).await);
-    assert_eq!(ack["type"], "connection_ack", "{ack}");
+    let mut socket = connected(&app, &admin).await;
 
     let every_event = "subscription { keyEvents { action } }".to_owned();
     let hundred_and_one: Vec<(String, String)> = (0..=100)
