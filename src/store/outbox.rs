@@ -65,19 +65,7 @@ pub(super) async fn enqueue(
     let rows: Vec<webhook_delivery::ActiveModel> = hooks
         .into_iter()
         .filter(|(_, actions)| subscribes(actions, event.action))
-        .map(|(webhook_id, _)| webhook_delivery::ActiveModel {
-            webhook_id: Set(webhook_id),
-            event_id: Set(event.id),
-            message_id: Set(message_id(event.id, webhook_id)),
-            attempts: Set(0),
-            last_status: Set(None),
-            last_error: Set(None),
-            next_attempt_at: Set(Some(event.at)),
-            delivered_at: Set(None),
-            failed_at: Set(None),
-            created_at: Set(event.at),
-            ..Default::default()
-        })
+        .map(|(webhook_id, _)| new_delivery(webhook_id, event.id, event.at))
         .collect();
     if !rows.is_empty() {
         Delivery::insert_many(rows).exec(conn).await?;
@@ -159,28 +147,16 @@ impl Store {
                 row.update(&txn).await?
             }
             None => {
-                webhook_delivery::ActiveModel {
-                    webhook_id: Set(webhook_id),
-                    event_id: Set(event.id),
-                    message_id: Set(message_id(event.id, webhook_id)),
-                    attempts: Set(0),
-                    last_status: Set(None),
-                    last_error: Set(None),
-                    next_attempt_at: Set(Some(now)),
-                    delivered_at: Set(None),
-                    failed_at: Set(None),
-                    created_at: Set(now),
-                    ..Default::default()
-                }
-                .insert(&txn)
-                .await
-                // Another redelivery of the same event won the race: the
-                // event is queued either way.
-                .map_err(|err| {
-                    super::conflict_on_unique(err, || {
-                        Error::Conflict("this event is being redelivered already".into())
-                    })
-                })?
+                new_delivery(webhook_id, event.id, now)
+                    .insert(&txn)
+                    .await
+                    // Another redelivery of the same event won the race: the
+                    // event is queued either way.
+                    .map_err(|err| {
+                        super::conflict_on_unique(err, || {
+                            Error::Conflict("this event is being redelivered already".into())
+                        })
+                    })?
             }
         };
         self.commit_audited(txn, audit, Target::project(hook.project_id))
@@ -441,6 +417,27 @@ impl Store {
                 Ok(false)
             }
         }
+    }
+}
+
+/// A delivery of `event_id` to `webhook_id` not yet attempted, due `at`.
+fn new_delivery(
+    webhook_id: i64,
+    event_id: i64,
+    at: DateTime<Utc>,
+) -> webhook_delivery::ActiveModel {
+    webhook_delivery::ActiveModel {
+        webhook_id: Set(webhook_id),
+        event_id: Set(event_id),
+        message_id: Set(message_id(event_id, webhook_id)),
+        attempts: Set(0),
+        last_status: Set(None),
+        last_error: Set(None),
+        next_attempt_at: Set(Some(at)),
+        delivered_at: Set(None),
+        failed_at: Set(None),
+        created_at: Set(at),
+        ..Default::default()
     }
 }
 
