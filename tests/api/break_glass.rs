@@ -303,15 +303,16 @@ async fn ctrl_c_at_the_hidden_password_prompt_leaves_the_terminal_echoing() {
     // The prompt comes before the database is read: any file will do.
     std::fs::File::create(&file).expect("a database file");
     let url = format!("sqlite://{}", file.display());
-    let args = [
+    let reset = [
         "admin",
         "reset-password",
         "--username",
         "admin",
         "--database-url",
         &url,
-    ];
-    let args = args.map(str::to_owned);
+    ]
+    .map(str::to_owned);
+    let args = reset.clone();
     let ran = tokio::task::spawn_blocking(move || {
         at_a_terminal(&args.each_ref().map(String::as_str), b"half typed\x03")
     });
@@ -326,15 +327,7 @@ async fn ctrl_c_at_the_hidden_password_prompt_leaves_the_terminal_echoing() {
 
     // Enter still ends the password (the command then finds the empty
     // database behind this keyward).
-    let args = [
-        "admin",
-        "reset-password",
-        "--username",
-        "admin",
-        "--database-url",
-        &url,
-    ]
-    .map(str::to_owned);
+    let args = reset;
     let ran = tokio::task::spawn_blocking(move || {
         at_a_terminal(
             &args.each_ref().map(String::as_str),
