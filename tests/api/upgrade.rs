@@ -133,14 +133,14 @@ async fn the_release_before_people_is_migrated_keeping_its_administrator_keys_an
     );
     let users = app
         .ok(
-            "{ users { totalCount nodes { username administrator } } }",
+            "{ users { totalCount edges { node { username administrator } } } }",
             json!({}),
             &admin,
         )
         .await;
     assert_eq!(
         users["users"],
-        json!({ "totalCount": 1, "nodes": [{ "username": username, "administrator": true }] })
+        json!({ "totalCount": 1, "edges": [{ "node": { "username": username, "administrator": true } }] })
     );
 
     // Its projects are all there.
