@@ -315,7 +315,7 @@ async fn keys_and_the_trail_name_the_person_who_acted() {
     let project = app.default_project(&Auth::admin()).await;
     let ada = user(&app, "ada").await;
     add(&app, &project, &ada, "OWNER").await;
-    let key = app.create_key(&person("ada"), &project, "READ_ONLY").await;
+    let key = app.create_key(&person("ada"), &project, "OWNER").await;
     let by_key = app.create_key(&key.auth(), &project, "READ_ONLY").await;
     for (id, creator) in [(&key.id, json!("ada")), (&by_key.id, Value::Null)] {
         let data = app
