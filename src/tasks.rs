@@ -72,6 +72,13 @@ impl Tasks {
                         Ok(pruned) => tracing::info!(pruned, "old audit events pruned"),
                         Err(err) => tracing::warn!(error = ?err, "audit retention failed"),
                     }
+                    // Sessions past their lifetime are refused anyway; their
+                    // rows go with the same sweep.
+                    match store.prune_sessions().await {
+                        Ok(0) => {}
+                        Ok(pruned) => tracing::debug!(pruned, "ended sessions pruned"),
+                        Err(err) => tracing::warn!(error = ?err, "session pruning failed"),
+                    }
                 }
             })
         };
