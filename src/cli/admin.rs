@@ -22,19 +22,21 @@ const MAX_PASSWORD_LINE_BYTES: u64 = 4 * 1024 + 2;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum AdminCommand {
-    /// Give the administrator a new password, read from standard input (one
-    /// line), and the username given. The old password is refused from the
-    /// next request on, on every replica.
+    /// Give the user named by --username a new password, read from standard
+    /// input (one line), making them an ACTIVE administrator (created if
+    /// there is no such user). Their old password and sessions are refused
+    /// from the next request on, on every replica.
     ResetPassword(ResetPasswordArgs),
-    /// Turn access control off and forget the administrator: anyone who can
+    /// Turn access control off (users are kept, sessions end): anyone who can
     /// reach the server then has full access, until access control is
-    /// turned on again (enableAccessControl) with a new administrator.
+    /// turned on again (enableAccessControl).
     DisableAccessControl(DisableAccessControlArgs),
 }
 
 #[derive(Debug, clap::Args)]
 pub struct ResetPasswordArgs {
-    /// The administrator's username from now on (the Basic username).
+    /// The administrator to give a new password: an existing user (made an
+    /// ACTIVE administrator) or a new one.
     #[arg(long)]
     pub username: String,
 
@@ -83,8 +85,9 @@ async fn reset_password(args: ResetPasswordArgs) -> Result<String, CommandError>
     store.close().await;
     reset?;
     Ok(format!(
-        "the administrator is now {username:?}, with the new password; the old one is refused \
-         from the next request on (an ADMIN_PASSWORD_RESET event is in the audit trail)"
+        "{username:?} is an ACTIVE administrator with the new password; the old one and their \
+         sessions are refused from the next request on (an ADMIN_PASSWORD_RESET event is in \
+         the audit trail)"
     ))
 }
 
