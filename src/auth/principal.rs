@@ -101,6 +101,19 @@ impl std::fmt::Debug for PersonCredential {
 }
 
 impl PersonPrincipal {
+    /// Whether `other` is this person with the same rights and the same
+    /// credential (a session's `last_seen_at` moving on changes nothing).
+    pub fn same_rights(&self, other: &Self) -> bool {
+        let credential = |person: &Self| match &person.via {
+            PersonCredential::Password { hash } => (Some(hash.clone()), None),
+            PersonCredential::Session { id, .. } => (None, Some(*id)),
+        };
+        self.user_id == other.user_id
+            && self.administrator == other.administrator
+            && self.memberships == other.memberships
+            && credential(self) == credential(other)
+    }
+
     /// The session this request came in, if it came with the cookie.
     pub fn session_id(&self) -> Option<i64> {
         match &self.via {
@@ -500,6 +513,27 @@ mod tests {
                 assert_eq!(code(unconfined.require_grantable(&asked)), None);
             }
         }
+    }
+
+    #[test]
+    fn a_socket_outlives_a_session_seen_again_but_not_a_change_of_rights() {
+        let at = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
+        let session = |last_seen_at, role| PersonPrincipal {
+            user_id: 7,
+            username: "ada".into(),
+            administrator: false,
+            memberships: Arc::new([(1, role)].into_iter().collect()),
+            via: PersonCredential::Session {
+                id: 3,
+                token_hash: "digest".into(),
+                expires_at: at + chrono::Duration::hours(24),
+                last_seen_at,
+            },
+        };
+        let first = session(at, Role::Owner);
+        let touched = session(at + chrono::Duration::minutes(5), Role::Owner);
+        assert!(first.same_rights(&touched));
+        assert!(!first.same_rights(&session(at, Role::ReadOnly)));
     }
 
     /// Scopes are proofs only while the checks here are the only code that

@@ -147,7 +147,7 @@ async fn check(store: &Store, principal: &Principal) -> Check {
         Principal::Anonymous => !settings.access_control_enabled,
         Principal::Person(_) if !settings.access_control_enabled => false,
         Principal::Person(person) => match super::reload_person(store, person).await {
-            Ok(current) => current.as_ref() == Some(person),
+            Ok(current) => current.is_some_and(|current| current.same_rights(person)),
             Err(err) => {
                 tracing::warn!(error = ?err, "cannot re-check a subscriber's account");
                 return Check::Unknown;
