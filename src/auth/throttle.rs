@@ -73,6 +73,7 @@ impl Throttle {
 
     /// Checks `username` and `address` without counting anything.
     pub fn check(&self, username: &str, address: Option<IpAddr>) -> Verdict {
+        let username = &fold(username);
         let now = Instant::now();
         let window = self.config.window;
         if let Some(retry_after) =
@@ -100,6 +101,7 @@ impl Throttle {
         username: &str,
         address: Option<IpAddr>,
     ) -> Result<Reservation, Duration> {
+        let username = &fold(username);
         let now = Instant::now();
         let (window, max) = (self.config.window, self.config.max_tracked);
         // Both locks, always in this order, so that the check and the count
@@ -133,12 +135,20 @@ impl Throttle {
         let now = Instant::now();
         let (window, max) = (self.config.window, self.config.max_tracked);
         if let Some(username) = username {
-            lock(&self.usernames).count(username.to_owned(), window, max, now);
+            lock(&self.usernames).count(fold(username), window, max, now);
         }
         if let Some(address) = address {
             lock(&self.addresses).count(address, window, max, now);
         }
     }
+}
+
+/// The name a username's allowance is kept under: people's usernames match
+/// without regard to case, so `Admin` and `ADMIN` share `admin`'s
+/// allowance instead of each getting one (access keys, upper case, fold
+/// alike).
+fn fold(username: &str) -> String {
+    username.to_lowercase()
 }
 
 /// One unit of a username's and an address's allowances, taken for a
