@@ -55,6 +55,7 @@ mod rotation;
 mod schema;
 mod scopes;
 mod security;
+mod sessions;
 mod store_robustness;
 mod subscriptions;
 mod verify;
