@@ -207,7 +207,10 @@ async fn sign_out(app: &impl Server, value: &str, headers: &[(&str, &str)]) -> R
     .await
 }
 
-const SAME_ORIGIN: &[(&str, &str)] = &[("sec-fetch-site", "same-origin")];
+/// Request headers, as (name, value).
+type Headers<'a> = &'a [(&'a str, &'a str)];
+
+const SAME_ORIGIN: Headers = &[("sec-fetch-site", "same-origin")];
 
 /// A refusal that a browser shows as such, without a password dialog.
 #[track_caller]
@@ -335,7 +338,7 @@ async fn wrong_credentials_are_refused_without_a_password_prompt() {
 
 async fn the_cookie_is_secure_exactly_when_the_request_came_over_https() {
     type Configure = fn(&mut keyward::Config);
-    let cases: [(&str, Configure, &[(&str, &str)], bool); 5] = [
+    let cases: [(&str, Configure, Headers, bool); 5] = [
         ("plain HTTP", |_| {}, &[], false),
         (
             "an https public URL",
@@ -391,7 +394,7 @@ async fn cookie_requests_from_another_site_are_refused_and_basic_ones_are_not() 
     let value = signed_in(&app).await;
     let own = app.url_of("");
 
-    let cases: [(&str, &[(&str, &str)], bool); 6] = [
+    let cases: [(&str, Headers, bool); 6] = [
         (
             "Sec-Fetch-Site: cross-site",
             &[("sec-fetch-site", "cross-site")],
