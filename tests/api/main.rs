@@ -56,6 +56,7 @@ mod rotation;
 mod schema;
 mod scopes;
 mod security;
+mod sessions;
 mod store_robustness;
 mod subscriptions;
 mod upgrade;
