@@ -6,6 +6,9 @@ import { gql, setCredentials, clearCredentials, signInWithPassword } from './api
 import { ENABLE_ACCESS_CONTROL, INIT } from './queries.js';
 import { field, clearFormErrors, showFormError, setFormError, setBusy, announce, uid } from './ui.js';
 
+/** What an access key looks like (20 capital letters and digits). */
+const ACCESS_KEY = /^[A-Z0-9]{20}$/;
+
 /** The two ways to sign in, and what their fields are called. */
 const METHODS = {
   user: {
@@ -123,7 +126,9 @@ export function renderSignIn(root, { notice, username = '', method = 'user', onS
     } catch (error) {
       clearCredentials();
       if (error.code === 'UNAUTHENTICATED') {
-        setFormError(form, `Sign-in failed: the server refused these credentials (${error.message}).`);
+        // An access key typed as a username is the likely mistake: say so.
+        const keyHint = currentMethod() === 'user' && ACCESS_KEY.test(user) ? ' This looks like an access key: choose “API key” above.' : '';
+        setFormError(form, `Sign-in failed: the server refused these credentials (${error.message}).${keyHint}`);
         form.elements.password.select();
         form.elements.password.focus();
       } else {
