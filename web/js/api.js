@@ -112,10 +112,14 @@ async function jsonOf(response) {
   }
 }
 
-/** An ApiError from a non-2xx answer of an /auth/ endpoint (`{"error":{code,message}}`). */
+/**
+ * An ApiError from a non-2xx answer of an /auth/ endpoint, whose body is
+ * `{"error":{code,message}}` or the GraphQL-style `{"errors":[{message,extensions:{code}}]}`.
+ */
 function authError(response, body, fallback) {
-  const code = body?.error?.code || (response.status === 401 ? 'UNAUTHENTICATED' : response.status === 429 ? 'RATE_LIMITED' : 'INTERNAL');
-  let message = body?.error?.message || fallback || `The server answered HTTP ${response.status}.`;
+  const error = body?.error || (Array.isArray(body?.errors) ? { message: body.errors[0]?.message, code: body.errors[0]?.extensions?.code } : null);
+  const code = error?.code || (response.status === 401 ? 'UNAUTHENTICATED' : response.status === 429 ? 'RATE_LIMITED' : 'INTERNAL');
+  let message = error?.message || fallback || `The server answered HTTP ${response.status}.`;
   const retryAfter = response.headers.get('Retry-After');
   if (code === 'RATE_LIMITED' && retryAfter) message += ` Try again in ${retryAfter} s.`;
   return new ApiError(message, { code, status: response.status, retryAfter });
