@@ -215,7 +215,7 @@ export function viewInApiUrl(id) {
       username
       displayName
       administrator
-      state
+      userState: state
       createdAt
       lastSignInAt
       memberships { role project { id name } }
