@@ -146,6 +146,10 @@ mod tests {
             request_id: Some("req-1".into()),
             reason: Some("why".into()),
             new_key_id: Some(5),
+            actor_user_id: None,
+            actor_username: None,
+            target_user_id: None,
+            target_username: None,
         };
         let key = |id| GlobalId::api_key(id).to_string();
         assert_eq!(

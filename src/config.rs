@@ -76,6 +76,59 @@ pub struct Config {
 
     #[command(flatten)]
     pub webhooks: WebhookOptions,
+
+    #[command(flatten)]
+    pub sessions: SessionOptions,
+}
+
+/// How long a browser session (the `keyward_session` cookie) lasts.
+#[derive(Clone, Copy, Debug, clap::Args)]
+pub struct SessionOptions {
+    /// A session ends after this long without a request (e.g. `30m`, `8h`;
+    /// units s, m, h, d).
+    #[arg(long = "session-idle-timeout", env = "KEYWARD_SESSION_IDLE_TIMEOUT",
+          default_value = "8h", value_parser = parse_duration)]
+    pub idle_timeout: std::time::Duration,
+
+    /// A session ends this long after sign-in, however active (e.g. `24h`,
+    /// `7d`; units s, m, h, d).
+    #[arg(long = "session-lifetime", env = "KEYWARD_SESSION_LIFETIME",
+          default_value = "24h", value_parser = parse_duration)]
+    pub lifetime: std::time::Duration,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        Self {
+            idle_timeout: std::time::Duration::from_secs(8 * 3600),
+            lifetime: std::time::Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+/// A duration written as a whole number and a unit: `90s`, `30m`, `8h`,
+/// `7d`; between one second and a year.
+fn parse_duration(raw: &str) -> Result<std::time::Duration, String> {
+    let unit_at = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
+    let (number, unit) = raw.split_at(unit_at);
+    let seconds_per_unit = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => {
+            return Err(format!(
+                "{raw:?} is not a duration: write e.g. 90s, 30m, 8h or 7d"
+            ));
+        }
+    };
+    let seconds = number
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(seconds_per_unit))
+        .filter(|s| (1..=365 * 86_400).contains(s))
+        .ok_or_else(|| format!("{raw:?} must be between 1s and 365d"))?;
+    Ok(std::time::Duration::from_secs(seconds))
 }
 
 /// Where webhooks may be sent, and how long a delivery is retried.
@@ -311,6 +364,7 @@ impl Config {
             limits: Limits::default(),
             hashing: HashingConfig::OWASP_MINIMUM,
             webhooks: WebhookOptions::default(),
+            sessions: SessionOptions::default(),
         }
     }
 }

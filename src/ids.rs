@@ -20,6 +20,7 @@ pub enum NodeKind {
     AuditEvent,
     Webhook,
     WebhookDelivery,
+    User,
 }
 
 impl NodeKind {
@@ -30,6 +31,7 @@ impl NodeKind {
             Self::AuditEvent => "AuditEvent",
             Self::Webhook => "Webhook",
             Self::WebhookDelivery => "WebhookDelivery",
+            Self::User => "User",
         }
     }
 }
@@ -44,6 +46,7 @@ impl FromStr for NodeKind {
             "AuditEvent" => Ok(Self::AuditEvent),
             "Webhook" => Ok(Self::Webhook),
             "WebhookDelivery" => Ok(Self::WebhookDelivery),
+            "User" => Ok(Self::User),
             _ => Err(()),
         }
     }
@@ -70,6 +73,10 @@ impl GlobalId {
 
     pub fn api_key(id: i64) -> Self {
         Self::new(NodeKind::ApiKey, id)
+    }
+
+    pub fn user(id: i64) -> Self {
+        Self::new(NodeKind::User, id)
     }
 
     pub fn audit_event(id: i64) -> Self {

@@ -134,7 +134,13 @@ impl Application {
         let hasher = Hasher::new(config.hashing).await?;
         let (last_used, last_used_writer) = LastUsed::start(store.clone());
         let refusals = graphql::RefusalBudget::default();
-        let auth = Authenticator::new(store.clone(), hasher.clone(), last_used, &config.limits);
+        let auth = Authenticator::new(
+            store.clone(),
+            hasher.clone(),
+            last_used,
+            &config.limits,
+            auth::SessionPolicy::new(&config.sessions),
+        );
         let schemas = graphql::Schemas::new(Services {
             store: store.clone(),
             hasher: hasher.clone(),

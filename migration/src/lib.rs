@@ -14,6 +14,7 @@ mod m20261202_000006_replica_leases;
 mod m20261204_000007_key_rotation;
 mod m20261204_000008_key_expiry_warnings;
 mod m20261204_000009_webhooks;
+mod m20261207_000010_people;
 
 /// Every migration of keyward, in the order it must be applied.
 pub struct Migrator;
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000007_key_rotation::Migration),
             Box::new(m20261204_000008_key_expiry_warnings::Migration),
             Box::new(m20261204_000009_webhooks::Migration),
+            Box::new(m20261207_000010_people::Migration),
         ]
     }
 }

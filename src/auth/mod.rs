@@ -6,6 +6,7 @@ mod password;
 mod principal;
 mod revocation;
 mod secret;
+mod session;
 mod throttle;
 mod token;
 
@@ -13,12 +14,13 @@ use axum::http::HeaderValue;
 
 pub use credentials::{Credentials, CredentialsError};
 pub use password::Hasher;
-pub use principal::{KeyPrincipal, Principal};
+pub use principal::{KeyPrincipal, PersonCredential, PersonPrincipal, Principal};
 pub use revocation::until_revoked;
 pub use secret::Secret;
+pub use session::{COOKIE as SESSION_COOKIE, SessionPolicy};
 pub use token::NewKeyPair;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -30,7 +32,26 @@ use crate::config::Limits;
 use crate::error::Error;
 use crate::last_used::LastUsed;
 use crate::metrics::{self, AuthEndpoint, AuthOutcome};
-use crate::store::{KeyState, Store};
+use crate::store::{KeyState, Store, UserState, user, user_session};
+
+/// The credentials a request presents, as its entry point found them.
+#[derive(Clone, Copy, Debug)]
+pub enum Credential<'a> {
+    None,
+    /// An `Authorization` header (Basic), wherever it travelled.
+    Header(&'a HeaderValue),
+    /// The value of the `keyward_session` cookie.
+    Session(&'a Secret),
+}
+
+/// A new browser session: the cookie's value (shown to the browser only)
+/// and whose it is.
+#[derive(Debug)]
+pub struct SignedIn {
+    pub token: Secret,
+    pub user: user::Model,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+}
 
 /// Resolves the credentials of a request, once, into the caller.
 #[derive(Clone)]
@@ -48,10 +69,17 @@ pub struct Authenticator {
     throttle: Arc<Throttle>,
     /// Pause before a RATE_LIMITED answer (see `Limits`).
     throttle_delay: Duration,
+    sessions: SessionPolicy,
 }
 
 impl Authenticator {
-    pub fn new(store: Store, hasher: Hasher, last_used: LastUsed, limits: &Limits) -> Self {
+    pub fn new(
+        store: Store,
+        hasher: Hasher,
+        last_used: LastUsed,
+        limits: &Limits,
+        sessions: SessionPolicy,
+    ) -> Self {
         let throttle = Throttle::new(ThrottleConfig {
             per_username: limits.auth_failures_per_key,
             per_address: limits.auth_failures_per_address,
@@ -66,15 +94,17 @@ impl Authenticator {
             in_flight: Arc::default(),
             throttle: Arc::new(throttle),
             throttle_delay: Duration::from_millis(limits.auth_throttle_delay_ms),
+            sessions,
         }
     }
 
-    /// The caller behind `header`.
+    /// The caller behind `credential`.
     ///
     /// While access control is off everyone is [`Principal::Anonymous`],
-    /// whatever they send. Once it is on, anything but the admin's password or
-    /// an active key's secret is [`Error::Unauthenticated`]; the reason is
-    /// logged at debug level and never told to the client.
+    /// whatever they send. Once it is on, anything but an ACTIVE person's
+    /// password or live session, or an active key's secret, is
+    /// [`Error::Unauthenticated`]; the reason is logged at debug level and
+    /// never told to the client.
     ///
     /// Hot path: the settings row (access control and the auth epoch) from
     /// memory, where the store can prove it current (see the store's
@@ -87,11 +117,11 @@ impl Authenticator {
     #[tracing::instrument(skip_all)]
     pub async fn authenticate(
         &self,
-        header: Option<&HeaderValue>,
+        credential: Credential<'_>,
         client: Option<IpAddr>,
         endpoint: AuthEndpoint,
     ) -> Result<Principal, Error> {
-        let resolved = self.resolve(header, client).await;
+        let resolved = self.resolve(credential, client).await;
         let outcome = match &resolved {
             Ok((_, outcome)) => *outcome,
             Err(Error::Unauthenticated) => AuthOutcome::Refused,
@@ -105,7 +135,7 @@ impl Authenticator {
     /// [`Self::authenticate`], saying how the principal was admitted.
     async fn resolve(
         &self,
-        header: Option<&HeaderValue>,
+        credential: Credential<'_>,
         client: Option<IpAddr>,
     ) -> Result<(Principal, AuthOutcome), Error> {
         // Current as of every revoking change that has returned, on every
@@ -115,9 +145,17 @@ impl Authenticator {
         if !settings.access_control_enabled {
             return Ok((Principal::Anonymous, AuthOutcome::Open));
         }
-        let Some(header) = header else {
-            tracing::debug!("refused: no Authorization header");
-            return Err(Error::Unauthenticated);
+        let header = match credential {
+            Credential::Header(header) => header,
+            Credential::Session(token) => {
+                return self
+                    .resolve_session(token, client, settings.auth_epoch)
+                    .await;
+            }
+            Credential::None => {
+                tracing::debug!("refused: no credentials");
+                return Err(Error::Unauthenticated);
+            }
         };
         let credentials = match Credentials::from_header(header) {
             Ok(credentials) => credentials,
@@ -164,7 +202,7 @@ impl Authenticator {
                 return Err(self.throttled(retry_after).await);
             }
         };
-        let principal = match self.verify(credentials, &settings).await {
+        let principal = match self.verify(credentials).await {
             Ok(principal) => {
                 reservation.refund(&self.throttle);
                 principal
@@ -180,20 +218,162 @@ impl Authenticator {
         self.admit(principal, AuthOutcome::Verified)
     }
 
-    /// Re-checks a verification from an earlier epoch against the database:
-    /// the key must still exist, be active, and keep its project. The secret
-    /// cannot have changed (a key pair never does), so no argon2 is needed.
-    /// The admin is simply verified again.
+    /// Re-checks a verification from an earlier epoch against the database,
+    /// without argon2: a key must still exist, be active, and keep its
+    /// project (a key pair never changes); a person must still be ACTIVE,
+    /// with the password hash they were verified against or the session
+    /// they came in, and their memberships are read again.
     async fn recheck(&self, principal: Principal) -> Result<Option<Principal>, Error> {
-        let Principal::ApiKey(key) = principal else {
-            return Ok(None);
+        match principal {
+            Principal::ApiKey(key) => Ok(self
+                .store
+                .key(key.key_id)
+                .await?
+                .filter(|row| row.state == KeyState::Active)
+                .map(|row| Principal::ApiKey(KeyPrincipal::from(row)))),
+            Principal::Person(person) => Ok(reload_person(&self.store, &person)
+                .await?
+                .map(Principal::Person)),
+            Principal::Anonymous => Ok(None),
+        }
+    }
+
+    async fn person(&self, user: user::Model, via: PersonCredential) -> Result<Principal, Error> {
+        Ok(Principal::Person(person(&self.store, user, via).await?))
+    }
+
+    /// The caller behind a session cookie: from memory while the epoch
+    /// holds, else the session's row. A session past its idle time or
+    /// lifetime is ended (and refused); an active one's `last_seen_at`
+    /// moves on at most about once a minute.
+    async fn resolve_session(
+        &self,
+        token: &Secret,
+        client: Option<IpAddr>,
+        epoch: i64,
+    ) -> Result<(Principal, AuthOutcome), Error> {
+        let hash = session::token_hash(token);
+        let presented = self.cache.present(&format!("\u{0}session {hash}"), token);
+        let (principal, how) = match self.cache.lookup(&presented, epoch) {
+            Lookup::Fresh(principal) => (principal, AuthOutcome::Cached),
+            Lookup::Stale(principal) => match self.recheck(principal).await? {
+                Some(principal) => (principal, AuthOutcome::Rechecked),
+                None => {
+                    self.cache.remove(&presented);
+                    tracing::debug!("refused: the session has ended");
+                    return Err(Error::Unauthenticated);
+                }
+            },
+            Lookup::Miss => match self.store.session(&hash).await? {
+                Some((session, user)) => (
+                    self.person(user, session_credential(session)).await?,
+                    AuthOutcome::Verified,
+                ),
+                None => {
+                    tracing::debug!("refused: unknown session");
+                    self.throttle.record_failure(None, client);
+                    return Err(Error::Unauthenticated);
+                }
+            },
         };
-        Ok(self
-            .store
-            .key(key.key_id)
-            .await?
-            .filter(|row| row.state == KeyState::Active)
-            .map(|row| Principal::ApiKey(KeyPrincipal::from(row))))
+        let now = crate::store::now();
+        let Principal::Person(mut person) = principal else {
+            return Err(Error::Unauthenticated);
+        };
+        let PersonCredential::Session {
+            id,
+            expires_at,
+            last_seen_at,
+            ..
+        } = &mut person.via
+        else {
+            return Err(Error::Unauthenticated);
+        };
+        match self.sessions.liveness(*last_seen_at, *expires_at, now) {
+            session::Liveness::Alive => {}
+            session::Liveness::AliveTouch => {
+                *last_seen_at = now;
+                let (store, id) = (self.store.clone(), *id);
+                // Off the request's path; a failed touch only shortens the
+                // session by one interval at most.
+                tokio::spawn(async move {
+                    if let Err(err) = store.touch_session(id, now).await {
+                        tracing::warn!(error = %err, "a session's last use was not recorded");
+                    }
+                });
+            }
+            session::Liveness::Over => {
+                // Another replica may have seen it since: only the row says.
+                let alive = self.store.session(&hash).await?.is_some_and(|(row, _)| {
+                    self.sessions
+                        .liveness(row.last_seen_at, row.expires_at, now)
+                        != session::Liveness::Over
+                });
+                if !alive {
+                    self.cache.remove(&presented);
+                    self.store.end_session(&hash).await?;
+                    tracing::debug!("refused: the session has expired");
+                    return Err(Error::Unauthenticated);
+                }
+                *last_seen_at = now;
+                self.store.touch_session(*id, now).await?;
+            }
+        }
+        let principal = Principal::Person(person);
+        self.cache.insert(presented, principal.clone(), epoch);
+        Ok((principal, how))
+    }
+
+    /// Signs `username` in with `password`: a new session, whose cookie value
+    /// is returned once. Refused exactly as a Basic failure is (the same
+    /// throttles, the same time for an unknown username, the same answer
+    /// for a DISABLED user).
+    pub async fn sign_in(
+        &self,
+        username: &str,
+        password: Secret,
+        client: Option<IpAddr>,
+    ) -> Result<SignedIn, Error> {
+        let settings = self.store.settings().await?;
+        if !settings.access_control_enabled {
+            return Err(Error::Conflict(
+                "access control is off: nobody needs to sign in".into(),
+            ));
+        }
+        if let Verdict::UsernameThrottled { retry_after } = self.throttle.check(username, client) {
+            return Err(self.throttled(retry_after).await);
+        }
+        let reservation = match self.throttle.reserve(username, client) {
+            Ok(reservation) => reservation,
+            Err(retry_after) => return Err(self.throttled(retry_after).await),
+        };
+        let user = self.store.user_by_username(username).await?;
+        let stored = user.as_ref().and_then(|user| user.password_hash.clone());
+        let matches = self.hasher.verify(stored, password).await?;
+        let user = match user {
+            Some(user) if matches && user.state == UserState::Active => user,
+            _ => {
+                tracing::debug!("refused: sign-in with wrong credentials");
+                // The failure was counted by the reservation.
+                return Err(Error::Unauthenticated);
+            }
+        };
+        reservation.refund(&self.throttle);
+        let token = token::session_token();
+        let expires_at = self.sessions.expires_at(crate::store::now());
+        self.store
+            .create_session(user.id, session::token_hash(&token), expires_at)
+            .await?;
+        Ok(SignedIn {
+            token,
+            user,
+            expires_at,
+        })
+    }
+
+    /// Ends the session of `token`, from the next request on every replica.
+    pub async fn sign_out(&self, token: &Secret) -> Result<bool, Error> {
+        self.store.end_session(&session::token_hash(token)).await
     }
 
     /// The RATE_LIMITED error, after a pause: a flood of throttled requests
@@ -222,27 +402,17 @@ impl Authenticator {
         Ok((principal, how))
     }
 
-    /// The slow path: argon2 against the stored hash.
-    async fn verify(
-        &self,
-        credentials: Credentials,
-        settings: &crate::store::settings_entity::Model,
-    ) -> Result<Principal, Error> {
-        if settings.admin_username.as_deref() == Some(credentials.username.as_str()) {
-            let stored = settings.admin_password_hash.clone();
-            return if self.hasher.verify(stored, credentials.password).await? {
-                Ok(Principal::Admin)
-            } else {
-                tracing::debug!("refused: wrong administrator password");
-                Err(Error::Unauthenticated)
-            };
-        }
-
+    /// The slow path: argon2 against the stored hash of the key or person
+    /// the username names (a dummy hash if none: see `Hasher`).
+    async fn verify(&self, credentials: Credentials) -> Result<Principal, Error> {
         let key = if token::looks_like_access_key(&credentials.username) {
             self.store.key_by_access_key(&credentials.username).await?
         } else {
             None
         };
+        if key.is_none() {
+            return self.verify_person(credentials).await;
+        }
         // Always verify, against a dummy hash if need be: see `Hasher`.
         let stored = key.as_ref().map(|key| key.secret_hash.clone());
         let secret_matches = self.hasher.verify(stored, credentials.password).await?;
@@ -264,6 +434,93 @@ impl Authenticator {
                 Err(Error::Unauthenticated)
             }
         }
+    }
+
+    /// A person's Basic credentials: their username and password.
+    async fn verify_person(&self, credentials: Credentials) -> Result<Principal, Error> {
+        let user = self.store.user_by_username(&credentials.username).await?;
+        let stored = user.as_ref().and_then(|user| user.password_hash.clone());
+        let matches = self.hasher.verify(stored, credentials.password).await?;
+        match user {
+            Some(user) if matches && user.state == UserState::Active => {
+                let hash = user.password_hash.clone().unwrap_or_default();
+                self.person(user, PersonCredential::Password { hash }).await
+            }
+            Some(_) if matches => {
+                tracing::debug!("refused: the user is disabled");
+                Err(Error::Unauthenticated)
+            }
+            Some(_) => {
+                tracing::debug!("refused: wrong password");
+                Err(Error::Unauthenticated)
+            }
+            None => {
+                tracing::debug!("refused: unknown access key or username");
+                Err(Error::Unauthenticated)
+            }
+        }
+    }
+}
+
+/// The principal of `user`, ACTIVE, with their memberships as stored now.
+async fn person(
+    store: &Store,
+    user: user::Model,
+    via: PersonCredential,
+) -> Result<PersonPrincipal, Error> {
+    let memberships: BTreeMap<i64, crate::store::Role> = store
+        .memberships_of(user.id)
+        .await?
+        .into_iter()
+        .map(|member| (member.project_id, member.role))
+        .collect();
+    Ok(PersonPrincipal {
+        user_id: user.id,
+        username: user.username,
+        administrator: user.administrator,
+        memberships: Arc::new(memberships),
+        via,
+    })
+}
+
+/// `person` as the database has them now, if they would still be let in:
+/// ACTIVE, with the password hash they were verified against (a new
+/// password invalidates a Basic verification) or the session they came in
+/// (still there), and with their memberships read again.
+pub(crate) async fn reload_person(
+    store: &Store,
+    person: &PersonPrincipal,
+) -> Result<Option<PersonPrincipal>, Error> {
+    match &person.via {
+        PersonCredential::Password { hash } => {
+            let user = store.user(person.user_id).await?.filter(|user| {
+                user.state == UserState::Active
+                    && user.password_hash.as_deref() == Some(hash.as_str())
+            });
+            match user {
+                Some(user) => {
+                    let via = PersonCredential::Password { hash: hash.clone() };
+                    Ok(Some(self::person(store, user, via).await?))
+                }
+                None => Ok(None),
+            }
+        }
+        PersonCredential::Session { token_hash, .. } => match store.session(token_hash).await? {
+            Some((session, user)) => Ok(Some(
+                self::person(store, user, session_credential(session)).await?,
+            )),
+            None => Ok(None),
+        },
+    }
+}
+
+/// A session's row as a person's credential.
+fn session_credential(session: user_session::Model) -> PersonCredential {
+    PersonCredential::Session {
+        id: session.id,
+        token_hash: session.token_hash,
+        expires_at: session.expires_at,
+        last_seen_at: session.last_seen_at,
     }
 }
 

@@ -21,9 +21,11 @@ use crate::store::{AuditAction, AuditOutcome, KeyState, Store, audit_event, now}
 const RECHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// Resolves once `principal` is no longer valid: its key deactivated,
-/// deleted, expired or moved out with its project, or access control turned
-/// on (anonymous callers) or off (the admin), or the administrator's
-/// password reset (`keyward admin reset-password`).
+/// deleted, expired or moved out with its project; access control turned on
+/// (anonymous callers) or off (people and keys); a person disabled,
+/// deleted, given a new password, signed out, or changed in their
+/// administrator flag or memberships (the socket closes, and the client
+/// reconnects with what it may now do).
 ///
 /// It subscribes to the feed before its first check, so nothing committed
 /// after that check can be missed; the check itself covers everything
@@ -32,10 +34,7 @@ const RECHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(15)
 pub async fn until_revoked(store: &Store, principal: &Principal) {
     let mut events = store.subscribe_events();
     let mut expiry = principal.key().and_then(|key| key.expires_at);
-    // The administrator's credentials as of the first check: a reset
-    // replaces them, and ends the administrator's connections.
-    let mut admin = None;
-    let mut checked_epoch = match check(store, principal, &mut admin).await {
+    let mut checked_epoch = match check(store, principal).await {
         Check::Revoked => return,
         Check::Valid { epoch, expires_at } => {
             expiry = expires_at;
@@ -61,7 +60,7 @@ pub async fn until_revoked(store: &Store, principal: &Principal) {
             },
         };
         if recheck {
-            checked_epoch = match check(store, principal, &mut admin).await {
+            checked_epoch = match check(store, principal).await {
                 Check::Revoked => return,
                 // A rotation may have brought the key's expiry forward.
                 Check::Valid { epoch, expires_at } => {
@@ -93,7 +92,18 @@ fn may_revoke(principal: &Principal, event: &audit_event::Model) -> bool {
     let key = principal.key();
     match event.action {
         AuditAction::AccessControlEnabled | AuditAction::AccessControlDisabled => true,
-        AuditAction::AdminPasswordReset => matches!(principal, Principal::Admin),
+        AuditAction::AdminPasswordReset
+        | AuditAction::UserUpdated
+        | AuditAction::UserDisabled
+        | AuditAction::UserDeleted
+        | AuditAction::UserPasswordReset
+        | AuditAction::PasswordChanged
+        | AuditAction::UserSignedOutEverywhere
+        | AuditAction::MemberAdded
+        | AuditAction::MemberRoleChanged
+        | AuditAction::MemberRemoved => principal
+            .person()
+            .is_some_and(|person| event.target_user_id == Some(person.user_id)),
         AuditAction::KeyDeactivated
         | AuditAction::KeyDeleted
         | AuditAction::KeyExpired
@@ -118,17 +128,10 @@ enum Check {
     Unknown,
 }
 
-/// The administrator's username and password hash, as first checked.
-type AdminCredentials = (Option<String>, Option<String>);
-
-/// Whether `principal` would still be let in. For the administrator, that
-/// is: access control is still on, with the credentials first seen in
-/// `admin` (recorded on the first check).
-async fn check(
-    store: &Store,
-    principal: &Principal,
-    admin: &mut Option<AdminCredentials>,
-) -> Check {
+/// Whether `principal` would still be let in, exactly as it was: a person
+/// read again must come out the same (state, credential, administrator
+/// flag, memberships).
+async fn check(store: &Store, principal: &Principal) -> Check {
     // From the database, not the replica's memory of it: the event that
     // prompted this check travels on another channel than the auth state's
     // update, and may arrive first.
@@ -142,14 +145,14 @@ async fn check(
     let mut expires_at = None;
     let valid = match principal {
         Principal::Anonymous => !settings.access_control_enabled,
-        Principal::Admin => {
-            let current = (
-                settings.admin_username.clone(),
-                settings.admin_password_hash.clone(),
-            );
-            settings.access_control_enabled
-                && *admin.get_or_insert_with(|| current.clone()) == current
-        }
+        Principal::Person(_) if !settings.access_control_enabled => false,
+        Principal::Person(person) => match super::reload_person(store, person).await {
+            Ok(current) => current.as_ref() == Some(person),
+            Err(err) => {
+                tracing::warn!(error = ?err, "cannot re-check a subscriber's account");
+                return Check::Unknown;
+            }
+        },
         // With access control off everyone is anonymous; the key's view
         // would be too narrow.
         Principal::ApiKey(_) if !settings.access_control_enabled => false,

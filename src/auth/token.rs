@@ -30,6 +30,14 @@ impl NewKeyPair {
     }
 }
 
+/// A new session cookie value: 43 characters of `[A-Za-z0-9]` (~256 bits)
+/// from the operating system's CSPRNG.
+pub fn session_token() -> Secret {
+    Secret::new(random_string(SECRET_KEY_ALPHABET, SESSION_TOKEN_LEN))
+}
+
+const SESSION_TOKEN_LEN: usize = 43;
+
 /// Whether `s` has the shape of an access key. Lets authentication skip the
 /// database for usernames that cannot be one.
 pub fn looks_like_access_key(s: &str) -> bool {

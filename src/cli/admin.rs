@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use super::{CommandError, DatabaseUrl, connect_current, require_existing};
 use crate::auth::{Hasher, Secret};
 use crate::config::{DatabaseOptions, HashingConfig};
-use crate::store::{DatabaseLock, Store};
+use crate::store::{DatabaseLock, NewUser, Store};
 use crate::validation;
 
 /// The longest line read as the new password, in bytes: more than the
@@ -99,10 +99,15 @@ async fn reset_in(
         return Err(CommandError::AccessControlOff);
     }
     let hash = Hasher::new(hashing).await?.hash(password).await?;
+    let administrator = NewUser {
+        username: username.to_owned(),
+        display_name: username.to_owned(),
+        password_hash: hash,
+        administrator: true,
+    };
     let reset = store
         .reset_admin_password(
-            username,
-            &hash,
+            administrator,
             "break-glass: `keyward admin reset-password` on the command line".to_owned(),
         )
         .await?;

@@ -8,7 +8,9 @@ use chrono::{DateTime, Utc};
 use super::refusal_budget::{self, Decision, Refusal, RefusalBudget};
 use crate::auth::{Hasher, Principal};
 use crate::error::Error;
-use crate::store::{Actor, AuditAction, AuditContext, AuditOutcome, KnownProject, Store, Target};
+use crate::store::{
+    Actor, AuditAction, AuditContext, AuditOutcome, Grant, KnownProject, Store, Target,
+};
 
 /// Long-lived services, stored once in the schema.
 #[derive(Clone)]
@@ -96,14 +98,16 @@ impl RequestContext {
     /// Runs the mutation `body` of `action`, first about `target`: the one
     /// place a mutation's outcome reaches the audit trail. Its success is
     /// recorded by the store, in the transaction of the change, with the
-    /// action decided here (writes take [`Mutating::audit`], which only this
-    /// hands out); its refusal (FORBIDDEN, NOT_FOUND, CONFLICT), wherever in
+    /// action decided here (writes take a [`Grant`], which only
+    /// [`Mutating::grant`] hands out, for a scope only a permission check
+    /// makes); its refusal (FORBIDDEN, NOT_FOUND, CONFLICT), wherever in
     /// `body` it arises, is recorded here, about the target `body` had
     /// narrowed it to by then ([`Mutating::about`]). A resolver cannot
     /// forget either: there is no other way to write, and no way around
-    /// this for an error. (Every store write takes an [`AuditContext`]; its
-    /// fields are private, its system constructor is the store's own, and
-    /// its request constructor is called here only, which
+    /// this for an error. (Every store write takes a [`Grant`], holding an
+    /// [`AuditContext`]; their fields are private, the context's system
+    /// constructor is the store's own, and the request constructors of both
+    /// are called here only, which
     /// `tests::only_the_mutation_gate_makes_a_requests_audit_context` keeps.)
     pub async fn mutation<T>(
         &self,
@@ -133,7 +137,11 @@ impl RequestContext {
     fn audit(&self, action: AuditAction) -> AuditContext {
         let actor = match &self.principal {
             Principal::Anonymous => Actor::Anonymous,
-            Principal::Admin => Actor::Admin,
+            Principal::Person(person) => Actor::Person {
+                id: person.user_id,
+                username: person.username.clone(),
+                administrator: person.administrator,
+            },
             Principal::ApiKey(key) => Actor::Key {
                 id: key.key_id,
                 access_key: key.access_key.clone(),
@@ -209,10 +217,12 @@ pub struct Mutating<'a> {
 }
 
 impl Mutating<'_> {
-    /// Who is changing what, for the store's write: the store records this
-    /// mutation's action as SUCCEEDED in the same transaction.
-    pub fn audit(&self) -> AuditContext {
-        self.request.audit(self.action)
+    /// The store's write handle for `scope`, which a permission check of
+    /// the caller returned (see `store::access`): who is changing what, and
+    /// the proof that they may. The store records this mutation's action as
+    /// SUCCEEDED in the same transaction.
+    pub fn grant<S>(&self, scope: S) -> Grant<S> {
+        Grant::new(self.request.audit(self.action), scope)
     }
 
     /// What the mutation is about, as far as it is known now: a refusal from
@@ -265,9 +275,11 @@ mod tests {
     #[test]
     fn only_the_mutation_gate_makes_a_requests_audit_context() {
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-        let mut callers = Vec::new();
-        files_containing(&src, "AuditContext::of_request(", &mut callers);
-        callers.sort();
-        assert_eq!(callers, ["src/graphql/context.rs"]);
+        for constructor in ["AuditContext::of_request(", "Grant::new("] {
+            let mut callers = Vec::new();
+            files_containing(&src, constructor, &mut callers);
+            callers.sort();
+            assert_eq!(callers, ["src/graphql/context.rs"], "{constructor}");
+        }
     }
 }

@@ -11,6 +11,7 @@ pub struct AdminGuard;
 impl Guard for AdminGuard {
     async fn check(&self, ctx: &Context<'_>) -> Result<()> {
         let (_, request) = parts(ctx)?;
-        Ok(request.principal.require_admin()?)
+        request.principal.require_admin()?;
+        Ok(())
     }
 }

@@ -61,12 +61,12 @@ pub struct Schemas {
 }
 
 impl Schemas {
-    /// The schema `principal`'s requests run against: suggestions for the
-    /// administrator and keys, none while access control is off.
+    /// The schema `principal`'s requests run against: suggestions for people
+    /// and keys, none while access control is off.
     pub fn for_caller(&self, principal: &crate::auth::Principal) -> &KeywardSchema {
         match principal {
             crate::auth::Principal::Anonymous => &self.anonymous,
-            crate::auth::Principal::Admin | crate::auth::Principal::ApiKey(_) => {
+            crate::auth::Principal::Person(_) | crate::auth::Principal::ApiKey(_) => {
                 &self.authenticated
             }
         }

@@ -88,13 +88,13 @@ impl Query {
     ) -> Result<ProjectConnection> {
         let (services, request) = parts(ctx)?;
         let args = PageArgs::parse(first, after.as_deref(), NodeKind::Project)?;
-        let only = request.principal.confined_to();
+        let only = request.principal.visible_projects();
         let page = services
             .store
-            .projects(only, args.after, args.limit)
+            .projects(only.as_deref(), args.after, args.limit)
             .await?;
         let total = if wants_total_count(ctx) {
-            services.store.count_projects(only).await?
+            services.store.count_projects(only.as_deref()).await?
         } else {
             0
         };
@@ -205,5 +205,6 @@ async fn load_node(
             .map(|hook| Node::Webhook(hook.into())),
         // Reached through their webhook.
         NodeKind::WebhookDelivery => None,
+        NodeKind::User => None,
     })
 }

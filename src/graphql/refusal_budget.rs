@@ -42,7 +42,7 @@ pub const MAX_TRACKED_CALLERS: usize = 10_000;
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum Caller {
     Key(i64),
-    Admin,
+    Person(i64),
     Anonymous(Option<IpAddr>),
     /// Every caller that found the table full.
     Untracked,
@@ -52,7 +52,7 @@ impl Caller {
     fn of(principal: &Principal, address: Option<IpAddr>) -> Self {
         match principal {
             Principal::ApiKey(key) => Self::Key(key.key_id),
-            Principal::Admin => Self::Admin,
+            Principal::Person(person) => Self::Person(person.user_id),
             Principal::Anonymous => Self::Anonymous(address),
         }
     }
@@ -290,7 +290,7 @@ mod tests {
 
     fn refusal(reason: &str) -> Refusal {
         Refusal {
-            context: AuditContext::for_tests(AuditAction::KeyCreated, Actor::Admin),
+            context: AuditContext::for_tests(AuditAction::KeyCreated, Actor::Anonymous),
             outcome: AuditOutcome::Forbidden,
             target: Target::default(),
             reason: reason.into(),
@@ -307,17 +307,17 @@ mod tests {
         let start = Instant::now();
         for n in 0..RECORDED_PER_MINUTE {
             let (decision, pending) =
-                budget.count(&Principal::Admin, None, &refusal(&n.to_string()), start);
+                budget.count(&Principal::Anonymous, None, &refusal(&n.to_string()), start);
             assert!(matches!(decision, Decision::Record), "refusal {n}");
             assert!(pending.is_none());
         }
-        let (decision, _) = budget.count(&Principal::Admin, None, &refusal("first"), start);
+        let (decision, _) = budget.count(&Principal::Anonymous, None, &refusal("first"), start);
         let Decision::SuppressFirst(due) = decision else {
             panic!("{decision:?}")
         };
         assert_eq!(due.at(), start + WINDOW);
         for _ in 0..41 {
-            let (decision, _) = budget.count(&Principal::Admin, None, &refusal("later"), start);
+            let (decision, _) = budget.count(&Principal::Anonymous, None, &refusal("later"), start);
             assert!(matches!(decision, Decision::Suppress));
         }
         let event = budget.flush(&due).expect("a summary").into_event();
@@ -339,10 +339,10 @@ mod tests {
         let budget = RefusalBudget::default();
         let start = Instant::now();
         for _ in 0..=RECORDED_PER_MINUTE {
-            budget.count(&Principal::Admin, None, &refusal("x"), start);
+            budget.count(&Principal::Anonymous, None, &refusal("x"), start);
         }
         let (decision, pending) =
-            budget.count(&Principal::Admin, None, &refusal("y"), start + WINDOW);
+            budget.count(&Principal::Anonymous, None, &refusal("y"), start + WINDOW);
         assert!(matches!(decision, Decision::Record));
         assert!(
             pending
@@ -358,7 +358,7 @@ mod tests {
         let budget = RefusalBudget::default();
         let now = Instant::now();
         for _ in 0..RECORDED_PER_MINUTE {
-            budget.count(&Principal::Admin, None, &refusal("x"), now);
+            budget.count(&Principal::Anonymous, None, &refusal("x"), now);
         }
         for caller in [anonymous(1), anonymous(2)] {
             let (decision, _) = budget.count(&Principal::Anonymous, caller, &refusal("x"), now);

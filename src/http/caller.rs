@@ -8,14 +8,13 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Path};
-use axum::http::HeaderValue;
 use axum::http::header::{self, HeaderMap};
 use axum::http::request::Parts;
 use axum::http::uri::Authority;
 
 use super::observe::Observation;
 use super::{AppState, REQUEST_ID};
-use crate::auth::Principal;
+use crate::auth::{Credential, Principal};
 use crate::error::Error;
 use crate::graphql::RequestContext;
 use crate::ids::{GlobalId, NodeKind};
@@ -51,7 +50,7 @@ pub struct Caller {
 pub struct ProjectScope(pub KnownProject);
 
 impl RequestOrigin {
-    fn of(app: &AppState, parts: &Parts) -> Result<Self, Error> {
+    pub(super) fn of(app: &AppState, parts: &Parts) -> Result<Self, Error> {
         let ConnectInfo(peer) = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
@@ -81,18 +80,18 @@ impl FromRequestParts<AppState> for RequestOrigin {
 }
 
 impl Caller {
-    /// Resolves `authorization` (an `Authorization` header value, wherever
-    /// it travelled) into a caller. Throttling, the verification cache,
-    /// expiry and `lastUsedAt` all happen inside, and the request's log
-    /// line is told who called.
+    /// Resolves `credential` (an `Authorization` header value, wherever it
+    /// travelled, or the session cookie) into a caller. Throttling, the
+    /// verification cache, expiry, sessions' timeouts and `lastUsedAt` all
+    /// happen inside, and the request's log line is told who called.
     pub async fn authenticate(
         app: &AppState,
         origin: RequestOrigin,
-        authorization: Option<&HeaderValue>,
+        credential: Credential<'_>,
     ) -> Result<Self, Error> {
         let principal = app
             .auth
-            .authenticate(authorization, Some(origin.client), origin.endpoint)
+            .authenticate(credential, Some(origin.client), origin.endpoint)
             .await;
         if let Some(observation) = &origin.observation {
             observation.caller(&principal);
@@ -125,8 +124,21 @@ impl FromRequestParts<AppState> for Caller {
             return Ok(caller.clone());
         }
         let origin = RequestOrigin::of(app, parts)?;
-        let caller =
-            Caller::authenticate(app, origin, parts.headers.get(header::AUTHORIZATION)).await?;
+        let cookie = super::session::cookie(&parts.headers);
+        let credential = match (parts.headers.get(header::AUTHORIZATION), &cookie) {
+            // Basic credentials win: a script's key is not a browser's session.
+            (Some(authorization), _) => Credential::Header(authorization),
+            (None, Some(token)) => {
+                // A request that may change something, authenticated by
+                // the cookie alone, must come from keyward's own pages.
+                if !is_read(&parts.method) {
+                    super::session::require_same_origin(app, &parts.headers)?;
+                }
+                Credential::Session(token)
+            }
+            (None, None) => Credential::None,
+        };
+        let caller = Caller::authenticate(app, origin, credential).await?;
         parts.extensions.insert(caller.clone());
         Ok(caller)
     }
@@ -155,16 +167,23 @@ impl ProjectScope {
     /// project's row (`/verify`): a key of this very project is let through
     /// without reading it, since a key valid now implies its project exists
     /// (deleting a project deletes its keys, and revokes them everywhere).
-    pub async fn confirm(parts: &mut Parts, app: &AppState) -> Result<(), Error> {
+    pub async fn confirm(parts: &mut Parts, app: &AppState) -> Result<i64, Error> {
         let caller = Caller::from_request_parts(parts, app).await?;
         let raw = route_project_id(parts, app).await?;
         if let Some(key) = caller.principal.key()
             && project_id(&raw)? == key.project_id
         {
-            return Ok(());
+            return Ok(key.project_id);
         }
-        Self::resolve(app, &caller, &raw).await.map(drop)
+        Self::resolve(app, &caller, &raw)
+            .await
+            .map(|Self(project)| project.row().id)
     }
+}
+
+/// GET and HEAD only read (GraphQL over HTTP runs no mutation on GET).
+fn is_read(method: &axum::http::Method) -> bool {
+    method == axum::http::Method::GET || method == axum::http::Method::HEAD
 }
 
 /// The `{project_id}` of the route, as sent.

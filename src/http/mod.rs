@@ -8,6 +8,7 @@ mod deadline;
 mod graphql;
 mod negotiation;
 mod observe;
+mod session;
 mod verify;
 mod websocket;
 
@@ -119,11 +120,15 @@ pub fn router(state: AppState, limits: &Limits) -> Router {
             "/projects/{project_id}/verify/{*rest}",
             any(verify::verify_project),
         )
+        .route("/auth/sign-in", methods(post(session::sign_in), POST))
+        .route("/auth/sign-out", methods(post(session::sign_out), POST))
+        .route("/auth/session", methods(get(session::session), PAGE))
         .route("/healthz", methods(get(healthz), PAGE))
         .route("/livez", methods(get(livez), PAGE))
         .route("/readyz", methods(get(readyz), PAGE))
         .route_layer(axum::middleware::from_fn(observe::note_route))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn(session::no_basic_challenge))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(count_statements))
         .layer(axum::middleware::from_fn_with_state(
@@ -297,6 +302,8 @@ const PAGE: &str = "GET, HEAD, OPTIONS";
 /// The methods of the GraphQL endpoints: POST runs requests, GET (and HEAD)
 /// serve GraphiQL.
 const GRAPHQL: &str = "GET, HEAD, OPTIONS, POST";
+/// The methods of the sign-in and sign-out endpoints.
+const POST: &str = "OPTIONS, POST";
 /// The methods of the WebSocket endpoint: a HEAD cannot upgrade.
 const WEBSOCKET: &str = "GET, OPTIONS";
 

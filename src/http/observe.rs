@@ -35,7 +35,7 @@ struct Observed {
 enum Seen {
     Refused,
     Anonymous,
-    Admin,
+    Person { id: i64, administrator: bool },
     Key(i64),
 }
 
@@ -51,11 +51,26 @@ impl Seen {
         }
     }
 
+    /// The person's GraphQL id, for a person.
+    fn user_id(self) -> Option<GlobalId> {
+        match self {
+            Self::Person { id, .. } => Some(GlobalId {
+                kind: NodeKind::User,
+                id,
+            }),
+            _ => None,
+        }
+    }
+
     fn kind(self) -> &'static str {
         match self {
             Self::Refused => "REFUSED",
             Self::Anonymous => "ANONYMOUS",
-            Self::Admin => "ADMIN",
+            Self::Person {
+                administrator: true,
+                ..
+            } => "ADMIN",
+            Self::Person { .. } => "USER",
             Self::Key(_) => "API_KEY",
         }
     }
@@ -72,7 +87,10 @@ impl Observation {
     pub(super) fn caller(&self, authenticated: &Result<Principal, Error>) {
         let seen = match authenticated {
             Ok(Principal::Anonymous) => Seen::Anonymous,
-            Ok(Principal::Admin) => Seen::Admin,
+            Ok(Principal::Person(person)) => Seen::Person {
+                id: person.user_id,
+                administrator: person.administrator,
+            },
             Ok(Principal::ApiKey(key)) => Seen::Key(key.key_id),
             Err(Error::Unauthenticated | Error::RateLimited { .. }) => Seen::Refused,
             Err(_) => return,
@@ -113,6 +131,7 @@ pub(super) async fn observe(mut request: Request, next: Next) -> Response {
         request_id = request_id.as_ref().and_then(|id| id.to_str().ok()),
         principal = caller.map_or("NONE", Seen::kind),
         key_id = caller.and_then(Seen::key_id).map(tracing::field::display),
+        user_id = caller.and_then(Seen::user_id).map(tracing::field::display),
         "request"
     );
     response

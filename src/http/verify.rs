@@ -56,10 +56,12 @@ async fn answer(app: &AppState, mut parts: Parts, project_scoped: bool) -> Respo
 async fn judge(app: &AppState, parts: &mut Parts, project_scoped: bool) -> Result<Allowed, Error> {
     let requirements = Requirements::of(parts)?;
     let caller = Caller::from_request_parts(parts, app).await?;
-    if project_scoped {
-        ProjectScope::confirm(parts, app).await?;
-    }
-    requirements.check(&caller.principal)?;
+    let project = if project_scoped {
+        Some(ProjectScope::confirm(parts, app).await?)
+    } else {
+        None
+    };
+    requirements.check(&caller.principal, project)?;
     Ok(Allowed(caller.principal))
 }
 
@@ -108,17 +110,33 @@ impl Requirements {
 
     /// The administrator, and everyone while access control is off, pass
     /// every requirement; a key must have the role and every scope.
-    fn check(&self, principal: &Principal) -> Result<(), Error> {
-        let Some(key) = principal.key() else {
+    ///
+    /// A person who is not an administrator is judged by their membership's
+    /// role in `project` (the endpoint's), holding every scope (scopes
+    /// restrict keys, not people); at `/verify`, which names no project,
+    /// there is no role to judge, and they are refused.
+    fn check(&self, principal: &Principal, project: Option<i64>) -> Result<(), Error> {
+        if principal.is_admin() {
             return Ok(());
+        }
+        let (held, scopes) = match principal {
+            Principal::ApiKey(key) => (key.role, Some(&key.scopes)),
+            _ => match project.and_then(|id| principal.role_in(id)) {
+                Some(role) => (role, None),
+                None => {
+                    return Err(Error::Forbidden(
+                        "a user is verified at the endpoint of a project they are a member of",
+                    ));
+                }
+            },
         };
-        if !key.role.at_least(self.least) {
+        if !held.at_least(self.least) {
             return Err(Error::Unmet(Unmet::Role {
-                held: key.role.as_str(),
+                held: held.as_str(),
                 least: self.least.as_str(),
             }));
         }
-        if let Some(missing) = self.scopes.first_missing_from(&key.scopes) {
+        if let Some(missing) = scopes.and_then(|held| self.scopes.first_missing_from(held)) {
             return Err(Error::Unmet(Unmet::Scope(missing.to_owned())));
         }
         Ok(())
@@ -170,7 +188,7 @@ struct AllowedBody {
 impl IntoResponse for Allowed {
     fn into_response(self) -> Response {
         let body = match &self.0 {
-            Principal::Anonymous | Principal::Admin => AllowedBody {
+            Principal::Anonymous | Principal::Person(_) => AllowedBody {
                 kind: kind(&self.0),
                 project_id: None,
                 key_id: None,
@@ -227,7 +245,8 @@ impl IntoResponse for Allowed {
 fn kind(principal: &Principal) -> &'static str {
     match principal {
         Principal::Anonymous => "ANONYMOUS",
-        Principal::Admin => "ADMIN",
+        Principal::Person(person) if person.administrator => "ADMIN",
+        Principal::Person(_) => "USER",
         Principal::ApiKey(_) => "API_KEY",
     }
 }
@@ -355,6 +374,18 @@ mod tests {
             least,
             scopes: Scopes::from_stored(scopes),
         };
+        let person = |administrator, memberships: &[(i64, Role)]| {
+            Principal::Person(crate::auth::PersonPrincipal {
+                user_id: 1,
+                username: "ada".into(),
+                administrator,
+                memberships: std::sync::Arc::new(memberships.iter().copied().collect()),
+                via: crate::auth::PersonCredential::Password {
+                    hash: String::new(),
+                },
+            })
+        };
+        let admin = || person(true, &[]);
         let requirement = |result: Result<(), Error>| match result {
             Ok(()) => None,
             Err(Error::Unmet(unmet)) => Some(unmet.requirement()),
@@ -384,12 +415,15 @@ mod tests {
                 needs(Role::Member, "deploy x"),
                 Some("scope"),
             ),
-            (Principal::Admin, needs(Role::Owner, "anything"), None),
+            (admin(), needs(Role::Owner, "anything"), None),
+            // People hold every scope, and their role in the endpoint's project.
+            (person(false, &[(1, Role::Member)]), needs(Role::Member, "x"), None),
+            (person(false, &[(1, Role::ReadOnly)]), needs(Role::Member, ""), Some("role")),
             (Principal::Anonymous, needs(Role::Owner, "anything"), None),
         ];
         for (principal, requirements, expected) in cases {
             assert_eq!(
-                requirement(requirements.check(&principal)),
+                requirement(requirements.check(&principal, Some(1))),
                 expected,
                 "{principal:?} against {requirements:?}"
             );

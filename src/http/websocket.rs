@@ -24,7 +24,7 @@ use futures::{SinkExt, StreamExt};
 use tokio_util::sync::CancellationToken;
 
 use super::{AppState, Caller, RequestOrigin};
-use crate::auth::until_revoked;
+use crate::auth::{Credential, until_revoked};
 use crate::error::Error;
 use crate::graphql::SessionExecutor;
 use crate::listener::Slot;
@@ -73,14 +73,23 @@ pub(super) async fn graphql_ws(
         );
     };
     // Credentials in the upgrade request are checked before upgrading, so a
-    // wrong secret gets a plain 401 with its WWW-Authenticate challenge.
-    let caller = match headers.get(header::AUTHORIZATION) {
-        Some(authorization) => {
-            match Caller::authenticate(&app, origin.clone(), Some(authorization)).await {
-                Ok(caller) => Some(caller),
-                Err(err) => return err.into_response(),
-            }
-        }
+    // wrong secret gets a plain 401 with its WWW-Authenticate challenge. The
+    // session cookie is taken only from keyward's own pages: a page of
+    // another site must not open a socket as the signed-in person.
+    let cookie = super::session::cookie(&headers);
+    let credential = match (headers.get(header::AUTHORIZATION), &cookie) {
+        (Some(authorization), _) => Some(Credential::Header(authorization)),
+        (None, Some(token)) => match super::session::require_same_origin(&app, &headers) {
+            Ok(()) => Some(Credential::Session(token)),
+            Err(err) => return err.into_response(),
+        },
+        (None, None) => None,
+    };
+    let caller = match credential {
+        Some(credential) => match Caller::authenticate(&app, origin.clone(), credential).await {
+            Ok(caller) => Some(caller),
+            Err(err) => return err.into_response(),
+        },
         None => None,
     };
     let connection = Connection {
@@ -276,7 +285,10 @@ impl Connection {
                     .ok_or(Error::Unauthenticated)?,
             ),
         };
-        Caller::authenticate(&self.app, self.origin.clone(), authorization.as_ref()).await
+        let credential = authorization
+            .as_ref()
+            .map_or(Credential::None, Credential::Header);
+        Caller::authenticate(&self.app, self.origin.clone(), credential).await
     }
 }
 

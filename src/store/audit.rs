@@ -22,6 +22,7 @@ use super::bounded::{CommitError, Txn, timed_out};
 use super::entity::api_key::{self, Entity as ApiKey, Role};
 use super::entity::audit_event::{self, Column, Entity as AuditEvent};
 pub use super::entity::audit_event::{ActorKind, AuditAction, AuditOutcome};
+use super::entity::user;
 use super::{Page, Store, now};
 use crate::error::{Error, ErrorCode};
 
@@ -47,7 +48,12 @@ const LISTENER_PROBE_INTERVAL: Duration = Duration::from_secs(30);
 pub enum Actor {
     /// Anyone, while access control is off.
     Anonymous,
-    Admin,
+    /// A signed-in person: an administrator (ADMIN) or not (USER).
+    Person {
+        id: i64,
+        username: String,
+        administrator: bool,
+    },
     Key {
         id: i64,
         access_key: String,
@@ -73,7 +79,7 @@ pub enum Actor {
 /// use keyward::store::{Actor, AuditAction, AuditContext};
 /// let forged = AuditContext {
 ///     action: AuditAction::KeyCreated,
-///     actor: Actor::Admin,
+///     actor: Actor::Anonymous,
 ///     client_address: None,
 ///     request_id: None,
 /// };
@@ -145,6 +151,9 @@ pub struct Target {
     pub scopes: Option<String>,
     /// The key that replaces the target key (rotation).
     pub new_key_id: Option<i64>,
+    /// The person acted on (user and membership actions).
+    pub user_id: Option<i64>,
+    pub username: Option<String>,
 }
 
 impl Target {
@@ -170,7 +179,31 @@ impl Target {
             key_id: Some(key.id),
             access_key: Some(key.access_key.clone()),
             scopes: Some(key.scopes.clone()),
-            new_key_id: None,
+            ..Self::default()
+        }
+    }
+
+    /// A user as named by the caller, before anything about them is known.
+    pub fn user_id(user_id: i64) -> Self {
+        Self {
+            user_id: Some(user_id),
+            ..Self::default()
+        }
+    }
+
+    pub fn user(user: &user::Model) -> Self {
+        Self {
+            user_id: Some(user.id),
+            username: Some(user.username.clone()),
+            ..Self::default()
+        }
+    }
+
+    /// `user`'s membership of `project_id`.
+    pub fn member(project_id: i64, user: &user::Model) -> Self {
+        Self {
+            project_id: Some(project_id),
+            ..Self::user(user)
         }
     }
 }
@@ -239,7 +272,11 @@ pub(super) async fn insert(
 ) -> Result<audit_event::Model, DbErr> {
     let (actor_kind, actor_key_id, actor_access_key, actor_role) = match &context.actor {
         Actor::Anonymous => (ActorKind::Anonymous, None, None, None),
-        Actor::Admin => (ActorKind::Admin, None, None, None),
+        Actor::Person {
+            administrator: true,
+            ..
+        } => (ActorKind::Admin, None, None, None),
+        Actor::Person { .. } => (ActorKind::User, None, None, None),
         Actor::System => (ActorKind::System, None, None, None),
         Actor::Key {
             id,
@@ -251,6 +288,10 @@ pub(super) async fn insert(
             Some(access_key.clone()),
             Some(*role),
         ),
+    };
+    let (actor_user_id, actor_username) = match &context.actor {
+        Actor::Person { id, username, .. } => (Some(*id), Some(username.clone())),
+        _ => (None, None),
     };
     let request_id = context
         .request_id
@@ -272,6 +313,10 @@ pub(super) async fn insert(
         request_id: Set(request_id),
         reason: Set(reason),
         new_key_id: Set(target.new_key_id),
+        actor_user_id: Set(actor_user_id),
+        actor_username: Set(actor_username),
+        target_user_id: Set(target.user_id),
+        target_username: Set(target.username),
         ..Default::default()
     }
     .insert(txn)

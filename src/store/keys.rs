@@ -7,7 +7,8 @@ use sea_orm::{
     QueryOrder, QuerySelect, Set,
 };
 
-use super::audit::{AuditContext, Target};
+use super::access::{Grant, KeyManager};
+use super::audit::Target;
 use super::entity::api_key::{self, Column, Entity as ApiKey, KeyState, Role};
 use super::{
     Changes, Page, Store, adjust_key_count, bump_auth_epoch, conflict_on_unique,
@@ -16,10 +17,10 @@ use super::{
 use crate::error::Error;
 use crate::scopes::Scopes;
 
-/// A key about to be stored: its secret is already hashed.
+/// A key about to be stored: its secret is already hashed. Its project is
+/// the one the [`KeyManager`] grant was proven for.
 #[derive(Debug)]
 pub struct NewKey {
-    pub project_id: i64,
     pub access_key: String,
     pub secret_hash: String,
     pub name: String,
@@ -187,17 +188,26 @@ impl Store {
     /// on the foreign key, reported as NOT_FOUND.
     pub async fn insert_key(
         &self,
+        grant: &Grant<KeyManager>,
         key: NewKey,
-        audit: &AuditContext,
     ) -> Result<api_key::Model, Error> {
+        let manager = grant.scope();
+        if !manager.covers(key.role) {
+            return Err(Error::Forbidden("this key's role is beyond the caller's"));
+        }
         let now = now();
-        let project_id = key.project_id;
+        let project_id = manager.project_id();
         let txn = self.begin_write().await?;
-        let inserted = new_key_row(key, now, None).insert(&txn).await;
+        let row = api_key::ActiveModel {
+            created_by_user_id: Set(manager.person()),
+            ..new_key_row(project_id, key, now, None)
+        };
+        let inserted = row.insert(&txn).await;
         match inserted {
             Ok(model) => {
                 adjust_key_count(&txn, project_id, KeyState::Active, 1).await?;
-                self.commit_audited(txn, audit, Target::key(&model)).await?;
+                self.commit_audited(txn, grant.audit(), Target::key(&model))
+                    .await?;
                 Ok(model)
             }
             Err(err)
@@ -223,9 +233,9 @@ impl Store {
     /// expiring meanwhile cannot slip through.
     pub async fn set_key_state(
         &self,
+        grant: &Grant<KeyManager>,
         id: i64,
         state: KeyState,
-        audit: &AuditContext,
     ) -> Result<Option<api_key::Model>, Error> {
         let now = now();
         let txn = self.begin_write().await?;
@@ -233,7 +243,7 @@ impl Store {
         let mut update = ApiKey::update_many()
             .col_expr(Column::State, Expr::value(state.to_value()))
             .col_expr(Column::UpdatedAt, Expr::value(now))
-            .filter(Column::Id.eq(id))
+            .filter(managed_by(grant.scope(), id))
             .filter(Column::State.ne(state));
         if state == KeyState::Active {
             update = update.filter(
@@ -258,7 +268,11 @@ impl Store {
                 key
             }
             None => {
-                let Some(key) = ApiKey::find_by_id(id).one(&txn).await? else {
+                let Some(key) = ApiKey::find()
+                    .filter(managed_by(grant.scope(), id))
+                    .one(&txn)
+                    .await?
+                else {
                     return Ok(None);
                 };
                 // Not changed: already in `state`, or past its expiry, which
@@ -273,7 +287,8 @@ impl Store {
                 key
             }
         };
-        self.commit_audited(txn, audit, Target::key(&key)).await?;
+        self.commit_audited(txn, grant.audit(), Target::key(&key))
+            .await?;
         Ok(Some(key))
     }
 
@@ -291,10 +306,10 @@ impl Store {
     /// KEY_ROTATED event.
     pub async fn rotate_key(
         &self,
+        grant: &Grant<KeyManager>,
         id: i64,
         pair: NewPair,
         grace: chrono::Duration,
-        audit: &AuditContext,
     ) -> Result<(api_key::Model, api_key::Model), Error> {
         let txn = self.begin_write().await?;
         // Taken under the lock, after the new secret was hashed: the grace
@@ -302,7 +317,8 @@ impl Store {
         let now = now();
         let grace_ends = now + grace;
         lock_project_of_key(&txn, id).await?;
-        let old = ApiKey::find_by_id(id)
+        let old = ApiKey::find()
+            .filter(managed_by(grant.scope(), id))
             .one(&txn)
             .await?
             .ok_or(Error::NotFound("API key"))?;
@@ -319,7 +335,6 @@ impl Store {
             return Err(already_rotated());
         }
         let new = NewKey {
-            project_id: old.project_id,
             access_key: pair.access_key,
             secret_hash: pair.secret_hash,
             name: old.name.clone(),
@@ -328,7 +343,12 @@ impl Store {
             expires_at: pair.expires_at,
             scopes: old.scopes(),
         };
-        let new = new_key_row(new, now, Some(id))
+        let row = api_key::ActiveModel {
+            // The new pair is the rotating person's, if a person rotates.
+            created_by_user_id: Set(grant.scope().person()),
+            ..new_key_row(old.project_id, new, now, Some(id))
+        };
+        let new = row
             .insert(&txn)
             .await
             .map_err(|err| conflict_on_unique(err, already_rotated))?;
@@ -351,7 +371,7 @@ impl Store {
             new_key_id: Some(new.id),
             ..Target::key(&old)
         };
-        self.commit_audited(txn, audit, target).await?;
+        self.commit_audited(txn, grant.audit(), target).await?;
         Ok((old, new))
     }
 
@@ -366,14 +386,14 @@ impl Store {
     /// Changes a key's name and description; `None` when there is no such key.
     pub async fn update_key(
         &self,
+        grant: &Grant<KeyManager>,
         id: i64,
         changes: Changes,
-        audit: &AuditContext,
     ) -> Result<Option<api_key::Model>, Error> {
         let txn = self.begin_write().await?;
         let mut update = ApiKey::update_many()
             .col_expr(Column::UpdatedAt, Expr::value(now()))
-            .filter(Column::Id.eq(id));
+            .filter(managed_by(grant.scope(), id));
         if let Some(name) = changes.name {
             update = update.col_expr(Column::Name, Expr::value(name));
         }
@@ -386,7 +406,8 @@ impl Store {
         let Some(key) = ApiKey::find_by_id(id).one(&txn).await? else {
             return Ok(None);
         };
-        self.commit_audited(txn, audit, Target::key(&key)).await?;
+        self.commit_audited(txn, grant.audit(), Target::key(&key))
+            .await?;
         Ok(Some(key))
     }
 
@@ -394,8 +415,8 @@ impl Store {
     /// the DELETE itself, so a concurrent activation cannot slip in between.
     pub async fn delete_inactive_key(
         &self,
+        grant: &Grant<KeyManager>,
         id: i64,
-        audit: &AuditContext,
     ) -> Result<DeleteKeyOutcome, Error> {
         let txn = self.begin_write().await?;
         lock_project_of_key(&txn, id).await?;
@@ -405,7 +426,7 @@ impl Store {
         // and then deleted here), and adjusting that state's count would make
         // the counts drift for good.
         let deleted = ApiKey::delete_many()
-            .filter(Column::Id.eq(id))
+            .filter(managed_by(grant.scope(), id))
             .filter(
                 Condition::any()
                     .add(Column::State.eq(KeyState::Inactive))
@@ -415,14 +436,21 @@ impl Store {
             .await?
             .pop();
         let Some(key) = deleted else {
-            return Ok(match ApiKey::find_by_id(id).one(&txn).await? {
-                Some(_) => DeleteKeyOutcome::StillActive,
-                None => DeleteKeyOutcome::NotFound,
-            });
+            return Ok(
+                match ApiKey::find()
+                    .filter(managed_by(grant.scope(), id))
+                    .one(&txn)
+                    .await?
+                {
+                    Some(_) => DeleteKeyOutcome::StillActive,
+                    None => DeleteKeyOutcome::NotFound,
+                },
+            );
         };
         adjust_key_count(&txn, key.project_id, key.state, -1).await?;
         bump_auth_epoch(&txn).await?;
-        self.commit_audited(txn, audit, Target::key(&key)).await?;
+        self.commit_audited(txn, grant.audit(), Target::key(&key))
+            .await?;
         Ok(DeleteKeyOutcome::Deleted)
     }
 
@@ -466,12 +494,13 @@ fn already_rotated() -> Error {
 /// The row of a new, ACTIVE key, created at `now`: by `createApiKey`, or by
 /// `rotateKey` as the successor of key `rotated_from_id`.
 fn new_key_row(
+    project_id: i64,
     key: NewKey,
     now: DateTime<Utc>,
     rotated_from_id: Option<i64>,
 ) -> api_key::ActiveModel {
     api_key::ActiveModel {
-        project_id: Set(key.project_id),
+        project_id: Set(project_id),
         access_key: Set(key.access_key),
         secret_hash: Set(key.secret_hash),
         name: Set(key.name),
@@ -488,6 +517,17 @@ fn new_key_row(
         scopes: Set(key.scopes.stored()),
         rotated_from_id: Set(rotated_from_id),
         rotated_at: Set(None),
+        created_by_user_id: Set(None),
         ..Default::default()
     }
+}
+
+/// Key `id`, if `manager` may manage it: in its project, of a role it
+/// covers. Part of every key write's statement, so that a grant for one
+/// project or role cannot change a key of another.
+fn managed_by(manager: &KeyManager, id: i64) -> Condition {
+    Condition::all()
+        .add(Column::Id.eq(id))
+        .add(Column::ProjectId.eq(manager.project_id()))
+        .add(Column::Role.is_in(manager.roles().iter().map(|role| role.to_value())))
 }

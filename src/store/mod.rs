@@ -3,6 +3,7 @@
 //! Nothing here knows about GraphQL or HTTP; callers get entity models and
 //! decide what to publish.
 
+mod access;
 mod audit;
 mod auth_state;
 mod backup;
@@ -11,12 +12,15 @@ pub mod entity;
 mod expiry_warnings;
 mod keys;
 mod lock;
+mod members;
 mod migrations;
 mod outbox;
 mod project_memory;
 mod projects;
+mod sessions;
 mod settings;
 mod statements;
+mod users;
 mod webhooks;
 
 use std::time::Duration;
@@ -29,6 +33,7 @@ use sea_orm::{
     TransactionTrait,
 };
 
+pub use access::{Account, Grant, KeyManager, ProjectCreator, ProjectOwner, ServerWide};
 pub use audit::{
     Actor, ActorKind, AuditAction, AuditContext, AuditOutcome, EventFeed, EventFilter,
     MAX_REQUEST_ID_LEN, Target,
@@ -36,8 +41,10 @@ pub use audit::{
 pub use auth_state::LEASE;
 pub use backup::{Backup, BackupError, backup_sqlite};
 pub use entity::api_key::{KeyState, Role};
+pub use entity::user::UserState;
 pub use entity::{
-    api_key, audit_event, project, settings as settings_entity, webhook, webhook_delivery,
+    api_key, audit_event, project, project_member, settings as settings_entity, user, user_session,
+    webhook, webhook_delivery,
 };
 pub use keys::{DeleteKeyOutcome, KeyCounts, KeyStatus, NewKey, NewPair};
 pub use lock::{DatabaseLock, LockError, missing_sqlite_file, sqlite_file};
@@ -45,6 +52,7 @@ pub use migrations::MigrationStatus;
 pub use outbox::{Claimed, DISABLE_AFTER, message_id};
 pub use project_memory::KnownProject;
 pub use statements::{RequestStatements, counting_statements};
+pub use users::{NewUser, UserChanges};
 pub use webhooks::{NewWebhook, WebhookChanges, parse_actions, stored_actions};
 
 use bounded::{Bounded, Txn, within};

@@ -18,6 +18,7 @@ use sea_orm::{
     QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
+use super::access::{Grant, ProjectOwner};
 use super::audit::{self, AuditContext, AuditOutcome, Target};
 use super::entity::audit_event::{self, AuditAction};
 use super::entity::webhook::{self, Column, Entity as Webhook};
@@ -114,14 +115,13 @@ impl Store {
     /// or the event is gone, or the event is not of the webhook's project.
     pub async fn redeliver(
         &self,
+        grant: &Grant<ProjectOwner>,
         webhook_id: i64,
         event_id: i64,
-        audit: &AuditContext,
     ) -> Result<webhook_delivery::Model, Error> {
         let now = now();
         let txn = self.begin_write().await?;
-        let hook = Webhook::find_by_id(webhook_id)
-            .one(&txn)
+        let hook = super::webhooks::owned_webhook(&txn, grant, webhook_id)
             .await?
             .ok_or(Error::NotFound("webhook"))?;
         let event = audit_event::Entity::find_by_id(event_id)
@@ -159,7 +159,7 @@ impl Store {
                     })?
             }
         };
-        self.commit_audited(txn, audit, Target::project(hook.project_id))
+        self.commit_audited(txn, grant.audit(), Target::project(hook.project_id))
             .await?;
         Ok(delivery)
     }
@@ -445,7 +445,7 @@ fn new_delivery(
 mod tests {
     use super::*;
     use crate::config::DatabaseOptions;
-    use crate::store::NewWebhook;
+    use crate::store::{NewWebhook, ProjectCreator};
 
     /// A migrated SQLite store in a temporary directory (kept while the
     /// returned guard lives).
@@ -472,19 +472,22 @@ mod tests {
             .items
             .remove(0);
         let context = AuditContext::system(AuditAction::ProjectUpdated);
+        let owner = Grant::for_tests(
+            AuditAction::WebhookCreated,
+            ProjectOwner::for_tests(project.id),
+        );
         let new = |actions| NewWebhook {
-            project_id: project.id,
             url: "http://127.0.0.1:9/".into(),
             description: None,
             actions,
             signing_secret: "whsec_unused".into(),
         };
         let every = store
-            .insert_webhook(new(vec![]), &context)
+            .insert_webhook(&owner, new(vec![]))
             .await
             .expect("insert");
         let other = store
-            .insert_webhook(new(vec![AuditAction::KeyCreated]), &context)
+            .insert_webhook(&owner, new(vec![AuditAction::KeyCreated]))
             .await
             .expect("insert");
         let counts = async || {
@@ -541,7 +544,6 @@ mod tests {
     async fn a_claim_takes_at_most_a_projects_share_and_reaches_past_it() {
         let (_dir, store) = migrated_store().await;
         // Set up under an action the webhooks do not subscribe to.
-        let setup = AuditContext::system(AuditAction::ProjectUpdated);
         let context = AuditContext::system(AuditAction::KeyCreated);
         let stalled = store
             .projects(None, None, 1)
@@ -551,21 +553,27 @@ mod tests {
             .remove(0)
             .id;
         let other = store
-            .create_project("other".into(), None, &setup)
+            .create_project(
+                &Grant::for_tests(AuditAction::ProjectCreated, ProjectCreator::for_tests()),
+                "other".into(),
+                None,
+            )
             .await
             .expect("a project")
             .id;
         for project_id in [stalled, other] {
             store
                 .insert_webhook(
+                    &Grant::for_tests(
+                        AuditAction::WebhookCreated,
+                        ProjectOwner::for_tests(project_id),
+                    ),
                     NewWebhook {
-                        project_id,
                         url: "http://127.0.0.1:9/".into(),
                         description: None,
                         actions: vec![AuditAction::KeyCreated],
                         signing_secret: "whsec_unused".into(),
                     },
-                    &setup,
                 )
                 .await
                 .expect("insert");

@@ -6,7 +6,8 @@ use sea_orm::{
     QuerySelect, Set,
 };
 
-use super::audit::{AuditContext, Target};
+use super::access::{Grant, ProjectCreator, ProjectOwner, ServerWide};
+use super::audit::Target;
 use super::entity::project::{self, Column, Entity as Project};
 use super::{Changes, Page, Store, bump_auth_epoch, conflict_on_unique, now};
 use crate::error::Error;
@@ -21,17 +22,17 @@ impl Store {
         Ok(Project::find_by_id(id).one(self.db()).await?)
     }
 
-    /// Projects in creation order, after the project `after`; only project
-    /// `only` when set (what an API key may list).
+    /// Projects in creation order, after the project `after`; only the
+    /// projects `only` when set (what a key or a person may list).
     pub async fn projects(
         &self,
-        only: Option<i64>,
+        only: Option<&[i64]>,
         after: Option<i64>,
         limit: u64,
     ) -> Result<Page<project::Model>, Error> {
         let mut query = Project::find().order_by_asc(Column::Id).limit(limit + 1);
-        if let Some(id) = only {
-            query = query.filter(Column::Id.eq(id));
+        if let Some(ids) = only {
+            query = query.filter(Column::Id.is_in(ids.iter().copied()));
         }
         if let Some(after) = after {
             query = query.filter(Column::Id.gt(after));
@@ -39,19 +40,21 @@ impl Store {
         Ok(Page::from_overfetch(query.all(self.db()).await?, limit))
     }
 
-    pub async fn count_projects(&self, only: Option<i64>) -> Result<u64, Error> {
+    pub async fn count_projects(&self, only: Option<&[i64]>) -> Result<u64, Error> {
         let mut query = Project::find();
-        if let Some(id) = only {
-            query = query.filter(Column::Id.eq(id));
+        if let Some(ids) = only {
+            query = query.filter(Column::Id.is_in(ids.iter().copied()));
         }
         Ok(query.count(self.db()).await?)
     }
 
+    /// Creates a project; the person of `grant`, if any, becomes its first
+    /// OWNER member in the same transaction.
     pub async fn create_project(
         &self,
+        grant: &Grant<ProjectCreator>,
         name: String,
         description: Option<String>,
-        audit: &AuditContext,
     ) -> Result<project::Model, Error> {
         let now = now();
         let txn = self.begin_write().await?;
@@ -67,7 +70,12 @@ impl Store {
         .insert(&txn)
         .await
         .map_err(|e| conflict_on_unique(e, || name_taken(&name)))?;
-        self.commit_audited(txn, audit, Target::project(project.id))
+        if let Some(owner) = grant.scope().owner() {
+            super::members::add_owner(&txn, project.id, owner).await?;
+            // The creator's principal must learn the membership.
+            bump_auth_epoch(&txn).await?;
+        }
+        self.commit_audited(txn, grant.audit(), Target::project(project.id))
             .await?;
         Ok(project)
     }
@@ -75,10 +83,10 @@ impl Store {
     /// Applies `changes`; `None` when there is no such project.
     pub async fn update_project(
         &self,
-        id: i64,
+        grant: &Grant<ProjectOwner>,
         changes: Changes,
-        audit: &AuditContext,
     ) -> Result<Option<project::Model>, Error> {
+        let id = grant.scope().project_id();
         let txn = self.begin_write().await?;
         let mut update = Project::update_many()
             .col_expr(Column::UpdatedAt, Expr::value(now()))
@@ -104,19 +112,21 @@ impl Store {
         // epoch they were read in (see `project_memory`): a new epoch makes
         // every replica read the row again from the next request on.
         bump_auth_epoch(&txn).await?;
-        self.commit_audited(txn, audit, Target::project(id)).await?;
+        self.commit_audited(txn, grant.audit(), Target::project(id))
+            .await?;
         Ok(Some(project))
     }
 
     /// Deletes a project and, by the foreign key's cascade, all its keys.
     /// `false` when there was no such project.
-    pub async fn delete_project(&self, id: i64, audit: &AuditContext) -> Result<bool, Error> {
+    pub async fn delete_project(&self, grant: &Grant<ServerWide>, id: i64) -> Result<bool, Error> {
         let txn = self.begin_write().await?;
         if Project::delete_by_id(id).exec(&txn).await?.rows_affected == 0 {
             return Ok(false);
         }
         bump_auth_epoch(&txn).await?;
-        self.commit_audited(txn, audit, Target::project(id)).await?;
+        self.commit_audited(txn, grant.audit(), Target::project(id))
+            .await?;
         Ok(true)
     }
 

@@ -8,7 +8,9 @@ use sea_orm::{
     QueryFilter, QueryOrder, Set,
 };
 
-use super::audit::{AuditContext, Target};
+use super::access::{Grant, ProjectOwner};
+use super::audit::Target;
+use super::bounded::Txn;
 use super::entity::audit_event::AuditAction;
 use super::entity::webhook::{self, Column, Entity as Webhook};
 use super::{Store, now};
@@ -21,7 +23,6 @@ pub const MAX_PER_PROJECT: u64 = 20;
 
 /// A webhook about to be stored. (No `Debug`: it holds the signing secret.)
 pub struct NewWebhook {
-    pub project_id: i64,
     pub url: String,
     pub description: Option<String>,
     /// Empty for every action.
@@ -62,11 +63,11 @@ impl Store {
     /// fail on the foreign key, reported as NOT_FOUND.
     pub async fn insert_webhook(
         &self,
+        grant: &Grant<ProjectOwner>,
         new: NewWebhook,
-        audit: &AuditContext,
     ) -> Result<webhook::Model, Error> {
         let now = now();
-        let project_id = new.project_id;
+        let project_id = grant.scope().project_id();
         let txn = self.begin_write().await?;
         // Counted under the write lock (SQLite) or the project's row lock
         // (PostgreSQL), so two creations cannot both pass at the limit.
@@ -88,7 +89,7 @@ impl Store {
             )));
         }
         let inserted = webhook::ActiveModel {
-            project_id: Set(new.project_id),
+            project_id: Set(project_id),
             url: Set(new.url),
             description: Set(new.description),
             actions: Set(stored_actions(&new.actions)),
@@ -104,7 +105,7 @@ impl Store {
         .await;
         match inserted {
             Ok(model) => {
-                self.commit_audited(txn, audit, Target::project(project_id))
+                self.commit_audited(txn, grant.audit(), Target::project(project_id))
                     .await?;
                 Ok(model)
             }
@@ -139,13 +140,13 @@ impl Store {
     /// its deliveries, which resume where they were if it is enabled again.
     pub async fn update_webhook(
         &self,
+        grant: &Grant<ProjectOwner>,
         id: i64,
         changes: WebhookChanges,
-        audit: &AuditContext,
     ) -> Result<Option<webhook::Model>, Error> {
         let now = now();
         let txn = self.begin_write().await?;
-        let Some(current) = Webhook::find_by_id(id).one(&txn).await? else {
+        let Some(current) = owned_webhook(&txn, grant, id).await? else {
             return Ok(None);
         };
         let project_id = current.project_id;
@@ -168,24 +169,40 @@ impl Store {
         }
         row.updated_at = Set(now);
         let model = row.update(&txn).await?;
-        self.commit_audited(txn, audit, Target::project(project_id))
+        self.commit_audited(txn, grant.audit(), Target::project(project_id))
             .await?;
         Ok(Some(model))
     }
 
     /// Deletes webhook `id` and its deliveries; false when there was none.
-    pub async fn delete_webhook(&self, id: i64, audit: &AuditContext) -> Result<bool, Error> {
+    pub async fn delete_webhook(
+        &self,
+        grant: &Grant<ProjectOwner>,
+        id: i64,
+    ) -> Result<bool, Error> {
         let txn = self.begin_write().await?;
-        let Some(current) = Webhook::find_by_id(id).one(&txn).await? else {
+        let Some(current) = owned_webhook(&txn, grant, id).await? else {
             return Ok(false);
         };
         if Webhook::delete_by_id(id).exec(&txn).await?.rows_affected == 0 {
             return Ok(false);
         }
-        self.commit_audited(txn, audit, Target::project(current.project_id))
+        self.commit_audited(txn, grant.audit(), Target::project(current.project_id))
             .await?;
         Ok(true)
     }
+}
+
+/// Webhook `id`, if it belongs to the project of `grant`.
+pub(super) async fn owned_webhook(
+    txn: &Txn,
+    grant: &Grant<ProjectOwner>,
+    id: i64,
+) -> Result<Option<webhook::Model>, Error> {
+    Ok(Webhook::find_by_id(id)
+        .filter(Column::ProjectId.eq(grant.scope().project_id()))
+        .one(txn)
+        .await?)
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@ use crate::auth::Secret;
 use crate::error::Error;
 use crate::graphql::context::parts;
 use crate::graphql::types::AccessControl;
-use crate::store::{AuditAction, Target};
+use crate::store::{AuditAction, NewUser, Target};
 use crate::validation;
 
 /// The administrator who will manage the server once access control is on.
@@ -22,9 +22,11 @@ pub struct AccessControlMutation;
 
 #[Object]
 impl AccessControlMutation {
-    /// Turns access control on: from now on every request needs the
-    /// administrator's or an active API key's credentials. Fails with CONFLICT
-    /// if it is already on.
+    /// Turns access control on: from now on every request needs a signed-in
+    /// person's or an active API key's credentials. Creates the first
+    /// administrator (or, if a user of that name exists from an earlier time
+    /// access control was on, makes them an ACTIVE administrator with this
+    /// password). Fails with CONFLICT if it is already on.
     async fn enable_access_control(
         &self,
         ctx: &Context<'_>,
@@ -34,13 +36,19 @@ impl AccessControlMutation {
         let action = AuditAction::AccessControlEnabled;
         let username = request
             .mutation(services, action, Target::default(), async |m| {
-                request.principal.require_admin()?;
+                let admin = request.principal.require_admin()?;
                 let username = validation::admin_username("input.username", &input.username)?;
                 validation::admin_password("input.password", &input.password)?;
-                let hash = services.hasher.hash(Secret::new(input.password)).await?;
+                let password_hash = services.hasher.hash(Secret::new(input.password)).await?;
+                let administrator = NewUser {
+                    display_name: username.clone(),
+                    username: username.clone(),
+                    password_hash,
+                    administrator: true,
+                };
                 match services
                     .store
-                    .enable_access_control(&username, &hash, &m.audit())
+                    .enable_access_control(&m.grant(admin), administrator)
                     .await?
                 {
                     true => Ok(username),
@@ -52,16 +60,17 @@ impl AccessControlMutation {
         Ok(AccessControl { enabled: true })
     }
 
-    /// Turns access control off and forgets the administrator: anyone who can
-    /// reach the server then has full access, and `/verify` lets every
-    /// request through. Succeeds if it is already off.
+    /// Turns access control off: anyone who can reach the server then has
+    /// full access, and `/verify` lets every request through. Users and
+    /// their memberships are kept for when it is on again; every session
+    /// ends. Succeeds if it is already off.
     async fn disable_access_control(&self, ctx: &Context<'_>) -> Result<AccessControl> {
         let (services, request) = parts(ctx)?;
         let action = AuditAction::AccessControlDisabled;
         request
             .mutation(services, action, Target::default(), async |m| {
-                request.principal.require_admin()?;
-                services.store.disable_access_control(&m.audit()).await
+                let admin = request.principal.require_admin()?;
+                services.store.disable_access_control(&m.grant(admin)).await
             })
             .await?;
         tracing::warn!(

@@ -7,7 +7,9 @@ use crate::graphql::context::{Mutating, RequestContext, Services, parts};
 use crate::graphql::types::{ApiKey, KeyState, Role};
 use crate::ids::{GlobalId, NodeKind};
 use crate::scopes::Scopes;
-use crate::store::{self, AuditAction, DeleteKeyOutcome, NewKey, NewPair, Target, api_key};
+use crate::store::{
+    self, AuditAction, DeleteKeyOutcome, KeyManager, NewKey, NewPair, Target, api_key,
+};
 use crate::validation;
 
 /// A new API key.
@@ -152,7 +154,7 @@ impl ApiKeyMutation {
                     Scopes::parse("input.scopes", input.scopes.as_deref().unwrap_or_default())?;
                 let principal = &request.principal;
                 principal.require_visible(project_id, "project")?;
-                principal.require_key_manager(project_id, input.role.into())?;
+                let manager = principal.require_key_manager(project_id, input.role.into())?;
                 principal.require_grantable(&scopes)?;
                 let name = validation::name("input.name", &input.name)?;
                 let description =
@@ -169,8 +171,8 @@ impl ApiKeyMutation {
                 let model = services
                     .store
                     .insert_key(
+                        &m.grant(manager),
                         NewKey {
-                            project_id,
                             access_key: pair.access_key,
                             secret_hash,
                             name,
@@ -179,7 +181,6 @@ impl ApiKeyMutation {
                             expires_at,
                             scopes,
                         },
-                        &m.audit(),
                     )
                     .await?;
                 Ok((model, project, pair.secret_key))
@@ -215,12 +216,12 @@ impl ApiKeyMutation {
         };
         let key = request
             .mutation(services, action, Target::default(), async |m| {
-                let key = manageable_key(services, request, m, &input.id).await?;
+                let (key, manager) = manageable_key(services, request, m, &input.id).await?;
                 // Deleted since it was read: refused too. Past its expiry:
                 // CONFLICT, decided by the store inside its UPDATE.
                 services
                     .store
-                    .set_key_state(key.id, state, &m.audit())
+                    .set_key_state(&m.grant(manager), key.id, state)
                     .await?
                     .ok_or(Error::NotFound("API key"))
             })
@@ -256,7 +257,7 @@ impl ApiKeyMutation {
         let action = AuditAction::KeyRotated;
         let (old, new, secret_key) = request
             .mutation(services, action, Target::default(), async |m| {
-                let key = manageable_key(services, request, m, &input.id).await?;
+                let (key, manager) = manageable_key(services, request, m, &input.id).await?;
                 request.principal.require_grantable(&key.scopes())?;
                 let now = store::now();
                 let expires_at = services.keys.expiry(input.expires_at, now)?;
@@ -270,7 +271,7 @@ impl ApiKeyMutation {
                 let grace = chrono::Duration::seconds(i64::from(grace));
                 let (old, new) = services
                     .store
-                    .rotate_key(key.id, new_pair, grace, &m.audit())
+                    .rotate_key(&m.grant(manager), key.id, new_pair, grace)
                     .await?;
                 Ok((old, new, pair.secret_key))
             })
@@ -299,11 +300,11 @@ impl ApiKeyMutation {
         let action = AuditAction::KeyRenamed;
         let key = request
             .mutation(services, action, Target::default(), async |m| {
-                let key = manageable_key(services, request, m, &input.id).await?;
+                let (key, manager) = manageable_key(services, request, m, &input.id).await?;
                 // Deleted since it was read: refused too.
                 services
                     .store
-                    .update_key(key.id, changes, &m.audit())
+                    .update_key(&m.grant(manager), key.id, changes)
                     .await?
                     .ok_or(Error::NotFound("API key"))
             })
@@ -324,10 +325,10 @@ impl ApiKeyMutation {
         let action = AuditAction::KeyDeleted;
         let key = request
             .mutation(services, action, Target::default(), async |m| {
-                let key = manageable_key(services, request, m, &input.id).await?;
+                let (key, manager) = manageable_key(services, request, m, &input.id).await?;
                 match services
                     .store
-                    .delete_inactive_key(key.id, &m.audit())
+                    .delete_inactive_key(&m.grant(manager), key.id)
                     .await?
                 {
                     DeleteKeyOutcome::Deleted => Ok(key),
@@ -346,16 +347,17 @@ impl ApiKeyMutation {
     }
 }
 
-/// The key behind `id`, if the caller may manage it: NOT_FOUND when it does
-/// not exist or lies in another project, FORBIDDEN when the caller's role
-/// does not reach the key's role. The mutation `m` is about the key from
-/// here on, named only by its id until the caller is known to see it.
+/// The key behind `id`, and the proof that the caller may manage it:
+/// NOT_FOUND when it does not exist or lies in another project, FORBIDDEN
+/// when the caller's role does not reach the key's role. The mutation `m` is
+/// about the key from here on, named only by its id until the caller is
+/// known to see it.
 async fn manageable_key(
     services: &Services,
     request: &RequestContext,
     m: &Mutating<'_>,
     id: &ID,
-) -> Result<api_key::Model, Error> {
+) -> Result<(api_key::Model, KeyManager), Error> {
     let id = GlobalId::parse_as(NodeKind::ApiKey, "input.id", id)?;
     m.about(Target::key_id(id));
     let key = services
@@ -365,8 +367,8 @@ async fn manageable_key(
         .filter(|key| request.principal.can_see(key.project_id))
         .ok_or(Error::NotFound("API key"))?;
     m.about(Target::key(&key));
-    request
+    let manager = request
         .principal
         .require_key_manager(key.project_id, key.role)?;
-    Ok(key)
+    Ok((key, manager))
 }

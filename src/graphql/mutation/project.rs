@@ -60,7 +60,8 @@ pub struct ProjectMutation;
 
 #[Object]
 impl ProjectMutation {
-    /// Creates a project (administrator only).
+    /// Creates a project: an administrator, or any signed-in user, who
+    /// becomes its first OWNER member (never a key).
     async fn create_project(
         &self,
         ctx: &Context<'_>,
@@ -70,13 +71,13 @@ impl ProjectMutation {
         let action = AuditAction::ProjectCreated;
         let project = request
             .mutation(services, action, Target::default(), async |m| {
-                request.principal.require_admin()?;
+                let creator = request.principal.require_project_creator()?;
                 let name = validation::name("input.name", &input.name)?;
                 let description =
                     validation::description("input.description", input.description.as_deref())?;
                 services
                     .store
-                    .create_project(name, description, &m.audit())
+                    .create_project(&m.grant(creator), name, description)
                     .await
             })
             .await?;
@@ -86,8 +87,8 @@ impl ProjectMutation {
         })
     }
 
-    /// Renames a project or changes its description (administrator, or an
-    /// OWNER key of the project).
+    /// Renames a project or changes its description (an administrator, or
+    /// an OWNER key or member of the project).
     async fn update_project(
         &self,
         ctx: &Context<'_>,
@@ -98,11 +99,11 @@ impl ProjectMutation {
         let action = AuditAction::ProjectUpdated;
         let project = request
             .mutation(services, action, Target::project(id), async |m| {
-                request.principal.require_project_owner(id)?;
+                let owner = request.principal.require_project_owner(id)?;
                 let changes = super::changes(input.name, input.description)?;
                 services
                     .store
-                    .update_project(id, changes, &m.audit())
+                    .update_project(&m.grant(owner), changes)
                     .await?
                     .ok_or(Error::NotFound("project"))
             })
@@ -124,8 +125,8 @@ impl ProjectMutation {
         let action = AuditAction::ProjectDeleted;
         request
             .mutation(services, action, Target::project(id), async |m| {
-                request.principal.require_admin()?;
-                match services.store.delete_project(id, &m.audit()).await? {
+                let admin = request.principal.require_admin()?;
+                match services.store.delete_project(&m.grant(admin), id).await? {
                     true => Ok(()),
                     false => Err(Error::NotFound("project")),
                 }

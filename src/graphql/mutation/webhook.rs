@@ -4,7 +4,7 @@ use crate::error::Error;
 use crate::graphql::context::{Mutating, RequestContext, Services, parts};
 use crate::graphql::types::{AuditAction, Webhook, WebhookDelivery};
 use crate::ids::{GlobalId, NodeKind};
-use crate::store::{self, NewWebhook, Target, WebhookChanges, webhook};
+use crate::store::{self, NewWebhook, ProjectOwner, Target, WebhookChanges, webhook};
 use crate::validation;
 use crate::webhooks::{SigningSecret, validate_url};
 
@@ -116,7 +116,7 @@ impl WebhookMutation {
         );
         let (model, secret) = request
             .mutation(services, action, target, async |m| {
-                request.principal.require_webhook_manager(project_id)?;
+                let owner = request.principal.require_webhook_manager(project_id)?;
                 let url = checked_url(services, "input.url", &input.url).await?;
                 let description =
                     validation::description("input.description", input.description.as_deref())?;
@@ -129,14 +129,13 @@ impl WebhookMutation {
                 let model = services
                     .store
                     .insert_webhook(
+                        &m.grant(owner),
                         NewWebhook {
-                            project_id,
                             url,
                             description,
                             actions: actions(input.actions.unwrap_or_default()),
                             signing_secret: secret.expose().to_owned(),
                         },
-                        &m.audit(),
                     )
                     .await?;
                 Ok((model, secret))
@@ -159,7 +158,8 @@ impl WebhookMutation {
         let action = store::AuditAction::WebhookUpdated;
         let model = request
             .mutation(services, action, Target::default(), async |m| {
-                let hook = manageable_webhook(services, request, m, "input.id", &input.id).await?;
+                let (hook, owner) =
+                    manageable_webhook(services, request, m, "input.id", &input.id).await?;
                 let url = match &input.url {
                     Some(url) => Some(checked_url(services, "input.url", url).await?),
                     None => None,
@@ -184,7 +184,7 @@ impl WebhookMutation {
                 };
                 services
                     .store
-                    .update_webhook(hook.id, changes, &m.audit())
+                    .update_webhook(&m.grant(owner), hook.id, changes)
                     .await?
                     .ok_or(Error::NotFound("webhook"))
             })
@@ -209,8 +209,13 @@ impl WebhookMutation {
         let action = store::AuditAction::WebhookDeleted;
         let hook = request
             .mutation(services, action, Target::default(), async |m| {
-                let hook = manageable_webhook(services, request, m, "input.id", &input.id).await?;
-                if services.store.delete_webhook(hook.id, &m.audit()).await? {
+                let (hook, owner) =
+                    manageable_webhook(services, request, m, "input.id", &input.id).await?;
+                if services
+                    .store
+                    .delete_webhook(&m.grant(owner), hook.id)
+                    .await?
+                {
                     Ok(hook)
                 } else {
                     Err(Error::NotFound("webhook"))
@@ -238,12 +243,12 @@ impl WebhookMutation {
         let action = store::AuditAction::WebhookRedelivered;
         let delivery = request
             .mutation(services, action, Target::default(), async |m| {
-                let hook =
+                let (hook, owner) =
                     manageable_webhook(services, request, m, "input.webhookId", &input.webhook_id)
                         .await?;
                 services
                     .store
-                    .redeliver(hook.id, event_id, &m.audit())
+                    .redeliver(&m.grant(owner), hook.id, event_id)
                     .await
             })
             .await?;
@@ -288,7 +293,7 @@ async fn manageable_webhook(
     m: &Mutating<'_>,
     field: &'static str,
     id: &ID,
-) -> Result<webhook::Model, Error> {
+) -> Result<(webhook::Model, ProjectOwner), Error> {
     let id = GlobalId::parse_as(NodeKind::Webhook, field, id)?;
     let hook = services
         .store
@@ -297,6 +302,6 @@ async fn manageable_webhook(
         .filter(|hook| request.principal.can_see(hook.project_id))
         .ok_or(Error::NotFound("webhook"))?;
     m.about(Target::project(hook.project_id));
-    request.principal.require_webhook_manager(hook.project_id)?;
-    Ok(hook)
+    let owner = request.principal.require_webhook_manager(hook.project_id)?;
+    Ok((hook, owner))
 }

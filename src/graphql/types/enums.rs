@@ -34,10 +34,14 @@ pub enum Role {
 pub enum ViewerKind {
     /// Access control is off: every caller acts with the administrator's rights.
     Anonymous,
-    /// The administrator set up by `enableAccessControl`.
+    /// A signed-in administrator (see `Viewer.user`): every right on every
+    /// project and on people.
     Admin,
     /// An API key, confined to its project.
     ApiKey,
+    /// A signed-in user who is not an administrator (see `Viewer.user`):
+    /// acts in the projects they are a member of, with their role there.
+    User,
 }
 
 /// What an audit event records.
@@ -90,6 +94,30 @@ pub enum AuditAction {
     /// administrator got a new password, and possibly a new username. Actor
     /// SYSTEM, with a `reason` saying so.
     AdminPasswordReset,
+    /// `createUser`, or `enableAccessControl` creating the first administrator.
+    UserCreated,
+    /// `updateUser`: a display name or the administrator flag changed.
+    UserUpdated,
+    /// `setUserState` to ACTIVE.
+    UserEnabled,
+    /// `setUserState` to DISABLED: the user's sessions ended with it.
+    UserDisabled,
+    /// `deleteUser`.
+    UserDeleted,
+    /// `resetUserPassword`: an administrator set a user's password; the
+    /// user's sessions ended with it.
+    UserPasswordReset,
+    /// `changePassword`: a user changed their own password; their other
+    /// sessions ended with it.
+    PasswordChanged,
+    /// `signOutEverywhere`: every session of the user ended.
+    UserSignedOutEverywhere,
+    /// `addProjectMember`.
+    MemberAdded,
+    /// `setProjectMemberRole`.
+    MemberRoleChanged,
+    /// `removeProjectMember`.
+    MemberRemoved,
 }
 
 /// Whether an audited action happened.
@@ -113,10 +141,13 @@ pub enum AuditOutcome {
 pub enum ActorKind {
     /// Anyone, while access control was off.
     Anonymous,
-    /// The administrator.
+    /// An administrator (see `actorUserId` and `actorUsername`).
     Admin,
     /// An API key (see `actorAccessKey` and `actorRole`).
     ApiKey,
+    /// A signed-in user who is not an administrator (see `actorUserId` and
+    /// `actorUsername`).
+    User,
     /// keyward itself (a key reaching its expiry, a failing webhook
     /// disabled), or an operator's break-glass command (`keyward admin`) on
     /// the command line.

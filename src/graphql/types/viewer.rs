@@ -26,9 +26,10 @@ impl Viewer {
 impl Viewer {
     /// How the caller authenticated.
     async fn kind(&self) -> ViewerKind {
-        match self.principal {
+        match &self.principal {
             Principal::Anonymous => ViewerKind::Anonymous,
-            Principal::Admin => ViewerKind::Admin,
+            Principal::Person(person) if person.administrator => ViewerKind::Admin,
+            Principal::Person(_) => ViewerKind::User,
             Principal::ApiKey(_) => ViewerKind::ApiKey,
         }
     }

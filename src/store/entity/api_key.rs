@@ -89,6 +89,9 @@ pub struct Model {
     pub rotated_from_id: Option<i64>,
     /// When this key was rotated (`rotateKey`): a key is rotated once.
     pub rotated_at: Option<DateTimeUtc>,
+    /// The person who created the key, if a person did (not a key, nor
+    /// anyone while access control was off); cleared when they are deleted.
+    pub created_by_user_id: Option<i64>,
 }
 
 impl Model {

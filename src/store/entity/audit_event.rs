@@ -49,6 +49,31 @@ pub enum AuditAction {
     /// The administrator's password reset on the command line (break-glass).
     #[sea_orm(string_value = "ADMIN_PASSWORD_RESET")]
     AdminPasswordReset,
+    #[sea_orm(string_value = "USER_CREATED")]
+    UserCreated,
+    /// A user's display name or administrator flag changed.
+    #[sea_orm(string_value = "USER_UPDATED")]
+    UserUpdated,
+    #[sea_orm(string_value = "USER_ENABLED")]
+    UserEnabled,
+    #[sea_orm(string_value = "USER_DISABLED")]
+    UserDisabled,
+    #[sea_orm(string_value = "USER_DELETED")]
+    UserDeleted,
+    /// An administrator set a user's password.
+    #[sea_orm(string_value = "USER_PASSWORD_RESET")]
+    UserPasswordReset,
+    /// A user changed their own password.
+    #[sea_orm(string_value = "PASSWORD_CHANGED")]
+    PasswordChanged,
+    #[sea_orm(string_value = "USER_SIGNED_OUT_EVERYWHERE")]
+    UserSignedOutEverywhere,
+    #[sea_orm(string_value = "MEMBER_ADDED")]
+    MemberAdded,
+    #[sea_orm(string_value = "MEMBER_ROLE_CHANGED")]
+    MemberRoleChanged,
+    #[sea_orm(string_value = "MEMBER_REMOVED")]
+    MemberRemoved,
 }
 
 /// Whether it happened, or why not.
@@ -73,6 +98,8 @@ pub enum ActorKind {
     Anonymous,
     #[sea_orm(string_value = "ADMIN")]
     Admin,
+    #[sea_orm(string_value = "USER")]
+    User,
     #[sea_orm(string_value = "API_KEY")]
     ApiKey,
     /// keyward itself (a key reaching its expiry), or an operator on the
@@ -94,6 +121,11 @@ pub struct Model {
     pub actor_key_id: Option<i64>,
     pub actor_access_key: Option<String>,
     pub actor_role: Option<Role>,
+    /// Row id of the acting person (ADMIN or USER); they may have been
+    /// deleted since.
+    pub actor_user_id: Option<i64>,
+    /// The acting person's username when they acted.
+    pub actor_username: Option<String>,
     /// The project concerned; it may have been deleted since. None for
     /// server-wide actions.
     pub project_id: Option<i64>,
@@ -111,6 +143,10 @@ pub struct Model {
     pub reason: Option<String>,
     /// On KEY_ROTATED: the key created to replace the target key.
     pub new_key_id: Option<i64>,
+    /// The column order of a table altered by later migrations: the acting
+    /// person is above, the person acted on (user and member events) here.
+    pub target_user_id: Option<i64>,
+    pub target_username: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

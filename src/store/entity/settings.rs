@@ -11,14 +11,9 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: i32,
     pub access_control_enabled: bool,
-    #[sea_orm(column_type = "Text", nullable)]
-    pub admin_username: Option<String>,
-    /// argon2id PHC string of the administrator's password.
-    #[sea_orm(column_type = "Text", nullable)]
-    pub admin_password_hash: Option<String>,
     pub updated_at: DateTimeUtc,
     /// Bumped in the transaction of every change that can revoke credentials
-    /// (key state, key or project deletion, access control). A cached
+    /// (key state, key or project deletion, access control, users, memberships, sessions). A cached
     /// verification is trusted only while the epoch it was made in is current.
     pub auth_epoch: i64,
 }
@@ -27,7 +22,6 @@ impl std::fmt::Debug for Model {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("settings::Model")
             .field("access_control_enabled", &self.access_control_enabled)
-            .field("admin_username", &self.admin_username)
             .field("auth_epoch", &self.auth_epoch)
             .finish_non_exhaustive()
     }
