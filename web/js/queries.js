@@ -173,11 +173,11 @@ export const PROJECT_MEMBERS = `query ConsoleProjectMembers($id: ID, $first: Int
   }
 }`;
 
-export const ADD_PROJECT_MEMBER = `mutation ConsoleAddProjectMember($input: AddProjectMemberInput!) {
+export const ADD_PROJECT_MEMBER = `mutation ConsoleAddProjectMember($input: ProjectMemberInput!) {
   addProjectMember(input: $input) { member { ${MEMBER_FIELDS} } }
 }`;
 
-export const SET_PROJECT_MEMBER_ROLE = `mutation ConsoleSetProjectMemberRole($input: SetProjectMemberRoleInput!) {
+export const SET_PROJECT_MEMBER_ROLE = `mutation ConsoleSetProjectMemberRole($input: ProjectMemberInput!) {
   setProjectMemberRole(input: $input) { member { role user { id } } }
 }`;
 
