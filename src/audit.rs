@@ -38,6 +38,10 @@ pub struct Event {
     pub actor_access_key: Option<String>,
     #[serde(serialize_with = "role_name")]
     pub actor_role: Option<Role>,
+    /// The acting person (ADMIN and USER actors).
+    #[serde(serialize_with = "display_opt")]
+    pub actor_user_id: Option<GlobalId>,
+    pub actor_username: Option<String>,
     /// Null for server-wide events; it decides who may read the event.
     #[serde(serialize_with = "display_opt")]
     pub project_id: Option<GlobalId>,
@@ -49,6 +53,10 @@ pub struct Event {
     pub client_address: Option<String>,
     #[serde(serialize_with = "display_opt")]
     pub new_key_id: Option<GlobalId>,
+    /// The person acted on (user and membership actions).
+    #[serde(serialize_with = "display_opt")]
+    pub target_user_id: Option<GlobalId>,
+    pub target_username: Option<String>,
     pub reason: Option<String>,
     pub request_id: Option<String>,
 }
@@ -65,6 +73,8 @@ impl From<audit_event::Model> for Event {
             actor_key_id: key(row.actor_key_id),
             actor_access_key: row.actor_access_key,
             actor_role: row.actor_role,
+            actor_user_id: row.actor_user_id.map(GlobalId::user),
+            actor_username: row.actor_username,
             project_id: row.project_id.map(GlobalId::project),
             target_key_id: key(row.target_key_id),
             target_access_key: row.target_access_key,
@@ -74,6 +84,8 @@ impl From<audit_event::Model> for Event {
                 .map(|stored| Scopes::from_stored(stored).as_slice().to_vec()),
             client_address: row.client_address,
             new_key_id: key(row.new_key_id),
+            target_user_id: row.target_user_id.map(GlobalId::user),
+            target_username: row.target_username,
             reason: row.reason,
             request_id: row.request_id,
         }
@@ -148,8 +160,8 @@ mod tests {
             new_key_id: Some(5),
             actor_user_id: None,
             actor_username: None,
-            target_user_id: None,
-            target_username: None,
+            target_user_id: Some(8),
+            target_username: Some("ada".into()),
         };
         let key = |id| GlobalId::api_key(id).to_string();
         assert_eq!(
@@ -169,6 +181,10 @@ mod tests {
                 "targetScopes": ["deploy", "read:logs"],
                 "clientAddress": "192.0.2.1",
                 "newKeyId": key(5),
+                "actorUserId": null,
+                "actorUsername": null,
+                "targetUserId": GlobalId::user(8).to_string(),
+                "targetUsername": "ada",
                 "reason": "why",
                 "requestId": "req-1",
             })

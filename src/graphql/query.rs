@@ -5,10 +5,12 @@ use async_graphql::{Context, ID, Object, Result};
 use super::context::{RequestContext, Services, parts};
 use super::guard::AdminGuard;
 use super::types::connection::{
-    AuditEventConnection, Connection, PageArgs, ProjectConnection, connection_complexity,
-    wants_total_count,
+    AuditEventConnection, Connection, PageArgs, ProjectConnection, UserConnection,
+    connection_complexity, wants_total_count,
 };
-use super::types::{AccessControl, AuditAction, AuditEvent, Node, Project, Viewer, audit_event};
+use super::types::{
+    AccessControl, AuditAction, AuditEvent, Node, Project, User, Viewer, audit_event,
+};
 use crate::error::Error;
 use crate::ids::{GlobalId, NodeKind};
 use crate::store::EventFilter;
@@ -104,6 +106,37 @@ impl Query {
             .map(|model| {
                 let project = Project::from(model);
                 (project.global_id(), project)
+            })
+            .collect();
+        Ok(Connection::new(items, args, page.has_next_page, total))
+    }
+
+    /// Every user, by the order they were created in (administrators only).
+    #[graphql(
+        guard = "AdminGuard",
+        complexity = "connection_complexity(first, child_complexity)"
+    )]
+    async fn users(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "How many users to return (0 to 100, default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor after which to start (`endCursor` of the previous page).")]
+        after: Option<String>,
+    ) -> Result<UserConnection> {
+        let (services, _) = parts(ctx)?;
+        let args = PageArgs::parse(first, after.as_deref(), NodeKind::User)?;
+        let page = services.store.users(args.after, args.limit).await?;
+        let total = if wants_total_count(ctx) {
+            services.store.count_users().await?
+        } else {
+            0
+        };
+        let items = page
+            .items
+            .into_iter()
+            .map(|model| {
+                let user = User::from(model);
+                (user.global_id(), user)
             })
             .collect();
         Ok(Connection::new(items, args, page.has_next_page, total))
@@ -205,6 +238,30 @@ async fn load_node(
             .map(|hook| Node::Webhook(hook.into())),
         // Reached through their webhook.
         NodeKind::WebhookDelivery => None,
-        NodeKind::User => None,
+        // Administrators see everyone; others see themselves and the
+        // members of the projects they see (as `Project.members` shows
+        // them), nobody else.
+        NodeKind::User => {
+            let seen = request.principal.is_admin()
+                || request
+                    .principal
+                    .person()
+                    .is_some_and(|person| person.user_id == id.id)
+                || services
+                    .store
+                    .memberships_of(id.id)
+                    .await?
+                    .iter()
+                    .any(|member| visible(member.project_id));
+            if seen {
+                services
+                    .store
+                    .user(id.id)
+                    .await?
+                    .map(|user| Node::User(user.into()))
+            } else {
+                None
+            }
+        }
     })
 }

@@ -417,8 +417,16 @@ mod tests {
             ),
             (admin(), needs(Role::Owner, "anything"), None),
             // People hold every scope, and their role in the endpoint's project.
-            (person(false, &[(1, Role::Member)]), needs(Role::Member, "x"), None),
-            (person(false, &[(1, Role::ReadOnly)]), needs(Role::Member, ""), Some("role")),
+            (
+                person(false, &[(1, Role::Member)]),
+                needs(Role::Member, "x"),
+                None,
+            ),
+            (
+                person(false, &[(1, Role::ReadOnly)]),
+                needs(Role::Member, ""),
+                Some("role"),
+            ),
             (Principal::Anonymous, needs(Role::Owner, "anything"), None),
         ];
         for (principal, requirements, expected) in cases {

@@ -291,14 +291,14 @@ async fn set_password(
 ) -> Result<user::Model, Error> {
     bump_auth_epoch(txn).await?;
     end_sessions(txn, id, keep).await?;
-    Ok(User::update_many()
+    User::update_many()
         .col_expr(Column::PasswordHash, Expr::value(password_hash))
         .col_expr(Column::UpdatedAt, Expr::value(now()))
         .filter(Column::Id.eq(id))
         .exec_with_returning(txn)
         .await?
         .pop()
-        .ok_or(Error::NotFound("user"))?)
+        .ok_or(Error::NotFound("user"))
 }
 
 /// Deletes user `id`'s sessions, but `keep`. The caller bumps the epoch.

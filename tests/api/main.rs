@@ -41,6 +41,7 @@ mod logs;
 mod malformed_auth;
 mod metrics;
 mod migrations;
+mod people;
 mod persistence;
 mod probes;
 mod process;

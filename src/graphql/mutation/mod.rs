@@ -2,7 +2,9 @@
 
 mod access_control;
 mod api_key;
+mod member;
 mod project;
+mod user;
 mod webhook;
 
 use async_graphql::{MaybeUndefined, MergedObject};
@@ -11,11 +13,14 @@ use crate::error::Error;
 use crate::store::Changes;
 use crate::validation;
 
-/// Changes to access control, projects, keys and webhooks.
+/// Changes to access control, people, projects and their members, keys
+/// and webhooks.
 #[derive(MergedObject, Default)]
 pub struct Mutation(
     access_control::AccessControlMutation,
+    user::UserMutation,
     project::ProjectMutation,
+    member::MemberMutation,
     api_key::ApiKeyMutation,
     webhook::WebhookMutation,
 );

@@ -1,7 +1,7 @@
 use async_graphql::{Context, ID, Object, Result};
 use chrono::{DateTime, Utc};
 
-use super::{KeyState, Project, Role};
+use super::{KeyState, Project, Role, User};
 use crate::error::Error;
 use crate::graphql::context::parts;
 use crate::ids::GlobalId;
@@ -28,6 +28,7 @@ pub struct ApiKey {
     scopes: Scopes,
     rotated_from_id: Option<i64>,
     rotated_at: Option<DateTime<Utc>>,
+    created_by_user_id: Option<i64>,
     /// The project, when the caller already has it (listing a project's keys).
     project: Option<Project>,
 }
@@ -52,6 +53,7 @@ impl From<api_key::Model> for ApiKey {
             last_failed_auth_at: model.last_failed_auth_at,
             rotated_from_id: model.rotated_from_id,
             rotated_at: model.rotated_at,
+            created_by_user_id: model.created_by_user_id,
             project: None,
         }
     }
@@ -174,6 +176,17 @@ impl ApiKey {
     async fn rotated_to(&self, ctx: &Context<'_>) -> Result<Option<ApiKey>> {
         let (services, _) = parts(ctx)?;
         Ok(services.store.successor(self.id).await?.map(ApiKey::from))
+    }
+
+    /// The person who created the key; null for keys created by keys,
+    /// while access control was off, before people existed, or by a person
+    /// deleted since (the trail still names them).
+    async fn created_by(&self, ctx: &Context<'_>) -> Result<Option<User>> {
+        let Some(id) = self.created_by_user_id else {
+            return Ok(None);
+        };
+        let (services, _) = parts(ctx)?;
+        Ok(services.store.user(id).await?.map(User::from))
     }
 
     /// When the key was rotated (`rotateKey`); null if it never was. Set

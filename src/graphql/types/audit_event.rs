@@ -94,6 +94,27 @@ impl AuditEvent {
         self.event.actor_role.map(Into::into)
     }
 
+    /// Global id of the acting person (ADMIN and USER actors); kept after
+    /// they are deleted.
+    async fn actor_user_id(&self) -> Option<ID> {
+        self.event.actor_user_id.map(Into::into)
+    }
+
+    /// Username of the acting person when they acted (ADMIN and USER actors).
+    async fn actor_username(&self) -> Option<&str> {
+        self.event.actor_username.as_deref()
+    }
+
+    /// Global id of the person acted on (user and membership actions).
+    async fn target_user_id(&self) -> Option<ID> {
+        self.event.target_user_id.map(Into::into)
+    }
+
+    /// Username of the person acted on, when it happened.
+    async fn target_username(&self) -> Option<&str> {
+        self.event.target_username.as_deref()
+    }
+
     /// Global id of the project concerned; null for server-wide actions.
     /// Kept after the project is deleted.
     async fn project_id(&self) -> Option<ID> {

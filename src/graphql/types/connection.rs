@@ -2,7 +2,7 @@
 
 use async_graphql::{Context, OutputType, SimpleObject};
 
-use super::{ApiKey, AuditEvent, Project, WebhookDelivery};
+use super::{ApiKey, AuditEvent, Project, ProjectMember, User, WebhookDelivery};
 use crate::error::Error;
 use crate::ids::{GlobalId, NodeKind};
 
@@ -18,7 +18,9 @@ pub const MAX_PAGE_SIZE: i32 = 100;
     concrete(name = "ApiKeyConnection", params(ApiKeyEdge)),
     concrete(name = "ProjectConnection", params(ProjectEdge)),
     concrete(name = "AuditEventConnection", params(AuditEventEdge)),
-    concrete(name = "WebhookDeliveryConnection", params(WebhookDeliveryEdge))
+    concrete(name = "WebhookDeliveryConnection", params(WebhookDeliveryEdge)),
+    concrete(name = "UserConnection", params(UserEdge)),
+    concrete(name = "ProjectMemberConnection", params(ProjectMemberEdge))
 )]
 pub struct Connection<E: OutputType> {
     /// The objects of this page, each with its cursor.
@@ -35,7 +37,9 @@ pub struct Connection<E: OutputType> {
     concrete(name = "ApiKeyEdge", params(ApiKey)),
     concrete(name = "ProjectEdge", params(Project)),
     concrete(name = "AuditEventEdge", params(AuditEvent)),
-    concrete(name = "WebhookDeliveryEdge", params(WebhookDelivery))
+    concrete(name = "WebhookDeliveryEdge", params(WebhookDelivery)),
+    concrete(name = "UserEdge", params(User)),
+    concrete(name = "ProjectMemberEdge", params(ProjectMember))
 )]
 pub struct Edge<T: OutputType> {
     /// Pass as `after` to get the objects following this one.
@@ -147,3 +151,11 @@ pub type AuditEventConnection = Connection<Edge<AuditEvent>>;
 pub type WebhookDeliveryEdge = Edge<WebhookDelivery>;
 /// A page of a webhook's deliveries.
 pub type WebhookDeliveryConnection = Connection<Edge<WebhookDelivery>>;
+/// One user of a page.
+pub type UserEdge = Edge<User>;
+/// A page of users.
+pub type UserConnection = Connection<Edge<User>>;
+/// One member of a project's page.
+pub type ProjectMemberEdge = Edge<ProjectMember>;
+/// A page of a project's members.
+pub type ProjectMemberConnection = Connection<Edge<ProjectMember>>;

@@ -1,6 +1,6 @@
 use async_graphql::{ID, Interface};
 
-use super::{ApiKey, AuditEvent, Project, Webhook};
+use super::{ApiKey, AuditEvent, Project, User, Webhook};
 
 /// An object with a global id, fetchable with `node(id:)` ("View in API").
 #[derive(Interface)]
@@ -10,4 +10,5 @@ pub enum Node {
     ApiKey(ApiKey),
     AuditEvent(AuditEvent),
     Webhook(Webhook),
+    User(User),
 }

@@ -2,10 +2,10 @@ use async_graphql::{Context, ID, Object, Result};
 use chrono::{DateTime, Utc};
 
 use super::connection::{
-    ApiKeyConnection, AuditEventConnection, Connection, PageArgs, connection_complexity,
-    wants_total_count,
+    ApiKeyConnection, AuditEventConnection, Connection, PageArgs, ProjectMemberConnection,
+    connection_complexity, wants_total_count,
 };
-use super::{ApiKey, AuditAction, KeyState, Webhook, audit_event};
+use super::{ApiKey, AuditAction, KeyState, ProjectMember, User, Webhook, audit_event};
 use crate::graphql::context::parts;
 use crate::ids::{GlobalId, NodeKind};
 use crate::store::{EventFilter, KeyCounts, KnownProject, project};
@@ -137,6 +137,50 @@ impl Project {
             .map(|model| {
                 let key = ApiKey::with_project(model, self.clone());
                 (key.global_id(), key)
+            })
+            .collect();
+        Ok(Connection::new(items, args, page.has_next_page, total))
+    }
+
+    /// The project's members: the people who act in it, with their roles,
+    /// by the order they were created in. Readable by whoever sees the
+    /// project.
+    #[graphql(complexity = "connection_complexity(first, child_complexity)")]
+    async fn members(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "How many members to return (0 to 100, default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor after which to start (`endCursor` of the previous page).")]
+        after: Option<String>,
+    ) -> Result<ProjectMemberConnection> {
+        let (services, _) = parts(ctx)?;
+        let args = PageArgs::parse(first, after.as_deref(), NodeKind::User)?;
+        let page = services
+            .store
+            .members(self.id, args.after, args.limit)
+            .await?;
+        let total = if wants_total_count(ctx) {
+            services.store.count_members(self.id).await?
+        } else {
+            0
+        };
+        let ids: Vec<i64> = page.items.iter().map(|member| member.user_id).collect();
+        let users: std::collections::HashMap<i64, User> = services
+            .store
+            .users_by_ids(&ids)
+            .await?
+            .into_iter()
+            .map(|user| (user.id, User::from(user)))
+            .collect();
+        let items = page
+            .items
+            .into_iter()
+            .filter_map(|member| {
+                let user = users.get(&member.user_id)?.clone();
+                Some((
+                    GlobalId::user(member.user_id),
+                    ProjectMember::new(member, user),
+                ))
             })
             .collect();
         Ok(Connection::new(items, args, page.has_next_page, total))

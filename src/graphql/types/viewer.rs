@@ -1,6 +1,6 @@
 use async_graphql::{Context, Object, Result};
 
-use super::{ApiKey, Project, Role, ViewerKind};
+use super::{ApiKey, Project, Role, User, ViewerKind};
 use crate::auth::Principal;
 use crate::graphql::context::parts;
 
@@ -46,6 +46,16 @@ impl Viewer {
         };
         let (services, _) = parts(ctx)?;
         Ok(services.store.key(key.key_id).await?.map(ApiKey::from))
+    }
+
+    /// The signed-in person (also for an administrator); null for keys and
+    /// while access control is off.
+    async fn user(&self, ctx: &Context<'_>) -> Result<Option<User>> {
+        let Some(person) = self.principal.person() else {
+            return Ok(None);
+        };
+        let (services, _) = parts(ctx)?;
+        Ok(services.store.user(person.user_id).await?.map(User::from))
     }
 
     /// The calling key's project, or the project of the endpoint called.
