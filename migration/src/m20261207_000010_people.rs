@@ -8,7 +8,7 @@
 //!
 //! `app_user.username_key` is the username folded to lower case, unique, so
 //! that usernames are unique without regard to case while the username
-//! keeps the case it was given. `user_session.token_hash` is the SHA-256 of
+//! keeps the case it was given. `user_session.token_hash` is the BLAKE2s-256 digest of
 //! the session cookie's value: the value itself is never stored.
 
 use sea_orm_migration::sea_orm::ConnectionTrait;

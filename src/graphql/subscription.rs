@@ -19,8 +19,8 @@ impl Subscription {
     /// The audit events of a project as they are committed, on whichever
     /// replica: keys created, activated, deactivated, renamed, deleted or
     /// expiring, project changes, and refused attempts. Without
-    /// `projectId`: the calling key's project, or for the administrator
-    /// every event, server-wide ones included. A key may only follow its own
+    /// `projectId`: the calling key's project, a user's projects, or for an
+    /// administrator every event, server-wide ones included. A key may only follow its own
     /// project (NOT_FOUND otherwise). The server closes the connection (code
     /// 4403) once the subscriber's credentials are revoked.
     async fn key_events(
@@ -41,13 +41,26 @@ impl Subscription {
                 .await?
                 .ok_or(Error::NotFound("project"))?;
         }
+        // Without a project named, a user follows the projects they are a
+        // member of (a change of memberships closes the socket); only
+        // administrators see every project's events and the server-wide ones.
+        let visible = request.principal.visible_projects();
+        let follows =
+            std::sync::Arc::new(
+                move |event: &crate::store::audit_event::Model| match project_id {
+                    Some(id) => event.project_id == Some(id),
+                    None => visible
+                        .as_ref()
+                        .is_none_or(|ids| event.project_id.is_some_and(|id| ids.contains(&id))),
+                },
+            );
         let receiver = services.store.subscribe_events();
-        Ok(futures::stream::unfold(
-            receiver,
-            move |mut receiver| async move {
+        Ok(futures::stream::unfold(receiver, move |mut receiver| {
+            let follows = std::sync::Arc::clone(&follows);
+            async move {
                 loop {
                     match receiver.recv().await {
-                        Ok(event) if project_id.is_none_or(|id| event.project_id == Some(id)) => {
+                        Ok(event) if follows(&event) => {
                             return Some((AuditEvent::from(event), receiver));
                         }
                         Ok(_) => {}
@@ -60,7 +73,7 @@ impl Subscription {
                         Err(RecvError::Closed) => return None,
                     }
                 }
-            },
-        ))
+            }
+        }))
     }
 }

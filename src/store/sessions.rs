@@ -1,4 +1,4 @@
-//! Browser sessions: rows keyed by the SHA-256 of the cookie's value.
+//! Browser sessions: rows keyed by the BLAKE2s-256 digest of the cookie's value.
 //!
 //! The value is random (256 bits) and lives only in the browser; the
 //! database keeps its hash, so a copy of the database (a backup) signs no

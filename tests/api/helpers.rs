@@ -148,7 +148,12 @@ impl TestApp {
 
     /// A server on a fresh database, with `configure` applied to its config.
     pub async fn spawn_with(configure: impl FnOnce(&mut Config)) -> Self {
-        let database = TestDatabase::fresh(backend::current()).await;
+        Self::spawn_on(TestDatabase::fresh(backend::current()).await, configure).await
+    }
+
+    /// A server on `database`, which may hold data already (an older
+    /// release's, say: it is migrated at start-up), with `configure` applied.
+    pub async fn spawn_on(database: TestDatabase, configure: impl FnOnce(&mut Config)) -> Self {
         let mut config = Config::new(([127, 0, 0, 1], 0).into(), database.url.clone());
         // Tests may lower the argon2 cost; the default stays at the OWASP minimum.
         config.hashing = HashingConfig::INSECURE_FOR_TESTS;

@@ -58,5 +58,6 @@ mod scopes;
 mod security;
 mod store_robustness;
 mod subscriptions;
+mod upgrade;
 mod verify;
 mod webhooks;

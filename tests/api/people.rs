@@ -26,8 +26,7 @@ const REMOVE_MEMBER: &str = "mutation($i: RemoveProjectMemberInput!) {
     removeProjectMember(input: $i) { removedUserId } }";
 const SET_USER_STATE: &str =
     "mutation($i: SetUserStateInput!) { setUserState(input: $i) { user { state } } }";
-const UPDATE_USER: &str =
-    "mutation($i: UpdateUserInput!) { updateUser(input: $i) { user { administrator displayName } } }";
+const UPDATE_USER: &str = "mutation($i: UpdateUserInput!) { updateUser(input: $i) { user { administrator displayName } } }";
 const RESET_PASSWORD: &str =
     "mutation($i: ResetUserPasswordInput!) { resetUserPassword(input: $i) { user { id } } }";
 const DELETE_USER: &str =
@@ -63,7 +62,11 @@ fn person(username: &str) -> Auth {
 
 /// The error code of a reply, or "OK".
 fn outcome(reply: &Reply) -> String {
-    reply.codes().first().cloned().unwrap_or_else(|| "OK".to_owned())
+    reply
+        .codes()
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "OK".to_owned())
 }
 
 fn project_ids(data: &Value) -> Vec<String> {
@@ -78,7 +81,11 @@ async fn members_act_with_their_role_in_their_projects_and_see_no_other() {
     app.enable_access_control().await;
     let a = app.create_project(&Auth::admin(), "a").await;
     let b = app.create_project(&Auth::admin(), "b").await;
-    for (name, role) in [("owner", "OWNER"), ("member", "MEMBER"), ("reader", "READ_ONLY")] {
+    for (name, role) in [
+        ("owner", "OWNER"),
+        ("member", "MEMBER"),
+        ("reader", "READ_ONLY"),
+    ] {
         let id = user(&app, name).await;
         add(&app, &a, &id, role).await;
     }
@@ -96,28 +103,59 @@ async fn members_act_with_their_role_in_their_projects_and_see_no_other() {
         assert_eq!(data["node"], Value::Null, "{name} must not see b by id");
     }
 
-    let create_key = |project: &str, role: &str| {
-        json!({ "i": { "projectId": project, "name": "k", "role": role } })
-    };
-    let member_of = |project: &str, user: &str| {
-        json!({ "i": { "projectId": project, "userId": user, "role": "READ_ONLY" } })
-    };
+    let create_key = |project: &str, role: &str| json!({ "i": { "projectId": project, "name": "k", "role": role } });
+    let member_of = |project: &str, user: &str| json!({ "i": { "projectId": project, "userId": user, "role": "READ_ONLY" } });
     // (who, query, variables, expected): the roles table of keys, for people.
     let cases: Vec<(&str, &str, Value, &str)> = vec![
         ("owner", CREATE_KEY, create_key(&a, "OWNER"), "OK"),
         ("member", CREATE_KEY, create_key(&a, "OWNER"), "FORBIDDEN"),
         ("member", CREATE_KEY, create_key(&a, "READ_ONLY"), "OK"),
-        ("reader", CREATE_KEY, create_key(&a, "READ_ONLY"), "FORBIDDEN"),
-        ("outsider", CREATE_KEY, create_key(&a, "READ_ONLY"), "NOT_FOUND"),
-        ("owner", CREATE_KEY, create_key(&b, "READ_ONLY"), "NOT_FOUND"),
+        (
+            "reader",
+            CREATE_KEY,
+            create_key(&a, "READ_ONLY"),
+            "FORBIDDEN",
+        ),
+        (
+            "outsider",
+            CREATE_KEY,
+            create_key(&a, "READ_ONLY"),
+            "NOT_FOUND",
+        ),
+        (
+            "owner",
+            CREATE_KEY,
+            create_key(&b, "READ_ONLY"),
+            "NOT_FOUND",
+        ),
         ("member", ADD_MEMBER, member_of(&a, &outsider), "FORBIDDEN"),
         ("owner", ADD_MEMBER, member_of(&b, &outsider), "NOT_FOUND"),
         ("owner", ADD_MEMBER, member_of(&a, &outsider), "OK"),
         ("owner", USERS, json!({}), "FORBIDDEN"),
-        ("member", UPDATE_PROJECT, json!({ "i": { "id": a, "name": "a2" } }), "FORBIDDEN"),
-        ("owner", UPDATE_PROJECT, json!({ "i": { "id": a, "name": "a2" } }), "OK"),
-        ("owner", DELETE_PROJECT, json!({ "i": { "id": a } }), "FORBIDDEN"),
-        ("outsider", CREATE_PROJECT, json!({ "i": { "name": "theirs" } }), "OK"),
+        (
+            "member",
+            UPDATE_PROJECT,
+            json!({ "i": { "id": a, "name": "a2" } }),
+            "FORBIDDEN",
+        ),
+        (
+            "owner",
+            UPDATE_PROJECT,
+            json!({ "i": { "id": a, "name": "a2" } }),
+            "OK",
+        ),
+        (
+            "owner",
+            DELETE_PROJECT,
+            json!({ "i": { "id": a } }),
+            "FORBIDDEN",
+        ),
+        (
+            "outsider",
+            CREATE_PROJECT,
+            json!({ "i": { "name": "theirs" } }),
+            "OK",
+        ),
     ];
     for (who, query, variables, expected) in cases {
         let reply = app.gql(query, variables.clone(), &person(who)).await;
@@ -190,7 +228,11 @@ async fn removing_lowering_disabling_and_resetting_hold_from_the_next_request_on
             .await
             .assert_unauthenticated();
         let data = server
-            .ok(VIEWER, json!({}), &Auth::basic("ada", "another password of ada"))
+            .ok(
+                VIEWER,
+                json!({}),
+                &Auth::basic("ada", "another password of ada"),
+            )
             .await;
         assert_eq!(data["viewer"]["kind"], "USER");
     }
@@ -200,15 +242,25 @@ async fn the_last_active_administrator_stays_and_only_disabled_users_are_deleted
     let app = TestApp::spawn().await;
     app.enable_access_control().await;
     let data = app
-        .ok("{ viewer { kind user { id username administrator state } } }", json!({}), &Auth::admin())
+        .ok(
+            "{ viewer { kind user { id username administrator state } } }",
+            json!({}),
+            &Auth::admin(),
+        )
         .await;
     assert_eq!(data["viewer"]["kind"], "ADMIN");
     assert_eq!(data["viewer"]["user"]["administrator"], true);
     let admin = id_of(&data["viewer"]["user"]);
 
     for (query, variables) in [
-        (SET_USER_STATE, json!({ "i": { "id": admin, "state": "DISABLED" } })),
-        (UPDATE_USER, json!({ "i": { "id": admin, "administrator": false } })),
+        (
+            SET_USER_STATE,
+            json!({ "i": { "id": admin, "state": "DISABLED" } }),
+        ),
+        (
+            UPDATE_USER,
+            json!({ "i": { "id": admin, "administrator": false } }),
+        ),
     ] {
         app.gql(query, variables, &Auth::admin())
             .await
@@ -219,10 +271,18 @@ async fn the_last_active_administrator_stays_and_only_disabled_users_are_deleted
         .await
         .assert_code("CONFLICT");
     // A second administrator: now the first may step down.
-    app.ok(UPDATE_USER, json!({ "i": { "id": ada, "administrator": true } }), &Auth::admin())
-        .await;
+    app.ok(
+        UPDATE_USER,
+        json!({ "i": { "id": ada, "administrator": true } }),
+        &Auth::admin(),
+    )
+    .await;
     let data = app
-        .ok(UPDATE_USER, json!({ "i": { "id": admin, "administrator": false } }), &person("ada"))
+        .ok(
+            UPDATE_USER,
+            json!({ "i": { "id": admin, "administrator": false } }),
+            &person("ada"),
+        )
         .await;
     assert_eq!(data["updateUser"]["user"]["administrator"], false);
     // Usernames are unique without regard to case.
@@ -234,9 +294,15 @@ async fn the_last_active_administrator_stays_and_only_disabled_users_are_deleted
     .await
     .assert_code("CONFLICT");
     // Disabled, then deleted: gone, and their credentials with them.
-    app.ok(SET_USER_STATE, json!({ "i": { "id": admin, "state": "DISABLED" } }), &person("ada"))
+    app.ok(
+        SET_USER_STATE,
+        json!({ "i": { "id": admin, "state": "DISABLED" } }),
+        &person("ada"),
+    )
+    .await;
+    let data = app
+        .ok(DELETE_USER, json!({ "i": { "id": admin } }), &person("ada"))
         .await;
-    let data = app.ok(DELETE_USER, json!({ "i": { "id": admin } }), &person("ada")).await;
     assert_eq!(data["deleteUser"]["deletedUserId"], json!(admin));
     app.gql(VIEWER, json!({}), &Auth::admin())
         .await
@@ -249,7 +315,7 @@ async fn keys_and_the_trail_name_the_person_who_acted() {
     let project = app.default_project(&Auth::admin()).await;
     let ada = user(&app, "ada").await;
     add(&app, &project, &ada, "OWNER").await;
-    let key = app.create_key(&person("ada"), &project, "READ_ONLY").await;
+    let key = app.create_key(&person("ada"), &project, "OWNER").await;
     let by_key = app.create_key(&key.auth(), &project, "READ_ONLY").await;
     for (id, creator) in [(&key.id, json!("ada")), (&by_key.id, Value::Null)] {
         let data = app
@@ -259,7 +325,11 @@ async fn keys_and_the_trail_name_the_person_who_acted() {
                 &Auth::admin(),
             )
             .await;
-        assert_eq!(data["node"]["createdBy"]["username"].clone(), creator, "{id}");
+        assert_eq!(
+            data["node"]["createdBy"]["username"].clone(),
+            creator,
+            "{id}"
+        );
     }
     let data = app
         .ok(
