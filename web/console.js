@@ -1,18 +1,32 @@
 // keyward console: entry point. Loads who the caller is, then shows the
-// sign-in form, the Projects page (administrator, or anyone while access
-// control is off) or the "API & Keys" page of a project.
+// sign-in form or a page of the console.
 //
 // Routes (in the URL fragment, never holding secrets):
-//   #/projects       the administrator's project list
-//   #/projects/<id>  API & Keys of one project
-// An API key only ever sees its own project's page.
+//   #/projects               the project list (all of them for an
+//                            administrator, their own for a user)
+//   #/projects/<id>          API & Keys of one project
+//   #/projects/<id>/members  Members of one project
+//   #/users                  the administrators' Users page
+//   #/account                My account (a signed-in user)
+// An API key only ever sees its own project's pages.
 
 import { h, icon, clear } from './js/dom.js';
-import { gql, signedInAs, clearCredentials, setUnauthenticatedHandler } from './js/api.js';
+import {
+  gql,
+  signedInAs,
+  signInMethod,
+  clearCredentials,
+  loadSession,
+  signOutSession,
+  setUnauthenticatedHandler,
+} from './js/api.js';
 import { INIT, PROJECTS } from './js/queries.js';
 import { renderSignIn, accessControlBanner } from './js/auth.js';
 import { projectsView } from './js/projects.js';
 import { keysView } from './js/keys.js';
+import { membersView } from './js/members.js';
+import { usersView } from './js/users.js';
+import { accountView } from './js/account.js';
 import { errorBox, announce, menuButton, ROLE_LABELS } from './js/ui.js';
 
 const ALL_ROLES = ['OWNER', 'MEMBER', 'READ_ONLY'];
@@ -27,27 +41,66 @@ let app = null;
 let navigated = false;
 
 function makeApp(data) {
-  const viewer = data.viewer;
-  const isAdmin = viewer.kind === 'ADMIN' || viewer.kind === 'ANONYMOUS';
-  const role = viewer.role;
-  let creatableRoles = [];
-  if (isAdmin || role === 'OWNER') creatableRoles = ALL_ROLES;
-  else if (role === 'MEMBER') creatableRoles = ['MEMBER', 'READ_ONLY'];
-  return {
-    viewer,
+  const app = {
+    viewer: data.viewer,
     accessControl: data.accessControl,
     currentProject: null,
-    can: {
-      manageProjects: isAdmin,
-      editProject: isAdmin || role === 'OWNER',
+    /** What the caller may do outside any one project (see `access` for a project). */
+    get can() {
+      const kind = this.viewer.kind;
+      const everything = kind === 'ADMIN' || kind === 'ANONYMOUS';
+      return {
+        // Administrators (and anyone while access control is off) see every
+        // project, users the projects they are members of; a key only its own.
+        listProjects: kind !== 'API_KEY',
+        createProject: everything || kind === 'USER',
+        deleteProject: everything,
+        manageUsers: kind === 'ADMIN',
+        // Picking users for a project needs the users list: administrators only.
+        listUsers: everything,
+      };
     },
-    creatableRoles,
-    canManageKey(key) {
-      return creatableRoles.includes(key.role);
+    /**
+     * The caller's powers in project `projectId`: its role there (OWNER for
+     * administrators and anyone while access control is off), the key roles
+     * it may create and manage, whether it edits the project and manages
+     * its members. The server decides; this only chooses what to offer.
+     */
+    access(projectId) {
+      const v = this.viewer;
+      let role = null;
+      if (v.kind === 'ADMIN' || v.kind === 'ANONYMOUS') role = 'OWNER';
+      else if (v.kind === 'API_KEY') role = v.project?.id === projectId ? v.role : null;
+      else role = v.user?.memberships.find((m) => m.project.id === projectId)?.role ?? null;
+      let creatableRoles = [];
+      if (role === 'OWNER') creatableRoles = ALL_ROLES;
+      else if (role === 'MEMBER') creatableRoles = ['MEMBER', 'READ_ONLY'];
+      return {
+        role,
+        creatableRoles,
+        editProject: role === 'OWNER',
+        manageMembers: role === 'OWNER',
+        canManageKey: (key) => creatableRoles.includes(key.role),
+      };
+    },
+    /**
+     * Takes a fresher `viewer` (pages load it with their data, so a role
+     * changed meanwhile is seen); the top bar follows what it shows.
+     */
+    refreshViewer(viewer) {
+      if (!viewer) return;
+      const shown = (v) => JSON.stringify([v.kind, v.role, v.user?.displayName, v.user?.administrator, v.apiKey?.name]);
+      const changed = shown(viewer) !== shown(this.viewer);
+      this.viewer = viewer;
+      if (changed) renderTopbar();
     },
     navigate(hash) {
       if (location.hash === hash) route();
       else location.hash = hash;
+    },
+    /** Loads everything again (after a change to the caller's own powers). */
+    reload() {
+      boot();
     },
     setTitle(text) {
       document.title = `${text} · keyward`;
@@ -59,11 +112,16 @@ function makeApp(data) {
     signOut(message) {
       signOut(message);
     },
+    /** The server has ended this console's sign-in (e.g. sign out everywhere). */
+    signedOutByServer(message) {
+      signedOutByServer(message);
+    },
     afterAccessControlDisabled() {
       clearCredentials();
       boot();
     },
   };
+  return app;
 }
 
 // ---- boot and sign-in ----------------------------------------------------------
@@ -74,12 +132,14 @@ async function boot() {
   renderTopbar();
   clear(main).append(h('div', { class: 'loading', role: 'status' }, h('span', { class: 'spinner', 'aria-hidden': 'true' }), 'Loading…'));
   try {
+    // Without stored Basic credentials, a session cookie may sign us in.
+    if (signInMethod() !== 'basic') await loadSession();
     const data = await gql(INIT, {}, { silent: true });
     start(data);
   } catch (error) {
     if (error.code === 'UNAUTHENTICATED') {
       const hadCredentials = signedInAs();
-      showSignIn(hadCredentials ? 'The server no longer accepts the credentials of this session. Sign in again.' : null);
+      showSignIn(hadCredentials ? 'The server no longer accepts the credentials of this session. Sign in again.' : signInFailedNotice());
       return;
     }
     app = null;
@@ -88,6 +148,17 @@ async function boot() {
     retry.addEventListener('click', boot);
     clear(main).append(h('div', { class: 'page-narrow' }, h('h1', {}, 'The console could not load'), errorBox(error.message, retry)));
   }
+}
+
+/**
+ * The HTML sign-in form (for browsers without JavaScript) comes back to
+ * `/?signInFailed=1` when it failed: say so once, and drop it from the URL.
+ */
+function signInFailedNotice() {
+  const params = new URLSearchParams(location.search);
+  if (!params.has('signInFailed')) return null;
+  history.replaceState(null, '', `${location.pathname}${location.hash}`);
+  return 'Sign-in failed: the username or password is wrong, or the account is disabled.';
 }
 
 function start(data) {
@@ -104,6 +175,8 @@ function start(data) {
 
 function showSignIn(notice) {
   const username = signedInAs() || '';
+  // An access key signed in with Basic credentials; a user (usually) with a session.
+  const method = signInMethod() === 'basic' ? 'key' : 'user';
   clearCredentials();
   app = null;
   clear(bannerSlot);
@@ -113,23 +186,49 @@ function showSignIn(notice) {
   renderSignIn(main, {
     notice,
     username,
+    method,
     onSignedIn: (data) => {
       const key = data.viewer.apiKey;
-      announce(key ? `Signed in with API key “${key.name}”.` : `Signed in as ${signedInAs()}.`);
+      const user = data.viewer.user;
+      announce(key ? `Signed in with API key “${key.name}”.` : `Signed in as ${user?.displayName || signedInAs()}.`);
       start(data);
     },
   });
 }
 
-function signOut(message) {
+async function signOut(message) {
+  if (signInMethod() === 'session') {
+    try {
+      await signOutSession();
+    } catch (error) {
+      // The cookie still works: staying signed in is the honest answer.
+      announce(`Could not sign out: ${error.message}`, 'error');
+      return;
+    }
+  }
   clearCredentials();
   showSignIn(message || null);
   announce('Signed out.');
 }
 
+async function signedOutByServer(message) {
+  if (signInMethod() === 'session') {
+    // The session has ended already; this only clears its cookie.
+    await signOutSession().catch(() => {});
+  }
+  clearCredentials();
+  showSignIn(message || null);
+}
+
 setUnauthenticatedHandler(() => {
-  // Credentials refused mid-session (key deactivated or deleted, password changed…).
-  if (app) showSignIn('The server refused the credentials of this session (the key may have been deactivated or deleted). Sign in again.');
+  // Credentials refused mid-session (key deactivated or deleted, password
+  // changed, session expired or ended elsewhere…).
+  if (!app) return;
+  showSignIn(
+    signInMethod() === 'session'
+      ? 'Your session has ended (it expired, was signed out elsewhere, or your account changed). Sign in again.'
+      : 'The server refused the credentials of this session (the key may have been deactivated or deleted). Sign in again.',
+  );
 });
 
 // ---- chrome: top bar and banner ------------------------------------------------------
@@ -147,26 +246,32 @@ function renderTopbar() {
   clear(topbar);
   const brand = h(
     'a',
-    { href: app?.can.manageProjects ? '#/projects' : '#/', class: 'brand', 'aria-label': 'keyward console home' },
+    { href: app?.can.listProjects ? '#/projects' : '#/', class: 'brand', 'aria-label': 'keyward console home' },
     h('span', { class: 'brand-mark', 'aria-hidden': 'true' }, icon('key', { size: 18 })),
     h('span', { class: 'brand-name' }, 'keyward'),
   );
   const nav = h('nav', { class: 'topnav', 'aria-label': 'Main' });
   if (app) {
-    const onProjects = !location.hash.startsWith('#/projects/');
-    if (app.can.manageProjects) {
+    const onProjectPage = location.hash.startsWith('#/projects/');
+    const onProjects = !onProjectPage && !['#/users', '#/account'].includes(location.hash);
+    if (app.can.listProjects) {
       nav.append(h('a', { href: '#/projects', class: 'topnav-link', 'aria-current': onProjects ? 'page' : null, 'data-testid': 'nav-projects' }, 'Projects'));
     }
+    if (app.can.manageUsers) {
+      nav.append(
+        h('a', { href: '#/users', class: 'topnav-link', 'aria-current': location.hash === '#/users' ? 'page' : null, 'data-testid': 'nav-users' }, 'Users'),
+      );
+    }
     const project = app.currentProject || app.viewer.project;
-    if (project && (!onProjects || !app.can.manageProjects)) {
+    if (project && (onProjectPage || !app.can.listProjects)) {
       nav.append(
         h(
           'span',
           { class: 'topnav-project', 'data-testid': 'current-project' },
           h('span', { class: 'topnav-label' }, 'Project'),
-          // Administrators (and anyone while access control is off) switch
-          // projects from here; an API key only ever has its own.
-          app.can.manageProjects
+          // Whoever has a projects list switches projects from here; an
+          // API key only ever has its own.
+          app.can.listProjects
             ? projectSwitcher(project)
             : h('span', { class: 'topnav-project-name' }, project.name),
         ),
@@ -176,33 +281,7 @@ function renderTopbar() {
   const right = h('div', { class: 'topbar-right' });
   right.append(h('a', { href: '/graphql', class: 'topnav-link', 'data-testid': 'nav-graphiql' }, 'GraphiQL'));
   if (app) {
-    const v = app.viewer;
-    let who;
-    if (v.kind === 'API_KEY') {
-      who = h(
-        'span',
-        { class: 'identity', 'data-testid': 'identity', 'data-kind': v.kind, title: `API key ${v.apiKey?.accessKey || ''}` },
-        icon('key'),
-        h('span', { class: 'identity-name' }, v.apiKey?.name || 'API key'),
-        h('span', { class: 'identity-role' }, ROLE_LABELS[v.role] || v.role),
-      );
-    } else if (v.kind === 'ADMIN') {
-      who = h(
-        'span',
-        { class: 'identity', 'data-testid': 'identity', 'data-kind': v.kind },
-        icon('shield'),
-        h('span', { class: 'identity-name' }, signedInAs() || 'admin'),
-        h('span', { class: 'identity-role' }, 'Administrator'),
-      );
-    } else {
-      who = h(
-        'span',
-        { class: 'identity identity-anon', 'data-testid': 'identity', 'data-kind': v.kind, title: 'Access control is off' },
-        icon('warning'),
-        h('span', { class: 'identity-name' }, 'Anonymous'),
-      );
-    }
-    right.append(who);
+    right.append(identity(app.viewer));
     if (signedInAs()) {
       const out = h('button', { type: 'button', class: 'btn btn-ghost btn-sm', 'data-testid': 'signout' }, icon('logout'), h('span', {}, 'Sign out'));
       out.addEventListener('click', () => signOut());
@@ -211,6 +290,49 @@ function renderTopbar() {
   }
   topbar.append(h('div', { class: 'topbar-inner' }, brand, nav, right));
   if (hadSwitcherFocus) topbar.querySelector('[data-testid="project-switcher"]')?.focus();
+}
+
+/** Who is signed in, in the top bar; for a user, the link to My account. */
+function identity(v) {
+  if (v.kind === 'API_KEY') {
+    return h(
+      'span',
+      { class: 'identity', 'data-testid': 'identity', 'data-kind': v.kind, title: `API key ${v.apiKey?.accessKey || ''}` },
+      icon('key'),
+      h('span', { class: 'identity-name' }, v.apiKey?.name || 'API key'),
+      h('span', { class: 'identity-role' }, ROLE_LABELS[v.role] || v.role),
+    );
+  }
+  if (v.kind === 'ANONYMOUS') {
+    return h(
+      'span',
+      { class: 'identity identity-anon', 'data-testid': 'identity', 'data-kind': v.kind, title: 'Access control is off' },
+      icon('warning'),
+      h('span', { class: 'identity-name' }, 'Anonymous'),
+    );
+  }
+  // ADMIN or USER. An administrator signed in with Basic credentials before
+  // users existed has no user: then the name signed in with.
+  const name = v.user?.displayName || signedInAs() || 'admin';
+  const parts = [
+    icon(v.kind === 'ADMIN' ? 'shield' : 'user'),
+    h('span', { class: 'identity-name' }, name),
+    v.kind === 'ADMIN' ? h('span', { class: 'identity-role' }, 'Administrator') : null,
+  ];
+  if (!v.user) return h('span', { class: 'identity', 'data-testid': 'identity', 'data-kind': v.kind }, parts);
+  return h(
+    'a',
+    {
+      href: '#/account',
+      class: 'identity identity-link',
+      'data-testid': 'identity',
+      'data-kind': v.kind,
+      title: `My account (${v.user.username})`,
+      'aria-current': location.hash === '#/account' ? 'page' : null,
+    },
+    parts,
+    h('span', { class: 'visually-hidden' }, ': my account'),
+  );
 }
 
 /**
@@ -241,7 +363,8 @@ function projectSwitcher(current) {
         icon: node.id === current.id ? 'check' : 'folder',
         current: node.id === current.id,
         attrs: { 'data-project-id': node.id, title: node.description || null },
-        onSelect: () => app?.navigate(`#/projects/${encodeURIComponent(node.id)}`),
+        // The same tab (API & Keys or Members) of the other project.
+        onSelect: () => app?.navigate(`#/projects/${encodeURIComponent(node.id)}${location.hash.endsWith('/members') ? '/members' : ''}`),
       }));
       if (totalCount > edges.length) all.label = `All ${totalCount} projects`;
       return [...items, 'separator', all];
@@ -253,26 +376,39 @@ function projectSwitcher(current) {
 
 function route() {
   if (!app) return;
-  const match = /^#\/projects\/([^/?#]+)$/.exec(location.hash);
+  const match = /^#\/projects\/([^/?#]+)(\/members)?$/.exec(location.hash);
   clear(main);
   const view = h('div', { class: 'view' });
   main.append(view);
   app.currentProject = null;
-  if (!app.can.manageProjects) {
+  const projectPage = (projectId, members) => {
+    if (members) {
+      app.setTitle('Members');
+      membersView(view, app, projectId);
+    } else {
+      app.setTitle('API & Keys');
+      keysView(view, app, projectId);
+    }
+  };
+  if (location.hash === '#/users' && app.can.manageUsers) {
+    app.setTitle('Users');
+    usersView(view, app);
+  } else if (location.hash === '#/account' && app.viewer.user) {
+    app.setTitle('My account');
+    accountView(view, app);
+  } else if (!app.can.listProjects) {
     // An API key: its own project, whatever the URL says.
     const project = app.viewer.project;
     if (!project) {
       view.append(errorBox('This key has no project.'));
       return;
     }
-    if (location.hash !== '' && location.hash !== `#/projects/${encodeURIComponent(project.id)}`) {
-      history.replaceState(null, '', `#/projects/${encodeURIComponent(project.id)}`);
-    }
-    app.setTitle(`API & Keys · ${project.name}`);
-    keysView(view, app, project.id);
+    const home = `#/projects/${encodeURIComponent(project.id)}`;
+    const members = location.hash === `${home}/members`;
+    if (!members && location.hash !== '' && location.hash !== home) history.replaceState(null, '', home);
+    projectPage(project.id, members);
   } else if (match) {
-    app.setTitle('API & Keys');
-    keysView(view, app, decodeURIComponent(match[1]));
+    projectPage(decodeURIComponent(match[1]), Boolean(match[2]));
   } else {
     if (location.hash !== '#/projects') history.replaceState(null, '', '#/projects');
     app.setTitle('Projects');

@@ -81,7 +81,7 @@ function showAuthState() {
   const el = document.getElementById('gq-auth');
   el.textContent = auth
     ? `Signed in through the console as ${auth.username}`
-    : 'Using the browser’s credentials (if any)';
+    : 'Using this browser’s session or credentials (if any)';
   document.getElementById('gq-endpoint').textContent = endpoint;
 }
 

@@ -267,6 +267,43 @@ impl Browser {
         serde_json::from_value(items).expect("the items' testids")
     }
 
+    /// Signs in with the sign-in form: `method` "user" (username and
+    /// password, a session) or "key" (access key and secret key).
+    async fn sign_in(&self, method: &str, username: &str, secret: &str) {
+        self.click(&format!("signin-method-{method}")).await;
+        self.fill("signin-username", username).await;
+        self.fill("signin-password", secret).await;
+        self.click("signin-submit").await;
+    }
+
+    /// Opens the menu `button` in the table row `row` (a CSS selector) and
+    /// picks its item `action`.
+    async fn row_action(&self, row: &str, button: &str, action: &str) {
+        self.css(&format!("{row} [data-testid='{button}']"))
+            .await
+            .click()
+            .await
+            .expect("open the menu");
+        self.css(&format!(
+            "[role='menu']:not([hidden]) [data-testid='{action}']"
+        ))
+        .await
+        .click()
+        .await
+        .expect("pick the action");
+    }
+
+    /// The text of every element matching `selector`, in page order.
+    async fn texts(&self, selector: &str) -> Vec<String> {
+        let texts = self
+            .js(
+                "return [...document.querySelectorAll(arguments[0])].map(e => e.textContent.trim());",
+                vec![json!(selector)],
+            )
+            .await;
+        serde_json::from_value(texts).expect("texts")
+    }
+
     /// Screen readers can name every visible form control and button.
     async fn assert_every_control_is_labelled(&self) {
         let unnamed = self
@@ -399,9 +436,7 @@ async fn the_console_manages_keys_end_to_end_in_a_real_browser() {
         admin.get("signout").await;
         // Signed out, the administrator signs in again with the form.
         admin.click("signout").await;
-        admin.fill("signin-username", ADMIN.0).await;
-        admin.fill("signin-password", ADMIN.1).await;
-        admin.click("signin-submit").await;
+        admin.sign_in("user", ADMIN.0, ADMIN.1).await;
         admin.get("project-add").await;
         let enabled = app.gql("{ accessControl { enabled } }", json!({}), &Auth::admin()).await;
         assert_eq!(enabled.data()["accessControl"]["enabled"], true);
@@ -586,6 +621,7 @@ async fn the_console_manages_keys_end_to_end_in_a_real_browser() {
         // The key signs in in a fresh browser: only its own project.
         let key_browser = driver.browser().await;
         key_browser.goto(&app.url("/")).await;
+        key_browser.click("signin-method-key").await;
         key_browser.fill("signin-username", &access_key).await;
         key_browser.fill("signin-password", &secret).await;
         key_browser.assert_every_control_is_labelled().await;
@@ -810,9 +846,9 @@ async fn the_console_manages_keys_end_to_end_in_a_real_browser() {
             .await;
         let reader_browser = driver.browser().await;
         reader_browser.goto(&app.url("/")).await;
-        reader_browser.fill("signin-username", &reader.access_key).await;
-        reader_browser.fill("signin-password", &reader.secret).await;
-        reader_browser.click("signin-submit").await;
+        reader_browser
+            .sign_in("key", &reader.access_key, &reader.secret)
+            .await;
         reader_browser.key_state_becomes(&reader.access_key, "ACTIVE").await;
         let offered = reader_browser
             .js(
@@ -837,6 +873,294 @@ async fn the_console_manages_keys_end_to_end_in_a_real_browser() {
         key_browser.close().await;
         admin.assert_only_local_requests(&app).await;
         admin.close().await;
+    })
+    .await;
+}
+
+/// The people of the team below, with their passwords.
+const OWNER: (&str, &str) = ("owner", "the owner's long password");
+const READER: (&str, &str) = ("reader", "the reader's long password");
+
+/// A team of three set up in the console alone (issue 26): the
+/// administrator signs in with a password (a session: nothing stored in the
+/// page), adds a project owner and a read-only member on the Users page and
+/// puts them in a project from its Members tab. The owner signs in, sees
+/// that project only, adds a key, and the keys table says who made each
+/// key; the read-only member is offered no change.
+#[tokio::test]
+#[cfg_attr(
+    not(keyward_browser),
+    ignore = "needs Chromium: apt-get install chromium chromium-driver"
+)]
+async fn a_team_of_three_is_set_up_in_the_console_alone() {
+    backend::run_on(Backend::Sqlite, async {
+        let driver = Driver::start().await;
+        let app = TestApp::spawn().await;
+        app.enable_access_control().await;
+        let payments = app.create_project(&Auth::admin(), "payments").await;
+        // Keys from before: one made by the administrator, one by a key.
+        let by_admin = app.create_key(&Auth::admin(), &payments, "OWNER").await;
+        let by_key = app.create_key(&by_admin.auth(), &payments, "MEMBER").await;
+
+        let admin = driver.browser().await;
+        admin.goto(&app.url("/")).await;
+        admin.sign_in("user", ADMIN.0, ADMIN.1).await;
+        admin.get("nav-users").await;
+        // A session: its cookie is out of the page's reach, and the page
+        // keeps no password.
+        let kept = admin
+            .js(
+                "return JSON.stringify(sessionStorage) + JSON.stringify(localStorage) + document.cookie;",
+                vec![],
+            )
+            .await;
+        let kept = kept.as_str().unwrap_or_default().to_owned();
+        assert!(
+            !kept.contains(ADMIN.1) && !kept.contains("keyward_session"),
+            "{kept}"
+        );
+        // A reload finds the session.
+        admin.goto(&app.url("/")).await;
+        admin.get("nav-users").await;
+
+        // Users: the owner and the reader.
+        admin.click("nav-users").await;
+        admin.get("users-table").await;
+        for ((username, password), display_name) in [(OWNER, "Olive Owner"), (READER, "")] {
+            admin.click("user-add").await;
+            admin.fill("user-create-username", username).await;
+            if !display_name.is_empty() {
+                admin.fill("user-create-display-name", display_name).await;
+            }
+            admin.fill("user-create-password", password).await;
+            admin.assert_every_control_is_labelled().await;
+            admin.click("user-create-submit").await;
+            admin
+                .until(
+                    &format!("{username} is listed"),
+                    "return !!document.querySelector(`[data-testid='user-row'][data-username='${arguments[0]}'][data-state='ACTIVE']`);",
+                    vec![json!(username)],
+                )
+                .await;
+        }
+        // A username is taken whatever its case: refused in the dialog.
+        admin.click("user-add").await;
+        admin.fill("user-create-username", "OWNER").await;
+        admin.fill("user-create-password", OWNER.1).await;
+        admin.click("user-create-submit").await;
+        admin
+            .until(
+                "the taken username is refused in the dialog",
+                "const dialog = document.querySelector(\"[data-testid='user-dialog']\");
+                 return !!dialog && !!dialog.querySelector(\"[data-testid='error']\");",
+                vec![],
+            )
+            .await;
+        admin.click("dialog-cancel").await;
+        // The last administrator cannot stop being one: the refusal shows
+        // in the confirmation.
+        admin
+            .row_action(
+                "[data-testid='user-row'][data-username='admin']",
+                "user-actions",
+                "action-unmake-admin",
+            )
+            .await;
+        admin.click("confirm-ok").await;
+        admin
+            .until(
+                "the last administrator stays one",
+                "const dialog = document.querySelector(\"[data-testid='confirm-dialog']\");
+                 return !!dialog && !!dialog.querySelector(\"[data-testid='error']\");",
+                vec![],
+            )
+            .await;
+        admin.click("confirm-cancel").await;
+        admin.screenshot("users").await;
+
+        // Members: both join payments from its Members tab.
+        admin
+            .goto(&app.url(&format!("/#/projects/{payments}")))
+            .await;
+        admin.key_state_becomes(&by_admin.access_key, "ACTIVE").await;
+        admin.click("tab-members").await;
+        // Whoever creates a project is its first owner.
+        admin
+            .css("[data-testid='member-row'][data-username='admin'][data-role='OWNER']")
+            .await;
+        for (label, username, role) in [
+            ("Olive Owner (owner)", OWNER.0, "OWNER"),
+            ("reader", READER.0, "READ_ONLY"),
+        ] {
+            admin.click("member-add").await;
+            admin
+                .get("member-user")
+                .await
+                .select_by_label(label)
+                .await
+                .expect("pick the user");
+            admin
+                .get("member-role")
+                .await
+                .select_by_value(role)
+                .await
+                .expect("pick the role");
+            admin.assert_every_control_is_labelled().await;
+            admin.click("member-submit").await;
+            admin
+                .until(
+                    &format!("{username} is a member as {role}"),
+                    "return !!document.querySelector(`[data-testid='member-row'][data-username='${arguments[0]}'][data-role='${arguments[1]}']`);",
+                    vec![json!(username), json!(role)],
+                )
+                .await;
+        }
+        admin.screenshot("members").await;
+
+        // The owner, in another browser: payments only, as its owner.
+        let owner = driver.browser().await;
+        owner.goto(&app.url("/")).await;
+        owner.sign_in("user", OWNER.0, OWNER.1).await;
+        owner
+            .css("[data-testid='project-row'] [data-testid='project-open']")
+            .await;
+        assert_eq!(
+            owner.texts("[data-testid='project-open']").await,
+            ["payments"]
+        );
+        assert_eq!(owner.texts("[data-testid='project-role']").await, ["Owner"]);
+        let users_link = owner
+            .js("return !!document.querySelector(\"[data-testid='nav-users']\");", vec![])
+            .await;
+        assert_eq!(users_link, json!(false), "only administrators see Users");
+        owner.screenshot("projects-of-a-user").await;
+
+        // The owner adds a key; the table says who made each one.
+        owner.click("project-open").await;
+        owner.key_state_becomes(&by_admin.access_key, "ACTIVE").await;
+        owner.click("add-key").await;
+        owner.fill("key-name", "the owner's key").await;
+        owner.click("key-submit").await;
+        let owners_key = owner.value("new-access-key").await;
+        owner.click("secret-done").await;
+        owner.key_state_becomes(&owners_key, "ACTIVE").await;
+        for (access_key, creator) in [
+            (&owners_key, "Olive Owner"),
+            (&by_admin.access_key, ADMIN.0),
+            (&by_key.access_key, "—"),
+        ] {
+            assert_eq!(
+                owner
+                    .texts(&format!(
+                        "[data-testid='key-row'][data-access-key='{access_key}'] [data-testid='key-created-by']"
+                    ))
+                    .await,
+                [creator],
+                "the creator of {access_key}"
+            );
+        }
+        // The keys table, Created by and all, in the picture.
+        owner
+            .js(
+                "document.querySelector(\"[data-testid='keys-table']\").scrollIntoView({ block: 'center' });",
+                vec![],
+            )
+            .await;
+        owner.screenshot("api-and-keys-created-by").await;
+
+        // The owner manages the members but, not listing users, adds none.
+        owner.click("tab-members").await;
+        owner.get("member-add-note").await;
+        owner
+            .css("[data-testid='member-row'][data-username='reader'] [data-testid='member-actions']")
+            .await;
+        let add = owner
+            .js("return !!document.querySelector(\"[data-testid='member-add']\");", vec![])
+            .await;
+        assert_eq!(add, json!(false), "only administrators are offered Add Member");
+
+        // My account: a new display name, shown in the top bar at once.
+        owner.click("identity").await;
+        owner.fill("account-display-name", "Olive O.").await;
+        owner.click("account-save").await;
+        owner
+            .until(
+                "the top bar shows the new name",
+                "return document.querySelector(\"[data-testid='identity']\").textContent.includes('Olive O.');",
+                vec![],
+            )
+            .await;
+        owner.assert_every_control_is_labelled().await;
+        owner.screenshot("my-account").await;
+
+        // The reader reads: no key or member changes offered.
+        let reader = driver.browser().await;
+        reader.goto(&app.url("/")).await;
+        reader.sign_in("user", READER.0, READER.1).await;
+        reader
+            .css("[data-testid='project-row'] [data-testid='project-open']")
+            .await;
+        assert_eq!(reader.texts("[data-testid='project-role']").await, ["Read-only"]);
+        reader.click("project-open").await;
+        reader.key_state_becomes(&owners_key, "ACTIVE").await;
+        reader.click("tab-members").await;
+        reader.get("members-table").await;
+        let offered = reader
+            .js(
+                "return [...document.querySelectorAll(\"[data-testid='add-key'], [data-testid='key-actions'], [data-testid='member-add'], [data-testid='member-actions']\")].length;",
+                vec![],
+            )
+            .await;
+        assert_eq!(offered, json!(0), "a READ_ONLY member is offered changes");
+        // Signing out ends the session: a reload asks to sign in.
+        reader.click("signout").await;
+        reader.get("signin-username").await;
+        reader.goto(&app.url("/")).await;
+        reader.get("signin-username").await;
+
+        // The owner signs out everywhere: back to signing in, for good.
+        owner.click("identity").await;
+        owner.click("account-sign-out-everywhere").await;
+        owner.click("confirm-ok").await;
+        owner.get("signin-username").await;
+        owner.goto(&app.url("/")).await;
+        owner.get("signin-username").await;
+
+        // What the console set up is what the API says.
+        let team = app
+            .ok(
+                "query($id: ID!) { project(id: $id) { members { edges { node { role user { username displayName } } } } } }",
+                json!({ "id": payments }),
+                &Auth::admin(),
+            )
+            .await;
+        let mut members: Vec<(String, String, String)> = team["project"]["members"]["edges"]
+            .as_array()
+            .expect("members")
+            .iter()
+            .map(|edge| {
+                let node = &edge["node"];
+                (
+                    node["user"]["username"].as_str().unwrap_or_default().to_owned(),
+                    node["user"]["displayName"].as_str().unwrap_or_default().to_owned(),
+                    node["role"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        members.sort();
+        assert_eq!(
+            members,
+            [
+                ("admin".to_owned(), "admin".to_owned(), "OWNER".to_owned()),
+                ("owner".to_owned(), "Olive O.".to_owned(), "OWNER".to_owned()),
+                ("reader".to_owned(), "reader".to_owned(), "READ_ONLY".to_owned()),
+            ]
+        );
+
+        for browser in [admin, owner, reader] {
+            browser.assert_only_local_requests(&app).await;
+            browser.close().await;
+        }
     })
     .await;
 }

@@ -1,16 +1,27 @@
-// GraphQL client and credential store.
+// GraphQL client and the two ways of being signed in.
 //
-// Credentials are kept in memory and in sessionStorage under `keyward.auth`
-// (so that a reload, and GraphiQL opened in the same tab, stay signed in),
-// never in localStorage, the URL or the console log. Requests send them as
-// an explicit `Authorization: Basic` header with `credentials: 'omit'`, so
-// the browser neither adds Basic credentials it cached itself nor pops up
-// its own password prompt on a 401: the console shows its sign-in form.
+// - A user who signs in with username and password gets a session: the
+//   server sets the `keyward_session` cookie (HttpOnly, so this code never
+//   sees its value) and requests carry it with `credentials: 'same-origin'`
+//   and no Authorization header. The console only remembers *that* it has a
+//   session (asked from GET /auth/session on load).
+// - An API key (or a user who prefers it) signs in with Basic credentials,
+//   kept in memory and in sessionStorage under `keyward.auth` (so that a
+//   reload, and GraphiQL opened in the same tab, stay signed in), never in
+//   localStorage, the URL or the console log. Requests send them as an
+//   explicit `Authorization: Basic` header with `credentials: 'omit'`, so the
+//   browser neither adds Basic credentials it cached itself nor pops up its
+//   own password prompt on a 401: the console shows its sign-in form.
 
 export const AUTH_STORAGE_KEY = 'keyward.auth';
 const ENDPOINT = '/graphql';
+const SESSION_ENDPOINT = '/auth/session';
+const SIGN_IN_ENDPOINT = '/auth/sign-in';
+const SIGN_OUT_ENDPOINT = '/auth/sign-out';
 
 let credentials = loadCredentials();
+/** `{user, expiresAt}` while signed in with the session cookie, else null. */
+let session = null;
 let onUnauthenticated = () => {};
 
 function loadCredentials() {
@@ -34,11 +45,20 @@ function base64Utf8(text) {
   return btoa(binary);
 }
 
+/** The username (or access key) signed in, with either method; null if none. */
 export function signedInAs() {
-  return credentials ? credentials.username : null;
+  if (credentials) return credentials.username;
+  return session ? session.user.username : null;
+}
+
+/** How the console is signed in: 'basic', 'session', or null. */
+export function signInMethod() {
+  if (credentials) return 'basic';
+  return session ? 'session' : null;
 }
 
 export function setCredentials(username, secret) {
+  session = null;
   credentials = { username, authorization: `Basic ${base64Utf8(`${username}:${secret}`)}` };
   try {
     sessionStorage.setItem(AUTH_STORAGE_KEY, JSON.stringify(credentials));
@@ -47,8 +67,10 @@ export function setCredentials(username, secret) {
   }
 }
 
+/** Forgets both kinds of sign-in here (the cookie itself is the server's to end). */
 export function clearCredentials() {
   credentials = null;
+  session = null;
   try {
     sessionStorage.removeItem(AUTH_STORAGE_KEY);
   } catch {
@@ -81,6 +103,86 @@ export class ApiError extends Error {
   }
 }
 
+/** The JSON body of `response`, or null when it is not JSON. */
+async function jsonOf(response) {
+  try {
+    return await response.json();
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * An ApiError from a non-2xx answer of an /auth/ endpoint, whose body is
+ * `{"error":{code,message}}` or the GraphQL-style `{"errors":[{message,extensions:{code}}]}`.
+ */
+function authError(response, body, fallback) {
+  const error = body?.error || (Array.isArray(body?.errors) ? { message: body.errors[0]?.message, code: body.errors[0]?.extensions?.code } : null);
+  const code = error?.code || (response.status === 401 ? 'UNAUTHENTICATED' : response.status === 429 ? 'RATE_LIMITED' : 'INTERNAL');
+  let message = error?.message || fallback || `The server answered HTTP ${response.status}.`;
+  const retryAfter = response.headers.get('Retry-After');
+  if (code === 'RATE_LIMITED' && retryAfter) message += ` Try again in ${retryAfter} s.`;
+  return new ApiError(message, { code, status: response.status, retryAfter });
+}
+
+async function authFetch(path, init) {
+  try {
+    // same-origin: the session cookie goes with it, and a Set-Cookie in the
+    // answer is kept.
+    return await fetch(path, { ...init, credentials: 'same-origin', cache: 'no-store' });
+  } catch (err) {
+    throw new ApiError(`Cannot reach the server (${err.message}).`, { code: 'NETWORK' });
+  }
+}
+
+/**
+ * Asks GET /auth/session whether this browser has a session: true (and the
+ * console uses it from now on) or false. A server error throws.
+ */
+export async function loadSession() {
+  const response = await authFetch(SESSION_ENDPOINT, { method: 'GET', headers: { Accept: 'application/json' } });
+  const body = await jsonOf(response);
+  if (response.ok && body?.user) {
+    session = { user: body.user, expiresAt: body.expiresAt ?? null };
+    return true;
+  }
+  session = null;
+  // 401: no session. 404: a server without sessions.
+  if (response.status === 401 || response.status === 404) return false;
+  throw authError(response, body, 'The server could not say whether you are signed in.');
+}
+
+/**
+ * Signs in with a username and password (POST /auth/sign-in): the server
+ * sets the session cookie. Stored Basic credentials are forgotten. Throws
+ * ApiError (UNAUTHENTICATED for wrong credentials, RATE_LIMITED…).
+ */
+export async function signInWithPassword(username, password) {
+  clearCredentials();
+  const response = await authFetch(SIGN_IN_ENDPOINT, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+    body: JSON.stringify({ username, password }),
+  });
+  const body = await jsonOf(response);
+  if (!response.ok || !body?.user) throw authError(response, body);
+  session = { user: body.user, expiresAt: body.expiresAt ?? null };
+  return session;
+}
+
+/**
+ * Ends the session (POST /auth/sign-out, which clears the cookie). A 401
+ * means it had ended already. Other failures throw, and the console stays
+ * signed in (the cookie would still work).
+ */
+export async function signOutSession() {
+  const response = await authFetch(SIGN_OUT_ENDPOINT, { method: 'POST', headers: { Accept: 'application/json' } });
+  if (!response.ok && response.status !== 401) {
+    throw authError(response, await jsonOf(response), 'The server could not sign you out.');
+  }
+  session = null;
+}
+
 function errorFrom(error, response) {
   const ext = error?.extensions || {};
   // The server names the field of every BAD_USER_INPUT error it raises
@@ -109,7 +211,9 @@ export async function gql(query, variables = {}, { silent = false } = {}) {
       method: 'POST',
       headers,
       body: JSON.stringify({ query, variables }),
-      credentials: 'omit',
+      // The session cookie only when signed in with it: otherwise the
+      // browser must add nothing of its own (see the top of this file).
+      credentials: session && !credentials ? 'same-origin' : 'omit',
       cache: 'no-store',
     });
   } catch (err) {

@@ -1,5 +1,5 @@
-// The "API & Keys" page of one project: endpoint, keys table, add / activate /
-// deactivate / edit / rotate / delete.
+// The "API & Keys" page of one project: endpoint, keys table (with who
+// created each key), add / activate / deactivate / edit / rotate / delete.
 
 import { h, icon, clear, timeEl, append } from './dom.js';
 import { gql } from './api.js';
@@ -13,15 +13,17 @@ import {
   pager,
   errorBox,
   retryButton,
-  PAGE_SIZES,
   announce,
   copyButton,
   stateBadge,
   roleBadge,
   keepFocus,
+  pageSizeSelect,
+  showRowError as showRowErrorIn,
+  clearRowErrors,
   ROLE_LABELS,
 } from './ui.js';
-import { editProjectDialog } from './projects.js';
+import { editProjectDialog, projectTabs, projectNotFound } from './projects.js';
 
 const ROLE_HINTS = {
   OWNER: 'Owner manages all keys of the project and edits the project.',
@@ -48,6 +50,8 @@ export function keysView(root, app, projectId) {
   root.append(body);
   let tableSlot = null;
   let headerBuilt = false;
+  /** What the caller may do here; refreshed with each load (see app.access). */
+  let access = app.access(projectId);
 
   async function load() {
     body.setAttribute('aria-busy', 'true');
@@ -59,8 +63,10 @@ export function keysView(root, app, projectId) {
         state: state.filter || null,
       });
       if (!root.isConnected) return; // navigated away meanwhile
+      app.refreshViewer(state.data.viewer);
+      access = app.access(projectId);
       if (!state.data.project) {
-        renderNotFound();
+        projectNotFound(body, app);
         return;
       }
       if (!headerBuilt) {
@@ -80,19 +86,6 @@ export function keysView(root, app, projectId) {
     } finally {
       body.removeAttribute('aria-busy');
     }
-  }
-
-  function renderNotFound() {
-    clear(body).append(
-      h(
-        'div',
-        { class: 'card empty' },
-        h('h1', { tabindex: '-1' }, 'Project not found'),
-        h('p', { class: 'muted' }, 'It does not exist, was deleted, or is not visible to you.'),
-        app.can.manageProjects ? h('a', { href: '#/projects', class: 'btn btn-secondary' }, 'Back to projects') : null,
-      ),
-    );
-    app.setTitle('Project not found');
   }
 
   // ---- page skeleton: heading, project card, keys card -------------------------
@@ -115,7 +108,7 @@ export function keysView(root, app, projectId) {
     verifyCode = h('code', { class: 'endpoint', 'data-testid': 'verify-url' }, project.verifyUrl);
 
     const headActions = h('div', { class: 'page-actions' });
-    if (app.can.editProject) {
+    if (access.editProject) {
       const edit = h('button', { type: 'button', class: 'btn btn-secondary', 'data-testid': 'project-edit' }, icon('pencil'), h('span', {}, 'Edit project'));
       edit.addEventListener('click', () => editProjectDialog(state.data.project, load));
       headActions.append(edit);
@@ -129,7 +122,7 @@ export function keysView(root, app, projectId) {
       ),
     );
 
-    const crumbs = app.can.manageProjects
+    const crumbs = app.can.listProjects
       ? h(
           'nav',
           { class: 'breadcrumbs', 'aria-label': 'Breadcrumb' },
@@ -137,7 +130,7 @@ export function keysView(root, app, projectId) {
         )
       : null;
 
-    const addButton = app.creatableRoles.length
+    const addButton = access.creatableRoles.length
       ? h('button', { type: 'button', class: 'btn btn-primary', 'data-testid': 'add-key' }, icon('plus'), h('span', {}, 'Add API Key'))
       : null;
     addButton?.addEventListener('click', openAdd);
@@ -170,6 +163,7 @@ export function keysView(root, app, projectId) {
         ),
         headActions,
       ),
+      projectTabs(project.id, 'keys'),
       h(
         'section',
         { class: 'card project-card', 'aria-labelledby': 'endpoint-title', 'data-testid': 'project-card' },
@@ -233,7 +227,7 @@ export function keysView(root, app, projectId) {
           { class: 'empty', 'data-testid': 'keys-empty' },
           icon('key', { size: 32 }),
           h('p', {}, state.filter ? 'No keys in this state.' : 'No API keys yet.'),
-          app.creatableRoles.length && !state.filter
+          access.creatableRoles.length && !state.filter
             ? h('p', { class: 'muted' }, 'Add an API key to call this project’s API.')
             : null,
         ),
@@ -252,7 +246,7 @@ export function keysView(root, app, projectId) {
               h(
                 'tr',
                 { role: 'row' },
-                ['State', 'Name', 'Access key', 'Role', 'Scopes', 'Created', 'Last used', 'Expires', 'Failed auth'].map((label) =>
+                ['State', 'Name', 'Access key', 'Role', 'Scopes', 'Created', 'Created by', 'Last used', 'Expires', 'Failed auth'].map((label) =>
                   h('th', { scope: 'col', role: 'columnheader' }, label),
                 ),
                 h('th', { scope: 'col', role: 'columnheader', class: 'col-actions' }, h('span', { class: 'visually-hidden' }, 'Actions')),
@@ -263,17 +257,6 @@ export function keysView(root, app, projectId) {
         ),
       );
     }
-    const pageSize = h(
-      'select',
-      { id: 'keys-page-size', class: 'input input-sm', 'data-testid': 'page-size' },
-      PAGE_SIZES.map((n) => h('option', { value: String(n), selected: n === state.size }, `${n} / page`)),
-    );
-    pageSize.addEventListener('change', () => {
-      state.size = Number(pageSize.value);
-      state.cursors = [null];
-      state.index = 0;
-      load();
-    });
     tableSlot.append(
       pager({
         label: 'API keys',
@@ -293,7 +276,16 @@ export function keysView(root, app, projectId) {
           state.index += 1;
           load();
         },
-        extra: h('div', { class: 'page-size' }, h('label', { for: 'keys-page-size', class: 'visually-hidden' }, 'Rows per page'), pageSize),
+        extra: pageSizeSelect({
+          id: 'keys-page-size',
+          size: state.size,
+          onChange: (size) => {
+            state.size = size;
+            state.cursors = [null];
+            state.index = 0;
+            load();
+          },
+        }),
       }),
     );
   }
@@ -317,6 +309,7 @@ export function keysView(root, app, projectId) {
       h('td', { role: 'cell', 'data-label': 'Role' }, roleBadge(key.role)),
       h('td', { role: 'cell', 'data-label': 'Scopes', 'data-testid': 'key-scopes' }, scopeList(key.scopes)),
       h('td', { role: 'cell', 'data-label': 'Created' }, timeEl(key.createdAt, { style: 'date' })),
+      h('td', { role: 'cell', 'data-label': 'Created by', 'data-testid': 'key-created-by' }, createdBy(key.createdBy)),
       h('td', { role: 'cell', 'data-label': 'Last used' }, timeEl(key.lastUsedAt, { style: 'relative', fallback: 'Never' })),
       h(
         'td',
@@ -352,7 +345,7 @@ export function keysView(root, app, projectId) {
         h('span', { class: 'hide-narrow' }, 'View in API'),
       ),
     );
-    if (app.canManageKey(key)) {
+    if (access.canManageKey(key)) {
       actions.append(
         menuButton({
           label: `Actions for key ${key.name}`,
@@ -405,24 +398,11 @@ export function keysView(root, app, projectId) {
   }
 
   function showRowError(key, error) {
-    for (const old of tableSlot.querySelectorAll('.row-error')) old.remove();
-    const row = rowOf(key);
-    if (!row) {
-      tableSlot.prepend(errorBox(error.message));
-      return;
-    }
-    const columns = row.children.length;
-    row.after(
-      h(
-        'tr',
-        { class: 'row-error', role: 'row', 'data-testid': 'row-error', 'data-key-id': key.id },
-        h('td', { role: 'cell', colspan: String(columns) }, errorBox(`${key.name}: ${error.message}`)),
-      ),
-    );
+    showRowErrorIn(tableSlot, rowOf(key), `${key.name}: ${error.message}`, { 'data-key-id': key.id });
   }
 
   async function setState(key, next) {
-    for (const old of tableSlot.querySelectorAll('.row-error')) old.remove();
+    clearRowErrors(tableSlot);
     const row = rowOf(key);
     row?.setAttribute('aria-busy', 'true');
     try {
@@ -524,7 +504,7 @@ export function keysView(root, app, projectId) {
   }
 
   function openAdd() {
-    const roles = app.creatableRoles;
+    const roles = access.creatableRoles;
     const defaultRole = roles.includes('MEMBER') ? 'MEMBER' : roles[0];
     const minExpiry = localDateTimeValue(new Date(Date.now() + 60_000));
     formDialog({
@@ -646,6 +626,16 @@ export function keysView(root, app, projectId) {
 /** The scopes typed into Add API Key: separated by spaces and/or commas. */
 function splitScopes(text) {
   return (text || '').split(/[\s,]+/).filter((scope) => scope !== '');
+}
+
+/**
+ * Who created a key: their display name (username in the tooltip), or "—"
+ * when nobody is known (made by a key, with access control off, before
+ * people existed, or by a user since deleted).
+ */
+function createdBy(user) {
+  if (!user) return h('span', { class: 'muted', title: 'Created by an API key, with access control off, or by a user since deleted' }, '—');
+  return h('span', { class: 'created-by', title: user.username }, user.displayName || user.username);
 }
 
 /** A key's scopes as tags, or a muted "None". */

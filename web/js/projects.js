@@ -1,9 +1,51 @@
-// The administrator's Projects page: list (paged), create, edit, delete, open.
+// The Projects page: list (paged), create, edit, delete, open. An
+// administrator sees every project; a user the projects they are a member
+// of (the server filters), with their role in each. Also what a project's
+// pages share: their tabs and "not found".
 
 import { h, icon, clear, timeEl } from './dom.js';
 import { gql } from './api.js';
 import { PROJECTS, CREATE_PROJECT, UPDATE_PROJECT, DELETE_PROJECT, DISABLE_ACCESS_CONTROL, viewInApiUrl } from './queries.js';
-import { field, formDialog, confirmDialog, menuButton, pager, errorBox, retryButton, PAGE_SIZES, announce, keepFocus } from './ui.js';
+import {
+  field,
+  formDialog,
+  confirmDialog,
+  menuButton,
+  pager,
+  errorBox,
+  retryButton,
+  announce,
+  keepFocus,
+  pageSizeSelect,
+  roleBadge,
+  tabNav,
+} from './ui.js';
+
+/** The tabs of a project's pages; `current` is 'keys' or 'members'. */
+export function projectTabs(projectId, current) {
+  const base = `#/projects/${encodeURIComponent(projectId)}`;
+  return tabNav({
+    label: 'Project',
+    tabs: [
+      { href: base, label: 'API & Keys', testid: 'tab-keys', icon: 'key', current: current === 'keys' },
+      { href: `${base}/members`, label: 'Members', testid: 'tab-members', icon: 'users', current: current === 'members' },
+    ],
+  });
+}
+
+/** Replaces `body` with "Project not found" (missing, deleted, or not visible). */
+export function projectNotFound(body, app) {
+  clear(body).append(
+    h(
+      'div',
+      { class: 'card empty' },
+      h('h1', { tabindex: '-1' }, 'Project not found'),
+      h('p', { class: 'muted' }, 'It does not exist, was deleted, or is not visible to you.'),
+      app.can.listProjects ? h('a', { href: '#/projects', class: 'btn btn-secondary' }, 'Back to projects') : null,
+    ),
+  );
+  app.setTitle('Project not found');
+}
 
 /** Opens the edit dialog for `project`; resolves after a successful save. */
 export function editProjectDialog(project, onSaved) {
@@ -37,13 +79,13 @@ export function projectsView(root, app) {
   const state = { cursors: [null], index: 0, size: 20, data: null, created: null };
   const content = h('div', { class: 'view-body' });
 
-  const addButton = h(
-    'button',
-    { type: 'button', class: 'btn btn-primary', 'data-testid': 'project-add' },
-    icon('plus'),
-    h('span', {}, 'Add Project'),
-  );
-  addButton.addEventListener('click', openCreate);
+  // A user sees their own projects only; an administrator (or anyone while
+  // access control is off) every one.
+  const ownOnly = app.viewer.kind === 'USER';
+  const addButton = app.can.createProject
+    ? h('button', { type: 'button', class: 'btn btn-primary', 'data-testid': 'project-add' }, icon('plus'), h('span', {}, 'Add Project'))
+    : null;
+  addButton?.addEventListener('click', openCreate);
 
   root.append(
     h(
@@ -53,7 +95,13 @@ export function projectsView(root, app) {
         'div',
         {},
         h('h1', { tabindex: '-1' }, 'Projects'),
-        h('p', { class: 'lead' }, 'Work is organised in projects. Each API key belongs to one project and reaches only that project.'),
+        h(
+          'p',
+          { class: 'lead' },
+          ownOnly
+            ? 'The projects you are a member of. What you may do in each follows your role there; a project you add makes you its owner.'
+            : 'Work is organised in projects. Each API key belongs to one project and reaches only that project.',
+        ),
       ),
       h('div', { class: 'page-actions' }, addButton),
     ),
@@ -66,6 +114,7 @@ export function projectsView(root, app) {
     try {
       state.data = await gql(PROJECTS, { first: state.size, after: state.cursors[state.index] });
       if (!root.isConnected) return; // navigated away meanwhile
+      app.refreshViewer(state.data.viewer);
       keepFocus(content, render);
     } catch (error) {
       if (error.handled) return;
@@ -105,6 +154,7 @@ export function projectsView(root, app) {
           'tr',
           { role: 'row' },
           h('th', { scope: 'col', role: 'columnheader' }, 'Name'),
+          ownOnly ? h('th', { scope: 'col', role: 'columnheader' }, 'Your role') : null,
           h('th', { scope: 'col', role: 'columnheader' }, 'API keys'),
           h('th', { scope: 'col', role: 'columnheader' }, 'Created'),
           h('th', { scope: 'col', role: 'columnheader', class: 'col-actions' }, h('span', { class: 'visually-hidden' }, 'Actions')),
@@ -119,8 +169,14 @@ export function projectsView(root, app) {
           'div',
           { class: 'empty' },
           icon('folder', { size: 32 }),
-          h('p', {}, 'No projects yet.'),
-          h('p', { class: 'muted' }, 'Add a project, then add API keys to it.'),
+          h('p', {}, ownOnly ? 'You are not a member of any project yet.' : 'No projects yet.'),
+          h(
+            'p',
+            { class: 'muted' },
+            ownOnly
+              ? 'Add a project, or ask an administrator or a project’s owner to add you to theirs.'
+              : 'Add a project, then add API keys to it.',
+          ),
         ),
       );
     } else {
@@ -145,31 +201,26 @@ export function projectsView(root, app) {
           state.index += 1;
           load();
         },
-        extra: pageSizeSelect(),
+        extra: pageSizeSelect({
+          id: 'projects-page-size',
+          size: state.size,
+          onChange: (size) => {
+            state.size = size;
+            state.cursors = [null];
+            state.index = 0;
+            load();
+          },
+        }),
       }),
     );
     content.append(card);
-  }
-
-  function pageSizeSelect() {
-    const select = h(
-      'select',
-      { id: 'projects-page-size', class: 'input input-sm', 'data-testid': 'page-size' },
-      PAGE_SIZES.map((n) => h('option', { value: String(n), selected: n === state.size }, `${n} / page`)),
-    );
-    select.addEventListener('change', () => {
-      state.size = Number(select.value);
-      state.cursors = [null];
-      state.index = 0;
-      load();
-    });
-    return h('div', { class: 'page-size' }, h('label', { for: 'projects-page-size', class: 'visually-hidden' }, 'Rows per page'), select);
   }
 
   function projectRow(project) {
     const href = `#/projects/${encodeURIComponent(project.id)}`;
     const keys = project.keys.totalCount;
     const active = project.activeKeys.totalCount;
+    const access = app.access(project.id);
     const row = h(
       'tr',
       { role: 'row', 'data-testid': 'project-row', 'data-project-id': project.id, 'data-focus-key': project.id },
@@ -179,6 +230,9 @@ export function projectsView(root, app) {
         h('a', { href, class: 'row-title', 'data-testid': 'project-open' }, project.name),
         project.description ? h('div', { class: 'row-sub' }, project.description) : null,
       ),
+      ownOnly
+        ? h('td', { role: 'cell', 'data-label': 'Your role' }, access.role ? roleBadge(access.role, 'project-role') : h('span', { class: 'muted' }, '—'))
+        : null,
       h(
         'td',
         { role: 'cell', 'data-label': 'API keys' },
@@ -203,12 +257,14 @@ export function projectsView(root, app) {
             testid: 'project-actions',
             items: () => [
               { label: 'Open API & Keys', testid: 'action-open', icon: 'key', onSelect: () => app.navigate(href) },
-              { label: 'Edit', testid: 'action-edit', icon: 'pencil', onSelect: () => editProjectDialog(project, load) },
+              { label: 'Members', testid: 'action-members', icon: 'users', onSelect: () => app.navigate(`${href}/members`) },
+              access.editProject ? { label: 'Edit', testid: 'action-edit', icon: 'pencil', onSelect: () => editProjectDialog(project, load) } : null,
               // Same URL as the row's "View in API" link (GraphiQL prefilled, not run).
               { label: 'View in API', testid: 'action-view-in-api', icon: 'api', onSelect: () => location.assign(viewInApiUrl(project.id)) },
-              'separator',
-              { label: 'Delete', testid: 'action-delete', icon: 'trash', danger: true, onSelect: () => confirmDelete(project, keys) },
-            ],
+              ...(app.can.deleteProject
+                ? ['separator', { label: 'Delete', testid: 'action-delete', icon: 'trash', danger: true, onSelect: () => confirmDelete(project, keys) }]
+                : []),
+            ].filter(Boolean),
           }),
         ),
       ),
@@ -277,7 +333,7 @@ function accessControlCard(app) {
       confirmLabel: 'Turn off access control',
       message: [
         h('p', {}, 'Anyone who can reach this server will then have full access, without credentials.'),
-        h('p', {}, 'The administrator account is forgotten; API keys stay as they are but are no longer needed.'),
+        h('p', {}, 'Every session ends. Users, their project memberships and API keys are kept for when it is turned on again, but are no longer needed.'),
       ],
       onConfirm: async () => {
         await gql(DISABLE_ACCESS_CONTROL);
@@ -293,7 +349,7 @@ function accessControlCard(app) {
       'div',
       { class: 'settings-text' },
       h('h2', { id: 'ac-card-title' }, icon('shield'), ' Access control is on'),
-      h('p', { class: 'muted' }, 'Every request needs the administrator’s credentials or an active API key.'),
+      h('p', { class: 'muted' }, 'Every request needs a signed-in user or an active API key.'),
     ),
     button,
   );

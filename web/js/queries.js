@@ -1,12 +1,23 @@
 // Every GraphQL document the console sends (see /schema.graphql).
 
-export const INIT = `query ConsoleInit {
-  accessControl { enabled }
-  viewer {
-    kind
+/**
+ * Who the caller is, and what the console needs to decide what to offer:
+ * for a user, their role in each of their projects. Pages that change what
+ * the caller may do ask for it again with their own data.
+ */
+const VIEWER_FIELDS = `kind
     role
     apiKey { id name accessKey }
     project { id name }
+    user {
+      id username displayName administrator
+      memberships { role project { id name } }
+    }`;
+
+export const INIT = `query ConsoleInit {
+  accessControl { enabled }
+  viewer {
+    ${VIEWER_FIELDS}
   }
 }`;
 
@@ -21,6 +32,7 @@ export const DISABLE_ACCESS_CONTROL = `mutation DisableAccessControl {
 const PROJECT_FIELDS = `id name description endpoint verifyUrl createdAt updatedAt`;
 
 export const PROJECTS = `query ConsoleProjects($first: Int!, $after: String) {
+  viewer { ${VIEWER_FIELDS} }
   projects(first: $first, after: $after) {
     totalCount
     pageInfo { hasNextPage endCursor }
@@ -35,9 +47,11 @@ export const PROJECTS = `query ConsoleProjects($first: Int!, $after: String) {
 }`;
 
 const KEY_FIELDS = `id name description accessKey role scopes state createdAt updatedAt
-  lastUsedAt expiresAt expiresSoon failedAuthCount lastFailedAuthAt rotatedAt`;
+  lastUsedAt expiresAt expiresSoon failedAuthCount lastFailedAuthAt rotatedAt
+  createdBy { id username displayName }`;
 
 export const PROJECT_KEYS = `query ConsoleProjectKeys($id: ID, $first: Int!, $after: String, $state: KeyState) {
+  viewer { ${VIEWER_FIELDS} }
   project(id: $id) {
     ${PROJECT_FIELDS}
     apiKeys(first: $first, after: $after, state: $state) {
@@ -87,6 +101,90 @@ export const DELETE_KEY = `mutation ConsoleDeleteKey($input: DeleteKeyInput!) {
   deleteKey(input: $input) { deletedKeyId }
 }`;
 
+// ---- people: users, project members, the signed-in user --------------------------------
+
+const USER_FIELDS = `id username displayName administrator state createdAt lastSignInAt`;
+
+export const USERS = `query ConsoleUsers($first: Int!, $after: String) {
+  viewer { ${VIEWER_FIELDS} }
+  users(first: $first, after: $after) {
+    totalCount
+    pageInfo { hasNextPage endCursor }
+    edges { node { ${USER_FIELDS} memberships { role } } }
+  }
+}`;
+
+/** One page of users for the member picker (administrators). */
+export const USER_CHOICES = `query ConsoleUserChoices($first: Int!, $after: String) {
+  users(first: $first, after: $after) {
+    totalCount
+    pageInfo { hasNextPage endCursor }
+    edges { node { id username displayName state } }
+  }
+}`;
+
+export const CREATE_USER = `mutation ConsoleCreateUser($input: CreateUserInput!) {
+  createUser(input: $input) { user { ${USER_FIELDS} } }
+}`;
+
+export const UPDATE_USER = `mutation ConsoleUpdateUser($input: UpdateUserInput!) {
+  updateUser(input: $input) { user { id displayName administrator } }
+}`;
+
+export const SET_USER_STATE = `mutation ConsoleSetUserState($input: SetUserStateInput!) {
+  setUserState(input: $input) { user { id state } }
+}`;
+
+export const RESET_USER_PASSWORD = `mutation ConsoleResetUserPassword($input: ResetUserPasswordInput!) {
+  resetUserPassword(input: $input) { user { id } }
+}`;
+
+export const DELETE_USER = `mutation ConsoleDeleteUser($input: DeleteUserInput!) {
+  deleteUser(input: $input) { deletedUserId }
+}`;
+
+export const CHANGE_PASSWORD = `mutation ConsoleChangePassword($input: ChangePasswordInput!) {
+  changePassword(input: $input) { user { id } }
+}`;
+
+export const SIGN_OUT_EVERYWHERE = `mutation ConsoleSignOutEverywhere($input: SignOutEverywhereInput!) {
+  signOutEverywhere(input: $input) { user { id } }
+}`;
+
+/** The signed-in user, for My account. */
+export const ACCOUNT = `query ConsoleAccount {
+  viewer {
+    ${VIEWER_FIELDS}
+    user { ${USER_FIELDS} }
+  }
+}`;
+
+const MEMBER_FIELDS = `role addedAt user { id username displayName administrator state }`;
+
+export const PROJECT_MEMBERS = `query ConsoleProjectMembers($id: ID, $first: Int!, $after: String) {
+  viewer { ${VIEWER_FIELDS} }
+  project(id: $id) {
+    ${PROJECT_FIELDS}
+    members(first: $first, after: $after) {
+      totalCount
+      pageInfo { hasNextPage endCursor }
+      edges { node { ${MEMBER_FIELDS} } }
+    }
+  }
+}`;
+
+export const ADD_PROJECT_MEMBER = `mutation ConsoleAddProjectMember($input: ProjectMemberInput!) {
+  addProjectMember(input: $input) { member { ${MEMBER_FIELDS} } }
+}`;
+
+export const SET_PROJECT_MEMBER_ROLE = `mutation ConsoleSetProjectMemberRole($input: ProjectMemberInput!) {
+  setProjectMemberRole(input: $input) { member { role user { id } } }
+}`;
+
+export const REMOVE_PROJECT_MEMBER = `mutation ConsoleRemoveProjectMember($input: RemoveProjectMemberInput!) {
+  removeProjectMember(input: $input) { removedUserId }
+}`;
+
 /** The GraphiQL URL that shows object `id` through `node(id:)` ("View in API"). */
 export function viewInApiUrl(id) {
   const query = `query ViewInApi {
@@ -110,7 +208,17 @@ export function viewInApiUrl(id) {
       createdAt
       lastUsedAt
       expiresAt
+      createdBy { username displayName }
       project { id name }
+    }
+    ... on User {
+      username
+      displayName
+      administrator
+      userState: state
+      createdAt
+      lastSignInAt
+      memberships { role project { id name } }
     }
   }
 }

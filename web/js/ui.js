@@ -51,9 +51,10 @@ export function retryButton(fn) {
 // ---- form fields -----------------------------------------------------------
 
 /**
- * A labelled control. `type` may be 'textarea' or 'select' (with `options`:
- * [{value, label}]). The control gets `name`, so BAD_USER_INPUT errors naming
- * `input.<name>` land next to it.
+ * A labelled control. `type` may be 'textarea', 'select' (with `options`:
+ * [{value, label}]) or 'checkbox' (`value` true checks it; FormData then
+ * holds `name` = 'on' only when checked). The control gets `name`, so
+ * BAD_USER_INPUT errors naming `input.<name>` land next to it.
  */
 export function field({
   label,
@@ -90,6 +91,15 @@ export function field({
     'aria-describedby': hintId,
   };
   let control;
+  if (type === 'checkbox') {
+    control = h('input', { ...common, type, class: 'checkbox', checked: Boolean(value) });
+    return h(
+      'div',
+      { class: 'field field-check', 'data-field': name },
+      h('label', { for: id, class: 'check' }, control, h('span', {}, label)),
+      hint ? h('p', { class: 'hint', id: hintId }, hint) : null,
+    );
+  }
   if (type === 'textarea') {
     control = h('textarea', { ...common, rows, class: 'input' });
     if (value) control.value = value;
@@ -156,6 +166,9 @@ export function showFormError(form, error) {
   }
   setFormError(form, error.message);
 }
+
+/** The server's password policy, as a hint (the server decides). */
+export const PASSWORD_HINT = '12 to 1024 characters.';
 
 export function setBusy(button, busy) {
   if (busy) {
@@ -592,8 +605,83 @@ export function stateBadge(state) {
 
 export const ROLE_LABELS = { OWNER: 'Owner', MEMBER: 'Member', READ_ONLY: 'Read-only' };
 
-export function roleBadge(role) {
-  return h('span', { class: `role role-${role.toLowerCase()}`, 'data-testid': 'key-role-badge', 'data-role': role }, ROLE_LABELS[role] || role);
+export function roleBadge(role, testid = 'key-role-badge') {
+  return h('span', { class: `role role-${role.toLowerCase()}`, 'data-testid': testid, 'data-role': role }, ROLE_LABELS[role] || role);
+}
+
+const USER_STATE_TITLES = {
+  ACTIVE: 'Active: the user can sign in',
+  DISABLED: 'Disabled: the user cannot sign in; they can be enabled again or deleted',
+};
+
+/** A user's state (ACTIVE / DISABLED), like a key's state badge. */
+export function userStateBadge(state) {
+  return h(
+    'span',
+    {
+      class: `badge ${state === 'ACTIVE' ? 'badge-active' : 'badge-inactive'}`,
+      'data-testid': 'user-state',
+      'data-state': state,
+      title: USER_STATE_TITLES[state],
+    },
+    h('span', { class: 'badge-dot', 'aria-hidden': 'true' }),
+    state,
+  );
+}
+
+/**
+ * A user as "Display Name" (then `tags`, e.g. "you") with the username under
+ * it when they differ.
+ */
+export function userName(user, { testid = 'user-name', tags = [] } = {}) {
+  return [
+    h('span', { class: 'row-title', 'data-testid': testid }, user.displayName || user.username),
+    tags,
+    user.displayName && user.displayName !== user.username ? h('div', { class: 'row-sub mono' }, user.username) : null,
+  ];
+}
+
+/**
+ * Links between the pages of one thing, shown as tabs (e.g. a project's
+ * API & Keys and Members). `tabs`: [{href, label, testid, current, icon}].
+ */
+export function tabNav({ label, tabs }) {
+  return h(
+    'nav',
+    { class: 'tabs', 'aria-label': label },
+    tabs.map((tab) =>
+      h(
+        'a',
+        { href: tab.href, class: 'tab', 'data-testid': tab.testid, 'aria-current': tab.current ? 'page' : null },
+        tab.icon ? icon(tab.icon) : null,
+        h('span', {}, tab.label),
+      ),
+    ),
+  );
+}
+
+/**
+ * Shows a failed row action's error in an extra row under `row` (or at the
+ * top of `container` when the row is gone); `attrs` mark the error row
+ * (e.g. `data-key-id`). Earlier row errors in `container` are removed.
+ */
+export function showRowError(container, row, message, attrs = {}) {
+  clearRowErrors(container);
+  if (!row) {
+    container.prepend(errorBox(message));
+    return;
+  }
+  row.after(
+    h(
+      'tr',
+      { ...attrs, class: 'row-error', role: 'row', 'data-testid': 'row-error' },
+      h('td', { role: 'cell', colspan: String(row.children.length) }, errorBox(message)),
+    ),
+  );
+}
+
+export function clearRowErrors(container) {
+  for (const old of container.querySelectorAll('.row-error')) old.remove();
 }
 
 /** The page sizes a list offers. */
@@ -626,6 +714,17 @@ export function pager({ label, page, onPrev, onNext, extra = null }) {
     h('span', { class: 'pager-summary', 'data-testid': 'page-summary', 'aria-live': 'polite' }, summary),
     h('div', { class: 'pager-buttons' }, extra, prev, next),
   );
+}
+
+/** The "rows per page" select of a pager; `onChange(size)` when another is picked. */
+export function pageSizeSelect({ id, size, onChange }) {
+  const select = h(
+    'select',
+    { id, class: 'input input-sm', 'data-testid': 'page-size' },
+    PAGE_SIZES.map((n) => h('option', { value: String(n), selected: n === size }, `${n} / page`)),
+  );
+  select.addEventListener('change', () => onChange(Number(select.value)));
+  return h('div', { class: 'page-size' }, h('label', { for: id, class: 'visually-hidden' }, 'Rows per page'), select);
 }
 
 /** Re-renders while keeping keyboard focus on the "same" element (by data-focus-key + data-testid). */
