@@ -89,11 +89,21 @@ pub(super) fn require_same_origin(app: &AppState, headers: &HeaderMap) -> Result
 /// Drops the Basic challenge from the answer to a request that came with
 /// the session cookie and without `Authorization` (see the module's
 /// comment).
+///
+/// A page's own script (`fetch`, `Sec-Fetch-Mode` other than `navigate`)
+/// that sent no credentials is not challenged either: its cookie may have
+/// just ended (signed out in another tab), and the console, not a browser
+/// dialog, should ask for a sign-in. Navigations, and clients that are no
+/// browsers (no `Sec-Fetch-Mode`), keep the challenge.
 pub(super) async fn no_basic_challenge(request: Request, next: Next) -> Response {
-    let by_cookie = !request.headers().contains_key(header::AUTHORIZATION)
-        && cookie(request.headers()).is_some();
+    let headers = request.headers();
+    let scripted = headers
+        .get("sec-fetch-mode")
+        .is_some_and(|mode| mode.as_bytes() != b"navigate");
+    let quiet = !headers.contains_key(header::AUTHORIZATION)
+        && (cookie(headers).is_some() || scripted);
     let mut response = next.run(request).await;
-    if by_cookie {
+    if quiet {
         response.headers_mut().remove(header::WWW_AUTHENTICATE);
     }
     response
