@@ -29,6 +29,7 @@ on_every_backend!(
     a_session_ends_when_idle_and_at_its_lifetime_however_active,
     sign_in_is_throttled_together_with_basic_credentials,
     signing_in_while_access_control_is_off_is_a_conflict,
+    only_navigations_and_non_browsers_without_credentials_are_challenged,
 );
 
 const COOKIE: &str = "keyward_session";
@@ -696,6 +697,34 @@ async fn signing_in_while_access_control_is_off_is_a_conflict() {
     assert_eq!(reply.status, StatusCode::CONFLICT, "{reply:?}");
     reply.assert_code("CONFLICT");
     assert!(set_cookie(&reply).is_none());
+}
+
+/// A page's script whose session just ended gets a 401 the console handles;
+/// a navigation, or a client that is no browser, gets the Basic challenge.
+async fn only_navigations_and_non_browsers_without_credentials_are_challenged() {
+    let app = TestApp::spawn().await;
+    app.enable_access_control().await;
+    let cases: [(&[(&str, &str)], bool); 4] = [
+        (&[], true),
+        (&[("sec-fetch-mode", "navigate")], true),
+        (&[("sec-fetch-mode", "cors")], false),
+        (&[("sec-fetch-mode", "same-origin")], false),
+    ];
+    for (headers, challenged) in cases {
+        let mut request = reqwest::Client::new()
+            .post(app.url("/graphql"))
+            .json(&json!({ "query": "{ viewer { kind } }" }));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let reply = send(request).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{headers:?}");
+        assert_eq!(
+            reply.headers.contains_key(header::WWW_AUTHENTICATE),
+            challenged,
+            "{headers:?}"
+        );
+    }
 }
 
 /// An unknown username costs what a wrong password for a known one costs,
