@@ -100,8 +100,8 @@ pub(super) async fn no_basic_challenge(request: Request, next: Next) -> Response
     let scripted = headers
         .get("sec-fetch-mode")
         .is_some_and(|mode| mode.as_bytes() != b"navigate");
-    let quiet = !headers.contains_key(header::AUTHORIZATION)
-        && (cookie(headers).is_some() || scripted);
+    let quiet =
+        !headers.contains_key(header::AUTHORIZATION) && (cookie(headers).is_some() || scripted);
     let mut response = next.run(request).await;
     if quiet {
         response.headers_mut().remove(header::WWW_AUTHENTICATE);
