@@ -21,7 +21,8 @@ on_every_backend!(
 );
 
 const EVENT_FIELDS: &str = "id at action outcome actorKind actorKeyId actorAccessKey actorRole
-    projectId project { id } targetKeyId targetAccessKey newKeyId clientAddress requestId reason";
+    actorUserId actorUsername projectId project { id } targetKeyId targetAccessKey targetUserId
+    targetUsername newKeyId clientAddress requestId reason";
 
 fn trail_query(root: &str) -> String {
     let page = "(first: $first, after: $after, action: $action, since: $since)";
@@ -40,14 +41,23 @@ fn trail_query(root: &str) -> String {
 
 /// Every event of the whole trail, newest first.
 async fn whole_trail(app: &TestApp) -> Vec<Value> {
-    let data = app
-        .ok(
-            &trail_query("root"),
-            json!({ "first": 100 }),
-            &Auth::admin(),
-        )
-        .await;
-    nodes(&data["auditEvents"])
+    let mut events = Vec::new();
+    let mut after = Value::Null;
+    loop {
+        let data = app
+            .ok(
+                &trail_query("root"),
+                json!({ "first": 50, "after": after }),
+                &Auth::admin(),
+            )
+            .await;
+        let page = &data["auditEvents"];
+        events.extend(nodes(page));
+        if page["pageInfo"]["hasNextPage"] != true {
+            return events;
+        }
+        after = page["pageInfo"]["endCursor"].clone();
+    }
 }
 
 fn nodes(connection: &Value) -> Vec<Value> {
@@ -70,12 +80,18 @@ struct Expected<'a> {
     target_id_only: Option<&'a str>,
     /// On KEY_ROTATED, the new key's id.
     new_key_id: Option<&'a Value>,
+    /// The person acted on: their id, and their username when the event
+    /// may name it.
+    target_user: Option<(&'a str, Option<&'a str>)>,
     request_id: String,
 }
 
 enum Actor<'a> {
     Anonymous,
-    Admin,
+    /// An administrator: (user id, username).
+    Admin(&'a str, &'a str),
+    /// A user who is not an administrator: (user id, username).
+    User(&'a str, &'a str),
     Key(&'a TestKey, &'a str),
 }
 
@@ -85,10 +101,17 @@ fn check(event: &Value, expected: &Expected<'_>) {
     assert_eq!(event["outcome"], expected.outcome, "{context}");
     let (kind, key_id, access_key, role) = match &expected.actor {
         Actor::Anonymous => ("ANONYMOUS", Value::Null, Value::Null, Value::Null),
-        Actor::Admin => ("ADMIN", Value::Null, Value::Null, Value::Null),
+        Actor::Admin(..) => ("ADMIN", Value::Null, Value::Null, Value::Null),
+        Actor::User(..) => ("USER", Value::Null, Value::Null, Value::Null),
         Actor::Key(key, role) => ("API_KEY", json!(key.id), json!(key.access_key), json!(role)),
     };
+    let (user_id, username) = match &expected.actor {
+        Actor::Admin(id, name) | Actor::User(id, name) => (json!(id), json!(name)),
+        Actor::Anonymous | Actor::Key(..) => (Value::Null, Value::Null),
+    };
     assert_eq!(event["actorKind"], kind, "{context}");
+    assert_eq!(event["actorUserId"], user_id, "{context}");
+    assert_eq!(event["actorUsername"], username, "{context}");
     assert_eq!(event["actorKeyId"], key_id, "{context}");
     assert_eq!(event["actorAccessKey"], access_key, "{context}");
     assert_eq!(event["actorRole"], role, "{context}");
@@ -100,6 +123,12 @@ fn check(event: &Value, expected: &Expected<'_>) {
     };
     assert_eq!(event["targetKeyId"], target_id, "{context}");
     assert_eq!(event["targetAccessKey"], target_access_key, "{context}");
+    let (target_user_id, target_username) = match expected.target_user {
+        Some((id, name)) => (json!(id), json!(name)),
+        None => (Value::Null, Value::Null),
+    };
+    assert_eq!(event["targetUserId"], target_user_id, "{context}");
+    assert_eq!(event["targetUsername"], target_username, "{context}");
     let new_key_id = expected.new_key_id.cloned().unwrap_or(Value::Null);
     assert_eq!(event["newKeyId"], new_key_id, "{context}");
     assert_eq!(event["clientAddress"], "127.0.0.1", "{context}");
@@ -119,6 +148,12 @@ enum Caller {
     Member,
     /// OWNER key of project q.
     Outsider,
+    /// Ada, a user who is an OWNER member of project p.
+    Ada,
+    /// Bob, a user who is a READ_ONLY member of project p.
+    Bob,
+    /// Erin, a user who is a member of nothing.
+    Erin,
 }
 
 /// Where a case's event is recorded.
@@ -140,6 +175,12 @@ enum Aim<'a> {
     CreatedKey,
     /// The key, rotated to the one the reply returns (`rotateKey.apiKey`).
     Rotated(&'a TestKey),
+    /// A person: their id and username.
+    User(&'a str, &'a str),
+    /// Only the id the caller gave of a person (the event names no more).
+    UserIdOnly(&'a str),
+    /// The user the reply created (`createUser.user`).
+    CreatedUser,
 }
 
 /// One mutation and the one event it must leave: SUCCEEDED, or the code it
@@ -185,6 +226,36 @@ const DELETE_WEBHOOK: &str =
 const REDELIVER: &str = "mutation($i: RedeliverWebhookEventInput!) {
     redeliverWebhookEvent(input: $i) { delivery { id } } }";
 const MUTATION_FIELDS: &str = "{ __schema { mutationType { fields { name } } } }";
+const AUDIT_ACTIONS: &str = r#"{ __type(name: "AuditAction") { enumValues { name } } }"#;
+/// The actions no mutation causes: the command line's, expiry's and the
+/// webhook worker's.
+const NOT_BY_MUTATIONS: [&str; 4] = [
+    "ADMIN_PASSWORD_RESET",
+    "KEY_EXPIRED",
+    "KEY_EXPIRING",
+    "WEBHOOK_DISABLED",
+];
+const PASSWORD: &str = "a password of a person";
+const CREATE_USER: &str =
+    "mutation($i: CreateUserInput!) { createUser(input: $i) { user { id } } }";
+const UPDATE_USER: &str =
+    "mutation($i: UpdateUserInput!) { updateUser(input: $i) { user { id } } }";
+const SET_USER_STATE: &str =
+    "mutation($i: SetUserStateInput!) { setUserState(input: $i) { user { id } } }";
+const RESET_PASSWORD: &str =
+    "mutation($i: ResetUserPasswordInput!) { resetUserPassword(input: $i) { user { id } } }";
+const CHANGE_PASSWORD: &str =
+    "mutation($i: ChangePasswordInput!) { changePassword(input: $i) { user { id } } }";
+const DELETE_USER: &str =
+    "mutation($i: DeleteUserInput!) { deleteUser(input: $i) { deletedUserId } }";
+const SIGN_OUT_EVERYWHERE: &str =
+    "mutation($i: SignOutEverywhereInput!) { signOutEverywhere(input: $i) { user { id } } }";
+const ADD_MEMBER: &str =
+    "mutation($i: ProjectMemberInput!) { addProjectMember(input: $i) { member { role } } }";
+const SET_ROLE: &str =
+    "mutation($i: ProjectMemberInput!) { setProjectMemberRole(input: $i) { member { role } } }";
+const REMOVE_MEMBER: &str = "mutation($i: RemoveProjectMemberInput!) {
+    removeProjectMember(input: $i) { removedUserId } }";
 
 async fn every_mutation_leaves_exactly_its_audit_event_refused_ones_included() {
     use Caller::*;
@@ -201,6 +272,30 @@ async fn every_mutation_leaves_exactly_its_audit_event_refused_ones_included() {
     let doomed = app.create_key(&admin, &p, "MEMBER").await;
     let rotating = app.create_key(&admin, &p, "MEMBER").await;
     let outsider = app.create_key(&admin, &q, "OWNER").await;
+    let data = app
+        .ok("{ viewer { user { id } } }", json!({}), &admin)
+        .await;
+    let admin_id = id_of(&data["viewer"]["user"]);
+    let mut people = Vec::new();
+    for name in ["ada", "bob", "dave", "erin"] {
+        let data = app
+            .ok(
+                CREATE_USER,
+                json!({ "i": { "username": name, "password": PASSWORD } }),
+                &admin,
+            )
+            .await;
+        people.push(id_of(&data["createUser"]["user"]));
+    }
+    let [ada, bob, dave, erin] = <[String; 4]>::try_from(people).expect("four people");
+    for (user, role) in [(&ada, "OWNER"), (&bob, "READ_ONLY")] {
+        app.ok(
+            ADD_MEMBER,
+            json!({ "i": { "projectId": p, "userId": user, "role": role } }),
+            &admin,
+        )
+        .await;
+    }
     let hook = app
         .ok(
             CREATE_WEBHOOK,
@@ -491,6 +586,212 @@ async fn every_mutation_leaves_exactly_its_audit_event_refused_ones_included() {
             project: In::Project(&p),
             target: Aim::Nothing,
         },
+        // People: the acting person and the person acted on are named.
+        Case {
+            caller: Admin,
+            query: CREATE_USER,
+            variables: json!({ "i": { "username": "carol", "password": PASSWORD } }),
+            outcome: "SUCCEEDED",
+            action: "USER_CREATED",
+            project: In::Server,
+            target: Aim::CreatedUser,
+        },
+        Case {
+            caller: Bob,
+            query: CREATE_USER,
+            variables: json!({ "i": { "username": "mallory", "password": PASSWORD } }),
+            outcome: "FORBIDDEN",
+            action: "USER_CREATED",
+            project: In::Server,
+            target: Aim::Nothing,
+        },
+        Case {
+            caller: Ada,
+            query: UPDATE_USER,
+            variables: json!({ "i": { "id": ada, "displayName": "Ada L." } }),
+            outcome: "SUCCEEDED",
+            action: "USER_UPDATED",
+            project: In::Server,
+            target: Aim::User(&ada, "ada"),
+        },
+        Case {
+            caller: Ada,
+            query: UPDATE_USER,
+            variables: json!({ "i": { "id": dave, "displayName": "not Ada's to name" } }),
+            outcome: "FORBIDDEN",
+            action: "USER_UPDATED",
+            project: In::Server,
+            target: Aim::UserIdOnly(&dave),
+        },
+        Case {
+            caller: Admin,
+            query: SET_USER_STATE,
+            variables: json!({ "i": { "id": dave, "state": "DISABLED" } }),
+            outcome: "SUCCEEDED",
+            action: "USER_DISABLED",
+            project: In::Server,
+            target: Aim::User(&dave, "dave"),
+        },
+        Case {
+            caller: Bob,
+            query: SET_USER_STATE,
+            variables: json!({ "i": { "id": dave, "state": "ACTIVE" } }),
+            outcome: "FORBIDDEN",
+            action: "USER_ENABLED",
+            project: In::Server,
+            target: Aim::UserIdOnly(&dave),
+        },
+        Case {
+            caller: Admin,
+            query: SET_USER_STATE,
+            variables: json!({ "i": { "id": dave, "state": "ACTIVE" } }),
+            outcome: "SUCCEEDED",
+            action: "USER_ENABLED",
+            project: In::Server,
+            target: Aim::User(&dave, "dave"),
+        },
+        Case {
+            caller: Admin,
+            query: RESET_PASSWORD,
+            variables: json!({ "i": { "id": dave, "password": "a new password of dave" } }),
+            outcome: "SUCCEEDED",
+            action: "USER_PASSWORD_RESET",
+            project: In::Server,
+            target: Aim::User(&dave, "dave"),
+        },
+        Case {
+            caller: Ada,
+            query: RESET_PASSWORD,
+            variables: json!({ "i": { "id": dave, "password": "Ada's password for dave" } }),
+            outcome: "FORBIDDEN",
+            action: "USER_PASSWORD_RESET",
+            project: In::Server,
+            target: Aim::UserIdOnly(&dave),
+        },
+        // Erin acts no more after this: her password is not PASSWORD now.
+        Case {
+            caller: Erin,
+            query: CHANGE_PASSWORD,
+            variables: json!({ "i": {
+                "currentPassword": PASSWORD, "newPassword": "a new password of erin"
+            } }),
+            outcome: "SUCCEEDED",
+            action: "PASSWORD_CHANGED",
+            project: In::Server,
+            target: Aim::User(&erin, "erin"),
+        },
+        // Only a person has a password to change.
+        Case {
+            caller: Owner,
+            query: CHANGE_PASSWORD,
+            variables: json!({ "i": {
+                "currentPassword": PASSWORD, "newPassword": "a new password of a key"
+            } }),
+            outcome: "FORBIDDEN",
+            action: "PASSWORD_CHANGED",
+            project: In::Project(&p),
+            target: Aim::Nothing,
+        },
+        Case {
+            caller: Ada,
+            query: SIGN_OUT_EVERYWHERE,
+            variables: json!({ "i": { "userId": ada } }),
+            outcome: "SUCCEEDED",
+            action: "USER_SIGNED_OUT_EVERYWHERE",
+            project: In::Server,
+            target: Aim::User(&ada, "ada"),
+        },
+        Case {
+            caller: Bob,
+            query: SIGN_OUT_EVERYWHERE,
+            variables: json!({ "i": { "userId": dave } }),
+            outcome: "FORBIDDEN",
+            action: "USER_SIGNED_OUT_EVERYWHERE",
+            project: In::Server,
+            target: Aim::UserIdOnly(&dave),
+        },
+        Case {
+            caller: Ada,
+            query: ADD_MEMBER,
+            variables: json!({ "i": { "projectId": p, "userId": dave, "role": "READ_ONLY" } }),
+            outcome: "SUCCEEDED",
+            action: "MEMBER_ADDED",
+            project: In::Project(&p),
+            target: Aim::User(&dave, "dave"),
+        },
+        Case {
+            caller: Bob,
+            query: ADD_MEMBER,
+            variables: json!({ "i": { "projectId": p, "userId": erin, "role": "READ_ONLY" } }),
+            outcome: "FORBIDDEN",
+            action: "MEMBER_ADDED",
+            project: In::Project(&p),
+            target: Aim::UserIdOnly(&erin),
+        },
+        Case {
+            caller: Ada,
+            query: SET_ROLE,
+            variables: json!({ "i": { "projectId": p, "userId": dave, "role": "MEMBER" } }),
+            outcome: "SUCCEEDED",
+            action: "MEMBER_ROLE_CHANGED",
+            project: In::Project(&p),
+            target: Aim::User(&dave, "dave"),
+        },
+        // A READ_ONLY member raising themself.
+        Case {
+            caller: Bob,
+            query: SET_ROLE,
+            variables: json!({ "i": { "projectId": p, "userId": bob, "role": "OWNER" } }),
+            outcome: "FORBIDDEN",
+            action: "MEMBER_ROLE_CHANGED",
+            project: In::Project(&p),
+            target: Aim::UserIdOnly(&bob),
+        },
+        Case {
+            caller: Bob,
+            query: REMOVE_MEMBER,
+            variables: json!({ "i": { "projectId": p, "userId": ada } }),
+            outcome: "FORBIDDEN",
+            action: "MEMBER_REMOVED",
+            project: In::Project(&p),
+            target: Aim::UserIdOnly(&ada),
+        },
+        Case {
+            caller: Ada,
+            query: REMOVE_MEMBER,
+            variables: json!({ "i": { "projectId": p, "userId": dave } }),
+            outcome: "SUCCEEDED",
+            action: "MEMBER_REMOVED",
+            project: In::Project(&p),
+            target: Aim::User(&dave, "dave"),
+        },
+        Case {
+            caller: Admin,
+            query: SET_USER_STATE,
+            variables: json!({ "i": { "id": dave, "state": "DISABLED" } }),
+            outcome: "SUCCEEDED",
+            action: "USER_DISABLED",
+            project: In::Server,
+            target: Aim::User(&dave, "dave"),
+        },
+        Case {
+            caller: Ada,
+            query: DELETE_USER,
+            variables: json!({ "i": { "id": dave } }),
+            outcome: "FORBIDDEN",
+            action: "USER_DELETED",
+            project: In::Server,
+            target: Aim::UserIdOnly(&dave),
+        },
+        Case {
+            caller: Admin,
+            query: DELETE_USER,
+            variables: json!({ "i": { "id": dave } }),
+            outcome: "SUCCEEDED",
+            action: "USER_DELETED",
+            project: In::Server,
+            target: Aim::User(&dave, "dave"),
+        },
         // Access control, last: the keys stop working once it is off.
         Case {
             caller: Owner,
@@ -526,7 +827,8 @@ async fn every_mutation_leaves_exactly_its_audit_event_refused_ones_included() {
             outcome: "SUCCEEDED",
             action: "ACCESS_CONTROL_ENABLED",
             project: In::Server,
-            target: Aim::Nothing,
+            // The administrator it made ACTIVE again.
+            target: Aim::User(&admin_id, ADMIN.0),
         },
     ];
 
@@ -556,6 +858,24 @@ async fn every_mutation_leaves_exactly_its_audit_event_refused_ones_included() {
         in_schema,
         "every mutation needs a case that is refused"
     );
+    // And every action a mutation records has a case that succeeds.
+    let data = app.ok(AUDIT_ACTIONS, json!({}), &admin).await;
+    let actions: BTreeSet<&str> = data["__type"]["enumValues"]
+        .as_array()
+        .expect("AuditAction's values")
+        .iter()
+        .filter_map(|value| value["name"].as_str())
+        .filter(|action| !NOT_BY_MUTATIONS.contains(action))
+        .collect();
+    let succeeded: BTreeSet<&str> = cases
+        .iter()
+        .filter(|case| case.outcome == "SUCCEEDED")
+        .map(|case| case.action)
+        .collect();
+    assert_eq!(
+        succeeded, actions,
+        "every action a mutation records needs a case"
+    );
 
     let mut replies = Vec::new();
     for case in &cases {
@@ -565,6 +885,9 @@ async fn every_mutation_leaves_exactly_its_audit_event_refused_ones_included() {
             Owner => owner.auth(),
             Member => member.auth(),
             Outsider => outsider.auth(),
+            Ada => Auth::basic("ada", PASSWORD),
+            Bob => Auth::basic("bob", PASSWORD),
+            Erin => Auth::basic("erin", PASSWORD),
         };
         let reply = app.gql(case.query, case.variables.clone(), &auth).await;
         if case.outcome == "SUCCEEDED" {
@@ -612,7 +935,10 @@ async fn every_mutation_leaves_exactly_its_audit_event_refused_ones_included() {
                 outcome: case.outcome,
                 actor: match case.caller {
                     Anonymous => Actor::Anonymous,
-                    Admin => Actor::Admin,
+                    Admin => Actor::Admin(&admin_id, ADMIN.0),
+                    Ada => Actor::User(&ada, "ada"),
+                    Bob => Actor::User(&bob, "bob"),
+                    Erin => Actor::User(&erin, "erin"),
                     Owner => Actor::Key(&owner, "OWNER"),
                     Member => Actor::Key(&member, "MEMBER"),
                     Outsider => Actor::Key(&outsider, "OWNER"),
@@ -625,7 +951,7 @@ async fn every_mutation_leaves_exactly_its_audit_event_refused_ones_included() {
                 target: match &case.target {
                     Aim::Key(key) | Aim::Rotated(key) => Some(*key),
                     Aim::CreatedKey => created_key.as_ref(),
-                    Aim::Nothing | Aim::IdOnly(_) => None,
+                    _ => None,
                 },
                 target_id_only: match case.target {
                     Aim::IdOnly(id) => Some(id),
@@ -633,6 +959,17 @@ async fn every_mutation_leaves_exactly_its_audit_event_refused_ones_included() {
                 },
                 new_key_id: match case.target {
                     Aim::Rotated(_) => Some(&data["rotateKey"]["apiKey"]["id"]),
+                    _ => None,
+                },
+                target_user: match case.target {
+                    Aim::User(id, name) => Some((id, Some(name))),
+                    Aim::UserIdOnly(id) => Some((id, None)),
+                    Aim::CreatedUser => Some((
+                        data["createUser"]["user"]["id"]
+                            .as_str()
+                            .expect("the created user"),
+                        case.variables["i"]["username"].as_str(),
+                    )),
                     _ => None,
                 },
                 request_id: reply.request_id(),
