@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use reqwest::StatusCode;
+use reqwest::{StatusCode, header};
 use sea_orm::{ConnectionTrait, Database, Statement};
 use serde_json::{Value, json};
 use tokio::time::Instant;
@@ -47,6 +47,10 @@ enum Judged {
 struct Probe {
     path: String,
     auth: Auth,
+    /// A session cookie (`keyward_session=…`), sent instead of `auth`.
+    session: Option<String>,
+    /// The document a GraphQL endpoint is sent (other paths are GETs).
+    query: String,
     judge: fn(&Reply) -> Judged,
 }
 
@@ -55,22 +59,45 @@ impl Probe {
         Self {
             path: path.into(),
             auth: auth.clone(),
+            session: None,
+            query: "{ __typename }".to_owned(),
             judge,
+        }
+    }
+
+    /// A probe that authenticates with the session cookie `cookie`, from
+    /// keyward's own pages (as the console would: a POST with the cookie
+    /// alone must be same-origin).
+    fn session(path: impl Into<String>, cookie: &str, judge: fn(&Reply) -> Judged) -> Self {
+        Self {
+            session: Some(cookie.to_owned()),
+            ..Self::new(path, &Auth::None, judge)
+        }
+    }
+
+    /// This probe, sending `query` instead of `{ __typename }`.
+    fn asking(self, query: impl Into<String>) -> Self {
+        Self {
+            query: query.into(),
+            ..self
         }
     }
 
     async fn send(&self, client: &reqwest::Client, base: &str) -> Reply {
         let url = format!("{base}{}", self.path);
         let request = if self.path.ends_with("/graphql") {
-            client.post(url).json(&json!({ "query": "{ __typename }" }))
+            client.post(url).json(&json!({ "query": self.query }))
         } else {
             client.get(url)
         };
-        send(with_auth(
-            request.timeout(Duration::from_secs(30)),
-            &self.auth,
-        ))
-        .await
+        let request = request.timeout(Duration::from_secs(30));
+        let request = match &self.session {
+            Some(cookie) => request
+                .header(header::COOKIE, cookie)
+                .header("sec-fetch-site", "same-origin"),
+            None => with_auth(request, &self.auth),
+        };
+        send(request).await
     }
 }
 
@@ -98,6 +125,48 @@ fn opened(reply: &Reply) -> Judged {
     match reply.status {
         StatusCode::UNAUTHORIZED => Judged::Old,
         StatusCode::OK => Judged::New,
+        _ => Judged::Other,
+    }
+}
+
+/// Let in while a member of the endpoint's project, refused once not: as
+/// outside it (FORBIDDEN, what a key of another project is told, or
+/// NOT_FOUND: which one is the authorization tests' to say).
+fn outside(reply: &Reply) -> Judged {
+    match reply.status {
+        StatusCode::OK => Judged::Old,
+        StatusCode::FORBIDDEN | StatusCode::NOT_FOUND => Judged::New,
+        _ => Judged::Other,
+    }
+}
+
+/// `project` found while a member, null once not.
+fn unseen(reply: &Reply) -> Judged {
+    if reply.status != StatusCode::OK || reply.body.get("errors").is_some() {
+        return Judged::Other;
+    }
+    match &reply.body["data"]["project"] {
+        Value::Object(_) => Judged::Old,
+        Value::Null => Judged::New,
+        _ => Judged::Other,
+    }
+}
+
+/// Let in while the role suffices, FORBIDDEN once it does not.
+fn demoted(reply: &Reply) -> Judged {
+    match reply.status {
+        StatusCode::OK => Judged::Old,
+        StatusCode::FORBIDDEN => Judged::New,
+        _ => Judged::Other,
+    }
+}
+
+/// A key creation that gets past the role check (and stops at its empty
+/// name, writing nothing) while the role allows it, FORBIDDEN once not.
+fn key_creation_forbidden(reply: &Reply) -> Judged {
+    match reply.codes().as_slice() {
+        [code] if code == "BAD_USER_INPUT" => Judged::Old,
+        [code] if code == "FORBIDDEN" => Judged::New,
         _ => Judged::Other,
     }
 }
@@ -369,6 +438,227 @@ async fn access_control_holds_both_ways_from_every_request_started_after_the_mut
     }
 }
 
+/// A person's password in these races.
+const PASSWORD: &str = "a password of a person";
+
+/// A person, member of `project`, with their Basic credentials and two
+/// browser sessions (`signOutEverywhere` must end every one).
+struct Person {
+    id: String,
+    project: String,
+    basic: Auth,
+    sessions: [String; 2],
+}
+
+impl Person {
+    /// Creates user `username` on `a` and makes them a `role` member of
+    /// `project`; they sign in twice.
+    async fn join(a: &TestApp, username: &str, project: &str, role: &str) -> Self {
+        let created = a
+            .ok(
+                "mutation($i: CreateUserInput!) { createUser(input: $i) { user { id } } }",
+                json!({ "i": { "username": username, "password": PASSWORD, "administrator": false } }),
+                &Auth::admin(),
+            )
+            .await;
+        let id = id_of(&created["createUser"]["user"]);
+        a.ok(
+            "mutation($i: ProjectMemberInput!) { addProjectMember(input: $i) { member { role } } }",
+            json!({ "i": { "projectId": project, "userId": id, "role": role } }),
+            &Auth::admin(),
+        )
+        .await;
+        Self {
+            id,
+            project: project.to_owned(),
+            basic: Auth::basic(username, PASSWORD),
+            sessions: [sign_in(a, username).await, sign_in(a, username).await],
+        }
+    }
+
+    /// `/projects/{project}/{rest}`: an endpoint of their project.
+    fn project_path(&self, rest: &str) -> String {
+        format!("/projects/{}/{rest}", self.project)
+    }
+
+    /// `{ project(id: …) { id } }` about their project.
+    fn project_query(&self) -> String {
+        format!("{{ project(id: \"{}\") {{ id }} }}", self.project)
+    }
+}
+
+/// Signs `username` in on `app`; returns the cookie (`keyward_session=…`).
+async fn sign_in(app: &TestApp, username: &str) -> String {
+    let reply = send(
+        app.client
+            .post(app.url("/auth/sign-in"))
+            .json(&json!({ "username": username, "password": PASSWORD })),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+    reply
+        .headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .filter_map(|value| value.split(';').next())
+        .find(|pair| pair.starts_with("keyward_session="))
+        .unwrap_or_else(|| panic!("a keyward_session cookie: {reply:?}"))
+        .to_owned()
+}
+
+/// What an administrator does to a person (on A) while they are at work
+/// (on B).
+#[derive(Clone, Copy, Debug)]
+enum Change {
+    /// `removeProjectMember`: the project is no longer theirs.
+    RemoveMembership,
+    /// `setProjectMemberRole`, OWNER to READ_ONLY.
+    LowerRole,
+    /// `setUserState` DISABLED.
+    Disable,
+    /// `deleteUser`: only a DISABLED user can be deleted, so deleting
+    /// someone at work is disabling them then deleting them, and the
+    /// requests judged are those started after the deletion returned.
+    Delete,
+    /// `resetUserPassword`: the old password, and every session, end.
+    ResetPassword,
+    /// `signOutEverywhere`: every session ends (the password stays).
+    SignOutEverywhere,
+}
+
+impl Change {
+    async fn apply(self, a: &TestApp, person: &Person) {
+        let admin = Auth::admin();
+        let (project, user) = (&person.project, &person.id);
+        let set_state =
+            "mutation($i: SetUserStateInput!) { setUserState(input: $i) { user { state } } }";
+        let disable = json!({ "i": { "id": user, "state": "DISABLED" } });
+        match self {
+            Self::RemoveMembership => a.ok(
+                "mutation($i: RemoveProjectMemberInput!) { removeProjectMember(input: $i) { removedUserId } }",
+                json!({ "i": { "projectId": project, "userId": user } }),
+                &admin,
+            ),
+            Self::LowerRole => a.ok(
+                "mutation($i: ProjectMemberInput!) { setProjectMemberRole(input: $i) { member { role } } }",
+                json!({ "i": { "projectId": project, "userId": user, "role": "READ_ONLY" } }),
+                &admin,
+            ),
+            Self::Disable => a.ok(set_state, disable, &admin),
+            Self::Delete => {
+                a.ok(set_state, disable, &admin).await;
+                a.ok(
+                    "mutation($i: DeleteUserInput!) { deleteUser(input: $i) { deletedUserId } }",
+                    json!({ "i": { "id": user } }),
+                    &admin,
+                )
+            }
+            Self::ResetPassword => a.ok(
+                "mutation($i: ResetUserPasswordInput!) { resetUserPassword(input: $i) { user { id } } }",
+                json!({ "i": { "id": user, "password": "another password of a person" } }),
+                &admin,
+            ),
+            Self::SignOutEverywhere => a.ok(
+                "mutation($i: SignOutEverywhereInput!) { signOutEverywhere(input: $i) { user { id } } }",
+                json!({ "i": { "userId": user } }),
+                &admin,
+            ),
+        }
+        .await;
+    }
+}
+
+/// The probes of a person who is let in, then refused: with Basic
+/// credentials and both sessions, at the API's and their project's
+/// endpoints (`/verify` names no project, and judges no person).
+fn refused_person_probes(person: &Person) -> Vec<Probe> {
+    let [first, second] = &person.sessions;
+    vec![
+        Probe::new("/graphql", &person.basic, revoked),
+        Probe::new(person.project_path("verify"), &person.basic, revoked),
+        Probe::new(person.project_path("graphql"), &person.basic, revoked),
+        Probe::session("/graphql", first, revoked),
+        Probe::session(person.project_path("verify"), second, revoked),
+    ]
+}
+
+/// The requests a person makes in a race.
+type PersonProbes = fn(&Person) -> Vec<Probe>;
+
+/// Each change, the role the person holds before it, and what their
+/// requests show of it: every request is one B answers from memory.
+const PERSON_CHANGES: [(Change, &str, PersonProbes); 6] = [
+    (Change::RemoveMembership, "MEMBER", |person| {
+        let [first, second] = &person.sessions;
+        vec![
+            Probe::new(person.project_path("verify"), &person.basic, outside),
+            Probe::session(person.project_path("graphql"), first, outside),
+            Probe::new("/graphql", &person.basic, unseen).asking(person.project_query()),
+            Probe::session("/graphql", second, unseen).asking(person.project_query()),
+        ]
+    }),
+    (Change::LowerRole, "OWNER", |person| {
+        let [first, second] = &person.sessions;
+        let create_owner_key = format!(
+            "mutation {{ createApiKey(input: {{ projectId: \"{}\", name: \"\", role: OWNER }}) {{ secretKey }} }}",
+            person.project
+        );
+        vec![
+            Probe::new(
+                person.project_path("verify?role=OWNER"),
+                &person.basic,
+                demoted,
+            ),
+            Probe::session(person.project_path("verify?role=MEMBER"), first, demoted),
+            Probe::new("/graphql", &person.basic, key_creation_forbidden)
+                .asking(create_owner_key.clone()),
+            Probe::session("/graphql", second, key_creation_forbidden).asking(create_owner_key),
+        ]
+    }),
+    (Change::Disable, "MEMBER", refused_person_probes),
+    (Change::Delete, "MEMBER", refused_person_probes),
+    (Change::ResetPassword, "MEMBER", refused_person_probes),
+    (Change::SignOutEverywhere, "MEMBER", |person| {
+        let [first, second] = &person.sessions;
+        vec![
+            Probe::session("/graphql", first, revoked),
+            Probe::session(person.project_path("verify"), first, revoked),
+            Probe::session(person.project_path("graphql"), second, revoked),
+            Probe::session("/graphql", second, revoked),
+        ]
+    }),
+];
+
+async fn a_change_to_a_person_holds_from_every_request_they_start_after_the_mutation() {
+    let (a, b) = replicas().await;
+    a.enable_access_control().await;
+    let project = a.default_project(&Auth::admin()).await;
+    for (change, role, probes) in PERSON_CHANGES {
+        for trial in 0..TRIALS {
+            let person = Person::join(&a, &format!("{change:?}{trial}"), &project, role).await;
+            // B verifies the password and both sessions, and remembers them.
+            b.ok("{ __typename }", json!({}), &person.basic).await;
+            for cookie in &person.sessions {
+                let reply = Probe::session("/graphql", cookie, revoked)
+                    .send(&b.client, &b.url(""))
+                    .await;
+                assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+            }
+            until_answering_from_memory(&a, &b).await;
+            let probes = probes(&person);
+            let (_, outcome) = race(
+                &b.url(""),
+                &probes,
+                Some(server_of(&a, &b)),
+                change.apply(&a, &person),
+            )
+            .await;
+            assert_exact(&format!("{change:?}"), trial, &probes, &outcome);
+        }
+    }
+}
+
 /// Like `on_every_backend!`, on a multi-threaded runtime: the loops, the
 /// mutation and (on PostgreSQL) each replica's listener and lease really
 /// run at once.
@@ -401,6 +691,7 @@ racing_on_every_backend!(
     deactivated_key_is_refused_by_every_request_started_after_the_mutation,
     deleted_project_keys_are_refused_by_every_request_started_after_the_mutation,
     access_control_holds_both_ways_from_every_request_started_after_the_mutation,
+    a_change_to_a_person_holds_from_every_request_they_start_after_the_mutation,
 );
 
 /// A replica B on `a`'s PostgreSQL database that reaches it only through a
