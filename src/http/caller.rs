@@ -146,8 +146,9 @@ impl FromRequestParts<AppState> for Caller {
 
 impl ProjectScope {
     /// Project `raw_id` for `caller`: NOT_FOUND if there is no such project
-    /// (or the id is malformed), FORBIDDEN if the caller is a key of another
-    /// project. Says nothing about the other project.
+    /// (or the id is malformed) or the caller is a person who is not a
+    /// member, FORBIDDEN if the caller is a key of another project. Says
+    /// nothing about the other project.
     pub async fn resolve(app: &AppState, caller: &Caller, raw_id: &str) -> Result<Self, Error> {
         let id = project_id(raw_id)?;
         let project = app
@@ -156,9 +157,13 @@ impl ProjectScope {
             .await?
             .ok_or(Error::NotFound("project"))?;
         if !caller.principal.can_see(project.row().id) {
-            return Err(Error::Forbidden(
-                "these credentials belong to another project",
-            ));
+            // A key is told it is at the wrong endpoint (its own project is
+            // known to it); a person who is not a member must not learn that
+            // the project exists.
+            return Err(match caller.principal.key() {
+                Some(_) => Error::Forbidden("these credentials belong to another project"),
+                None => Error::NotFound("project"),
+            });
         }
         Ok(Self(project))
     }
