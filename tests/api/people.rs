@@ -103,6 +103,17 @@ async fn members_act_with_their_role_in_their_projects_and_see_no_other() {
         assert_eq!(data["node"], Value::Null, "{name} must not see b by id");
     }
 
+    // At b's own endpoint too, b looks missing to a member of a only.
+    let at_b = app
+        .post(
+            &format!("/projects/{b}/graphql"),
+            VIEWER,
+            json!({}),
+            &person("owner"),
+        )
+        .await;
+    assert_eq!(outcome(&at_b), "NOT_FOUND", "{at_b:?}");
+
     let create_key = |project: &str, role: &str| json!({ "i": { "projectId": project, "name": "k", "role": role } });
     let member_of = |project: &str, user: &str| json!({ "i": { "projectId": project, "userId": user, "role": "READ_ONLY" } });
     // (who, query, variables, expected): the roles table of keys, for people.
