@@ -1008,7 +1008,7 @@ async fn project_trails_are_readable_by_every_key_of_the_project_and_only_its_ow
     // A READ_ONLY key reads its project's trail: newest first, p's only.
     let query = trail_query("project");
     let data = app
-        .ok(&query, json!({ "p": p, "first": 100 }), &reader.auth())
+        .ok(&query, json!({ "p": p, "first": 50 }), &reader.auth())
         .await;
     let events = nodes(&data["project"]["auditEvents"]);
     let actions: Vec<&str> = events
