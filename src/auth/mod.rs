@@ -347,17 +347,8 @@ impl Authenticator {
             Ok(reservation) => reservation,
             Err(retry_after) => return Err(self.throttled(retry_after).await),
         };
-        let user = self.store.user_by_username(username).await?;
-        let stored = user.as_ref().and_then(|user| user.password_hash.clone());
-        let matches = self.hasher.verify(stored, password).await?;
-        let user = match user {
-            Some(user) if matches && user.state == UserState::Active => user,
-            _ => {
-                tracing::debug!("refused: sign-in with wrong credentials");
-                // The failure was counted by the reservation.
-                return Err(Error::Unauthenticated);
-            }
-        };
+        // A failure was counted by the reservation.
+        let user = self.check_password(username, password).await?;
         reservation.refund(&self.throttle);
         let token = token::session_token();
         let expires_at = self.sessions.expires_at(crate::store::now());
@@ -437,14 +428,23 @@ impl Authenticator {
 
     /// A person's Basic credentials: their username and password.
     async fn verify_person(&self, credentials: Credentials) -> Result<Principal, Error> {
-        let user = self.store.user_by_username(&credentials.username).await?;
+        let user = self
+            .check_password(&credentials.username, credentials.password)
+            .await?;
+        let hash = user.password_hash.clone().unwrap_or_default();
+        self.person(user, PersonCredential::Password { hash }).await
+    }
+
+    /// The ACTIVE user `username` names, if `password` is theirs; argon2
+    /// runs whatever the username (against a dummy hash if need be: see
+    /// `Hasher`), and a DISABLED user is refused as a wrong password is.
+    /// Shared by Basic credentials and sign-in, which must answer alike.
+    async fn check_password(&self, username: &str, password: Secret) -> Result<user::Model, Error> {
+        let user = self.store.user_by_username(username).await?;
         let stored = user.as_ref().and_then(|user| user.password_hash.clone());
-        let matches = self.hasher.verify(stored, credentials.password).await?;
+        let matches = self.hasher.verify(stored, password).await?;
         match user {
-            Some(user) if matches && user.state == UserState::Active => {
-                let hash = user.password_hash.clone().unwrap_or_default();
-                self.person(user, PersonCredential::Password { hash }).await
-            }
+            Some(user) if matches && user.state == UserState::Active => Ok(user),
             Some(_) if matches => {
                 tracing::debug!("refused: the user is disabled");
                 Err(Error::Unauthenticated)

@@ -146,10 +146,20 @@ impl Throttle {
 /// The name a username's allowance is kept under: people's usernames match
 /// without regard to case, so `Admin` and `ADMIN` share `admin`'s
 /// allowance instead of each getting one (access keys, upper case, fold
-/// alike).
+/// alike). Only the first [`MAX_USERNAME_CHARS`] characters count: no real
+/// username or access key is longer, and a made-up one (a sign-in body may
+/// carry a megabyte) must not make every tracked entry that large.
 fn fold(username: &str) -> String {
-    username.to_lowercase()
+    username
+        .chars()
+        .take(MAX_USERNAME_CHARS)
+        .flat_map(char::to_lowercase)
+        .collect()
 }
+
+/// The longest username there is (people's usernames are 1 to 128
+/// characters; access keys 20).
+const MAX_USERNAME_CHARS: usize = 128;
 
 /// One unit of a username's and an address's allowances, taken for a
 /// verification (see [`Throttle::reserve`]).
@@ -267,6 +277,19 @@ mod tests {
     }
 
     const HOME: Option<IpAddr> = Some(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
+
+    #[test]
+    fn spellings_of_a_username_share_one_allowance_of_bounded_size() {
+        let throttle = throttle(2, 100, 10);
+        throttle.record_failure(Some("Admin"), None);
+        throttle.record_failure(Some("ADMIN"), None);
+        assert!(matches!(
+            throttle.check("admin", None),
+            Verdict::UsernameThrottled { .. }
+        ));
+        let huge = "x".repeat(1 << 20);
+        assert_eq!(fold(&huge).len(), MAX_USERNAME_CHARS);
+    }
 
     #[test]
     fn a_username_is_throttled_after_its_limit_and_others_are_not() {
