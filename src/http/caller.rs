@@ -8,13 +8,14 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Path};
+use axum::http::HeaderValue;
 use axum::http::header::{self, HeaderMap};
 use axum::http::request::Parts;
 use axum::http::uri::Authority;
 
 use super::observe::Observation;
 use super::{AppState, REQUEST_ID};
-use crate::auth::{Credential, Principal};
+use crate::auth::{Credential, Principal, Secret};
 use crate::error::Error;
 use crate::graphql::RequestContext;
 use crate::ids::{GlobalId, NodeKind};
@@ -124,23 +125,49 @@ impl FromRequestParts<AppState> for Caller {
             return Ok(caller.clone());
         }
         let origin = RequestOrigin::of(app, parts)?;
-        let cookie = super::session::cookie(&parts.headers);
-        let credential = match (parts.headers.get(header::AUTHORIZATION), &cookie) {
-            // Basic credentials win: a script's key is not a browser's session.
-            (Some(authorization), _) => Credential::Header(authorization),
-            (None, Some(token)) => {
-                // A request that may change something, authenticated by
-                // the cookie alone, must come from keyward's own pages.
-                if !is_read(&parts.method) {
-                    super::session::require_same_origin(app, &parts.headers)?;
-                }
-                Credential::Session(token)
-            }
-            (None, None) => Credential::None,
-        };
-        let caller = Caller::authenticate(app, origin, credential).await?;
+        let presented = Presented::of(app, &parts.headers, !is_read(&parts.method))?;
+        let caller = Caller::authenticate(app, origin, presented.credential()).await?;
         parts.extensions.insert(caller.clone());
         Ok(caller)
+    }
+}
+
+/// The credentials a request's headers present, for [`Caller::authenticate`].
+pub enum Presented {
+    /// An `Authorization` header: Basic credentials win over the cookie (a
+    /// script's key is not a browser's session, and the hot path of keys
+    /// parses no cookie).
+    Header(HeaderValue),
+    /// The session cookie.
+    Session(Secret),
+    Nothing,
+}
+
+impl Presented {
+    /// What `headers` present. The cookie of a request that may change
+    /// something (`changes`: a mutation, a WebSocket upgrade) is taken only
+    /// from keyward's own pages, else FORBIDDEN (see `session`).
+    pub fn of(app: &AppState, headers: &HeaderMap, changes: bool) -> Result<Self, Error> {
+        if let Some(authorization) = headers.get(header::AUTHORIZATION) {
+            return Ok(Self::Header(authorization.clone()));
+        }
+        match super::session::cookie(headers) {
+            Some(token) => {
+                if changes {
+                    super::session::require_same_origin(app, headers)?;
+                }
+                Ok(Self::Session(token))
+            }
+            None => Ok(Self::Nothing),
+        }
+    }
+
+    pub fn credential(&self) -> Credential<'_> {
+        match self {
+            Self::Header(authorization) => Credential::Header(authorization),
+            Self::Session(token) => Credential::Session(token),
+            Self::Nothing => Credential::None,
+        }
     }
 }
 

@@ -12,7 +12,7 @@ mod session;
 mod verify;
 mod websocket;
 
-pub use caller::{Caller, ProjectScope, RequestOrigin};
+pub use caller::{Caller, Presented, ProjectScope, RequestOrigin};
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;

@@ -63,6 +63,17 @@ pub(super) fn require_same_origin(app: &AppState, headers: &HeaderMap) -> Result
         return Ok(());
     };
     let origin = origin.to_str().map_err(|_| refused())?;
+    if is_own_origin(app, headers, origin) {
+        Ok(())
+    } else {
+        Err(refused())
+    }
+}
+
+/// Whether `origin` (an `Origin` header's value) is keyward's own: the
+/// request's own host, or the origin of the public URL (`--public-url`,
+/// without its path).
+pub(super) fn is_own_origin(app: &AppState, headers: &HeaderMap, origin: &str) -> bool {
     let host = headers
         .get(header::HOST)
         .and_then(|host| host.to_str().ok());
@@ -79,11 +90,7 @@ pub(super) fn require_same_origin(app: &AppState, headers: &HeaderMap) -> Result
             .unwrap_or(url.len());
         url[..authority_end].eq_ignore_ascii_case(origin)
     });
-    if own_host || public {
-        Ok(())
-    } else {
-        Err(refused())
-    }
+    own_host || public
 }
 
 /// Drops the Basic challenge from the answer to a request that came with

@@ -23,7 +23,7 @@ use axum::response::{IntoResponse, Response};
 use futures::{SinkExt, StreamExt};
 use tokio_util::sync::CancellationToken;
 
-use super::{AppState, Caller, RequestOrigin};
+use super::{AppState, Caller, Presented, RequestOrigin};
 use crate::auth::{Credential, until_revoked};
 use crate::error::Error;
 use crate::graphql::SessionExecutor;
@@ -76,21 +76,18 @@ pub(super) async fn graphql_ws(
     // wrong secret gets a plain 401 with its WWW-Authenticate challenge. The
     // session cookie is taken only from keyward's own pages: a page of
     // another site must not open a socket as the signed-in person.
-    let cookie = super::session::cookie(&headers);
-    let credential = match (headers.get(header::AUTHORIZATION), &cookie) {
-        (Some(authorization), _) => Some(Credential::Header(authorization)),
-        (None, Some(token)) => match super::session::require_same_origin(&app, &headers) {
-            Ok(()) => Some(Credential::Session(token)),
-            Err(err) => return err.into_response(),
-        },
-        (None, None) => None,
+    let presented = match Presented::of(&app, &headers, true) {
+        Ok(presented) => presented,
+        Err(err) => return err.into_response(),
     };
-    let caller = match credential {
-        Some(credential) => match Caller::authenticate(&app, origin.clone(), credential).await {
-            Ok(caller) => Some(caller),
-            Err(err) => return err.into_response(),
-        },
-        None => None,
+    let caller = match presented {
+        Presented::Nothing => None,
+        presented => {
+            match Caller::authenticate(&app, origin.clone(), presented.credential()).await {
+                Ok(caller) => Some(caller),
+                Err(err) => return err.into_response(),
+            }
+        }
     };
     let connection = Connection {
         origin,
@@ -304,19 +301,10 @@ impl AppState {
         let Ok(origin) = origin.to_str() else {
             return false;
         };
-        let host = headers
-            .get(header::HOST)
-            .and_then(|host| host.to_str().ok());
-        let same_origin = host.is_some_and(|host| {
-            origin
-                .split_once("://")
-                .is_some_and(|(_, authority)| authority.eq_ignore_ascii_case(host))
-        });
-        same_origin
+        super::session::is_own_origin(self, headers, origin)
             || self
-                .public_url
+                .allowed_origins
                 .iter()
-                .chain(self.allowed_origins.iter())
                 .any(|allowed| allowed.trim_end_matches('/') == origin)
     }
 }
