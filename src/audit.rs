@@ -57,6 +57,8 @@ pub struct Event {
     #[serde(serialize_with = "display_opt")]
     pub target_user_id: Option<GlobalId>,
     pub target_username: Option<String>,
+    pub target_provider: Option<String>,
+    pub target_group: Option<String>,
     pub reason: Option<String>,
     pub request_id: Option<String>,
 }
@@ -86,6 +88,8 @@ impl From<audit_event::Model> for Event {
             new_key_id: key(row.new_key_id),
             target_user_id: row.target_user_id.map(GlobalId::user),
             target_username: row.target_username,
+            target_provider: row.target_provider,
+            target_group: row.target_group,
             reason: row.reason,
             request_id: row.request_id,
         }
@@ -162,6 +166,8 @@ mod tests {
             actor_username: None,
             target_user_id: Some(8),
             target_username: Some("ada".into()),
+            target_provider: Some("corp".into()),
+            target_group: Some("platform".into()),
         };
         let key = |id| GlobalId::api_key(id).to_string();
         assert_eq!(
@@ -185,6 +191,8 @@ mod tests {
                 "actorUsername": null,
                 "targetUserId": GlobalId::user(8).to_string(),
                 "targetUsername": "ada",
+                "targetProvider": "corp",
+                "targetGroup": "platform",
                 "reason": "why",
                 "requestId": "req-1",
             })

@@ -79,6 +79,56 @@ pub struct Config {
 
     #[command(flatten)]
     pub sessions: SessionOptions,
+
+    #[command(flatten)]
+    pub sign_in: SignInOptions,
+}
+
+/// Where signing in may lead, and which hosts one session covers: keyward
+/// as the sign-in gate of other tools (see README, "Single sign-on").
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct SignInOptions {
+    /// Hosts besides keyward's own that a sign-in may return to
+    /// (`return_to`), comma-separated `host` or `host:port`: the tools
+    /// behind the gate. Any other `return_to` lands on keyward's console.
+    #[arg(long = "sign-in-return-hosts", env = "KEYWARD_SIGN_IN_RETURN_HOSTS",
+          value_delimiter = ',', value_parser = parse_return_host)]
+    pub return_hosts: Vec<String>,
+
+    /// The session cookie's `Domain` (e.g. `example.com`), so that one
+    /// sign-in covers the tools' hosts under it; by default the cookie is
+    /// keyward's host's alone.
+    #[arg(long = "session-cookie-domain", env = "KEYWARD_SESSION_COOKIE_DOMAIN",
+          value_parser = parse_cookie_domain)]
+    pub cookie_domain: Option<String>,
+}
+
+/// A `host` or `host:port`, kept in lower case.
+fn parse_return_host(raw: &str) -> Result<String, String> {
+    let host = raw.trim().to_ascii_lowercase();
+    let valid = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+    if valid {
+        Ok(host)
+    } else {
+        Err(format!("{raw:?} is not a host or host:port"))
+    }
+}
+
+/// A cookie domain: a host name (a leading dot is dropped, as browsers do).
+fn parse_cookie_domain(raw: &str) -> Result<String, String> {
+    let domain = raw.trim().trim_start_matches('.').to_ascii_lowercase();
+    let valid = !domain.is_empty()
+        && domain
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-'));
+    if valid {
+        Ok(domain)
+    } else {
+        Err(format!("{raw:?} is not a domain name"))
+    }
 }
 
 /// How long a browser session (the `keyward_session` cookie) lasts.
@@ -365,6 +415,7 @@ impl Config {
             hashing: HashingConfig::OWASP_MINIMUM,
             webhooks: WebhookOptions::default(),
             sessions: SessionOptions::default(),
+            sign_in: SignInOptions::default(),
         }
     }
 }

@@ -226,6 +226,12 @@ impl Application {
             http::Shared {
                 schemas,
                 auth,
+                oidc: auth::oidc::Oidc::new().map_err(|err| {
+                    StartupError::Other(Error::internal(format!(
+                        "cannot start the OpenID Connect client: {err}"
+                    )))
+                })?,
+                sign_in: config.sign_in.clone(),
                 store,
                 public_url: config.public_url.clone(),
                 listen: local_addr,

@@ -15,6 +15,7 @@ mod m20261204_000007_key_rotation;
 mod m20261204_000008_key_expiry_warnings;
 mod m20261204_000009_webhooks;
 mod m20261207_000010_people;
+mod m20261208_000011_single_sign_on;
 
 /// Every migration of keyward, in the order it must be applied.
 pub struct Migrator;
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000008_key_expiry_warnings::Migration),
             Box::new(m20261204_000009_webhooks::Migration),
             Box::new(m20261207_000010_people::Migration),
+            Box::new(m20261208_000011_single_sign_on::Migration),
         ]
     }
 }

@@ -2,6 +2,7 @@
 
 mod cache;
 mod credentials;
+pub mod oidc;
 mod password;
 mod principal;
 mod revocation;
@@ -20,7 +21,7 @@ pub use secret::Secret;
 pub use session::{COOKIE as SESSION_COOKIE, SessionPolicy};
 pub use token::{NewKeyPair, looks_like_access_key};
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -362,6 +363,45 @@ impl Authenticator {
         })
     }
 
+    /// Signs in the person `identity` says, checked by `provider`'s ID
+    /// token: their user (created at their first sign-in, if the access
+    /// mode lets them in), their groups as the provider says now, and a new
+    /// session, whose cookie value is returned once.
+    pub async fn sign_in_through(
+        &self,
+        provider: &crate::store::identity_provider::Model,
+        identity: crate::store::ProviderIdentity,
+        client: Option<IpAddr>,
+    ) -> Result<SignedIn, oidc::Failure> {
+        use crate::store::SsoSignInOutcome;
+        let token = token::session_token();
+        let expires_at = self.sessions.expires_at(crate::store::now());
+        let outcome = self
+            .store
+            .sign_in_identity(crate::store::SsoSignIn {
+                provider,
+                identity,
+                token_hash: session::token_hash(&token),
+                expires_at,
+                client_address: client.map(|address| address.to_string()),
+            })
+            .await
+            .map_err(|err| {
+                tracing::warn!(error = %err, "a sign-in through an identity provider failed");
+                oidc::Failure::Internal
+            })?;
+        match outcome {
+            SsoSignInOutcome::SignedIn(user) => Ok(SignedIn {
+                token,
+                user,
+                expires_at,
+            }),
+            SsoSignInOutcome::AccessControlOff => Err(oidc::Failure::AccessControlOff),
+            SsoSignInOutcome::NotAllowed => Err(oidc::Failure::NotAllowed),
+            SsoSignInOutcome::Disabled => Err(oidc::Failure::UserDisabled),
+        }
+    }
+
     /// Ends the session of `token`, from the next request on every replica.
     pub async fn sign_out(&self, token: &Secret) -> Result<bool, Error> {
         self.store.end_session(&session::token_hash(token)).await
@@ -461,23 +501,25 @@ impl Authenticator {
     }
 }
 
-/// The principal of `user`, ACTIVE, with their memberships as stored now.
+/// The principal of `user`, ACTIVE, with their memberships as stored now:
+/// their own, raised by those of the groups they were in at their last
+/// sign-in.
 async fn person(
     store: &Store,
     user: user::Model,
     via: PersonCredential,
 ) -> Result<PersonPrincipal, Error> {
-    let memberships: BTreeMap<i64, crate::store::Role> = store
-        .memberships_of(user.id)
-        .await?
-        .into_iter()
-        .map(|member| (member.project_id, member.role))
-        .collect();
+    let groups = store.groups_of(user.id).await?;
+    let mut memberships = store.roles_through_groups(&groups).await?;
+    for member in store.memberships_of(user.id).await? {
+        crate::store::raise_role(&mut memberships, member.project_id, member.role);
+    }
     Ok(PersonPrincipal {
         user_id: user.id,
         username: user.username,
         administrator: user.administrator,
         memberships: Arc::new(memberships),
+        groups: Arc::new(groups),
         via,
     })
 }

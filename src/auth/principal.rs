@@ -66,8 +66,12 @@ pub struct PersonPrincipal {
     pub user_id: i64,
     pub username: String,
     pub administrator: bool,
-    /// Their role in each project they are a member of.
+    /// Their role in each project they are a member of: the highest of their
+    /// own membership and those of their groups.
     pub memberships: Arc<BTreeMap<i64, Role>>,
+    /// The groups their identity provider said they are in at their last
+    /// sign-in, sorted (none for people who sign in with a password only).
+    pub groups: Arc<Vec<String>>,
     /// How they proved who they are.
     pub via: PersonCredential,
 }
@@ -111,6 +115,7 @@ impl PersonPrincipal {
         self.user_id == other.user_id
             && self.administrator == other.administrator
             && self.memberships == other.memberships
+            && self.groups == other.groups
             && credential(self) == credential(other)
     }
 
@@ -356,6 +361,7 @@ mod tests {
             username: "ada".into(),
             administrator,
             memberships: Arc::new(memberships.iter().copied().collect()),
+            groups: Arc::default(),
             via: PersonCredential::Password {
                 hash: "$argon2id$…".into(),
             },
@@ -523,6 +529,7 @@ mod tests {
             username: "ada".into(),
             administrator: false,
             memberships: Arc::new([(1, role)].into_iter().collect()),
+            groups: Arc::default(),
             via: PersonCredential::Session {
                 id: 3,
                 token_hash: "digest".into(),

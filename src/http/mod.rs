@@ -63,6 +63,10 @@ impl std::ops::Deref for AppState {
 pub struct Shared {
     pub schemas: Schemas,
     pub auth: Authenticator,
+    /// The OpenID Connect client of the configured identity providers.
+    pub oidc: crate::auth::oidc::Oidc,
+    /// `--sign-in-return-hosts` and `--session-cookie-domain`.
+    pub sign_in: crate::config::SignInOptions,
     pub store: Store,
     pub public_url: Option<String>,
     pub listen: SocketAddr,

@@ -380,6 +380,7 @@ mod tests {
                 username: "ada".into(),
                 administrator,
                 memberships: std::sync::Arc::new(memberships.iter().copied().collect()),
+                groups: std::sync::Arc::default(),
                 via: crate::auth::PersonCredential::Password {
                     hash: String::new(),
                 },

@@ -128,6 +128,17 @@ impl AuditContext {
         }
     }
 
+    /// A person signing up: their first sign-in through an identity
+    /// provider created their user. Only the store's sign-in decides that.
+    pub(in crate::store) fn sign_up(actor: Actor, client_address: Option<String>) -> Self {
+        Self {
+            action: AuditAction::UserSignedUp,
+            actor,
+            client_address,
+            request_id: None,
+        }
+    }
+
     /// A context for unit tests of code that carries one.
     #[cfg(test)]
     pub(crate) fn for_tests(action: AuditAction, actor: Actor) -> Self {
@@ -154,6 +165,10 @@ pub struct Target {
     /// The person acted on (user and membership actions).
     pub user_id: Option<i64>,
     pub username: Option<String>,
+    /// The identity provider acted on, by name.
+    pub provider: Option<String>,
+    /// The group acted on.
+    pub group: Option<String>,
 }
 
 impl Target {
@@ -195,6 +210,23 @@ impl Target {
         Self {
             user_id: Some(user.id),
             username: Some(user.username.clone()),
+            ..Self::default()
+        }
+    }
+
+    /// Identity provider `name`.
+    pub fn provider(name: &str) -> Self {
+        Self {
+            provider: Some(name.to_owned()),
+            ..Self::default()
+        }
+    }
+
+    /// `group`'s membership of `project_id`.
+    pub fn group_member(project_id: i64, group: &str) -> Self {
+        Self {
+            project_id: Some(project_id),
+            group: Some(group.to_owned()),
             ..Self::default()
         }
     }
@@ -317,6 +349,8 @@ pub(super) async fn insert(
         actor_username: Set(actor_username),
         target_user_id: Set(target.user_id),
         target_username: Set(target.username),
+        target_provider: Set(target.provider),
+        target_group: Set(target.group),
         ..Default::default()
     }
     .insert(txn)

@@ -4,16 +4,21 @@
 //! decide what to publish.
 
 mod access;
+mod access_mode;
 mod audit;
 mod auth_state;
 mod backup;
 mod bounded;
 pub mod entity;
 mod expiry_warnings;
+mod groups;
+mod identities;
+mod identity_providers;
 mod keys;
 mod lock;
 mod members;
 mod migrations;
+mod oidc_sign_ins;
 mod outbox;
 mod project_memory;
 mod projects;
@@ -34,6 +39,7 @@ use sea_orm::{
 };
 
 pub use access::{Account, Grant, KeyManager, ProjectCreator, ProjectOwner, ServerWide};
+pub use access_mode::{AccessModeSettings, Applicant, admits};
 pub use audit::{
     Actor, ActorKind, AuditAction, AuditContext, AuditOutcome, EventFeed, EventFilter,
     MAX_REQUEST_ID_LEN, Target,
@@ -41,11 +47,16 @@ pub use audit::{
 pub use auth_state::LEASE;
 pub use backup::{Backup, BackupError, backup_sqlite};
 pub use entity::api_key::{KeyState, Role};
+pub use entity::settings::AccessMode;
 pub use entity::user::UserState;
 pub use entity::{
-    api_key, audit_event, project, project_member, settings as settings_entity, user, user_session,
-    webhook, webhook_delivery,
+    access_allowed_group, access_allowed_user, api_key, audit_event, identity_provider,
+    oidc_sign_in, project, project_group_member, project_member, settings as settings_entity, user,
+    user_group, user_identity, user_session, webhook, webhook_delivery,
 };
+pub use groups::raise as raise_role;
+pub use identities::{ProviderIdentity, SsoSignIn, SsoSignInOutcome};
+pub use identity_providers::{IdentityProviderChanges, NewIdentityProvider};
 pub use keys::{DeleteKeyOutcome, KeyCounts, KeyStatus, NewKey, NewPair};
 pub use lock::{DatabaseLock, LockError, missing_sqlite_file, sqlite_file};
 pub use migrations::MigrationStatus;

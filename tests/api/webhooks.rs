@@ -659,7 +659,7 @@ async fn a_key_creation_is_delivered_signed_after_standard_webhooks() {
             "query($id: ID!) { node(id: $id) { ... on AuditEvent { id action outcome at \
              actorKind actorKeyId actorAccessKey actorRole actorUserId actorUsername \
              projectId targetKeyId targetAccessKey targetScopes targetUserId \
-             targetUsername clientAddress newKeyId reason requestId } } }",
+             targetUsername targetProvider targetGroup clientAddress newKeyId reason requestId } } }",
             json!({ "id": data["id"] }),
             &Auth::None,
         )

@@ -115,6 +115,17 @@ impl AuditEvent {
         self.event.target_username.as_deref()
     }
 
+    /// Name of the identity provider acted on (identity provider events,
+    /// linked identities, sign-ups through a provider).
+    async fn target_provider(&self) -> Option<&str> {
+        self.event.target_provider.as_deref()
+    }
+
+    /// The group acted on (a project's group members).
+    async fn target_group(&self) -> Option<&str> {
+        self.event.target_group.as_deref()
+    }
+
     /// Global id of the project concerned; null for server-wide actions.
     /// Kept after the project is deleted.
     async fn project_id(&self) -> Option<ID> {

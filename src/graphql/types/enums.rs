@@ -118,6 +118,26 @@ pub enum AuditAction {
     MemberRoleChanged,
     /// `removeProjectMember`.
     MemberRemoved,
+    /// `createIdentityProvider` (`targetProvider` names it).
+    IdentityProviderCreated,
+    /// `updateIdentityProvider`.
+    IdentityProviderUpdated,
+    /// `deleteIdentityProvider`: the identities linked through it went with
+    /// it; their users stay.
+    IdentityProviderDeleted,
+    /// `linkUserIdentity`: a user may now sign in through `targetProvider`.
+    UserIdentityLinked,
+    /// A person signed in through `targetProvider` for the first time, and
+    /// keyward created their user (the actor is that person).
+    UserSignedUp,
+    /// `addProjectGroup` (`targetGroup` names the group).
+    ProjectGroupAdded,
+    /// `setProjectGroupRole`.
+    ProjectGroupRoleChanged,
+    /// `removeProjectGroup`.
+    ProjectGroupRemoved,
+    /// `setAccessMode`.
+    AccessModeChanged,
 }
 
 /// Whether an audited action happened.

@@ -74,6 +74,27 @@ pub enum AuditAction {
     MemberRoleChanged,
     #[sea_orm(string_value = "MEMBER_REMOVED")]
     MemberRemoved,
+    #[sea_orm(string_value = "IDENTITY_PROVIDER_CREATED")]
+    IdentityProviderCreated,
+    #[sea_orm(string_value = "IDENTITY_PROVIDER_UPDATED")]
+    IdentityProviderUpdated,
+    #[sea_orm(string_value = "IDENTITY_PROVIDER_DELETED")]
+    IdentityProviderDeleted,
+    /// An administrator linked a user to a provider's identity.
+    #[sea_orm(string_value = "USER_IDENTITY_LINKED")]
+    UserIdentityLinked,
+    /// A person signed in through a provider for the first time, and
+    /// keyward created their user.
+    #[sea_orm(string_value = "USER_SIGNED_UP")]
+    UserSignedUp,
+    #[sea_orm(string_value = "PROJECT_GROUP_ADDED")]
+    ProjectGroupAdded,
+    #[sea_orm(string_value = "PROJECT_GROUP_ROLE_CHANGED")]
+    ProjectGroupRoleChanged,
+    #[sea_orm(string_value = "PROJECT_GROUP_REMOVED")]
+    ProjectGroupRemoved,
+    #[sea_orm(string_value = "ACCESS_MODE_CHANGED")]
+    AccessModeChanged,
 }
 
 /// Whether it happened, or why not.
@@ -147,6 +168,11 @@ pub struct Model {
     /// person is above, the person acted on (user and member events) here.
     pub target_user_id: Option<i64>,
     pub target_username: Option<String>,
+    /// The identity provider acted on, by name (provider and identity
+    /// events).
+    pub target_provider: Option<String>,
+    /// The group acted on (a project's group members).
+    pub target_group: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -3,6 +3,22 @@
 use sea_orm::entity::prelude::*;
 
 /// The id of the only settings row.
+/// Who may sign in through an identity provider (Rancher's access modes).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum AccessMode {
+    /// Anyone the provider authenticates.
+    #[sea_orm(string_value = "UNRESTRICTED")]
+    Unrestricted,
+    /// The allowed users and groups, and every member of a project
+    /// (directly or through a group).
+    #[sea_orm(string_value = "RESTRICTED")]
+    Restricted,
+    /// The allowed users and groups only.
+    #[sea_orm(string_value = "REQUIRED")]
+    Required,
+}
+
 pub const SETTINGS_ID: i32 = 1;
 
 #[derive(Clone, PartialEq, Eq, DeriveEntityModel)]
@@ -16,6 +32,8 @@ pub struct Model {
     /// (key state, key or project deletion, access control, users, memberships, sessions). A cached
     /// verification is trusted only while the epoch it was made in is current.
     pub auth_epoch: i64,
+    /// Who may sign in through an identity provider.
+    pub access_mode: AccessMode,
 }
 
 impl std::fmt::Debug for Model {
@@ -23,6 +41,7 @@ impl std::fmt::Debug for Model {
         f.debug_struct("settings::Model")
             .field("access_control_enabled", &self.access_control_enabled)
             .field("auth_epoch", &self.auth_epoch)
+            .field("access_mode", &self.access_mode)
             .finish_non_exhaustive()
     }
 }
