@@ -79,6 +79,12 @@ impl Tasks {
                         Ok(pruned) => tracing::debug!(pruned, "ended sessions pruned"),
                         Err(err) => tracing::warn!(error = ?err, "session pruning failed"),
                     }
+                    // Sign-ins that never came back from their provider.
+                    match store.prune_oidc_sign_ins(crate::store::now()).await {
+                        Ok(0) => {}
+                        Ok(pruned) => tracing::debug!(pruned, "abandoned sign-ins pruned"),
+                        Err(err) => tracing::warn!(error = ?err, "sign-in pruning failed"),
+                    }
                 }
             })
         };

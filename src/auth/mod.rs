@@ -18,7 +18,7 @@ pub use password::Hasher;
 pub use principal::{KeyPrincipal, PersonCredential, PersonPrincipal, Principal};
 pub use revocation::until_revoked;
 pub use secret::Secret;
-pub use session::{COOKIE as SESSION_COOKIE, SessionPolicy};
+pub use session::{COOKIE as SESSION_COOKIE, SessionPolicy, token_hash as secret_digest};
 pub use token::{NewKeyPair, looks_like_access_key};
 
 use std::collections::HashMap;

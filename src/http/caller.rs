@@ -132,6 +132,24 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
+impl Caller {
+    /// The caller at `/verify`: as [`FromRequestParts`] does, except that
+    /// the session cookie is taken whatever the method and origin. The
+    /// request is the proxy's question about another site's request, which
+    /// `/verify` only answers (it changes nothing), so there is no forgery
+    /// to guard against here; the tool behind the proxy guards its own.
+    pub async fn for_verify(parts: &mut Parts, app: &AppState) -> Result<Self, Error> {
+        if let Some(caller) = parts.extensions.get::<Caller>() {
+            return Ok(caller.clone());
+        }
+        let origin = RequestOrigin::of(app, parts)?;
+        let presented = Presented::of(app, &parts.headers, false)?;
+        let caller = Caller::authenticate(app, origin, presented.credential()).await?;
+        parts.extensions.insert(caller.clone());
+        Ok(caller)
+    }
+}
+
 /// The credentials a request's headers present, for [`Caller::authenticate`].
 pub enum Presented {
     /// An `Authorization` header: Basic credentials win over the cookie (a

@@ -8,6 +8,8 @@ mod deadline;
 mod graphql;
 mod negotiation;
 mod observe;
+mod oidc;
+mod return_to;
 mod session;
 mod verify;
 mod websocket;
@@ -124,9 +126,18 @@ pub fn router(state: AppState, limits: &Limits) -> Router {
             "/projects/{project_id}/verify/{*rest}",
             any(verify::verify_project),
         )
-        .route("/auth/sign-in", methods(post(session::sign_in), POST))
         .route("/auth/sign-out", methods(post(session::sign_out), POST))
         .route("/auth/session", methods(get(session::session), PAGE))
+        .route(
+            "/auth/sign-in",
+            methods(get(oidc::sign_in_page).post(session::sign_in), SIGN_IN),
+        )
+        .route("/auth/providers", methods(get(oidc::providers), PAGE))
+        .route("/auth/oidc/{name}/start", methods(get(oidc::start), PAGE))
+        .route(
+            "/auth/oidc/{name}/callback",
+            methods(get(oidc::callback), PAGE),
+        )
         .route("/healthz", methods(get(healthz), PAGE))
         .route("/livez", methods(get(livez), PAGE))
         .route("/readyz", methods(get(readyz), PAGE))
@@ -306,8 +317,11 @@ const PAGE: &str = "GET, HEAD, OPTIONS";
 /// The methods of the GraphQL endpoints: POST runs requests, GET (and HEAD)
 /// serve GraphiQL.
 const GRAPHQL: &str = "GET, HEAD, OPTIONS, POST";
-/// The methods of the sign-in and sign-out endpoints.
+/// The methods of the sign-out endpoint.
 const POST: &str = "OPTIONS, POST";
+/// The methods of `/auth/sign-in`: POST signs in, GET is where proxies
+/// send browsers without a session.
+const SIGN_IN: &str = "GET, HEAD, OPTIONS, POST";
 /// The methods of the WebSocket endpoint: a HEAD cannot upgrade.
 const WEBSOCKET: &str = "GET, OPTIONS";
 

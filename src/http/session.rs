@@ -118,9 +118,13 @@ pub(super) async fn no_basic_challenge(request: Request, next: Next) -> Response
 
 /// What `POST /auth/sign-in` takes, as JSON or as an HTML form.
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub(super) struct SignIn {
     username: String,
     password: String,
+    /// Where the page should go next (checked: see `return_to`).
+    #[serde(default)]
+    return_to: Option<String>,
 }
 
 /// Who is signed in, as `POST /auth/sign-in` and `GET /auth/session` say.
@@ -129,6 +133,10 @@ pub(super) struct SignIn {
 struct SessionBody {
     user: SessionUser,
     expires_at: Option<DateTime<Utc>>,
+    /// After a sign-in that named one, where to go next, once checked
+    /// (`return_to`); null otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    return_to: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -167,7 +175,11 @@ pub(super) async fn sign_in(
         .is_some_and(|value| value.starts_with("application/x-www-form-urlencoded"));
     let answer = async {
         let origin = RequestOrigin::of(&app, &parts)?;
-        let SignIn { username, password } = if form {
+        let SignIn {
+            username,
+            password,
+            return_to,
+        } = if form {
             let mut fields = form_urlencoded::parse(&body);
             let mut field = |name: &str| {
                 fields
@@ -176,8 +188,13 @@ pub(super) async fn sign_in(
             };
             let username = field("username");
             let password = field("password");
+            let return_to = field("return_to");
             match (username, password) {
-                (Some(username), Some(password)) => SignIn { username, password },
+                (Some(username), Some(password)) => SignIn {
+                    username,
+                    password,
+                    return_to,
+                },
                 _ => {
                     return Err(Error::bad_input(
                         "body",
@@ -190,23 +207,29 @@ pub(super) async fn sign_in(
                 Error::bad_input("body", "must be JSON: {\"username\": …, \"password\": …}")
             })?
         };
+        let return_to = return_to
+            .as_deref()
+            .map(|raw| super::return_to::checked(&app, &parts.headers, Some(raw)));
         app.auth
             .sign_in(&username, Secret::new(password), Some(origin.client))
             .await
+            .map(|signed_in| (signed_in, return_to))
     }
     .await;
     match (answer, form) {
-        (Ok(signed_in), false) => {
+        (Ok((signed_in, return_to)), false) => {
             let body = SessionBody {
                 user: SessionUser::from(&signed_in.user),
                 expires_at: Some(signed_in.expires_at),
+                return_to,
             };
             let cookie = set_cookie(&app, &parts, &signed_in);
             ([(header::SET_COOKIE, cookie)], Json(body)).into_response()
         }
-        (Ok(signed_in), true) => {
+        (Ok((signed_in, return_to)), true) => {
             let cookie = set_cookie(&app, &parts, &signed_in);
-            ([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response()
+            let next = return_to.unwrap_or_else(|| super::return_to::HOME.to_owned());
+            ([(header::SET_COOKIE, cookie)], Redirect::to(&next)).into_response()
         }
         (Err(Error::RateLimited { retry_after }), true) => {
             tracing::debug!(?retry_after, "a form sign-in was throttled");
@@ -233,7 +256,8 @@ pub(super) async fn sign_out(State(app): State<AppState>, parts: Parts) -> Respo
         return err.into_response();
     }
     let cleared = format!(
-        "{SESSION_COOKIE}=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0{}",
+        "{SESSION_COOKIE}=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0{}{}",
+        domain_attribute(&app),
         secure_attribute(&app, &parts)
     );
     match HeaderValue::from_str(&cleared) {
@@ -268,6 +292,7 @@ pub(super) async fn session(State(app): State<AppState>, parts: Parts) -> Respon
         Ok::<_, Error>(SessionBody {
             user: SessionUser::from(&user),
             expires_at,
+            return_to: None,
         })
     }
     .await;
@@ -283,18 +308,30 @@ fn without_challenge(mut response: Response) -> Response {
 }
 
 /// The `Set-Cookie` of a new session: `HttpOnly`, `SameSite=Lax`, `Path=/`,
-/// `Secure` over HTTPS, ending with the session.
-fn set_cookie(app: &AppState, parts: &Parts, signed_in: &SignedIn) -> HeaderValue {
+/// `Secure` over HTTPS, `Domain` with `--session-cookie-domain`, ending
+/// with the session.
+pub(super) fn set_cookie(app: &AppState, parts: &Parts, signed_in: &SignedIn) -> HeaderValue {
     let max_age = (signed_in.expires_at - crate::store::now())
         .num_seconds()
         .max(0);
     let cookie = format!(
-        "{SESSION_COOKIE}={}; HttpOnly; SameSite=Lax; Path=/; Max-Age={max_age}{}",
+        "{SESSION_COOKIE}={}; HttpOnly; SameSite=Lax; Path=/; Max-Age={max_age}{}{}",
         signed_in.token.expose(),
+        domain_attribute(app),
         secure_attribute(app, parts)
     );
     // The value is [A-Za-z0-9]: always a valid header value.
     HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// `; Domain=…` with `--session-cookie-domain`: the cookie then reaches
+/// the tools' hosts under that domain, and through their proxies, `/verify`.
+fn domain_attribute(app: &AppState) -> String {
+    app.sign_in
+        .cookie_domain
+        .as_deref()
+        .map(|domain| format!("; Domain={domain}"))
+        .unwrap_or_default()
 }
 
 /// `; Secure` when the request came over HTTPS: the public URL is https,

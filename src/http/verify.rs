@@ -10,7 +10,7 @@
 //! passes on to the service.
 
 use axum::Json;
-use axum::extract::{FromRequestParts, State};
+use axum::extract::State;
 use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use axum::http::request::Parts;
 use axum::http::{Method, StatusCode};
@@ -55,14 +55,17 @@ async fn answer(app: &AppState, mut parts: Parts, project_scoped: bool) -> Respo
 /// then authentication, then the project, then the requirements.
 async fn judge(app: &AppState, parts: &mut Parts, project_scoped: bool) -> Result<Allowed, Error> {
     let requirements = Requirements::of(parts)?;
-    let caller = Caller::from_request_parts(parts, app).await?;
+    let caller = Caller::for_verify(parts, app).await?;
     let project = if project_scoped {
         Some(ProjectScope::confirm(parts, app).await?)
     } else {
         None
     };
     requirements.check(&caller.principal, project)?;
-    Ok(Allowed(caller.principal))
+    Ok(Allowed {
+        principal: caller.principal,
+        project,
+    })
 }
 
 /// What the proxy asks of the key: the least role (from `role=` and the
@@ -111,24 +114,18 @@ impl Requirements {
     /// The administrator, and everyone while access control is off, pass
     /// every requirement; a key must have the role and every scope.
     ///
-    /// A person who is not an administrator is judged by their membership's
-    /// role in `project` (the endpoint's), holding every scope (scopes
-    /// restrict keys, not people); at `/verify`, which names no project,
-    /// there is no role to judge, and they are refused.
+    /// A person who is not an administrator holds every scope (scopes
+    /// restrict keys, not people) and is judged by their role in `project`
+    /// (the endpoint's: the highest of their own membership and their
+    /// groups'), refused if they are not a member; at `/verify`, which
+    /// names no project, they count as READ_ONLY (reads pass).
     fn check(&self, principal: &Principal, project: Option<i64>) -> Result<(), Error> {
         if principal.is_admin() {
             return Ok(());
         }
         let (held, scopes) = match principal {
             Principal::ApiKey(key) => (key.role, Some(&key.scopes)),
-            _ => match project.and_then(|id| principal.role_in(id)) {
-                Some(role) => (role, None),
-                None => {
-                    return Err(Error::Forbidden(
-                        "a user is verified at the endpoint of a project they are a member of",
-                    ));
-                }
-            },
+            _ => (person_role(principal, project)?, None),
         };
         if !held.at_least(self.least) {
             return Err(Error::Unmet(Unmet::Role {
@@ -140,6 +137,18 @@ impl Requirements {
             return Err(Error::Unmet(Unmet::Scope(missing.to_owned())));
         }
         Ok(())
+    }
+}
+
+/// A person's role at a verify URL: their role in `project`, or READ_ONLY
+/// where no project is named; FORBIDDEN for a project they are not a
+/// member of.
+fn person_role(principal: &Principal, project: Option<i64>) -> Result<Role, Error> {
+    match project {
+        None => Ok(Role::ReadOnly),
+        Some(id) => principal.role_in(id).ok_or(Error::Forbidden(
+            "the signed-in user is not a member of this project",
+        )),
     }
 }
 
@@ -169,8 +178,11 @@ fn is_read(method: &Method) -> bool {
     [Method::GET, Method::HEAD, Method::OPTIONS].contains(method)
 }
 
-/// A caller that passed.
-struct Allowed(Principal);
+/// A caller that passed, at the endpoint of `project` (if any).
+struct Allowed {
+    principal: Principal,
+    project: Option<i64>,
+}
 
 /// The JSON body of a `200`: the same facts as the headers.
 #[derive(Serialize)]
@@ -183,34 +195,63 @@ struct AllowedBody {
     role: Option<&'static str>,
     scopes: Option<Vec<String>>,
     expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    user_id: Option<String>,
+    username: Option<String>,
+    groups: Option<Vec<String>>,
 }
 
 impl IntoResponse for Allowed {
     fn into_response(self) -> Response {
-        let body = match &self.0 {
-            Principal::Anonymous | Principal::Person(_) => AllowedBody {
-                kind: kind(&self.0),
+        let body = match &self.principal {
+            Principal::Anonymous => AllowedBody {
+                kind: kind(&self.principal),
                 project_id: None,
                 key_id: None,
                 access_key: None,
                 role: None,
                 scopes: None,
                 expires_at: None,
+                user_id: None,
+                username: None,
+                groups: None,
+            },
+            Principal::Person(person) => AllowedBody {
+                kind: kind(&self.principal),
+                project_id: self.project.map(|id| GlobalId::project(id).to_string()),
+                key_id: None,
+                access_key: None,
+                // The administrator has every right, and no role to name.
+                role: if person.administrator {
+                    None
+                } else {
+                    person_role(&self.principal, self.project)
+                        .ok()
+                        .map(Role::as_str)
+                },
+                scopes: None,
+                expires_at: None,
+                user_id: Some(GlobalId::user(person.user_id).to_string()),
+                username: Some(person.username.clone()),
+                groups: Some(person.groups.to_vec()),
             },
             Principal::ApiKey(key) => AllowedBody {
-                kind: kind(&self.0),
+                kind: kind(&self.principal),
                 project_id: Some(GlobalId::project(key.project_id).to_string()),
                 key_id: Some(GlobalId::api_key(key.key_id).to_string()),
                 access_key: Some(key.access_key.clone()),
                 role: Some(key.role.as_str()),
                 scopes: Some(key.scopes.as_slice().to_vec()),
                 expires_at: key.expires_at,
+                user_id: None,
+                username: None,
+                groups: None,
             },
         };
         let mut headers = HeaderMap::new();
         let mut set = |name: &'static str, value: &str| {
-            // Every value is ASCII (ids, access keys, role and scope names);
-            // a value that is not is left out rather than sent mangled.
+            // Ids, access keys, role and scope names are ASCII; usernames
+            // and groups may not be, and are percent-encoded (see
+            // `header_text`), so that every header is always set.
             if let Ok(value) = HeaderValue::from_str(value) {
                 headers.insert(HeaderName::from_static(name), value);
             }
@@ -237,8 +278,42 @@ impl IntoResponse for Allowed {
             "x-keyward-scopes",
             &body.scopes.as_deref().unwrap_or_default().join(" "),
         );
+        set(
+            "x-keyward-user-id",
+            body.user_id.as_deref().unwrap_or_default(),
+        );
+        set(
+            "x-keyward-username",
+            &header_text(body.username.as_deref().unwrap_or_default(), true),
+        );
+        // Space-separated: a space inside a group's name is encoded.
+        let groups: Vec<String> = body
+            .groups
+            .iter()
+            .flatten()
+            .map(|group| header_text(group, false))
+            .collect();
+        set("x-keyward-groups", &groups.join(" "));
         (StatusCode::OK, headers, Json(body)).into_response()
     }
+}
+
+/// `value` as a header value: visible ASCII (and spaces, if `spaces`) as
+/// they are; `%`, control characters and anything beyond ASCII
+/// percent-encoded (UTF-8), so `Zoë` travels as `Zo%C3%AB`.
+fn header_text(value: &str, spaces: bool) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        if ((spaces && c == ' ') || c.is_ascii_graphic()) && c != '%' {
+            out.push(c);
+        } else {
+            let mut buffer = [0u8; 4];
+            for byte in c.encode_utf8(&mut buffer).bytes() {
+                out.push_str(&format!("%{byte:02X}"));
+            }
+        }
+    }
+    out
 }
 
 /// `X-Keyward-Kind`, as `Viewer.kind` names it.
@@ -283,6 +358,21 @@ mod tests {
         Requirements::of(&parts(method, uri, headers))
             .map(|requirements| requirements.least)
             .map_err(|err| err.code())
+    }
+
+    #[test]
+    fn names_travel_in_headers_percent_encoded_where_they_must() {
+        let cases = [
+            ("ada", true, "ada"),
+            ("Ada Lovelace", true, "Ada Lovelace"),
+            ("platform team", false, "platform%20team"),
+            ("Zoë", true, "Zo%C3%AB"),
+            ("100%", true, "100%25"),
+            ("a\r\nb", true, "a%0D%0Ab"),
+        ];
+        for (value, spaces, expected) in cases {
+            assert_eq!(header_text(value, spaces), expected, "{value:?}");
+        }
     }
 
     #[test]
