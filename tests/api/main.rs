@@ -41,6 +41,7 @@ mod logs;
 mod malformed_auth;
 mod metrics;
 mod migrations;
+mod oidc_fake;
 mod people;
 mod persistence;
 mod probes;
