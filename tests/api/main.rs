@@ -42,6 +42,7 @@ mod malformed_auth;
 mod metrics;
 mod migrations;
 mod oidc_fake;
+mod oidc_provider;
 mod people;
 mod persistence;
 mod probes;
