@@ -4,6 +4,8 @@
 // required, RS256 ID tokens carrying the person's name, username, email and
 // groups. Written independently of keyward, so keyward's client is checked
 // against a provider that follows the specifications, not against itself.
+// Version 8.8.1: the 8.x line supports Node.js 18 and later (9.x warns of an
+// unsupported runtime below Node.js 22; Debian and CI have Node.js 20).
 //
 //   node tests/oidc/provider.mjs <config.json>
 //
