@@ -1,6 +1,7 @@
 //! Decides, when the tests are built, which of the components some tests
 //! need are on this machine: PostgreSQL, Chromium, nginx/Caddy, Prometheus,
-//! Python and its `standardwebhooks` package, `systemd-analyze`. Each one found sets a cfg,
+//! Python and its `standardwebhooks` package, `systemd-analyze`, Node.js
+//! with the OpenID provider of `tests/oidc`. Each one found sets a cfg,
 //! and a test needing a missing one carries
 //! `#[cfg_attr(not(keyward_...), ignore = "needs ...")]`: `cargo test` then
 //! counts it as ignored, with the reason, instead of as a pass. A test
@@ -51,6 +52,16 @@ fn main() {
     decide(
         "keyward_systemd",
         required("KEYWARD_SYSTEMD_TESTS", ci) || watch_all(&["/usr/bin/systemd-analyze"]),
+        &[],
+    );
+
+    // A real OpenID provider (npm's oidc-provider), run with Node.js from
+    // the packages `npm ci --prefix tests/oidc` installs.
+    // Both asked, whatever the first answers: the second watches.
+    let (node, oidc_provider) = (node_found(), oidc_provider_installed());
+    decide(
+        "keyward_oidc",
+        required("KEYWARD_OIDC_TESTS", ci) || (node && oidc_provider),
         &[],
     );
 
@@ -122,6 +133,30 @@ fn prometheus_found() -> bool {
         Some(binary) => watch_all(&[&binary.to_string_lossy()]),
         None => watch_all(&["/usr/bin/prometheus"]),
     }
+}
+
+/// Whether `node` runs (Debian's `nodejs`, or any on the PATH).
+fn node_found() -> bool {
+    Command::new("node")
+        .arg("--version")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+/// Whether `npm ci --prefix tests/oidc` has installed the provider. Its
+/// package.json is watched; while it is missing, the small `tests/oidc`
+/// folder is (Cargo scans a watched folder), so installing it reruns this
+/// script.
+fn oidc_provider_installed() -> bool {
+    let package = "tests/oidc/node_modules/oidc-provider/package.json";
+    if Path::new(package).is_file() {
+        return watch_all(&[package]);
+    }
+    println!("cargo::rerun-if-changed=tests/oidc");
+    false
 }
 
 /// Whether `python3` runs, and whether it imports `standardwebhooks`. The

@@ -41,6 +41,8 @@ mod logs;
 mod malformed_auth;
 mod metrics;
 mod migrations;
+mod oidc_fake;
+mod oidc_provider;
 mod people;
 mod persistence;
 mod probes;
