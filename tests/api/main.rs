@@ -59,6 +59,7 @@ mod schema;
 mod scopes;
 mod security;
 mod sessions;
+mod single_sign_on;
 mod store_robustness;
 mod subscriptions;
 mod upgrade;
