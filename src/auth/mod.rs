@@ -402,6 +402,15 @@ impl Authenticator {
         }
     }
 
+    /// Counts a sign-in through a provider started from `client`; refused
+    /// past the address's allowance (see `throttle`).
+    pub fn start_sign_in(&self, client: IpAddr) -> Result<(), oidc::Failure> {
+        self.throttle.start_sign_in(client).map_err(|retry_after| {
+            tracing::debug!(?retry_after, "refused: too many sign-ins started");
+            oidc::Failure::TooManySignIns
+        })
+    }
+
     /// Ends the session of `token`, from the next request on every replica.
     pub async fn sign_out(&self, token: &Secret) -> Result<bool, Error> {
         self.store.end_session(&session::token_hash(token)).await

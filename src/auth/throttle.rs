@@ -46,7 +46,16 @@ pub struct Throttle {
     config: ThrottleConfig,
     usernames: Mutex<Windows<String>>,
     addresses: Mutex<Windows<IpAddr>>,
+    /// Sign-ins through a provider started per address: each keeps a row
+    /// until it comes back or expires, so one client must not start them
+    /// without bound.
+    sign_in_starts: Mutex<Windows<IpAddr>>,
 }
+
+/// Sign-ins through a provider one address may start per window: a
+/// building of people behind one NAT signing in at nine, not a flood.
+const SIGN_IN_STARTS_PER_ADDRESS: u32 = 300;
+const SIGN_IN_STARTS_WINDOW: Duration = Duration::from_secs(600);
 
 /// Whether a request may try to authenticate.
 #[derive(Debug, PartialEq, Eq)]
@@ -68,7 +77,27 @@ impl Throttle {
             config,
             usernames: Mutex::new(Windows::default()),
             addresses: Mutex::new(Windows::default()),
+            sign_in_starts: Mutex::new(Windows::default()),
         }
+    }
+
+    /// Counts a sign-in through a provider started from `address`, or says
+    /// how long until it may start another.
+    pub fn start_sign_in(&self, address: IpAddr) -> Result<(), Duration> {
+        let now = Instant::now();
+        let Ok(mut starts) = self.sign_in_starts.lock() else {
+            return Ok(());
+        };
+        if let Some(retry_after) = starts.blocked(
+            &address,
+            SIGN_IN_STARTS_PER_ADDRESS,
+            SIGN_IN_STARTS_WINDOW,
+            now,
+        ) {
+            return Err(retry_after);
+        }
+        starts.count(address, SIGN_IN_STARTS_WINDOW, self.config.max_tracked, now);
+        Ok(())
     }
 
     /// Checks `username` and `address` without counting anything.
@@ -277,6 +306,18 @@ mod tests {
     }
 
     const HOME: Option<IpAddr> = Some(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
+
+    #[test]
+    fn one_address_starts_a_bounded_number_of_sign_ins() {
+        let throttle = throttle(5, 5, 10);
+        let home = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+        let other = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1));
+        for _ in 0..SIGN_IN_STARTS_PER_ADDRESS {
+            assert_eq!(throttle.start_sign_in(home), Ok(()));
+        }
+        assert!(throttle.start_sign_in(home).is_err(), "past the allowance");
+        assert_eq!(throttle.start_sign_in(other), Ok(()), "another address");
+    }
 
     #[test]
     fn spellings_of_a_username_share_one_allowance_of_bounded_size() {

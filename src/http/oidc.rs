@@ -31,6 +31,9 @@ use crate::store::{identity_provider, oidc_sign_in};
 
 /// How long a sign-in may stay at the provider.
 const SIGN_IN_TIMEOUT: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
+/// Most sign-ins under way at once, on all replicas: each is a row until it
+/// comes back or expires.
+const MOST_UNDER_WAY: u64 = 50_000;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -94,20 +97,29 @@ async fn begin(
     }
     let provider = enabled_provider(app, name).await?;
     let origin = RequestOrigin::of(app, parts).map_err(internal)?;
+    app.auth.start_sign_in(origin.client)?;
     let redirect_uri = format!("{}/auth/oidc/{}/callback", origin.base_url, provider.name);
     let (url, pending) = app.oidc.begin(&provider, &redirect_uri).await?;
-    app.store
-        .begin_oidc_sign_in(oidc_sign_in::Model {
-            state_hash: crate::auth::secret_digest(&pending.state),
-            provider_id: provider.id,
-            nonce: pending.nonce.expose().to_owned(),
-            pkce_verifier: pending.pkce_verifier.expose().to_owned(),
-            redirect_uri,
-            return_to: return_to.to_owned(),
-            expires_at: crate::store::now() + SIGN_IN_TIMEOUT,
-        })
+    let kept = app
+        .store
+        .begin_oidc_sign_in(
+            oidc_sign_in::Model {
+                state_hash: crate::auth::secret_digest(&pending.state),
+                provider_id: provider.id,
+                nonce: pending.nonce.expose().to_owned(),
+                pkce_verifier: pending.pkce_verifier.expose().to_owned(),
+                redirect_uri,
+                return_to: return_to.to_owned(),
+                expires_at: crate::store::now() + SIGN_IN_TIMEOUT,
+            },
+            MOST_UNDER_WAY,
+        )
         .await
         .map_err(internal)?;
+    if !kept {
+        tracing::warn!("too many sign-ins through identity providers are under way");
+        return Err(Failure::TooManySignIns);
+    }
     Ok(url)
 }
 

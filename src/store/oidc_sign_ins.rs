@@ -4,18 +4,31 @@
 //! so a replayed `state` finds nothing) and lives a few minutes.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 
 use super::entity::oidc_sign_in::{self, Column, Entity as SignIn};
 use super::{Store, now};
 use crate::error::Error;
 
 impl Store {
-    /// Keeps a sign-in under way until `expires_at`.
-    pub async fn begin_oidc_sign_in(&self, row: oidc_sign_in::Model) -> Result<(), Error> {
+    /// Keeps a sign-in under way until `expires_at`, unless `most` are
+    /// under way already (then `false`): whatever floods the start, the
+    /// table stays bounded.
+    pub async fn begin_oidc_sign_in(
+        &self,
+        row: oidc_sign_in::Model,
+        most: u64,
+    ) -> Result<bool, Error> {
+        let under_way = SignIn::find()
+            .filter(Column::ExpiresAt.gt(now()))
+            .count(self.db())
+            .await?;
+        if under_way >= most {
+            return Ok(false);
+        }
         let active: oidc_sign_in::ActiveModel = row.into();
         SignIn::insert(active).exec(self.db()).await?;
-        Ok(())
+        Ok(true)
     }
 
     /// The sign-in whose `state` hashes to `state_hash`, removed so that it

@@ -38,6 +38,8 @@ pub enum Failure {
     NotAllowed,
     #[error("this person's user is disabled")]
     UserDisabled,
+    #[error("too many sign-ins were started from here; try again in a few minutes")]
+    TooManySignIns,
     #[error("keyward could not complete the sign-in; try again")]
     Internal,
 }
@@ -63,6 +65,7 @@ impl Failure {
             Self::NoUsername => "no_username",
             Self::NotAllowed => "not_allowed",
             Self::UserDisabled => "user_disabled",
+            Self::TooManySignIns => "too_many_sign_ins",
             Self::Internal => "internal",
         }
     }
