@@ -68,7 +68,7 @@ impl Allowed<'_> {
             Some(port) => format!("{host}:{port}"),
             None => host.clone(),
         };
-        let permitted = self.own.iter().any(|own| *own == authority)
+        let permitted = self.own.contains(&authority)
             || self
                 .extra
                 .iter()

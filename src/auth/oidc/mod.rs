@@ -271,15 +271,13 @@ impl Oidc {
         let mut claims = payload(id_token).ok_or(Failure::IdTokenInvalid)?;
         let wants_more = claims::username(&claims, &provider.username_claim).is_none()
             || claims::groups(&claims, &provider.groups_claim).is_none();
-        if wants_more {
-            if let Some(url) = userinfo_url {
-                let info = self
-                    .userinfo(url, tokens.access_token(), &subject)
-                    .await
-                    .unwrap_or_default();
-                for (name, value) in info {
-                    claims.entry(name).or_insert(value);
-                }
+        if wants_more && let Some(url) = userinfo_url {
+            let info = self
+                .userinfo(url, tokens.access_token(), &subject)
+                .await
+                .unwrap_or_default();
+            for (name, value) in info {
+                claims.entry(name).or_insert(value);
             }
         }
         let username =
