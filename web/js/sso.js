@@ -6,7 +6,7 @@
 // when the provider is created (or replaced when edited), never read back,
 // so the page has nothing to show of it.
 
-import { h, icon, clear, timeEl } from './dom.js';
+import { h, icon, clear, append, timeEl } from './dom.js';
 import { gql, mutate } from './api.js';
 import { SINGLE_SIGN_ON } from './queries.js';
 import { loadUserChoices } from './users.js';
@@ -212,7 +212,7 @@ export function ssoView(root, app) {
       h(
         'td',
         { role: 'cell', 'data-label': 'Provider', class: 'cell-name' },
-        h('span', { class: 'row-title', 'data-testid': 'provider-name' }, provider.name),
+        h('span', { class: 'row-title', 'data-testid': 'provider-name-text' }, provider.name),
         h('div', { class: 'row-sub mono', 'data-testid': 'provider-issuer' }, provider.issuerUrl),
         h(
           'div',
@@ -222,7 +222,7 @@ export function ssoView(root, app) {
           copyButton(() => callbackUrl(provider.name), { what: 'redirect URI', testid: 'provider-callback-copy', compact: true }),
         ),
       ),
-      h('td', { role: 'cell', 'data-label': 'Client ID' }, h('code', { 'data-testid': 'provider-client-id' }, provider.clientId)),
+      h('td', { role: 'cell', 'data-label': 'Client ID' }, h('code', { 'data-testid': 'provider-client-id-text' }, provider.clientId)),
       h(
         'td',
         { role: 'cell', 'data-label': 'Claims' },
@@ -234,7 +234,7 @@ export function ssoView(root, app) {
           h('dt', {}, 'Groups'),
           h('dd', {}, h('code', {}, provider.groupsClaim)),
           h('dt', {}, 'Scopes'),
-          h('dd', {}, h('code', { 'data-testid': 'provider-scopes' }, provider.scopes.join(' '))),
+          h('dd', {}, h('code', { 'data-testid': 'provider-scopes-text' }, provider.scopes.join(' '))),
         ),
       ),
       h('td', { role: 'cell', 'data-label': 'Created' }, timeEl(provider.createdAt, { style: 'date' })),
@@ -516,17 +516,17 @@ export function ssoView(root, app) {
     } catch (error) {
       if (error.handled || !slot.isConnected) return;
       // The ids already allowed stay allowed when the form is saved.
-      clear(slot).append(errorBox(`Could not load the users: ${error.message}`), [...allowed].map((id) => userBox({ id, username: id }, true)));
+      append(clear(slot), [errorBox(`Could not load the users: ${error.message}`), [...allowed].map((id) => userBox({ id, username: id }, true))]);
       return;
     }
     if (!slot.isConnected) return;
     const listed = new Set(choices.users.map((user) => user.id));
     const unlisted = [...allowed].filter((id) => !listed.has(id)).map((id) => ({ id, username: id, displayName: `User ${id}` }));
-    clear(slot).append(
+    append(clear(slot), [
       choices.users.length === 0 ? h('span', { class: 'muted' }, 'No users yet.') : null,
       [...choices.users, ...unlisted].map((user) => userBox(user, allowed.has(user.id))),
       choices.complete ? null : h('p', { class: 'hint' }, 'Only the first users are listed; those allowed already stay allowed.'),
-    );
+    ]);
   }
 
   function userBox(user, checked) {
