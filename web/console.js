@@ -7,6 +7,7 @@
 //   #/projects/<id>          API & Keys of one project
 //   #/projects/<id>/members  Members of one project
 //   #/users                  the administrators' Users page
+//   #/sso                    the administrators' Single sign-on page
 //   #/account                My account (a signed-in user)
 // An API key only ever sees its own project's pages.
 
@@ -21,11 +22,12 @@ import {
   setUnauthenticatedHandler,
 } from './js/api.js';
 import { INIT, PROJECTS } from './js/queries.js';
-import { renderSignIn, accessControlBanner } from './js/auth.js';
+import { renderSignIn, accessControlBanner, signInErrorSentence } from './js/auth.js';
 import { projectsView } from './js/projects.js';
 import { keysView } from './js/keys.js';
 import { membersView } from './js/members.js';
 import { usersView } from './js/users.js';
+import { ssoView } from './js/sso.js';
 import { accountView } from './js/account.js';
 import { errorBox, announce, menuButton, ROLE_LABELS } from './js/ui.js';
 
@@ -157,8 +159,39 @@ async function boot() {
 function signInFailedNotice() {
   const params = new URLSearchParams(location.search);
   if (!params.has('signInFailed')) return null;
-  history.replaceState(null, '', `${location.pathname}${location.hash}`);
+  dropParam('signInFailed');
   return 'Sign-in failed: the username or password is wrong, or the account is disabled.';
+}
+
+/** Removes `name` from the page's query string, keeping the rest (e.g. `returnTo`). */
+function dropParam(name) {
+  const params = new URLSearchParams(location.search);
+  params.delete(name);
+  const search = params.toString();
+  history.replaceState(null, '', `${location.pathname}${search ? `?${search}` : ''}${location.hash}`);
+}
+
+/**
+ * A sign-in through an identity provider that failed comes back to
+ * `/?signInError=<code>`: read the code once (the sign-in page turns it
+ * into a sentence, never showing the parameter itself) and drop it from
+ * the URL, so a reload does not repeat it.
+ */
+const signInError = (() => {
+  const code = new URLSearchParams(location.search).get('signInError');
+  if (code === null) return null;
+  dropParam('signInError');
+  return code;
+})();
+let signInErrorShown = false;
+
+/**
+ * Where a proxy in front of an internal tool sent the person from
+ * (`/?returnTo=<url>`): handed to the server with the sign-in, which alone
+ * decides whether to go back there.
+ */
+function returnTo() {
+  return new URLSearchParams(location.search).get('returnTo');
 }
 
 function start(data) {
@@ -171,6 +204,11 @@ function start(data) {
   renderTopbar();
   navigated = false;
   route();
+  if (signInError !== null && !signInErrorShown) {
+    // Signed in already (or access control is off): the failure still deserves a word.
+    signInErrorShown = true;
+    announce(`Sign-in failed. ${signInErrorSentence(signInError)}`, 'error');
+  }
 }
 
 function showSignIn(notice) {
@@ -183,8 +221,13 @@ function showSignIn(notice) {
   renderTopbar();
   document.title = 'Sign in · keyward';
   clear(main);
+  // A failed sign-in through a provider is told once, on the first sign-in page.
+  const error = signInErrorShown ? null : signInError;
+  signInErrorShown = true;
   renderSignIn(main, {
     notice,
+    error,
+    returnTo: returnTo(),
     username,
     method,
     onSignedIn: (data) => {
@@ -253,13 +296,14 @@ function renderTopbar() {
   const nav = h('nav', { class: 'topnav', 'aria-label': 'Main' });
   if (app) {
     const onProjectPage = location.hash.startsWith('#/projects/');
-    const onProjects = !onProjectPage && !['#/users', '#/account'].includes(location.hash);
+    const onProjects = !onProjectPage && !['#/users', '#/sso', '#/account'].includes(location.hash);
     if (app.can.listProjects) {
       nav.append(h('a', { href: '#/projects', class: 'topnav-link', 'aria-current': onProjects ? 'page' : null, 'data-testid': 'nav-projects' }, 'Projects'));
     }
     if (app.can.manageUsers) {
       nav.append(
         h('a', { href: '#/users', class: 'topnav-link', 'aria-current': location.hash === '#/users' ? 'page' : null, 'data-testid': 'nav-users' }, 'Users'),
+        h('a', { href: '#/sso', class: 'topnav-link', 'aria-current': location.hash === '#/sso' ? 'page' : null, 'data-testid': 'nav-sso' }, 'Single sign-on'),
       );
     }
     const project = app.currentProject || app.viewer.project;
@@ -393,6 +437,9 @@ function route() {
   if (location.hash === '#/users' && app.can.manageUsers) {
     app.setTitle('Users');
     usersView(view, app);
+  } else if (location.hash === '#/sso' && app.can.manageUsers) {
+    app.setTitle('Single sign-on');
+    ssoView(view, app);
   } else if (location.hash === '#/account' && app.viewer.user) {
     app.setTitle('My account');
     accountView(view, app);

@@ -1164,3 +1164,394 @@ async fn a_team_of_three_is_set_up_in_the_console_alone() {
     })
     .await;
 }
+
+/// The modulus of an RSA public key no test signs with: what an identity
+/// provider's JWKS needs to hold for keyward to accept its discovery.
+const JWK_MODULUS: &str = "0PmmNignZFy8i6DuaPRFBaopB8yfhf4_buyITtZgVT09ix_023PEwNMtMBrYK_FyAkOELE0PyCYvxeMUZCQAJ98eNrKLVx6kZjKTxvUx43ut9LrAYXNRkbObfOuJTrqEefKobdUb_97Q2t-E4VwwMogYGrrGFw1vEvv8slJ8vtpoYIcNn7nyDUulT5Y6XfRCpF37Bh1sk8pyjmpLLlbv5oScr-5hpesDJ5deqKz-JOzfpkaQPq7EKaI45TgaI-o7n4purZTMbaliLOfKT7ij4-eKBeMLc-EeFpD41-2b-UkcRG8cj6qDX6QYVUCumdH-QIGDZDIDbebTSjXWG1j6Nw";
+
+/// A client secret typed into the console, which it must never show again.
+const CLIENT_SECRET: &str = "the client secret of keyward at corp";
+
+/// Serves an OpenID provider's discovery document and JWKS on loopback
+/// (nobody signs in through it: the console tests only set it up); its
+/// issuer URL.
+async fn discovery_server() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind the discovery server");
+    let issuer = format!("http://{}", listener.local_addr().expect("its address"));
+    let metadata = json!({
+        "issuer": issuer,
+        "authorization_endpoint": format!("{issuer}/authorize"),
+        "token_endpoint": format!("{issuer}/token"),
+        "jwks_uri": format!("{issuer}/jwks"),
+        "response_types_supported": ["code"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+    });
+    let jwks = json!({
+        "keys": [{ "kty": "RSA", "use": "sig", "alg": "RS256", "kid": "console-test", "n": JWK_MODULUS, "e": "AQAB" }]
+    });
+    let router = axum::Router::new()
+        .route(
+            "/.well-known/openid-configuration",
+            axum::routing::get(move || async move { axum::Json(metadata) }),
+        )
+        .route(
+            "/jwks",
+            axum::routing::get(move || async move { axum::Json(jwks) }),
+        );
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    issuer
+}
+
+/// Creates identity provider `name` at `issuer` through GraphQL.
+async fn create_provider(app: &TestApp, name: &str, issuer: &str) {
+    app.ok(
+        "mutation($name: String!, $issuerUrl: String!, $clientId: String!, $clientSecret: String!) {
+           createIdentityProvider(input: { name: $name, issuerUrl: $issuerUrl, clientId: $clientId, clientSecret: $clientSecret }) {
+             identityProvider { id name }
+           }
+         }",
+        json!({ "name": name, "issuerUrl": issuer, "clientId": "keyward", "clientSecret": CLIENT_SECRET }),
+        &Auth::admin(),
+    )
+    .await;
+}
+
+/// Single sign-on set up in the console alone (issue 27): an administrator
+/// adds an identity provider (keyward reads its discovery document), lets
+/// a group and a user sign in (RESTRICTED), makes another group a MEMBER of
+/// a project and links a user to an identity; the API then says the same,
+/// and the client secret typed once is nowhere in the page.
+#[tokio::test]
+#[cfg_attr(
+    not(keyward_browser),
+    ignore = "needs Chromium: apt-get install chromium chromium-driver"
+)]
+async fn an_administrator_sets_up_single_sign_on_in_the_console() {
+    backend::run_on(Backend::Sqlite, async {
+        let driver = Driver::start().await;
+        let issuer = discovery_server().await;
+        let app = TestApp::spawn().await;
+        app.enable_access_control().await;
+        let payments = app.create_project(&Auth::admin(), "payments").await;
+        let olive = app
+            .ok(
+                "mutation($i: CreateUserInput!) { createUser(input: $i) { user { id } } }",
+                json!({ "i": { "username": OWNER.0, "password": OWNER.1, "displayName": "Olive Owner" } }),
+                &Auth::admin(),
+            )
+            .await["createUser"]["user"]["id"]
+            .as_str()
+            .expect("the user's id")
+            .to_owned();
+
+        let admin = driver.browser().await;
+        admin.goto(&app.url("/")).await;
+        admin.sign_in("user", ADMIN.0, ADMIN.1).await;
+        admin.click("nav-sso").await;
+        admin.get("providers-empty").await;
+
+        // A provider keyward cannot use is refused, saying why, in the dialog.
+        admin.click("provider-add").await;
+        admin.fill("provider-name", "corp").await;
+        admin
+            .fill("provider-issuer-url", &format!("{issuer}/nowhere"))
+            .await;
+        admin.fill("provider-client-id", "keyward").await;
+        admin.fill("provider-client-secret", CLIENT_SECRET).await;
+        admin.assert_every_control_is_labelled().await;
+        // The redirect URI to register with the provider follows the name.
+        assert_eq!(
+            admin.value("provider-dialog-callback").await,
+            app.url("/auth/oidc/corp/callback")
+        );
+        admin.click("provider-submit").await;
+        admin
+            .until(
+                "the unusable issuer is refused in the dialog",
+                "const dialog = document.querySelector(\"[data-testid='provider-dialog']\");
+                 return !!dialog && !!dialog.querySelector(\"[data-testid='error']\");",
+                vec![],
+            )
+            .await;
+        // The real issuer; the secret was cleared and is typed again.
+        admin.fill("provider-issuer-url", &issuer).await;
+        assert_eq!(admin.value("provider-client-secret").await, "");
+        admin.fill("provider-client-secret", CLIENT_SECRET).await;
+        admin.click("provider-submit").await;
+        admin
+            .css("[data-testid='provider-row'][data-name='corp'][data-enabled='true']")
+            .await;
+        assert_eq!(
+            admin.texts("[data-testid='provider-callback']").await,
+            [app.url("/auth/oidc/corp/callback")]
+        );
+
+        // The access mode: RESTRICTED, with a group and a user allowed.
+        admin.click("access-mode-restricted").await;
+        admin.fill("access-groups", "platform-team\n  \nops").await;
+        admin
+            .css(&format!(
+                "[data-testid='access-user'][data-username='{}']",
+                OWNER.0
+            ))
+            .await
+            .click()
+            .await
+            .expect("allow the user");
+        admin.assert_every_control_is_labelled().await;
+        admin.click("access-mode-save").await;
+        admin.get("access-mode-saved").await;
+        admin.screenshot("single-sign-on").await;
+
+        // The payments team's group is a MEMBER of payments.
+        admin
+            .goto(&app.url(&format!("/#/projects/{payments}/members")))
+            .await;
+        admin.get("groups-empty").await;
+        admin.click("group-add").await;
+        admin.fill("group-add-name", "payments-team").await;
+        admin
+            .get("group-add-role")
+            .await
+            .select_by_value("MEMBER")
+            .await
+            .expect("pick the role");
+        admin.assert_every_control_is_labelled().await;
+        admin.click("group-add-submit").await;
+        admin
+            .css("[data-testid='group-row'][data-group='payments-team'][data-role='MEMBER']")
+            .await;
+        admin.screenshot("group-members").await;
+
+        // Olive may sign in through corp as the person it knows as "olive-sub".
+        admin.click("nav-users").await;
+        admin
+            .row_action(
+                &format!("[data-testid='user-row'][data-username='{}']", OWNER.0),
+                "user-actions",
+                "action-link-identity",
+            )
+            .await;
+        admin
+            .get("link-identity-provider")
+            .await
+            .select_by_value("corp")
+            .await
+            .expect("pick the provider");
+        admin.fill("link-identity-subject", "olive-sub").await;
+        admin.assert_every_control_is_labelled().await;
+        admin.click("link-identity-submit").await;
+        admin
+            .css(&format!(
+                "[data-testid='user-row'][data-username='{}'] [data-testid='user-identity'][data-provider='corp'][data-subject='olive-sub']",
+                OWNER.0
+            ))
+            .await;
+
+        // The secret typed twice is nowhere in the page or its storage.
+        admin.click("nav-sso").await;
+        admin.css("[data-testid='provider-row'][data-name='corp']").await;
+        let page = admin
+            .js(
+                "return document.documentElement.outerHTML + JSON.stringify(sessionStorage) + JSON.stringify(localStorage);",
+                vec![],
+            )
+            .await;
+        assert!(
+            !page.as_str().unwrap_or_default().contains(CLIENT_SECRET),
+            "the client secret is in the page"
+        );
+
+        // What the console set up is what the API says.
+        let data = app
+            .ok(
+                "query($id: ID!) {
+                   identityProviders { name issuerUrl clientId scopes usernameClaim groupsClaim enabled }
+                   accessControl { enabled mode allowedUsers allowedGroups }
+                   project(id: $id) { groupMembers { group role } }
+                   users(first: 10) { edges { node { username identities { provider subject } } } }
+                 }",
+                json!({ "id": payments }),
+                &Auth::admin(),
+            )
+            .await;
+        assert_eq!(
+            data["identityProviders"],
+            json!([{
+                "name": "corp",
+                "issuerUrl": issuer,
+                "clientId": "keyward",
+                "scopes": ["openid", "profile", "email"],
+                "usernameClaim": "preferred_username",
+                "groupsClaim": "groups",
+                "enabled": true,
+            }])
+        );
+        let mut groups: Vec<String> =
+            serde_json::from_value(data["accessControl"]["allowedGroups"].clone())
+                .expect("allowed groups");
+        groups.sort();
+        assert_eq!(groups, ["ops", "platform-team"]);
+        assert_eq!(data["accessControl"]["mode"], "RESTRICTED");
+        assert_eq!(data["accessControl"]["allowedUsers"], json!([olive]));
+        assert_eq!(
+            data["project"]["groupMembers"],
+            json!([{ "group": "payments-team", "role": "MEMBER" }])
+        );
+        let identities: Vec<(String, Value)> = data["users"]["edges"]
+            .as_array()
+            .expect("users")
+            .iter()
+            .map(|edge| {
+                (
+                    edge["node"]["username"].as_str().unwrap_or_default().to_owned(),
+                    edge["node"]["identities"].clone(),
+                )
+            })
+            .collect();
+        assert!(
+            identities.contains(&(
+                OWNER.0.to_owned(),
+                json!([{ "provider": "corp", "subject": "olive-sub" }])
+            )),
+            "{identities:?}"
+        );
+
+        admin.assert_only_local_requests(&app).await;
+        admin.close().await;
+    })
+    .await;
+}
+
+/// The sign-in page proxies send people to: a button per enabled provider
+/// that carries where they came from, a sentence for each way a sign-in
+/// through a provider fails (never the URL's own text), and after a
+/// password sign-in the page the server accepted going back to, not
+/// whatever the URL asked for.
+#[tokio::test]
+#[cfg_attr(
+    not(keyward_browser),
+    ignore = "needs Chromium: apt-get install chromium chromium-driver"
+)]
+async fn the_sign_in_page_offers_each_provider_and_explains_a_failed_sign_in() {
+    backend::run_on(Backend::Sqlite, async {
+        let driver = Driver::start().await;
+        let issuer = discovery_server().await;
+        let app = TestApp::spawn().await;
+        app.enable_access_control().await;
+        create_provider(&app, "corp", &issuer).await;
+        let browser = driver.browser().await;
+
+        // Refused by the access mode, on the way to a tool.
+        let tool = "https://tool.example/dashboards?tab=1";
+        browser
+            .goto(&app.url(&format!(
+                "/?signInError=not_allowed&returnTo={}",
+                urlencoding(tool)
+            )))
+            .await;
+        let error = browser.get("signin-error").await;
+        assert_eq!(
+            error.attr("data-code").await.expect("its code").as_deref(),
+            Some("not_allowed")
+        );
+        browser
+            .text_contains("Your organisation's access settings do not let you sign in to keyward. Ask an administrator.")
+            .await;
+        // The password form is there too.
+        browser.get("signin-username").await;
+        let provider = browser
+            .css("[data-testid='signin-provider'][data-provider='corp']")
+            .await;
+        assert_eq!(provider.text().await.expect("its text"), "Sign in with corp");
+        assert_eq!(
+            provider.attr("href").await.expect("its link").as_deref(),
+            Some(format!("/auth/oidc/corp/start?return_to={}", urlencoding(tool)).as_str())
+        );
+        // The failure is told once: gone from the URL, which keeps returnTo.
+        let search = browser.js("return location.search;", vec![]).await;
+        assert_eq!(search, json!(format!("?returnTo={}", urlencoding(tool))));
+        browser.assert_every_control_is_labelled().await;
+        browser.screenshot("sign-in-single-sign-on").await;
+
+        // An unknown code gets the generic sentence; nothing of it is HTML.
+        browser
+            .goto(&app.url(&format!(
+                "/?signInError={}",
+                urlencoding("<img src=x id=injected>")
+            )))
+            .await;
+        let error = browser.get("signin-error").await;
+        assert_eq!(
+            error.attr("data-code").await.expect("its code").as_deref(),
+            Some("unknown")
+        );
+        browser
+            .text_contains("Signing in through your identity provider failed.")
+            .await;
+        let injected = browser
+            .js("return !!document.getElementById('injected') || document.body.innerText.includes('<img');", vec![])
+            .await;
+        assert_eq!(injected, json!(false));
+        // Without returnTo, a provider's sign-in comes back to the console.
+        let provider = browser
+            .css("[data-testid='signin-provider'][data-provider='corp']")
+            .await;
+        assert_eq!(
+            provider.attr("href").await.expect("its link").as_deref(),
+            Some("/auth/oidc/corp/start?return_to=%2F")
+        );
+
+        // A password sign-in asked to go to another site stays here: the
+        // server did not accept it.
+        browser
+            .goto(&app.url(&format!("/?returnTo={}", urlencoding("https://evil.example/"))))
+            .await;
+        browser.sign_in("user", ADMIN.0, ADMIN.1).await;
+        browser.get("nav-sso").await;
+        let here = browser.js("return location.origin;", vec![]).await;
+        assert_eq!(here, json!(app.url("").trim_end_matches('/')));
+        browser.click("signout").await;
+
+        // Asked to go to a page of keyward's own, it goes there.
+        browser
+            .goto(&app.url(&format!("/?returnTo={}", urlencoding(&app.url("/graphql")))))
+            .await;
+        browser.sign_in("user", ADMIN.0, ADMIN.1).await;
+        browser
+            .until(
+                "the browser goes where it was sent back to",
+                "return location.pathname === '/graphql' && !!document.querySelector(\"[data-testid='graphiql']\");",
+                vec![],
+            )
+            .await;
+
+        browser.assert_only_local_requests(&app).await;
+        browser.close().await;
+    })
+    .await;
+}
+
+/// `text` percent-encoded as JavaScript's encodeURIComponent does.
+fn urlencoding(text: &str) -> String {
+    text.bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z'
+            | b'a'..=b'z'
+            | b'0'..=b'9'
+            | b'-'
+            | b'_'
+            | b'.'
+            | b'!'
+            | b'~'
+            | b'*'
+            | b'\''
+            | b'('
+            | b')' => (byte as char).to_string(),
+            _ => format!("%{byte:02X}"),
+        })
+        .collect()
+}

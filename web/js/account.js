@@ -76,6 +76,21 @@ export function accountView(root, app) {
         h('dd', {}, timeEl(user.lastSignInAt, { fallback: 'Never' })),
         h('dt', {}, 'Member since'),
         h('dd', {}, timeEl(user.createdAt, { style: 'date' })),
+        h('dt', {}, 'Identities'),
+        h(
+          'dd',
+          { 'data-testid': 'account-identities' },
+          (user.identities || []).length
+            ? user.identities.map((identity) => `${identity.provider} (${identity.subject})`).join(', ')
+            : 'None: you sign in with your password',
+        ),
+        h('dt', {}, 'Groups'),
+        h(
+          'dd',
+          { 'data-testid': 'account-groups' },
+          (user.groups || []).length ? user.groups.join(', ') : 'None',
+          (user.groups || []).length ? h('span', { class: 'muted' }, ' (as of your last sign-in through an identity provider)') : null,
+        ),
       ),
       field({
         label: 'Display name',

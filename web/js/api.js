@@ -13,11 +13,14 @@
 //   browser neither adds Basic credentials it cached itself nor pops up its
 //   own password prompt on a 401: the console shows its sign-in form.
 
+import { inputMutation } from './queries.js';
+
 export const AUTH_STORAGE_KEY = 'keyward.auth';
 const ENDPOINT = '/graphql';
 const SESSION_ENDPOINT = '/auth/session';
 const SIGN_IN_ENDPOINT = '/auth/sign-in';
 const SIGN_OUT_ENDPOINT = '/auth/sign-out';
+const PROVIDERS_ENDPOINT = '/auth/providers';
 
 let credentials = loadCredentials();
 /** `{user, expiresAt}` while signed in with the session cookie, else null. */
@@ -156,18 +159,45 @@ export async function loadSession() {
  * Signs in with a username and password (POST /auth/sign-in): the server
  * sets the session cookie. Stored Basic credentials are forgotten. Throws
  * ApiError (UNAUTHENTICATED for wrong credentials, RATE_LIMITED…).
+ *
+ * `returnTo` is where a proxy sent the person from (`/?returnTo=`), passed
+ * on as it came: the server decides whether it may go there, and answers
+ * `returnTo` (a URL it accepted, or null). The session's `returnTo` is that
+ * answer, the only one the console ever navigates to.
  */
-export async function signInWithPassword(username, password) {
+export async function signInWithPassword(username, password, returnTo = null) {
   clearCredentials();
+  const request = { username, password };
+  if (returnTo !== null) request.returnTo = returnTo;
   const response = await authFetch(SIGN_IN_ENDPOINT, {
     method: 'POST',
     headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
-    body: JSON.stringify({ username, password }),
+    body: JSON.stringify(request),
   });
   const body = await jsonOf(response);
   if (!response.ok || !body?.user) throw authError(response, body);
   session = { user: body.user, expiresAt: body.expiresAt ?? null };
-  return session;
+  return { ...session, returnTo: typeof body.returnTo === 'string' ? body.returnTo : null };
+}
+
+/**
+ * The enabled identity providers people may sign in through (GET
+ * /auth/providers, public): `[{name, startUrl}]`. A server without single
+ * sign-on, or one that fails to answer, has none: the password form still
+ * works.
+ */
+export async function loadProviders() {
+  let response;
+  try {
+    response = await authFetch(PROVIDERS_ENDPOINT, { method: 'GET', headers: { Accept: 'application/json' } });
+  } catch {
+    return [];
+  }
+  const body = response.ok ? await jsonOf(response) : null;
+  if (!Array.isArray(body?.providers)) return [];
+  // Only paths on this server as start URLs (not `//host` or `/\\host`,
+  // which browsers read as another host): the link is the server's own route.
+  return body.providers.filter((p) => typeof p?.name === 'string' && typeof p?.startUrl === 'string' && /^\/(?![/\\])/.test(p.startUrl));
 }
 
 /**
@@ -242,4 +272,13 @@ export async function gql(query, variables = {}, { silent = false } = {}) {
     throw error;
   }
   return body.data;
+}
+
+/**
+ * Runs mutation `fieldName` with the fields of `input` (see
+ * `inputMutation` in queries.js) and returns `data`, like `gql`.
+ */
+export async function mutate(fieldName, input) {
+  const { query, variables } = inputMutation(fieldName, input);
+  return gql(query, variables);
 }

@@ -1,8 +1,9 @@
-// Sign-in form (a user's username and password, or an API key) and the
+// Sign-in page (a user's username and password, an API key, or an identity
+// provider) with what a failed sign-in through a provider means, and the
 // "access control is off" banner.
 
-import { h, icon } from './dom.js';
-import { gql, setCredentials, clearCredentials, signInWithPassword } from './api.js';
+import { h, icon, clear } from './dom.js';
+import { gql, setCredentials, clearCredentials, signInWithPassword, loadProviders } from './api.js';
 import { ENABLE_ACCESS_CONTROL, INIT } from './queries.js';
 import { field, clearFormErrors, showFormError, setFormError, setBusy, announce, uid } from './ui.js';
 
@@ -26,12 +27,55 @@ const METHODS = {
 };
 
 /**
+ * Why a sign-in through an identity provider failed, by the code the server
+ * puts in `/?signInError=` (binding: src/auth/oidc/failure.rs). Nothing of
+ * the URL itself is ever shown: an unknown code gets the generic sentence.
+ */
+const SIGN_IN_ERRORS = {
+  unknown_provider: 'That identity provider is not (or no longer) set up here. Choose another way to sign in.',
+  access_control_off: 'Access control is off, so nobody needs to sign in.',
+  state_invalid: 'The sign-in took too long, was already used, or was not started here. Start it again.',
+  provider_denied: 'The identity provider did not sign you in. Try again, or ask an administrator.',
+  provider_unreachable: 'keyward could not reach the identity provider, or did not understand its answer. Try again later.',
+  code_refused: 'The identity provider refused to complete the sign-in. Start it again.',
+  id_token_signature: "The identity provider's answer was not signed with its keys, so keyward refused it.",
+  id_token_issuer: "The identity provider's answer came from another issuer than the one set up, so keyward refused it.",
+  id_token_audience: "The identity provider's answer was meant for another application, so keyward refused it.",
+  id_token_expired: "The identity provider's answer had expired. Check that the clocks are right and start again.",
+  id_token_issued_in_future: "The identity provider's answer claims to be issued in the future. Check that the clocks are right and start again.",
+  id_token_nonce: "The identity provider's answer belongs to another sign-in. Start it again.",
+  id_token_invalid: "The identity provider's answer was not valid, so keyward refused it.",
+  no_username: 'The identity provider did not say your username, so keyward cannot sign you in. Ask an administrator.',
+  not_allowed: "Your organisation's access settings do not let you sign in to keyward. Ask an administrator.",
+  user_disabled: 'Your keyward user is disabled. Ask an administrator.',
+  internal: 'keyward could not complete the sign-in. Try again.',
+};
+
+const SIGN_IN_ERROR_GENERIC = 'Signing in through your identity provider failed. Try again, or ask an administrator.';
+
+/** The sentence for the code of a failed sign-in through a provider. */
+export function signInErrorSentence(code) {
+  return Object.hasOwn(SIGN_IN_ERRORS, code) ? SIGN_IN_ERRORS[code] : SIGN_IN_ERROR_GENERIC;
+}
+
+/** A provider's start URL with where to go once signed in. */
+function providerHref(provider, returnTo) {
+  const separator = provider.startUrl.includes('?') ? '&' : '?';
+  return `${provider.startUrl}${separator}return_to=${encodeURIComponent(returnTo ?? '/')}`;
+}
+
+/**
  * The sign-in page. `method` is 'user' (username and password: the server
  * starts a session and sets its cookie) or 'key' (access key and secret key,
  * kept as Basic credentials in memory and sessionStorage). `onSignedIn(initData)`
  * runs once the server accepted them.
+ *
+ * `error` is the code of a failed sign-in through a provider. `returnTo` is
+ * where a proxy sent the person from (`/?returnTo=`): it goes to the server
+ * with the password and in each provider's link, and the console goes
+ * wherever the server answers it may (never to `returnTo` itself).
  */
-export function renderSignIn(root, { notice, username = '', method = 'user', onSignedIn }) {
+export function renderSignIn(root, { notice, error = null, returnTo = null, username = '', method = 'user', onSignedIn }) {
   const submit = h(
     'button',
     { type: 'submit', class: 'btn btn-primary btn-block', 'data-testid': 'signin-submit' },
@@ -82,6 +126,7 @@ export function renderSignIn(root, { notice, username = '', method = 'user', onS
     passwordField,
     submit,
   );
+  const providersSlot = h('div', { class: 'signin-providers-slot', 'data-testid': 'signin-providers' });
   const card = h(
     'section',
     { class: 'signin-card card' },
@@ -92,10 +137,56 @@ export function renderSignIn(root, { notice, username = '', method = 'user', onS
       { class: 'muted' },
       'Access control is on. Sign in with your username and password, or with an API key: its access key and secret key.',
     ),
+    returnTo !== null
+      ? h('p', { class: 'signin-return', 'data-testid': 'signin-return' }, 'Sign in to continue to the page you asked for.')
+      : null,
+    error !== null
+      ? h(
+          'div',
+          {
+            class: 'alert alert-error',
+            role: 'alert',
+            'data-testid': 'signin-error',
+            'data-code': Object.hasOwn(SIGN_IN_ERRORS, error) ? error : 'unknown',
+          },
+          icon('warning'),
+          h('span', {}, `Sign-in failed. ${signInErrorSentence(error)}`),
+        )
+      : null,
     notice ? h('div', { class: 'alert alert-info', role: 'status', 'data-testid': 'signin-notice' }, icon('warning'), h('span', {}, notice)) : null,
     form,
+    providersSlot,
   );
   root.append(h('div', { class: 'signin-page' }, card));
+
+  // The providers arrive while the form is usable already.
+  loadProviders().then((providers) => {
+    if (!providersSlot.isConnected || providers.length === 0) return;
+    clear(providersSlot).append(
+      h('div', { class: 'signin-or', 'aria-hidden': 'true' }, h('span', {}, 'or')),
+      h(
+        'ul',
+        { class: 'signin-providers', 'aria-label': 'Sign in through your organisation' },
+        providers.map((provider) =>
+          h(
+            'li',
+            {},
+            h(
+              'a',
+              {
+                href: providerHref(provider, returnTo),
+                class: 'btn btn-secondary btn-block',
+                'data-testid': 'signin-provider',
+                'data-provider': provider.name,
+              },
+              icon('users'),
+              h('span', {}, `Sign in with ${provider.name}`),
+            ),
+          ),
+        ),
+      ),
+    );
+  });
 
   const currentMethod = () => form.elements.method.value;
   methodChoice.addEventListener('change', () => {
@@ -118,8 +209,16 @@ export function renderSignIn(root, { notice, username = '', method = 'user', onS
     const secret = form.elements.password.value;
     setBusy(submit, true);
     try {
-      if (currentMethod() === 'user') await signInWithPassword(user, secret);
-      else setCredentials(user, secret);
+      if (currentMethod() === 'user') {
+        const signedIn = await signInWithPassword(user, secret, returnTo);
+        if (signedIn.returnTo !== null) {
+          // Back to the tool a proxy sent us from: only where the server
+          // said we may go.
+          form.elements.password.value = '';
+          location.assign(signedIn.returnTo);
+          return;
+        }
+      } else setCredentials(user, secret);
       const data = await gql(INIT, {}, { silent: true });
       form.elements.password.value = '';
       onSignedIn(data);

@@ -3,10 +3,15 @@
 // OWNERs (users or keys) change roles and remove members. Adding one means
 // picking a user, and only administrators can list users, so only they are
 // offered Add Member.
+//
+// Groups of an identity provider are members too (Group members): everyone
+// in the group works in the project with the group's role, or their own if
+// it is higher. Adding a group means typing its name, so whoever manages
+// the members adds groups.
 
 import { h, icon, clear, timeEl, append } from './dom.js';
-import { gql } from './api.js';
-import { PROJECT_MEMBERS, USER_CHOICES, ADD_PROJECT_MEMBER, SET_PROJECT_MEMBER_ROLE, REMOVE_PROJECT_MEMBER } from './queries.js';
+import { gql, mutate } from './api.js';
+import { PROJECT_MEMBERS, ADD_PROJECT_MEMBER, SET_PROJECT_MEMBER_ROLE, REMOVE_PROJECT_MEMBER } from './queries.js';
 import {
   field,
   formDialog,
@@ -26,6 +31,7 @@ import {
   ROLE_LABELS,
 } from './ui.js';
 import { projectTabs, projectNotFound } from './projects.js';
+import { loadUserChoices, PICKER_LIMIT } from './users.js';
 
 const ROLES = ['OWNER', 'MEMBER', 'READ_ONLY'];
 const ROLE_HINTS = {
@@ -33,15 +39,14 @@ const ROLE_HINTS = {
   MEMBER: 'Member manages member and read-only keys.',
   READ_ONLY: 'Read-only reads the project and its keys, and changes nothing.',
 };
-/** The most users the Add Member picker loads (pages of 100). */
-const PICKER_PAGES = 10;
-const PICKER_PAGE_SIZE = 100;
 
 export function membersView(root, app, projectId) {
   const state = { cursors: [null], index: 0, size: 20, data: null };
   const body = h('div', { class: 'view-body' });
   root.append(body);
   let tableSlot = null;
+  let groupsSlot = null;
+  let groupCountEl = null;
   let countEl = null;
   let projectNameEl = null;
   let headerBuilt = false;
@@ -70,6 +75,7 @@ export function membersView(root, app, projectId) {
       app.setTitle(`Members · ${project.name}`);
       app.setCurrentProject(project);
       keepFocus(tableSlot, renderTable);
+      keepFocus(groupsSlot, renderGroups);
     } catch (error) {
       if (error.handled) return;
       clear(headerBuilt ? tableSlot : body).append(errorBox(error.message, retryButton(load)));
@@ -84,6 +90,12 @@ export function membersView(root, app, projectId) {
     projectNameEl = h('span', { 'data-testid': 'project-name' }, project.name);
     countEl = h('span', { class: 'count', 'data-testid': 'member-count' });
     tableSlot = h('div', { class: 'members-table-slot' });
+    groupsSlot = h('div', { class: 'groups-table-slot' });
+    groupCountEl = h('span', { class: 'count', 'data-testid': 'group-count' });
+    const addGroupButton = access.manageMembers
+      ? h('button', { type: 'button', class: 'btn btn-secondary', 'data-testid': 'group-add' }, icon('plus'), h('span', {}, 'Add Group'))
+      : null;
+    addGroupButton?.addEventListener('click', openAddGroup);
 
     const canAdd = access.manageMembers && app.can.listUsers;
     const addButton = canAdd
@@ -137,7 +149,158 @@ export function membersView(root, app, projectId) {
           : null,
         tableSlot,
       ),
+      h(
+        'section',
+        { class: 'card card-flush', 'aria-labelledby': 'groups-title', 'data-testid': 'group-members' },
+        h(
+          'div',
+          { class: 'card-head' },
+          h('h2', { id: 'groups-title', class: 'card-title' }, 'Group members ', groupCountEl),
+          h('div', { class: 'toolbar' }, addGroupButton),
+        ),
+        h(
+          'p',
+          { class: 'card-note muted' },
+          icon('users'),
+          ' Everyone an identity provider puts in one of these groups works in this project with the group’s role (or their own, if higher). Groups are read at each sign-in.',
+        ),
+        groupsSlot,
+      ),
     ]);
+  }
+
+  // ---- group members -----------------------------------------------------------
+
+  function renderGroups() {
+    clear(groupsSlot);
+    const groups = state.data.project.groupMembers;
+    groupCountEl.textContent = String(groups.length);
+    if (groups.length === 0) {
+      groupsSlot.append(h('div', { class: 'empty empty-sm', 'data-testid': 'groups-empty' }, h('p', {}, 'No group is a member.')));
+      return;
+    }
+    groupsSlot.append(
+      h(
+        'div',
+        { class: 'table-wrap' },
+        h(
+          'table',
+          { class: 'table table-members', role: 'table', 'aria-labelledby': 'groups-title', 'data-testid': 'groups-table' },
+          h(
+            'thead',
+            { role: 'rowgroup' },
+            h(
+              'tr',
+              { role: 'row' },
+              ['Group', 'Role', 'Added'].map((label) => h('th', { scope: 'col', role: 'columnheader' }, label)),
+              h('th', { scope: 'col', role: 'columnheader', class: 'col-actions' }, h('span', { class: 'visually-hidden' }, 'Actions')),
+            ),
+          ),
+          h('tbody', { role: 'rowgroup' }, groups.map(groupRow)),
+        ),
+      ),
+    );
+  }
+
+  function groupRow(member) {
+    return h(
+      'tr',
+      { role: 'row', class: 'group-row', 'data-testid': 'group-row', 'data-group': member.group, 'data-role': member.role, 'data-focus-key': `group:${member.group}` },
+      h('td', { role: 'cell', 'data-label': 'Group', class: 'cell-name' }, icon('users'), ' ', h('span', { class: 'row-title', 'data-testid': 'group-name' }, member.group)),
+      h('td', { role: 'cell', 'data-label': 'Role' }, roleBadge(member.role, 'group-role-badge')),
+      h('td', { role: 'cell', 'data-label': 'Added' }, timeEl(member.addedAt, { style: 'date' })),
+      h(
+        'td',
+        { role: 'cell', class: 'col-actions' },
+        access.manageMembers
+          ? h(
+              'div',
+              { class: 'row-actions' },
+              menuButton({ label: `Actions for group ${member.group}`, testid: 'group-actions', items: () => groupActions(member) }),
+            )
+          : null,
+      ),
+    );
+  }
+
+  function groupActions(member) {
+    const items = ROLES.filter((role) => role !== member.role).map((role) => ({
+      label: `Change role to ${ROLE_LABELS[role]}`,
+      testid: `action-role-${role.toLowerCase().replace('_', '-')}`,
+      icon: 'shield',
+      onSelect: () => setGroupRole(member, role),
+    }));
+    items.push('separator', { label: 'Remove from project', testid: 'action-remove', icon: 'trash', danger: true, onSelect: () => removeGroup(member) });
+    return items;
+  }
+
+  async function setGroupRole(member, role) {
+    clearRowErrors(groupsSlot);
+    const row = groupsSlot.querySelector(`tr[data-group="${CSS.escape(member.group)}"]`);
+    row?.setAttribute('aria-busy', 'true');
+    try {
+      await mutate('setProjectGroupRole', { projectId: state.data.project.id, group: member.group, role });
+      announce(`Group ${member.group} is now ${ROLE_LABELS[role]} of this project.`);
+      await load();
+    } catch (error) {
+      row?.removeAttribute('aria-busy');
+      if (!error.handled) showRowError(groupsSlot, row, `${member.group}: ${error.message}`, { 'data-group': member.group });
+    }
+  }
+
+  function removeGroup(member) {
+    const project = state.data.project;
+    confirmDialog({
+      title: 'Remove group?',
+      confirmLabel: 'Remove group',
+      message: [
+        h('p', {}, 'Remove the group ', h('strong', { 'data-testid': 'confirm-name' }, member.group), ' from ', h('strong', {}, project.name), '?'),
+        h('p', {}, 'From their next request on, the people in it keep only the role of their own membership here, if they have one.'),
+      ],
+      onConfirm: async () => {
+        await mutate('removeProjectGroup', { projectId: project.id, group: member.group });
+        announce(`Group ${member.group} removed from ${project.name}.`);
+        await load();
+      },
+    });
+  }
+
+  function openAddGroup() {
+    const project = state.data.project;
+    formDialog({
+      title: 'Add Group',
+      testid: 'group-dialog',
+      intro: h('span', {}, 'Everyone in the group works in project ', h('strong', {}, project.name), ' with this role, from their next sign-in on.'),
+      submitLabel: 'Add',
+      submitTestid: 'group-add-submit',
+      fields: [
+        field({
+          label: 'Group',
+          name: 'group',
+          testid: 'group-add-name',
+          required: true,
+          maxlength: 256,
+          spellcheck: 'false',
+          autocomplete: 'off',
+          hint: 'As the identity provider names it in the groups claim (e.g. “payments-team”, or a path such as “/acme/payments”).',
+        }),
+        field({
+          label: 'Role',
+          name: 'role',
+          type: 'select',
+          testid: 'group-add-role',
+          value: 'MEMBER',
+          options: ROLES.map((role) => ({ value: role, label: ROLE_LABELS[role] })),
+          hint: ROLES.map((role) => ROLE_HINTS[role]).join(' '),
+        }),
+      ],
+      onSubmit: async (values) => {
+        const group = values.group.trim();
+        await mutate('addProjectGroup', { projectId: project.id, group, role: values.role });
+        announce(`Group ${group} added to ${project.name} as ${ROLE_LABELS[values.role]}.`);
+        await load();
+      },
+    });
   }
 
   function renderTable() {
@@ -338,24 +501,11 @@ export function membersView(root, app, projectId) {
     });
   }
 
-  /** Every user (up to PICKER_PAGES pages), for the Add Member picker. */
-  async function loadUsers() {
-    const users = [];
-    let after = null;
-    for (let page = 0; page < PICKER_PAGES; page += 1) {
-      const data = await gql(USER_CHOICES, { first: PICKER_PAGE_SIZE, after });
-      users.push(...data.users.edges.map(({ node }) => node));
-      if (!data.users.pageInfo.hasNextPage) return { users, complete: true };
-      after = data.users.pageInfo.endCursor;
-    }
-    return { users, complete: false };
-  }
-
   async function openAdd(button) {
     setBusy(button, true);
     let choices;
     try {
-      choices = await loadUsers();
+      choices = await loadUserChoices();
     } catch (error) {
       if (!error.handled) announce(`Could not load the users: ${error.message}`, 'error');
       return;
@@ -388,7 +538,7 @@ export function membersView(root, app, projectId) {
             value: user.id,
             label: `${user.displayName && user.displayName !== user.username ? `${user.displayName} (${user.username})` : user.username}${user.state === 'DISABLED' ? ' — disabled' : ''}`,
           })),
-          hint: choices.complete ? null : `Only the first ${PICKER_PAGES * PICKER_PAGE_SIZE} users are listed.`,
+          hint: choices.complete ? null : `Only the first ${PICKER_LIMIT} users are listed.`,
         }),
         field({
           label: 'Role',

@@ -110,7 +110,7 @@ export const USERS = `query ConsoleUsers($first: Int!, $after: String) {
   users(first: $first, after: $after) {
     totalCount
     pageInfo { hasNextPage endCursor }
-    edges { node { ${USER_FIELDS} memberships { role } } }
+    edges { node { ${USER_FIELDS} memberships { role } identities { provider subject linkedAt } groups } }
   }
 }`;
 
@@ -155,7 +155,7 @@ export const SIGN_OUT_EVERYWHERE = `mutation ConsoleSignOutEverywhere($input: Si
 export const ACCOUNT = `query ConsoleAccount {
   viewer {
     ${VIEWER_FIELDS}
-    user { ${USER_FIELDS} }
+    user { ${USER_FIELDS} identities { provider subject linkedAt } groups }
   }
 }`;
 
@@ -170,6 +170,7 @@ export const PROJECT_MEMBERS = `query ConsoleProjectMembers($id: ID, $first: Int
       pageInfo { hasNextPage endCursor }
       edges { node { ${MEMBER_FIELDS} } }
     }
+    groupMembers { group role addedAt }
   }
 }`;
 
@@ -184,6 +185,77 @@ export const SET_PROJECT_MEMBER_ROLE = `mutation ConsoleSetProjectMemberRole($in
 export const REMOVE_PROJECT_MEMBER = `mutation ConsoleRemoveProjectMember($input: RemoveProjectMemberInput!) {
   removeProjectMember(input: $input) { removedUserId }
 }`;
+
+// ---- single sign-on: identity providers, access mode, groups, identities ------------------
+//
+// Mutations pass each input field as its own variable (of the field's type)
+// and select only `__typename`: the console reloads what it shows
+// afterwards, and depends on no input or payload type name.
+
+const PROVIDER_FIELDS = `id name issuerUrl clientId scopes usernameClaim groupsClaim enabled createdAt`;
+
+/** Identity providers, the access mode and the users the mode may name (administrators). */
+export const SINGLE_SIGN_ON = `query ConsoleSingleSignOn {
+  viewer { ${VIEWER_FIELDS} }
+  identityProviders { ${PROVIDER_FIELDS} }
+  accessControl { enabled mode allowedUsers allowedGroups }
+}`;
+
+/** The identity providers' names, for Link identity (administrators). */
+export const PROVIDER_NAMES = `query ConsoleProviderNames {
+  identityProviders { id name enabled }
+}`;
+
+/** The GraphQL type of each input field the console sends. */
+const INPUT_TYPES = {
+  id: 'ID!',
+  name: 'String!',
+  issuerUrl: 'String!',
+  clientId: 'String!',
+  clientSecret: 'String!',
+  scopes: '[String!]!',
+  usernameClaim: 'String!',
+  groupsClaim: 'String!',
+  enabled: 'Boolean!',
+  allowedUsers: '[ID!]!',
+  allowedGroups: '[String!]!',
+  projectId: 'ID!',
+  group: 'String!',
+  role: 'Role!',
+  userId: 'ID!',
+  provider: 'String!',
+  subject: 'String!',
+};
+
+/** Enum input fields written as literals (one of these values, never anything else). */
+const ENUM_LITERALS = {
+  mode: ['UNRESTRICTED', 'RESTRICTED', 'REQUIRED'],
+};
+
+/**
+ * `mutation { <field>(input: {…}) { __typename } }` for the input `input`
+ * (only its keys, each one a variable, or an enum literal), and its variables.
+ */
+export function inputMutation(fieldName, input) {
+  const keys = Object.keys(input).filter((key) => input[key] !== undefined);
+  const literals = keys.filter((key) => ENUM_LITERALS[key]);
+  const variables = keys.filter((key) => !ENUM_LITERALS[key]);
+  for (const key of literals) {
+    if (!ENUM_LITERALS[key].includes(input[key])) throw new Error(`${key} cannot be ${input[key]}`);
+  }
+  for (const key of variables) {
+    if (!INPUT_TYPES[key]) throw new Error(`no GraphQL type known for input field ${key}`);
+  }
+  const declarations = variables.map((key) => `$${key}: ${INPUT_TYPES[key]}`).join(', ');
+  const fields = keys.map((key) => (ENUM_LITERALS[key] ? `${key}: ${input[key]}` : `${key}: $${key}`)).join(', ');
+  const operation = `Console${fieldName[0].toUpperCase()}${fieldName.slice(1)}`;
+  return {
+    query: `mutation ${operation}${variables.length ? `(${declarations})` : ''} {
+  ${fieldName}(input: {${fields}}) { __typename }
+}`,
+    variables: Object.fromEntries(variables.map((key) => [key, input[key]])),
+  };
+}
 
 /** The GraphiQL URL that shows object `id` through `node(id:)` ("View in API"). */
 export function viewInApiUrl(id) {

@@ -1,18 +1,23 @@
 // The administrators' Users page: the people who sign in to keyward. List
 // (paged), add, disable / enable, reset a password, make or unmake an
 // administrator, edit the display name, sign out everywhere, delete (a
-// DISABLED user only, as only an inactive key can be deleted).
+// DISABLED user only, as only an inactive key can be deleted). Each user's
+// identities at identity providers and groups (as of their last sign-in
+// through one) show in the list; Link identity lets an existing user sign in
+// through a provider as the person it knows by that subject.
 
 import { h, icon, clear, timeEl } from './dom.js';
-import { gql } from './api.js';
+import { gql, mutate } from './api.js';
 import {
   USERS,
+  USER_CHOICES,
   CREATE_USER,
   UPDATE_USER,
   SET_USER_STATE,
   RESET_USER_PASSWORD,
   DELETE_USER,
   SIGN_OUT_EVERYWHERE,
+  PROVIDER_NAMES,
   viewInApiUrl,
 } from './queries.js';
 import {
@@ -32,6 +37,60 @@ import {
   clearRowErrors,
   PASSWORD_HINT,
 } from './ui.js';
+
+/** The most users a picker loads (pages of 100). */
+const PICKER_PAGES = 10;
+const PICKER_PAGE_SIZE = 100;
+
+/**
+ * Every user (up to PICKER_PAGES pages), for pickers (administrators only
+ * list users): `{users, complete}`, `complete` false when some were left out.
+ */
+export async function loadUserChoices() {
+  const users = [];
+  let after = null;
+  for (let page = 0; page < PICKER_PAGES; page += 1) {
+    const data = await gql(USER_CHOICES, { first: PICKER_PAGE_SIZE, after });
+    users.push(...data.users.edges.map(({ node }) => node));
+    if (!data.users.pageInfo.hasNextPage) return { users, complete: true };
+    after = data.users.pageInfo.endCursor;
+  }
+  return { users, complete: false };
+}
+
+/** The most users a picker lists. */
+export const PICKER_LIMIT = PICKER_PAGES * PICKER_PAGE_SIZE;
+
+/**
+ * A user's identities at identity providers (the provider's name as a tag,
+ * the subject in its tooltip) and groups; "—" when they have none.
+ */
+export function identitiesAndGroups(user) {
+  const identities = user.identities || [];
+  const groups = user.groups || [];
+  if (identities.length === 0 && groups.length === 0) return h('span', { class: 'muted', 'data-testid': 'user-identities' }, '—');
+  return [
+    h(
+      'div',
+      { class: 'tag-list', 'data-testid': 'user-identities' },
+      identities.map((identity) =>
+        h(
+          'span',
+          {
+            class: 'tag tag-muted',
+            'data-testid': 'user-identity',
+            'data-provider': identity.provider,
+            'data-subject': identity.subject,
+            title: `Signs in through ${identity.provider} as subject ${identity.subject}`,
+          },
+          icon('users', { size: 12 }),
+          ` ${identity.provider}`,
+        ),
+      ),
+    ),
+    groups.length ? h('div', { class: 'row-sub', 'data-testid': 'user-groups', title: 'Groups as of their last sign-in through a provider' }, `Groups: ${groups.join(', ')}`) : null,
+  ];
+}
 
 export function usersView(root, app) {
   const state = { cursors: [null], index: 0, size: 20, data: null };
@@ -92,7 +151,7 @@ export function usersView(root, app) {
         h(
           'tr',
           { role: 'row' },
-          ['State', 'User', 'Administrator', 'Projects', 'Last sign-in', 'Created'].map((label) =>
+          ['State', 'User', 'Administrator', 'Projects', 'Identities and groups', 'Last sign-in', 'Created'].map((label) =>
             h('th', { scope: 'col', role: 'columnheader' }, label),
           ),
           h('th', { scope: 'col', role: 'columnheader', class: 'col-actions' }, h('span', { class: 'visually-hidden' }, 'Actions')),
@@ -168,6 +227,7 @@ export function usersView(root, app) {
         { role: 'cell', 'data-label': 'Projects', 'data-testid': 'user-project-count' },
         user.administrator ? h('span', { class: 'muted', title: 'Administrators see every project' }, 'All') : `${projects}`,
       ),
+      h('td', { role: 'cell', 'data-label': 'Identities and groups' }, identitiesAndGroups(user)),
       h('td', { role: 'cell', 'data-label': 'Last sign-in' }, timeEl(user.lastSignInAt, { style: 'relative', fallback: 'Never' })),
       h('td', { role: 'cell', 'data-label': 'Created' }, timeEl(user.createdAt, { style: 'date' })),
       h(
@@ -200,6 +260,7 @@ export function usersView(root, app) {
     } else {
       items.push({ label: 'Make administrator', testid: 'action-make-admin', icon: 'shield', onSelect: () => setAdministrator(user, true, isSelf) });
     }
+    items.push({ label: 'Link identity', testid: 'action-link-identity', icon: 'users', onSelect: () => linkIdentity(user) });
     items.push({ label: 'Sign out everywhere', testid: 'action-sign-out-everywhere', icon: 'logout', onSelect: () => signOutEverywhere(user, isSelf) });
     // GraphiQL prefilled with a node(id:) query, not run.
     items.push({ label: 'View in API', testid: 'action-view-in-api', icon: 'api', onSelect: () => location.assign(viewInApiUrl(user.id)) });
@@ -334,6 +395,52 @@ export function usersView(root, app) {
           return;
         }
         announce(`${user.username} was signed out everywhere.`);
+      },
+    });
+  }
+
+  async function linkIdentity(user) {
+    let providers;
+    try {
+      providers = (await gql(PROVIDER_NAMES)).identityProviders;
+    } catch (error) {
+      if (!error.handled) announce(`Could not load the identity providers: ${error.message}`, 'error');
+      return;
+    }
+    if (!root.isConnected) return;
+    if (providers.length === 0) {
+      announce('There is no identity provider yet: add one on the Single sign-on page first.', 'error');
+      return;
+    }
+    formDialog({
+      title: `Link an identity to ${user.username}`,
+      testid: 'link-identity-dialog',
+      intro: 'Whoever signs in through the provider with this subject (its “sub” claim) then signs in as this user, with their memberships. Use it when someone who had a password, or another provider, moves to this one.',
+      submitLabel: 'Link identity',
+      submitTestid: 'link-identity-submit',
+      fields: [
+        field({
+          label: 'Identity provider',
+          name: 'provider',
+          type: 'select',
+          testid: 'link-identity-provider',
+          options: providers.map((provider) => ({ value: provider.name, label: provider.enabled ? provider.name : `${provider.name} — disabled` })),
+        }),
+        field({
+          label: 'Subject',
+          name: 'subject',
+          testid: 'link-identity-subject',
+          required: true,
+          maxlength: 255,
+          spellcheck: 'false',
+          autocomplete: 'off',
+          hint: 'The provider’s stable identifier of the person (the ID token’s “sub”), not their username.',
+        }),
+      ],
+      onSubmit: async (values) => {
+        await mutate('linkUserIdentity', { userId: user.id, provider: values.provider, subject: values.subject.trim() });
+        announce(`${user.username} may now sign in through ${values.provider}.`);
+        await load();
       },
     });
   }
