@@ -48,6 +48,7 @@ const SIGN_IN_ERRORS = {
   no_username: 'The identity provider did not say your username, so keyward cannot sign you in. Ask an administrator.',
   not_allowed: "Your organisation's access settings do not let you sign in to keyward. Ask an administrator.",
   user_disabled: 'Your keyward user is disabled. Ask an administrator.',
+  too_many_sign_ins: 'Too many sign-ins were started from here. Wait a few minutes and try again.',
   internal: 'keyward could not complete the sign-in. Try again.',
 };
 
