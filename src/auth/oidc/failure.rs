@@ -70,3 +70,47 @@ impl Failure {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every failure, for the test below.
+    const ALL: [Failure; 18] = [
+        Failure::UnknownProvider,
+        Failure::AccessControlOff,
+        Failure::StateInvalid,
+        Failure::ProviderDenied,
+        Failure::ProviderUnreachable,
+        Failure::CodeRefused,
+        Failure::IdTokenSignature,
+        Failure::IdTokenIssuer,
+        Failure::IdTokenAudience,
+        Failure::IdTokenExpired,
+        Failure::IdTokenIssuedInFuture,
+        Failure::IdTokenNonce,
+        Failure::IdTokenInvalid,
+        Failure::NoUsername,
+        Failure::NotAllowed,
+        Failure::UserDisabled,
+        Failure::TooManySignIns,
+        Failure::Internal,
+    ];
+
+    /// The sign-in page has a sentence for every code keyward sends it to
+    /// with (a code it does not know would get only a generic one).
+    #[test]
+    fn the_sign_in_page_explains_every_failure() {
+        let page = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("web/js/auth.js"),
+        )
+        .expect("the console's sign-in module");
+        for failure in ALL {
+            assert!(
+                page.contains(&format!("  {}: ", failure.code())),
+                "web/js/auth.js has no sentence for {}",
+                failure.code()
+            );
+        }
+    }
+}
