@@ -175,7 +175,11 @@ async fn a_browser_signs_in_at_keyward_and_reaches_the_tool_as_the_person() {
         // The group leaves the project: the very next request is refused.
         set_group(app, &project, "engineering", None).await;
         let answer = browser.get(&tool_url).send().await.unwrap();
-        assert_eq!(answer.status(), StatusCode::FORBIDDEN, "{proxy}: {answer:?}");
+        assert_eq!(
+            answer.status(),
+            StatusCode::FORBIDDEN,
+            "{proxy}: {answer:?}"
+        );
         gate.tool
             .assert_untouched(&format!("{proxy}: after the group's removal"));
     }
@@ -315,7 +319,10 @@ async fn create_provider(app: &TestApp, issuer: &str, scopes: &[&str]) {
     let data = app
         .ok(CREATE_PROVIDER, json!({ "i": input }), &Auth::admin())
         .await;
-    assert_eq!(data["createIdentityProvider"]["identityProvider"]["name"], "corp");
+    assert_eq!(
+        data["createIdentityProvider"]["identityProvider"]["name"],
+        "corp"
+    );
 }
 
 /// Makes `group` a member of `project` with `role`, or removes it (`None`),
@@ -363,11 +370,7 @@ impl Gate {
             };
             proxies.push(RunningProxy::run(*kind, template, &substitutions).await);
         }
-        Self {
-            proxies,
-            tool,
-            app,
-        }
+        Self { proxies, tool, app }
     }
 }
 
@@ -446,7 +449,11 @@ impl Tool {
     #[track_caller]
     fn the_one_request(&self, proxy: &RunningProxy) -> HeaderMap {
         let mut seen = self.take();
-        assert_eq!(seen.len(), 1, "{proxy}: one request reaches the tool: {seen:?}");
+        assert_eq!(
+            seen.len(),
+            1,
+            "{proxy}: one request reaches the tool: {seen:?}"
+        );
         seen.remove(0)
     }
 
