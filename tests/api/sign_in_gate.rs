@@ -59,10 +59,12 @@ const CLIENT_ID: &str = "keyward-gate-test";
 const CLIENT_SECRET: &str = "the gate test's client secret";
 const CREATE_PROVIDER: &str = "mutation($i: CreateIdentityProviderInput!) { \
      createIdentityProvider(input: $i) { identityProvider { id name } } }";
-const ADD_GROUP: &str =
-    "mutation($i: AddProjectGroupInput!) { addProjectGroup(input: $i) { __typename } }";
-const REMOVE_GROUP: &str =
-    "mutation($i: RemoveProjectGroupInput!) { removeProjectGroup(input: $i) { __typename } }";
+// The inputs spelled out, so that these do not depend on the input types'
+// names.
+const ADD_GROUP: &str = "mutation($p: ID!, $g: String!, $r: Role!) { \
+     addProjectGroup(input: {projectId: $p, group: $g, role: $r}) { groupMember { group role } } }";
+const REMOVE_GROUP: &str = "mutation($p: ID!, $g: String!) { \
+     removeProjectGroup(input: {projectId: $p, group: $g}) { __typename } }";
 /// What the tool's page says, whoever asks.
 const TOOL_TITLE: &str = "The tool behind the gate";
 
@@ -330,14 +332,16 @@ async fn create_provider(app: &TestApp, issuer: &str, scopes: &[&str]) {
 async fn set_group(app: &TestApp, project: &str, group: &str, role: Option<&str>) {
     match role {
         Some(role) => {
-            let input = json!({ "projectId": project, "group": group, "role": role });
-            app.ok(ADD_GROUP, json!({ "i": input }), &Auth::admin())
-                .await;
+            let variables = json!({ "p": project, "g": group, "r": role });
+            let data = app.ok(ADD_GROUP, variables, &Auth::admin()).await;
+            assert_eq!(
+                data["addProjectGroup"]["groupMember"],
+                json!({ "group": group, "role": role })
+            );
         }
         None => {
-            let input = json!({ "projectId": project, "group": group });
-            app.ok(REMOVE_GROUP, json!({ "i": input }), &Auth::admin())
-                .await;
+            let variables = json!({ "p": project, "g": group });
+            app.ok(REMOVE_GROUP, variables, &Auth::admin()).await;
         }
     }
 }
