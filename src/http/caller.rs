@@ -216,7 +216,9 @@ impl ProjectScope {
     /// What the extractor checks, for an answer that needs nothing of the
     /// project's row (`/verify`): a key of this very project is let through
     /// without reading it, since a key valid now implies its project exists
-    /// (deleting a project deletes its keys, and revokes them everywhere).
+    /// (deleting a project deletes its keys, and revokes them everywhere);
+    /// a person, to any project that exists, for `verify` to judge their
+    /// role in it.
     pub async fn confirm(parts: &mut Parts, app: &AppState) -> Result<i64, Error> {
         let caller = Caller::from_request_parts(parts, app).await?;
         let raw = route_project_id(parts, app).await?;
@@ -224,6 +226,16 @@ impl ProjectScope {
             && project_id(&raw)? == key.project_id
         {
             return Ok(key.project_id);
+        }
+        // A person is judged by their role there (verify's requirements):
+        // one who is not a member is refused with 403, which a proxy shows
+        // as "forbidden" (a 404 would be a mistake in its configuration).
+        if caller.principal.person().is_some() && !caller.principal.is_admin() {
+            let id = project_id(&raw)?;
+            return match app.store.known_project(id).await? {
+                Some(project) => Ok(project.row().id),
+                None => Err(Error::NotFound("project")),
+            };
         }
         Self::resolve(app, &caller, &raw)
             .await

@@ -30,7 +30,7 @@ const ENTER: &str = "\u{E007}";
 const ESCAPE: &str = "\u{E00C}";
 
 /// A chromedriver process, killed when dropped.
-struct Driver {
+pub(crate) struct Driver {
     process: Child,
     url: String,
 }
@@ -46,7 +46,7 @@ impl Driver {
     /// Starts chromedriver. A test needing it is built as ignored where the
     /// browser is missing (`keyward_browser`, see build.rs); one that runs
     /// without it was required to (`KEYWARD_BROWSER_TESTS`), and fails.
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let missing: Vec<&str> = [CHROMIUM, CHROMEDRIVER]
             .into_iter()
             .filter(|path| !Path::new(path).exists())
@@ -84,7 +84,7 @@ impl Driver {
 
     /// A new browser with a fresh profile: no cookies, no storage, no
     /// saved credentials.
-    async fn browser(&self) -> Browser {
+    pub(crate) async fn browser(&self) -> Browser {
         let capabilities = json!({
             "goog:chromeOptions": {
                 "binary": CHROMIUM,
@@ -122,14 +122,14 @@ impl Driver {
     }
 }
 
-struct Browser {
-    client: Client,
+pub(crate) struct Browser {
+    pub(crate) client: Client,
     /// chromedriver's URL, for what fantoccini does not wrap.
     driver: String,
 }
 
 impl Browser {
-    async fn goto(&self, url: &str) {
+    pub(crate) async fn goto(&self, url: &str) {
         self.client.goto(url).await.expect("navigate");
     }
 
@@ -138,7 +138,7 @@ impl Browser {
         self.css(&format!("[data-testid='{testid}']")).await
     }
 
-    async fn css(&self, selector: &str) -> Element {
+    pub(crate) async fn css(&self, selector: &str) -> Element {
         self.client
             .wait()
             .at_most(PATIENCE)
@@ -167,7 +167,7 @@ impl Browser {
 
     /// Waits until `script` returns true. A script that fails (the page
     /// navigating away under it, say) counts as not yet.
-    async fn until(&self, what: &str, script: &str, args: Vec<Value>) {
+    pub(crate) async fn until(&self, what: &str, script: &str, args: Vec<Value>) {
         let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
             let result = self.client.execute(script, args.clone()).await;
@@ -182,7 +182,7 @@ impl Browser {
         }
     }
 
-    async fn text_contains(&self, needle: &str) {
+    pub(crate) async fn text_contains(&self, needle: &str) {
         self.until(
             &format!("the page shows {needle:?}"),
             "return document.body.innerText.includes(arguments[0]);",
@@ -379,7 +379,7 @@ impl Browser {
         std::fs::write(dir.join(format!("{name}.png")), png).expect("the screenshot is saved");
     }
 
-    async fn close(self) {
+    pub(crate) async fn close(self) {
         let _ = self.client.close().await;
     }
 }

@@ -59,6 +59,7 @@ mod schema;
 mod scopes;
 mod security;
 mod sessions;
+mod sign_in_gate;
 mod single_sign_on;
 mod store_robustness;
 mod subscriptions;

@@ -55,9 +55,9 @@ const NGINX_TEMPLATE: &str = include_str!("../../docs/proxies/nginx.conf");
 const CADDY_TEMPLATE: &str = include_str!("../../docs/proxies/Caddyfile");
 
 /// What the templates name, and each test replaces with its own.
-const TEMPLATE_KEYWARD: &str = "127.0.0.1:8080";
-const TEMPLATE_SERVICE: &str = "127.0.0.1:9000";
-const TEMPLATE_PROJECT: &str = "PROJECT_ID";
+pub(crate) const TEMPLATE_KEYWARD: &str = "127.0.0.1:8080";
+pub(crate) const TEMPLATE_SERVICE: &str = "127.0.0.1:9000";
+pub(crate) const TEMPLATE_PROJECT: &str = "PROJECT_ID";
 const TEMPLATE_NGINX_LISTEN: &str = "listen 8000;";
 const TEMPLATE_CADDY_SITE: &str = "http://:8000 {";
 
@@ -669,7 +669,7 @@ impl Stage {
 /// where none is (`keyward_proxies`, see build.rs); one that runs without
 /// any was required to, and fails. A missing one of the two is named once
 /// on stderr, or fails where `KEYWARD_PROXY_TESTS=require`.
-fn installed() -> Vec<ProxyKind> {
+pub(crate) fn installed() -> Vec<ProxyKind> {
     let (present, missing): (Vec<ProxyKind>, Vec<ProxyKind>) = ProxyKind::ALL
         .into_iter()
         .partition(|kind| Path::new(kind.binary()).exists());
@@ -697,7 +697,7 @@ fn installed() -> Vec<ProxyKind> {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum ProxyKind {
+pub(crate) enum ProxyKind {
     Nginx,
     Caddy,
 }
@@ -739,9 +739,9 @@ impl fmt::Display for ProxyKind {
 
 /// A proxy process with its configuration in a temp dir of its own; killed
 /// when dropped.
-struct RunningProxy {
-    kind: ProxyKind,
-    addr: SocketAddr,
+pub(crate) struct RunningProxy {
+    pub(crate) kind: ProxyKind,
+    pub(crate) addr: SocketAddr,
     process: Child,
     client: reqwest::Client,
     // Declared last: removed after the process is gone.
@@ -770,11 +770,6 @@ impl RunningProxy {
         project: &str,
         edits: &[(&str, String)],
     ) -> Self {
-        let dir = tempfile::tempdir().expect("a temp dir for the proxy");
-        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .and_then(|listener| listener.local_addr())
-            .expect("a free port")
-            .port();
         let shared: Vec<(&str, String)> = [
             (TEMPLATE_KEYWARD, keyward.to_string()),
             (TEMPLATE_SERVICE, service.to_string()),
@@ -783,11 +778,33 @@ impl RunningProxy {
         .into_iter()
         .chain(edits.iter().cloned())
         .collect();
+        let template = match kind {
+            ProxyKind::Nginx => NGINX_TEMPLATE,
+            ProxyKind::Caddy => CADDY_TEMPLATE,
+        };
+        Self::run(kind, template, &shared).await
+    }
+
+    /// Starts `kind` with `template` (an nginx `server` block for the
+    /// `http` block, or a Caddyfile site, listening as the guide's do on
+    /// port 8000) with each of `substitutions` made and an ephemeral
+    /// loopback port to listen on; returns once it listens.
+    pub(crate) async fn run(
+        kind: ProxyKind,
+        template: &str,
+        substitutions: &[(&str, String)],
+    ) -> Self {
+        let dir = tempfile::tempdir().expect("a temp dir for the proxy");
+        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let shared = substitutions;
         let path = |name: &str| dir.path().join(name).display().to_string();
         let mut command = match kind {
             ProxyKind::Nginx => {
                 let listen = (TEMPLATE_NGINX_LISTEN, format!("listen 127.0.0.1:{port};"));
-                let site = render(NGINX_TEMPLATE, shared.iter().chain([&listen]));
+                let site = render(template, shared.iter().chain([&listen]));
                 write(dir.path(), "keyward.conf", &site);
                 // Everything nginx writes stays in the temp dir; one process
                 // (no workers left behind when it is killed).
@@ -830,7 +847,7 @@ impl RunningProxy {
                 );
                 let config = format!(
                     "{{\n\tadmin off\n\tauto_https off\n}}\n\n{}",
-                    render(CADDY_TEMPLATE, shared.iter().chain([&site]))
+                    render(template, shared.iter().chain([&site]))
                 );
                 write(dir.path(), "Caddyfile", &config);
                 let mut command = Command::new(kind.binary());
