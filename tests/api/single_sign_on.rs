@@ -30,6 +30,10 @@ const CLIENT_ID: &str = "keyward-test";
 const CLIENT_SECRET: &str = "client-secret-never-shown";
 const CREATE_PROVIDER: &str = "mutation($i: CreateIdentityProviderInput!) { \
      createIdentityProvider(input: $i) { identityProvider { id name } } }";
+const ADD_GROUP: &str = "mutation($p: ID!, $g: String!, $r: Role!) { \
+     addProjectGroup(input: {projectId: $p, group: $g, role: $r}) { __typename } }";
+const REMOVE_GROUP: &str = "mutation($p: ID!, $g: String!) { \
+     removeProjectGroup(input: {projectId: $p, group: $g}) { __typename } }";
 const USERS: &str = "{ users(first: 100) { edges { node { id username displayName groups \
      identities { provider subject } } } } }";
 
@@ -476,8 +480,8 @@ async fn groups_give_roles_and_removing_a_group_holds_from_the_next_request() {
     let app = app_with_provider(&fake).await;
     let project = app.create_project(&Auth::admin(), "Payments").await;
     app.ok(
-        "mutation($i: AddProjectGroupInput!) { addProjectGroup(input: $i) { __typename } }",
-        json!({ "i": { "projectId": project, "group": "engineering", "role": "MEMBER" } }),
+        ADD_GROUP,
+        json!({ "p": project, "g": "engineering", "r": "MEMBER" }),
         &Auth::admin(),
     )
     .await;
@@ -530,8 +534,8 @@ async fn groups_give_roles_and_removing_a_group_holds_from_the_next_request() {
     );
 
     app.ok(
-        "mutation($i: RemoveProjectGroupInput!) { removeProjectGroup(input: $i) { __typename } }",
-        json!({ "i": { "projectId": project, "group": "engineering" } }),
+        REMOVE_GROUP,
+        json!({ "p": project, "g": "engineering" }),
         &Auth::admin(),
     )
     .await;
@@ -562,8 +566,9 @@ async fn each_access_mode_lets_in_whom_it_says_and_creates_no_user_for_the_other
         let app = &app;
         async move {
             app.ok(
-                "mutation($i: SetAccessModeInput!) { setAccessMode(input: $i) { mode allowedGroups } }",
-                json!({ "i": { "mode": mode, "allowedUsers": [], "allowedGroups": groups } }),
+                "mutation($m: AccessMode!, $g: [String!]) { \
+                 setAccessMode(input: {mode: $m, allowedUsers: [], allowedGroups: $g}) { __typename } }",
+                json!({ "m": mode, "g": groups }),
                 &Auth::admin(),
             )
             .await
@@ -594,8 +599,8 @@ async fn each_access_mode_lets_in_whom_it_says_and_creates_no_user_for_the_other
     );
     let project = app.create_project(&Auth::admin(), "Payments").await;
     app.ok(
-        "mutation($i: AddProjectGroupInput!) { addProjectGroup(input: $i) { __typename } }",
-        json!({ "i": { "projectId": project, "group": "payments-team", "role": "READ_ONLY" } }),
+        ADD_GROUP,
+        json!({ "p": project, "g": "payments-team", "r": "READ_ONLY" }),
         &Auth::admin(),
     )
     .await;

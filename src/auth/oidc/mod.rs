@@ -46,6 +46,9 @@ const METADATA_TTL: Duration = Duration::from_secs(3600);
 /// At most one fetch of a provider's keys per this long for tokens signed
 /// by a key it does not publish (rotation), however many arrive.
 const REFETCH_AT_MOST_EVERY: Duration = Duration::from_secs(10);
+/// What the `iat` check says of a token issued in the future (the library
+/// reports it as an expiry: told apart by these words).
+const ISSUED_IN_THE_FUTURE: &str = "issued in the future";
 /// Clocks differ: an ID token is taken up to this long after its `exp`, and
 /// with an `iat` up to this long ahead of keyward's clock.
 const LEEWAY: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
@@ -76,6 +79,9 @@ struct Cached {
     /// again.
     updated_at: chrono::DateTime<chrono::Utc>,
     fetched: Instant,
+    /// When the keys were last fetched again for a token signed by a key
+    /// they did not have.
+    refetched: Option<Instant>,
     metadata: CoreProviderMetadata,
 }
 
@@ -160,12 +166,19 @@ impl Oidc {
             .ok()
             .and_then(|cache| cache.get(&provider.id).cloned())
             .filter(|cached| cached.updated_at == provider.updated_at);
+        let mut refetched = None;
         if let Some(cached) = &cached {
-            let age = cached.fetched.elapsed();
-            let fresh = age < METADATA_TTL && !(refetch && age >= REFETCH_AT_MOST_EVERY);
-            if fresh {
+            let fresh = cached.fetched.elapsed() < METADATA_TTL;
+            let may_refetch = cached
+                .refetched
+                .is_none_or(|at| at.elapsed() >= REFETCH_AT_MOST_EVERY);
+            if fresh && !(refetch && may_refetch) {
                 return Ok(cached.metadata.clone());
             }
+            refetched = cached.refetched;
+        }
+        if refetch {
+            refetched = Some(Instant::now());
         }
         let metadata = self
             .discover(&provider.issuer_url)
@@ -180,6 +193,7 @@ impl Oidc {
                 Cached {
                     updated_at: provider.updated_at,
                     fetched: Instant::now(),
+                    refetched,
                     metadata: metadata.clone(),
                 },
             );
@@ -312,7 +326,7 @@ impl Oidc {
             .set_time_fn(move || now - LEEWAY)
             .set_issue_time_verifier_fn(move |issued| {
                 if issued > now + LEEWAY {
-                    Err("issued in the future".to_owned())
+                    Err(ISSUED_IN_THE_FUTURE.to_owned())
                 } else {
                     Ok(())
                 }
@@ -405,6 +419,9 @@ fn usable_group(group: &str) -> bool {
 /// Which check an ID token failed.
 fn classify(err: &ClaimsVerificationError) -> Failure {
     match err {
+        ClaimsVerificationError::Expired(message) if message == ISSUED_IN_THE_FUTURE => {
+            Failure::IdTokenIssuedInFuture
+        }
         ClaimsVerificationError::Expired(_) => Failure::IdTokenExpired,
         ClaimsVerificationError::InvalidAudience(_) => Failure::IdTokenAudience,
         ClaimsVerificationError::InvalidIssuer(_) => Failure::IdTokenIssuer,
@@ -418,9 +435,6 @@ fn classify(err: &ClaimsVerificationError) -> Failure {
             | SignatureVerificationError::InvalidKey(_)
             | SignatureVerificationError::AmbiguousKeyId(_),
         ) => Failure::IdTokenSignature,
-        ClaimsVerificationError::Other(message) if message.contains("issued in the future") => {
-            Failure::IdTokenIssuedInFuture
-        }
         _ => Failure::IdTokenInvalid,
     }
 }
