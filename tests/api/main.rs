@@ -57,6 +57,7 @@ mod schema;
 mod scopes;
 mod security;
 mod sessions;
+mod single_sign_on_admin;
 mod store_robustness;
 mod subscriptions;
 mod upgrade;
