@@ -21,6 +21,7 @@ pub enum NodeKind {
     Webhook,
     WebhookDelivery,
     User,
+    IdentityProvider,
 }
 
 impl NodeKind {
@@ -32,6 +33,7 @@ impl NodeKind {
             Self::Webhook => "Webhook",
             Self::WebhookDelivery => "WebhookDelivery",
             Self::User => "User",
+            Self::IdentityProvider => "IdentityProvider",
         }
     }
 }
@@ -47,6 +49,7 @@ impl FromStr for NodeKind {
             "Webhook" => Ok(Self::Webhook),
             "WebhookDelivery" => Ok(Self::WebhookDelivery),
             "User" => Ok(Self::User),
+            "IdentityProvider" => Ok(Self::IdentityProvider),
             _ => Err(()),
         }
     }
@@ -89,6 +92,10 @@ impl GlobalId {
 
     pub fn webhook_delivery(id: i64) -> Self {
         Self::new(NodeKind::WebhookDelivery, id)
+    }
+
+    pub fn identity_provider(id: i64) -> Self {
+        Self::new(NodeKind::IdentityProvider, id)
     }
 
     /// Decodes any global id; `None` when it is not one.

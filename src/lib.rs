@@ -141,7 +141,13 @@ impl Application {
             &config.limits,
             auth::SessionPolicy::new(&config.sessions),
         );
+        let oidc = std::sync::Arc::new(auth::oidc::Oidc::new().map_err(|err| {
+            StartupError::Other(Error::internal(format!(
+                "cannot start the OpenID Connect client: {err}"
+            )))
+        })?);
         let schemas = graphql::Schemas::new(Services {
+            oidc: oidc.clone(),
             store: store.clone(),
             hasher: hasher.clone(),
             keys: graphql::KeyPolicy {
@@ -226,11 +232,7 @@ impl Application {
             http::Shared {
                 schemas,
                 auth,
-                oidc: auth::oidc::Oidc::new().map_err(|err| {
-                    StartupError::Other(Error::internal(format!(
-                        "cannot start the OpenID Connect client: {err}"
-                    )))
-                })?,
+                oidc,
                 sign_in: config.sign_in.clone(),
                 store,
                 public_url: config.public_url.clone(),

@@ -24,7 +24,8 @@ const RECHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(15)
 /// deleted, expired or moved out with its project; access control turned on
 /// (anonymous callers) or off (people and keys); a person disabled,
 /// deleted, given a new password, signed out, or changed in their
-/// administrator flag or memberships (the socket closes, and the client
+/// administrator flag or memberships, their own or their groups' (the
+/// socket closes, and the client
 /// reconnects with what it may now do).
 ///
 /// It subscribes to the feed before its first check, so nothing committed
@@ -104,6 +105,17 @@ fn may_revoke(principal: &Principal, event: &audit_event::Model) -> bool {
         | AuditAction::MemberRemoved => principal
             .person()
             .is_some_and(|person| event.target_user_id == Some(person.user_id)),
+        // A group's membership is part of the rights of everyone in the
+        // group: a role lowered or a group removed may take a project away,
+        // a group added changes what they see.
+        AuditAction::ProjectGroupAdded
+        | AuditAction::ProjectGroupRoleChanged
+        | AuditAction::ProjectGroupRemoved => principal.person().is_some_and(|person| {
+            event
+                .target_group
+                .as_ref()
+                .is_some_and(|group| person.groups.contains(group))
+        }),
         AuditAction::KeyDeactivated
         | AuditAction::KeyDeleted
         | AuditAction::KeyExpired
@@ -176,5 +188,109 @@ async fn check(store: &Store, principal: &Principal) -> Check {
         }
     } else {
         Check::Revoked
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::auth::{PersonCredential, PersonPrincipal};
+    use crate::store::ActorKind;
+
+    fn person(groups: &[&str]) -> Principal {
+        Principal::Person(PersonPrincipal {
+            user_id: 7,
+            username: "ada".into(),
+            administrator: false,
+            memberships: Arc::new(BTreeMap::new()),
+            groups: Arc::new(groups.iter().map(|group| (*group).to_owned()).collect()),
+            via: PersonCredential::Password {
+                hash: "unused".into(),
+            },
+        })
+    }
+
+    fn event(
+        action: AuditAction,
+        outcome: AuditOutcome,
+        group: Option<&str>,
+    ) -> audit_event::Model {
+        audit_event::Model {
+            id: 1,
+            at: now(),
+            action,
+            outcome,
+            actor_kind: ActorKind::System,
+            actor_key_id: None,
+            actor_access_key: None,
+            actor_role: None,
+            actor_user_id: None,
+            actor_username: None,
+            project_id: Some(1),
+            target_key_id: None,
+            target_access_key: None,
+            target_scopes: None,
+            client_address: None,
+            request_id: None,
+            reason: None,
+            new_key_id: None,
+            target_user_id: None,
+            target_username: None,
+            target_provider: None,
+            target_group: group.map(str::to_owned),
+        }
+    }
+
+    /// A group's membership changing concerns exactly the people in that
+    /// group (as of their last sign-in); a refused change concerns nobody.
+    #[test]
+    fn group_membership_changes_recheck_the_people_in_the_group() {
+        use AuditAction::*;
+        use AuditOutcome::*;
+        let cases = [
+            // (their groups, action, outcome, event's group, rechecked)
+            (
+                &["ops"][..],
+                ProjectGroupAdded,
+                Succeeded,
+                Some("ops"),
+                true,
+            ),
+            (
+                &["dev", "ops"],
+                ProjectGroupRoleChanged,
+                Succeeded,
+                Some("ops"),
+                true,
+            ),
+            (&["ops"], ProjectGroupRemoved, Succeeded, Some("ops"), true),
+            (&["ops"], ProjectGroupRemoved, Succeeded, Some("dev"), false),
+            (&["ops"], ProjectGroupRemoved, Succeeded, Some("Ops"), false),
+            (&[], ProjectGroupRemoved, Succeeded, Some("ops"), false),
+            (&["ops"], ProjectGroupRemoved, Succeeded, None, false),
+            (&["ops"], ProjectGroupRemoved, Forbidden, Some("ops"), false),
+        ];
+        for (groups, action, outcome, group, expected) in cases {
+            assert_eq!(
+                may_revoke(&person(groups), &event(action, outcome, group)),
+                expected,
+                "{groups:?} {action:?} {outcome:?} {group:?}"
+            );
+        }
+        let key = Principal::ApiKey(crate::auth::KeyPrincipal {
+            key_id: 1,
+            access_key: "AK".into(),
+            project_id: 1,
+            role: crate::store::Role::Owner,
+            expires_at: None,
+            scopes: crate::scopes::Scopes::default(),
+        });
+        assert!(!may_revoke(
+            &key,
+            &event(ProjectGroupRemoved, Succeeded, Some("ops"))
+        ));
     }
 }

@@ -22,6 +22,10 @@ pub struct Services {
     pub refusals: RefusalBudget,
     /// Where webhooks may be sent (`--webhook-allow-private-networks`).
     pub webhook_destinations: crate::webhooks::DestinationPolicy,
+    /// The OpenID Connect client: a provider's discovery document is
+    /// checked when it is configured, and what was fetched of it forgotten
+    /// when it changes.
+    pub oidc: std::sync::Arc<crate::auth::oidc::Oidc>,
 }
 
 /// Server-wide rules for new keys.

@@ -9,7 +9,8 @@ use super::types::connection::{
     connection_complexity, wants_total_count,
 };
 use super::types::{
-    AccessControl, AuditAction, AuditEvent, Node, Project, User, Viewer, audit_event,
+    AccessControl, AuditAction, AuditEvent, IdentityProvider, Node, Project, User, Viewer,
+    audit_event,
 };
 use crate::error::Error;
 use crate::ids::{GlobalId, NodeKind};
@@ -142,6 +143,21 @@ impl Query {
         Ok(Connection::new(items, args, page.has_next_page, total))
     }
 
+    /// The OpenID Connect providers people sign in through, by name
+    /// (administrators only). The sign-in page learns the enabled ones'
+    /// names from `GET /auth/providers`.
+    #[graphql(guard = "AdminGuard")]
+    async fn identity_providers(&self, ctx: &Context<'_>) -> Result<Vec<IdentityProvider>> {
+        let (services, _) = parts(ctx)?;
+        Ok(services
+            .store
+            .identity_providers()
+            .await?
+            .into_iter()
+            .map(IdentityProvider::from)
+            .collect())
+    }
+
     /// The whole audit trail, newest first: every project's events and the
     /// server-wide ones (access control). Administrator only; keys read
     /// their project's trail with `Project.auditEvents`.
@@ -238,6 +254,13 @@ async fn load_node(
             .map(|hook| Node::Webhook(hook.into())),
         // Reached through their webhook.
         NodeKind::WebhookDelivery => None,
+        // Server-wide configuration: the administrators'.
+        NodeKind::IdentityProvider if request.principal.is_admin() => services
+            .store
+            .identity_provider(id.id)
+            .await?
+            .map(|provider| Node::IdentityProvider(provider.into())),
+        NodeKind::IdentityProvider => None,
         // Administrators see everyone; others see themselves and the
         // members of the projects they see (as `Project.members` shows
         // them), nobody else.

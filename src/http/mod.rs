@@ -65,8 +65,10 @@ impl std::ops::Deref for AppState {
 pub struct Shared {
     pub schemas: Schemas,
     pub auth: Authenticator,
-    /// The OpenID Connect client of the configured identity providers.
-    pub oidc: crate::auth::oidc::Oidc,
+    /// The OpenID Connect client of the configured identity providers,
+    /// shared with GraphQL (which checks a provider's discovery document
+    /// when it is configured, and forgets what was fetched when it changes).
+    pub oidc: Arc<crate::auth::oidc::Oidc>,
     /// `--sign-in-return-hosts` and `--session-cookie-domain`.
     pub sign_in: crate::config::SignInOptions,
     pub store: Store,

@@ -155,6 +155,13 @@ impl<S> Grant<S> {
 }
 
 #[cfg(test)]
+impl ServerWide {
+    pub(crate) fn for_tests() -> Self {
+        Self { _proof: () }
+    }
+}
+
+#[cfg(test)]
 impl ProjectOwner {
     pub(crate) fn for_tests(project_id: i64) -> Self {
         Self { project_id }

@@ -148,6 +148,106 @@ pub(super) async fn read<C: ConnectionTrait>(txn: &C) -> Result<AccessModeSettin
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::{AuditAction, NewUser};
+
+    fn admin() -> Grant<ServerWide> {
+        Grant::for_tests(AuditAction::AccessModeChanged, ServerWide::for_tests())
+    }
+
+    /// The mode and its lists are set whole and read back sorted; a user id
+    /// naming nobody is NOT_FOUND and changes nothing; every change is in
+    /// the trail.
+    #[tokio::test]
+    async fn the_access_mode_is_set_whole_and_an_unknown_user_changes_nothing() {
+        let (_dir, store) = crate::store::migrated_for_tests().await;
+        let initial = store.access_mode().await.expect("read");
+        assert_eq!(
+            initial,
+            AccessModeSettings {
+                mode: AccessMode::Unrestricted,
+                allowed_users: vec![],
+                allowed_groups: vec![],
+            },
+            "a fresh database lets anyone in"
+        );
+        let mut users = Vec::new();
+        for name in ["ada", "grace"] {
+            let user = store
+                .create_user(
+                    &Grant::for_tests(AuditAction::UserCreated, ServerWide::for_tests()),
+                    NewUser {
+                        username: name.into(),
+                        display_name: name.into(),
+                        password_hash: "unused".into(),
+                        administrator: false,
+                    },
+                )
+                .await
+                .expect("a user");
+            users.push(user.id);
+        }
+        let ids = |ids: &[i64]| ids.iter().copied().collect::<BTreeSet<_>>();
+        let names = |names: &[&str]| {
+            names
+                .iter()
+                .map(|name| (*name).to_owned())
+                .collect::<BTreeSet<_>>()
+        };
+
+        let set = store
+            .set_access_mode(
+                &admin(),
+                AccessMode::Required,
+                &ids(&[users[1], users[0]]),
+                &names(&["sre", "Platform"]),
+            )
+            .await
+            .expect("set");
+        let expected = AccessModeSettings {
+            mode: AccessMode::Required,
+            allowed_users: vec![users[0], users[1]],
+            allowed_groups: vec!["Platform".into(), "sre".into()],
+        };
+        assert_eq!(set, expected);
+        assert_eq!(store.access_mode().await.expect("read"), expected);
+        let event = store
+            .audit_events(crate::store::EventFilter::default(), None, 1)
+            .await
+            .expect("events")
+            .items
+            .remove(0);
+        assert_eq!(event.action, AuditAction::AccessModeChanged);
+        assert_eq!(event.project_id, None, "server-wide");
+
+        let unknown = store
+            .set_access_mode(
+                &admin(),
+                AccessMode::Unrestricted,
+                &ids(&[users[0], 999_999]),
+                &names(&[]),
+            )
+            .await
+            .expect_err("an unknown user");
+        assert_eq!(unknown.code(), crate::error::ErrorCode::NotFound);
+        assert_eq!(
+            store.access_mode().await.expect("read"),
+            expected,
+            "nothing changed"
+        );
+
+        let cleared = store
+            .set_access_mode(&admin(), AccessMode::Restricted, &ids(&[]), &names(&[]))
+            .await
+            .expect("set");
+        assert_eq!(
+            cleared,
+            AccessModeSettings {
+                mode: AccessMode::Restricted,
+                allowed_users: vec![],
+                allowed_groups: vec![],
+            }
+        );
+    }
 
     #[test]
     fn each_mode_lets_in_whom_it_says() {

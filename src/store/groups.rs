@@ -195,3 +195,221 @@ pub fn raise(roles: &mut BTreeMap<i64, Role>, project_id: i64, role: Role) {
         })
         .or_insert(role);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::entity::api_key::Role::{Member, Owner, ReadOnly};
+    use crate::store::{AuditAction, NewUser, ProjectCreator, ServerWide};
+
+    fn owner(action: AuditAction, project_id: i64) -> Grant<ProjectOwner> {
+        Grant::for_tests(action, ProjectOwner::for_tests(project_id))
+    }
+
+    async fn epoch(store: &Store) -> i64 {
+        store.read_settings().await.expect("settings").auth_epoch
+    }
+
+    async fn project(store: &Store, name: &str) -> i64 {
+        store
+            .create_project(
+                &Grant::for_tests(AuditAction::ProjectCreated, ProjectCreator::for_tests()),
+                name.into(),
+                None,
+            )
+            .await
+            .expect("a project")
+            .id
+    }
+
+    /// Every change of a group's membership bumps the auth epoch (it is
+    /// part of what verifying its people proved) and is audited with the
+    /// group; a refused one changes neither.
+    #[tokio::test]
+    async fn group_memberships_change_with_the_epoch_and_the_trail() {
+        let (_dir, store) = crate::store::migrated_for_tests().await;
+        let tools = project(&store, "tools").await;
+        let added = AuditAction::ProjectGroupAdded;
+
+        let before = epoch(&store).await;
+        let member = store
+            .add_group_member(&owner(added, tools), "ops", Member)
+            .await
+            .expect("added");
+        assert_eq!((member.group_name.as_str(), member.role), ("ops", Member));
+        assert!(epoch(&store).await > before, "adding bumps the epoch");
+        let event = store
+            .audit_events(crate::store::EventFilter::default(), None, 1)
+            .await
+            .expect("events")
+            .items
+            .remove(0);
+        assert_eq!(event.action, added);
+        assert_eq!(event.project_id, Some(tools));
+        assert_eq!(event.target_group.as_deref(), Some("ops"));
+
+        let before = epoch(&store).await;
+        let refusals = [
+            store
+                .add_group_member(&owner(added, tools), "ops", Owner)
+                .await
+                .map(drop),
+            store
+                .add_group_member(&owner(added, 999_999), "ops", Owner)
+                .await
+                .map(drop),
+            store
+                .set_group_member_role(
+                    &owner(AuditAction::ProjectGroupRoleChanged, tools),
+                    "nobody",
+                    Owner,
+                )
+                .await
+                .map(drop),
+            store
+                .remove_group_member(&owner(AuditAction::ProjectGroupRemoved, tools), "nobody")
+                .await,
+        ];
+        let codes: Vec<_> = refusals
+            .iter()
+            .map(|outcome| outcome.as_ref().map_err(Error::code).err())
+            .collect();
+        use crate::error::ErrorCode::{Conflict, NotFound};
+        assert_eq!(
+            codes,
+            [
+                Some(Conflict),
+                Some(NotFound),
+                Some(NotFound),
+                Some(NotFound)
+            ]
+        );
+        assert_eq!(epoch(&store).await, before, "refusals change nothing");
+
+        let changed = store
+            .set_group_member_role(
+                &owner(AuditAction::ProjectGroupRoleChanged, tools),
+                "ops",
+                Owner,
+            )
+            .await
+            .expect("changed");
+        assert_eq!(changed.role, Owner);
+        assert!(epoch(&store).await > before, "a new role bumps the epoch");
+
+        let before = epoch(&store).await;
+        store
+            .remove_group_member(&owner(AuditAction::ProjectGroupRemoved, tools), "ops")
+            .await
+            .expect("removed");
+        assert!(epoch(&store).await > before, "removing bumps the epoch");
+        assert_eq!(store.group_members(tools).await.expect("members"), []);
+    }
+
+    /// Someone in several groups holds, in each project, the highest role
+    /// any of their groups has there; groups match exactly, case included.
+    #[tokio::test]
+    async fn a_persons_groups_give_the_highest_of_their_roles_per_project() {
+        let (_dir, store) = crate::store::migrated_for_tests().await;
+        let (a, b) = (project(&store, "a").await, project(&store, "b").await);
+        for (project_id, group, role) in [
+            (a, "dev", ReadOnly),
+            (a, "ops", Owner),
+            (b, "dev", Member),
+            (b, "Ops", Owner),
+        ] {
+            store
+                .add_group_member(
+                    &owner(AuditAction::ProjectGroupAdded, project_id),
+                    group,
+                    role,
+                )
+                .await
+                .expect("added");
+        }
+        let listed: Vec<_> = store
+            .group_members(a)
+            .await
+            .expect("members")
+            .into_iter()
+            .map(|member| (member.group_name, member.role))
+            .collect();
+        assert_eq!(
+            listed,
+            [("dev".to_owned(), ReadOnly), ("ops".to_owned(), Owner)],
+            "by name"
+        );
+        let groups = |names: &[&str]| {
+            names
+                .iter()
+                .map(|name| (*name).to_owned())
+                .collect::<Vec<_>>()
+        };
+        let cases = [
+            (groups(&["dev", "ops"]), vec![(a, Owner), (b, Member)]),
+            (groups(&["dev"]), vec![(a, ReadOnly), (b, Member)]),
+            (groups(&["ops"]), vec![(a, Owner)]),
+            (groups(&["OPS", "elsewhere"]), vec![]),
+            (groups(&[]), vec![]),
+        ];
+        for (held, expected) in cases {
+            let roles = store.roles_through_groups(&held).await.expect("roles");
+            assert_eq!(roles.into_iter().collect::<Vec<_>>(), expected, "{held:?}");
+        }
+    }
+
+    /// A person's groups are replaced whole at sign-in, and only a real
+    /// change says so (and so bumps the epoch).
+    #[tokio::test]
+    async fn a_persons_groups_are_replaced_whole_and_read_sorted() {
+        let (_dir, store) = crate::store::migrated_for_tests().await;
+        let user = store
+            .create_user(
+                &Grant::for_tests(AuditAction::UserCreated, ServerWide::for_tests()),
+                NewUser {
+                    username: "ada".into(),
+                    display_name: "Ada".into(),
+                    password_hash: "unused".into(),
+                    administrator: false,
+                },
+            )
+            .await
+            .expect("a user");
+        let set = |names: &[&str]| {
+            names
+                .iter()
+                .map(|name| (*name).to_owned())
+                .collect::<BTreeSet<_>>()
+        };
+        let cases = [
+            (set(&["ops", "dev"]), true, vec!["dev", "ops"]),
+            (set(&["dev", "ops"]), false, vec!["dev", "ops"]),
+            (set(&["dev"]), true, vec!["dev"]),
+            (set(&[]), true, vec![]),
+            (set(&[]), false, vec![]),
+        ];
+        for (groups, changed, read) in cases {
+            let txn = store.begin_write().await.expect("a transaction");
+            let replaced = replace_groups_of(&txn, user.id, &groups)
+                .await
+                .expect("replaced");
+            txn.commit().await.expect("commit");
+            assert_eq!(replaced, changed, "{groups:?}");
+            assert_eq!(store.groups_of(user.id).await.expect("groups"), read);
+        }
+    }
+
+    #[test]
+    fn raising_keeps_the_higher_role() {
+        let mut roles = BTreeMap::new();
+        for (role, held) in [
+            (ReadOnly, ReadOnly),
+            (Owner, Owner),
+            (Member, Owner),
+            (ReadOnly, Owner),
+        ] {
+            raise(&mut roles, 1, role);
+            assert_eq!(roles.get(&1), Some(&held), "after {role:?}");
+        }
+    }
+}

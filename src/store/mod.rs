@@ -338,6 +338,19 @@ pub(crate) fn conflict_on_unique(err: DbErr, conflict: impl FnOnce() -> Error) -
     }
 }
 
+/// A migrated SQLite store in a temporary directory (kept while the
+/// returned guard lives), for the store's unit tests.
+#[cfg(test)]
+pub(crate) async fn migrated_for_tests() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+    let store = Store::connect(&url, &DatabaseOptions::default())
+        .await
+        .expect("connect");
+    store.migrate().await.expect("migrate");
+    (dir, store)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -61,6 +61,7 @@ mod security;
 mod sessions;
 mod sign_in_gate;
 mod single_sign_on;
+mod single_sign_on_admin;
 mod store_robustness;
 mod subscriptions;
 mod upgrade;

@@ -1,10 +1,14 @@
 //! The mutation root, merged from one part per subject.
 
 mod access_control;
+mod access_mode;
 mod api_key;
+mod group_member;
+mod identity_provider;
 mod member;
 mod project;
 mod user;
+mod user_identity;
 mod webhook;
 
 use async_graphql::{MaybeUndefined, MergedObject};
@@ -13,14 +17,18 @@ use crate::error::Error;
 use crate::store::Changes;
 use crate::validation;
 
-/// Changes to access control, people, projects and their members, keys
-/// and webhooks.
+/// Changes to access control, identity providers, people, projects and
+/// their members (people and groups), keys and webhooks.
 #[derive(MergedObject, Default)]
 pub struct Mutation(
     access_control::AccessControlMutation,
+    access_mode::AccessModeMutation,
+    identity_provider::IdentityProviderMutation,
     user::UserMutation,
+    user_identity::UserIdentityMutation,
     project::ProjectMutation,
     member::MemberMutation,
+    group_member::GroupMemberMutation,
     api_key::ApiKeyMutation,
     webhook::WebhookMutation,
 );

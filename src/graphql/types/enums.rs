@@ -29,6 +29,21 @@ pub enum Role {
     ReadOnly,
 }
 
+/// Who may sign in through an identity provider (`setAccessMode`). Whoever
+/// it lets in has no rights until given a membership (or is in a group that
+/// has one); the mode decides only who gets in at all.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(remote = "store::AccessMode")]
+pub enum AccessMode {
+    /// Anyone the identity provider authenticates.
+    Unrestricted,
+    /// The allowed users and groups, and anyone who is a member of a
+    /// project, directly or through one of their groups.
+    Restricted,
+    /// The allowed users and groups only.
+    Required,
+}
+
 /// Who a request is authenticated as.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
 pub enum ViewerKind {

@@ -1,6 +1,6 @@
 use async_graphql::{ID, Interface};
 
-use super::{ApiKey, AuditEvent, Project, User, Webhook};
+use super::{ApiKey, AuditEvent, IdentityProvider, Project, User, Webhook};
 
 /// An object with a global id, fetchable with `node(id:)` ("View in API").
 #[derive(Interface)]
@@ -11,4 +11,5 @@ pub enum Node {
     AuditEvent(AuditEvent),
     Webhook(Webhook),
     User(User),
+    IdentityProvider(IdentityProvider),
 }

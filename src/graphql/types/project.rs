@@ -5,7 +5,9 @@ use super::connection::{
     ApiKeyConnection, AuditEventConnection, Connection, PageArgs, ProjectMemberConnection,
     connection_complexity, wants_total_count,
 };
-use super::{ApiKey, AuditAction, KeyState, ProjectMember, User, Webhook, audit_event};
+use super::{
+    ApiKey, AuditAction, KeyState, ProjectGroupMember, ProjectMember, User, Webhook, audit_event,
+};
 use crate::graphql::context::parts;
 use crate::ids::{GlobalId, NodeKind};
 use crate::store::{EventFilter, KeyCounts, KnownProject, project};
@@ -184,6 +186,20 @@ impl Project {
             })
             .collect();
         Ok(Connection::new(items, args, page.has_next_page, total))
+    }
+
+    /// The groups that are members of the project, by name: everyone in one
+    /// of them acts here with at least its role. Readable by whoever sees
+    /// the project, like `members`.
+    async fn group_members(&self, ctx: &Context<'_>) -> Result<Vec<ProjectGroupMember>> {
+        let (services, _) = parts(ctx)?;
+        Ok(services
+            .store
+            .group_members(self.id)
+            .await?
+            .into_iter()
+            .map(ProjectGroupMember::from)
+            .collect())
     }
 
     /// The project's audit trail, newest first: every mutation on the

@@ -1,7 +1,7 @@
 use async_graphql::{Context, Enum, ID, Object, Result};
 use chrono::{DateTime, Utc};
 
-use super::ProjectMember;
+use super::{ProjectMember, UserIdentity};
 use crate::graphql::context::parts;
 use crate::ids::GlobalId;
 use crate::store::{self, user};
@@ -107,5 +107,27 @@ impl User {
             .filter(|member| request.principal.can_see(member.project_id))
             .map(|member| ProjectMember::new(member, self.clone()))
             .collect())
+    }
+
+    /// Who they are at identity providers: signing in through one of these
+    /// is signing in as this user. Empty for people who sign in with a
+    /// password only.
+    async fn identities(&self, ctx: &Context<'_>) -> Result<Vec<UserIdentity>> {
+        let (services, _) = parts(ctx)?;
+        Ok(services
+            .store
+            .identities_of(self.id)
+            .await?
+            .into_iter()
+            .map(|(identity, provider)| UserIdentity::new(identity, provider))
+            .collect())
+    }
+
+    /// The groups their identity provider said they are in at their last
+    /// sign-in through it, sorted; they change only when they sign in
+    /// again. Empty for people who sign in with a password only.
+    async fn groups(&self, ctx: &Context<'_>) -> Result<Vec<String>> {
+        let (services, _) = parts(ctx)?;
+        Ok(services.store.groups_of(self.id).await?)
     }
 }
