@@ -201,12 +201,9 @@ async fn finish(
 }
 
 /// `GET /auth/sign-in`.
-pub(super) async fn sign_in_page(
-    State(app): State<AppState>,
-    Query(query): Query<ReturnTo>,
-    parts: Parts,
-) -> Response {
-    let return_to = return_to::checked(&app, &parts.headers, query.return_to.as_deref());
+pub(super) async fn sign_in_page(State(app): State<AppState>, parts: Parts) -> Response {
+    let raw = door_return_to(parts.uri.query().unwrap_or_default());
+    let return_to = return_to::checked(&app, &parts.headers, raw.as_deref());
     if signed_in(&app, &parts).await {
         return Redirect::to(&return_to).into_response();
     }
@@ -215,6 +212,36 @@ pub(super) async fn sign_in_page(
         form_urlencoded::byte_serialize(return_to.as_bytes()).collect::<String>()
     );
     Redirect::to(&page).into_response()
+}
+
+/// The door's `return_to`. Proxies cannot encode the tool's URL they put
+/// there (nginx's `$request_uri`, Caddy's `{uri}`), so an unencoded URL —
+/// one that starts with `http://`, `https://` or `/` — is the rest of the
+/// query string, `&`s and all; an encoded one is one parameter as usual.
+fn door_return_to(query: &str) -> Option<String> {
+    let at = if query.starts_with("return_to=") {
+        0
+    } else {
+        query.find("&return_to=")? + 1
+    };
+    let value = &query[at + "return_to=".len()..];
+    let unencoded = ["http://", "https://", "/"]
+        .iter()
+        .any(|start| value.starts_with(start));
+    if unencoded {
+        return Some(value.to_owned());
+    }
+    form_urlencoded::parse(value.as_bytes())
+        .next()
+        .map(|(first, rest)| {
+            // `value` was `return_to`'s value up to its first `&`: the
+            // parser reads it as a name (and an empty value).
+            if rest.is_empty() {
+                first.into_owned()
+            } else {
+                format!("{first}={rest}")
+            }
+        })
 }
 
 /// Whether the request's cookie is a live session.
@@ -261,4 +288,31 @@ fn to_sign_in_page(failure: Failure, return_to: &str) -> Response {
 fn internal(err: impl std::fmt::Display) -> Failure {
     tracing::warn!(error = %err, "a sign-in through an identity provider failed");
     Failure::Internal
+}
+
+#[cfg(test)]
+mod tests {
+    use super::door_return_to;
+
+    #[test]
+    fn the_door_takes_a_proxys_unencoded_url_whole() {
+        let cases = [
+            (
+                "return_to=https://tools.example/d?a=1&b=2",
+                Some("https://tools.example/d?a=1&b=2"),
+            ),
+            ("return_to=/projects?x=1&y=2", Some("/projects?x=1&y=2")),
+            (
+                "return_to=https%3A%2F%2Ftools.example%2Fd%3Fa%3D1%26b%3D2",
+                Some("https://tools.example/d?a=1&b=2"),
+            ),
+            ("x=1&return_to=%2Fhome&other=2", Some("/home")),
+            ("return_to=", None),
+            ("x=1", None),
+            ("", None),
+        ];
+        for (query, expected) in cases {
+            assert_eq!(door_return_to(query).as_deref(), expected, "{query}");
+        }
+    }
 }

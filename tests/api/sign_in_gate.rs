@@ -87,7 +87,7 @@ async fn a_browser_signs_in_at_keyward_and_reaches_the_tool_as_the_person() {
     for proxy in &gate.proxies {
         set_group(app, &project, "engineering", Some("MEMBER")).await;
         let (browser, jar) = browser();
-        let tool_url = format!("http://{}/dashboards/7?from=now-1h", proxy.addr);
+        let tool_url = format!("http://{}/dashboards/7?from=now-1h&to=now", proxy.addr);
 
         // Without a session: to keyward's door for proxies, with the tool's
         // URL; the door sends the browser on to the sign-in page.
