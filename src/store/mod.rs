@@ -344,9 +344,14 @@ pub(crate) fn conflict_on_unique(err: DbErr, conflict: impl FnOnce() -> Error) -
 pub(crate) async fn migrated_for_tests() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
-    let store = Store::connect(&url, &DatabaseOptions::default())
-        .await
-        .expect("connect");
+    let options = DatabaseOptions {
+        // A test machine busy with other builds must not turn into a pool
+        // or statement timeout.
+        db_connect_timeout_ms: 30_000,
+        db_statement_timeout_ms: 30_000,
+        ..DatabaseOptions::default()
+    };
+    let store = Store::connect(&url, &options).await.expect("connect");
     store.migrate().await.expect("migrate");
     (dir, store)
 }

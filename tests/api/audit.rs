@@ -22,7 +22,7 @@ on_every_backend!(
 
 const EVENT_FIELDS: &str = "id at action outcome actorKind actorKeyId actorAccessKey actorRole
     actorUserId actorUsername projectId project { id } targetKeyId targetAccessKey targetUserId
-    targetUsername newKeyId clientAddress requestId reason";
+    targetUsername targetProvider targetGroup newKeyId clientAddress requestId reason";
 
 fn trail_query(root: &str) -> String {
     let page = "(first: $first, after: $after, action: $action, since: $since)";
@@ -83,6 +83,10 @@ struct Expected<'a> {
     /// The person acted on: their id, and their username when the event
     /// may name it.
     target_user: Option<(&'a str, Option<&'a str>)>,
+    /// The identity provider acted on, by name.
+    target_provider: Option<&'a str>,
+    /// The group acted on.
+    target_group: Option<&'a str>,
     request_id: String,
 }
 
@@ -129,6 +133,16 @@ fn check(event: &Value, expected: &Expected<'_>) {
     };
     assert_eq!(event["targetUserId"], target_user_id, "{context}");
     assert_eq!(event["targetUsername"], target_username, "{context}");
+    assert_eq!(
+        event["targetProvider"],
+        json!(expected.target_provider),
+        "{context}"
+    );
+    assert_eq!(
+        event["targetGroup"],
+        json!(expected.target_group),
+        "{context}"
+    );
     let new_key_id = expected.new_key_id.cloned().unwrap_or(Value::Null);
     assert_eq!(event["newKeyId"], new_key_id, "{context}");
     assert_eq!(event["clientAddress"], "127.0.0.1", "{context}");
@@ -181,6 +195,14 @@ enum Aim<'a> {
     UserIdOnly(&'a str),
     /// The user the reply created (`createUser.user`).
     CreatedUser,
+    /// An identity provider, by name.
+    Provider(&'a str),
+    /// A person (id and username) and a provider (an identity linked).
+    UserAtProvider(&'a str, &'a str, &'a str),
+    /// Only the id the caller gave of a person, and the provider it named.
+    UserIdAtProvider(&'a str, &'a str),
+    /// A group's membership of the case's project.
+    Group(&'a str),
 }
 
 /// One mutation and the one event it must leave: SUCCEEDED, or the code it
@@ -227,14 +249,31 @@ const REDELIVER: &str = "mutation($i: RedeliverWebhookEventInput!) {
     redeliverWebhookEvent(input: $i) { delivery { id } } }";
 const MUTATION_FIELDS: &str = "{ __schema { mutationType { fields { name } } } }";
 const AUDIT_ACTIONS: &str = r#"{ __type(name: "AuditAction") { enumValues { name } } }"#;
-/// The actions no mutation causes: the command line's, expiry's and the
-/// webhook worker's.
-const NOT_BY_MUTATIONS: [&str; 4] = [
+/// The actions no mutation causes: the command line's, expiry's, the
+/// webhook worker's and a first sign-in's.
+const NOT_BY_MUTATIONS: [&str; 5] = [
     "ADMIN_PASSWORD_RESET",
     "KEY_EXPIRED",
     "KEY_EXPIRING",
+    "USER_SIGNED_UP",
     "WEBHOOK_DISABLED",
 ];
+const CREATE_PROVIDER: &str = "mutation($i: CreateIdentityProviderInput!) {
+    createIdentityProvider(input: $i) { identityProvider { id } } }";
+const UPDATE_PROVIDER: &str = "mutation($i: UpdateIdentityProviderInput!) {
+    updateIdentityProvider(input: $i) { identityProvider { id } } }";
+const DELETE_PROVIDER: &str = "mutation($i: DeleteIdentityProviderInput!) {
+    deleteIdentityProvider(input: $i) { deletedIdentityProviderId } }";
+const LINK_IDENTITY: &str = "mutation($i: LinkUserIdentityInput!) {
+    linkUserIdentity(input: $i) { user { id } } }";
+const SET_ACCESS_MODE: &str =
+    "mutation($i: SetAccessModeInput!) { setAccessMode(input: $i) { enabled } }";
+const ADD_GROUP: &str =
+    "mutation($i: ProjectGroupInput!) { addProjectGroup(input: $i) { groupMember { role } } }";
+const SET_GROUP_ROLE: &str =
+    "mutation($i: ProjectGroupInput!) { setProjectGroupRole(input: $i) { groupMember { role } } }";
+const REMOVE_GROUP: &str =
+    "mutation($i: RemoveProjectGroupInput!) { removeProjectGroup(input: $i) { removedGroup } }";
 const PASSWORD: &str = "a password of a person";
 const CREATE_USER: &str =
     "mutation($i: CreateUserInput!) { createUser(input: $i) { user { id } } }";
@@ -312,6 +351,17 @@ async fn every_mutation_leaves_exactly_its_audit_event_refused_ones_included() {
         )
         .await["project"]["auditEvents"]["edges"][0]["node"]["id"]
         .clone();
+    let discovery = crate::single_sign_on_admin::Discovery::start().await;
+    let provider = |name: &str| {
+        json!({ "i": { "name": name, "issuerUrl": discovery.issuer("audited"),
+            "clientId": "keyward", "clientSecret": "a client secret" } })
+    };
+    let mut providers = Vec::new();
+    for name in ["corp", "doomed-sso"] {
+        let data = app.ok(CREATE_PROVIDER, provider(name), &admin).await;
+        providers.push(id_of(&data["createIdentityProvider"]["identityProvider"]));
+    }
+    let [corp, doomed_sso] = <[String; 2]>::try_from(providers).expect("two providers");
     let setup_events = whole_trail(&app).await.len();
     let hook_url = "http://127.0.0.1:9/other";
 
@@ -792,6 +842,162 @@ async fn every_mutation_leaves_exactly_its_audit_event_refused_ones_included() {
             project: In::Server,
             target: Aim::User(&dave, "dave"),
         },
+        // Single sign-on: identity providers and the access mode are the
+        // administrators'; a project's groups its member managers'.
+        Case {
+            caller: Admin,
+            query: CREATE_PROVIDER,
+            variables: provider("corp-two"),
+            outcome: "SUCCEEDED",
+            action: "IDENTITY_PROVIDER_CREATED",
+            project: In::Server,
+            target: Aim::Provider("corp-two"),
+        },
+        Case {
+            caller: Ada,
+            query: CREATE_PROVIDER,
+            variables: provider("adas"),
+            outcome: "FORBIDDEN",
+            action: "IDENTITY_PROVIDER_CREATED",
+            project: In::Server,
+            target: Aim::Nothing,
+        },
+        Case {
+            caller: Admin,
+            query: UPDATE_PROVIDER,
+            variables: json!({ "i": { "id": corp, "clientSecret": "another client secret" } }),
+            outcome: "SUCCEEDED",
+            action: "IDENTITY_PROVIDER_UPDATED",
+            project: In::Server,
+            target: Aim::Provider("corp"),
+        },
+        Case {
+            caller: Owner,
+            query: UPDATE_PROVIDER,
+            variables: json!({ "i": { "id": corp, "enabled": false } }),
+            outcome: "FORBIDDEN",
+            action: "IDENTITY_PROVIDER_UPDATED",
+            project: In::Project(&p),
+            target: Aim::Nothing,
+        },
+        Case {
+            caller: Bob,
+            query: DELETE_PROVIDER,
+            variables: json!({ "i": { "id": doomed_sso } }),
+            outcome: "FORBIDDEN",
+            action: "IDENTITY_PROVIDER_DELETED",
+            project: In::Server,
+            target: Aim::Nothing,
+        },
+        Case {
+            caller: Admin,
+            query: DELETE_PROVIDER,
+            variables: json!({ "i": { "id": doomed_sso } }),
+            outcome: "SUCCEEDED",
+            action: "IDENTITY_PROVIDER_DELETED",
+            project: In::Server,
+            target: Aim::Provider("doomed-sso"),
+        },
+        Case {
+            caller: Admin,
+            query: LINK_IDENTITY,
+            variables: json!({ "i": { "userId": erin, "provider": "corp", "subject": "erin-sub" } }),
+            outcome: "SUCCEEDED",
+            action: "USER_IDENTITY_LINKED",
+            project: In::Server,
+            target: Aim::UserAtProvider(&erin, "erin", "corp"),
+        },
+        Case {
+            caller: Ada,
+            query: LINK_IDENTITY,
+            variables: json!({ "i": { "userId": erin, "provider": "corp", "subject": "ada-sub" } }),
+            outcome: "FORBIDDEN",
+            action: "USER_IDENTITY_LINKED",
+            project: In::Server,
+            target: Aim::UserIdAtProvider(&erin, "corp"),
+        },
+        Case {
+            caller: Admin,
+            query: LINK_IDENTITY,
+            variables: json!({ "i": { "userId": bob, "provider": "corp", "subject": "erin-sub" } }),
+            outcome: "CONFLICT",
+            action: "USER_IDENTITY_LINKED",
+            project: In::Server,
+            target: Aim::UserIdAtProvider(&bob, "corp"),
+        },
+        Case {
+            caller: Admin,
+            query: SET_ACCESS_MODE,
+            variables: json!({ "i": { "mode": "RESTRICTED", "allowedGroups": ["ops"] } }),
+            outcome: "SUCCEEDED",
+            action: "ACCESS_MODE_CHANGED",
+            project: In::Server,
+            target: Aim::Nothing,
+        },
+        Case {
+            caller: Member,
+            query: SET_ACCESS_MODE,
+            variables: json!({ "i": { "mode": "UNRESTRICTED" } }),
+            outcome: "FORBIDDEN",
+            action: "ACCESS_MODE_CHANGED",
+            project: In::Project(&p),
+            target: Aim::Nothing,
+        },
+        Case {
+            caller: Ada,
+            query: ADD_GROUP,
+            variables: json!({ "i": { "projectId": p, "group": "ops", "role": "MEMBER" } }),
+            outcome: "SUCCEEDED",
+            action: "PROJECT_GROUP_ADDED",
+            project: In::Project(&p),
+            target: Aim::Group("ops"),
+        },
+        Case {
+            caller: Bob,
+            query: ADD_GROUP,
+            variables: json!({ "i": { "projectId": p, "group": "bobs", "role": "OWNER" } }),
+            outcome: "FORBIDDEN",
+            action: "PROJECT_GROUP_ADDED",
+            project: In::Project(&p),
+            target: Aim::Group("bobs"),
+        },
+        Case {
+            caller: Ada,
+            query: SET_GROUP_ROLE,
+            variables: json!({ "i": { "projectId": p, "group": "ops", "role": "OWNER" } }),
+            outcome: "SUCCEEDED",
+            action: "PROJECT_GROUP_ROLE_CHANGED",
+            project: In::Project(&p),
+            target: Aim::Group("ops"),
+        },
+        // Another project's key: told to its own project.
+        Case {
+            caller: Outsider,
+            query: SET_GROUP_ROLE,
+            variables: json!({ "i": { "projectId": p, "group": "ops", "role": "READ_ONLY" } }),
+            outcome: "NOT_FOUND",
+            action: "PROJECT_GROUP_ROLE_CHANGED",
+            project: In::Project(&q),
+            target: Aim::Group("ops"),
+        },
+        Case {
+            caller: Ada,
+            query: REMOVE_GROUP,
+            variables: json!({ "i": { "projectId": p, "group": "ops" } }),
+            outcome: "SUCCEEDED",
+            action: "PROJECT_GROUP_REMOVED",
+            project: In::Project(&p),
+            target: Aim::Group("ops"),
+        },
+        Case {
+            caller: Ada,
+            query: REMOVE_GROUP,
+            variables: json!({ "i": { "projectId": p, "group": "ops" } }),
+            outcome: "NOT_FOUND",
+            action: "PROJECT_GROUP_REMOVED",
+            project: In::Project(&p),
+            target: Aim::Group("ops"),
+        },
         // Access control, last: the keys stop working once it is off.
         Case {
             caller: Owner,
@@ -970,6 +1176,18 @@ async fn every_mutation_leaves_exactly_its_audit_event_refused_ones_included() {
                             .expect("the created user"),
                         case.variables["i"]["username"].as_str(),
                     )),
+                    Aim::UserAtProvider(id, name, _) => Some((id, Some(name))),
+                    Aim::UserIdAtProvider(id, _) => Some((id, None)),
+                    _ => None,
+                },
+                target_provider: match case.target {
+                    Aim::Provider(name)
+                    | Aim::UserAtProvider(_, _, name)
+                    | Aim::UserIdAtProvider(_, name) => Some(name),
+                    _ => None,
+                },
+                target_group: match case.target {
+                    Aim::Group(group) => Some(group),
                     _ => None,
                 },
                 request_id: reply.request_id(),

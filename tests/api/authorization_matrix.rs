@@ -226,6 +226,10 @@ struct World {
     /// A READ_ONLY member of the home project: whose role changes and
     /// membership is removed.
     bystander: String,
+    /// The issuer of a discovery server keyward can use.
+    issuer: String,
+    /// An identity provider ("home-sso"), looked up and changed by id.
+    provider: String,
 }
 
 impl World {
@@ -269,20 +273,32 @@ const REMOVE_MEMBER: &str = "mutation($i: RemoveProjectMemberInput!) {
     removeProjectMember(input: $i) { removedUserId } }";
 const CREATE_WEBHOOK: &str =
     "mutation($i: CreateWebhookInput!) { createWebhook(input: $i) { webhook { id } } }";
+const CREATE_PROVIDER: &str = "mutation($i: CreateIdentityProviderInput!) {
+    createIdentityProvider(input: $i) { identityProvider { id } } }";
+const ADD_GROUP: &str =
+    "mutation($i: ProjectGroupInput!) { addProjectGroup(input: $i) { groupMember { role } } }";
+const SET_GROUP_ROLE: &str =
+    "mutation($i: ProjectGroupInput!) { setProjectGroupRole(input: $i) { groupMember { role } } }";
+const REMOVE_GROUP: &str =
+    "mutation($i: RemoveProjectGroupInput!) { removeProjectGroup(input: $i) { removedGroup } }";
 const ENABLE: &str =
     "mutation($i: EnableAccessControlInput!) { enableAccessControl(input: $i) { enabled } }";
 /// Everything a mutation of the table could change, as an administrator
-/// sees it: the projects and people, then each of the two projects' keys,
-/// webhooks and members (in parts, each under the complexity limit).
+/// sees it: the access mode, identity providers, projects and people (with
+/// their identities), then each of the two projects' keys, webhooks and
+/// members, people and groups (in parts, each under the complexity limit).
 const EVERYTHING: [&str; 4] = [
-    "{ accessControl { enabled }
+    "{ accessControl { enabled mode allowedUsers allowedGroups }
+        identityProviders { id name issuerUrl clientId scopes usernameClaim groupsClaim enabled }
         projects(first: 50) { totalCount edges { node { id name description } } }
-        users(first: 50) { totalCount edges { node { id username displayName administrator state } } } }",
+        users(first: 50) { totalCount edges { node { id username displayName administrator state
+            identities { provider subject } } } } }",
     "query($id: ID!) { project(id: $id) {
         apiKeys(first: 100) { totalCount edges { node { id name description state role } } } } }",
     "query($id: ID!) { project(id: $id) { webhooks { id url description enabled actions } } }",
     "query($id: ID!) { project(id: $id) {
-        members(first: 50) { totalCount edges { node { role user { id } } } } } }",
+        members(first: 50) { totalCount edges { node { role user { id } } } }
+        groupMembers { group role } } }",
 ];
 
 async fn every_root_field_allows_and_refuses_each_caller_as_the_roles_table_says() {
@@ -295,7 +311,8 @@ async fn every_root_field_allows_and_refuses_each_caller_as_the_roles_table_says
     })
     .await;
     app.enable_access_control().await;
-    let world = world(&app).await;
+    let discovery = crate::single_sign_on_admin::Discovery::start().await;
+    let world = world(&app, &discovery).await;
 
     let data = app.ok(ROOT_FIELDS, json!({}), &Auth::admin()).await;
     let in_schema: BTreeSet<String> = ["queryType", "mutationType"]
@@ -341,6 +358,15 @@ async fn every_root_field_allows_and_refuses_each_caller_as_the_roles_table_says
         "addProjectMember",
         "setProjectMemberRole",
         "removeProjectMember",
+        "identityProviders",
+        "createIdentityProvider",
+        "updateIdentityProvider",
+        "deleteIdentityProvider",
+        "linkUserIdentity",
+        "setAccessMode",
+        "addProjectGroup",
+        "setProjectGroupRole",
+        "removeProjectGroup",
     ]
     .iter()
     .map(|name| (*name).to_owned())
@@ -374,7 +400,7 @@ async fn every_root_field_allows_and_refuses_each_caller_as_the_roles_table_says
 }
 
 /// The projects, keys, webhook and people the cases act on.
-async fn world(app: &TestApp) -> World {
+async fn world(app: &TestApp, discovery: &crate::single_sign_on_admin::Discovery) -> World {
     let admin = Auth::admin();
     let home = app.default_project(&admin).await;
     let other = app.create_project(&admin, "other").await;
@@ -424,6 +450,14 @@ async fn world(app: &TestApp) -> World {
     let victim = create_user(app, "victim", false).await;
     let bystander = create_user(app, "bystander", false).await;
     add_member(app, &home, &bystander, "READ_ONLY").await;
+    let issuer = discovery.issuer("matrix");
+    let provider = create_provider(app, "home-sso", &issuer).await;
+    app.ok(
+        ADD_GROUP,
+        json!({ "i": { "projectId": home, "group": "ops", "role": "READ_ONLY" } }),
+        &admin,
+    )
+    .await;
     World {
         home,
         other,
@@ -433,6 +467,8 @@ async fn world(app: &TestApp) -> World {
         people,
         victim,
         bystander,
+        issuer,
+        provider,
     }
 }
 
@@ -447,6 +483,18 @@ async fn create_user(app: &TestApp, username: &str, administrator: bool) -> Stri
         )
         .await;
     id_of(&data["createUser"]["user"])
+}
+
+async fn create_provider(app: &TestApp, name: &str, issuer: &str) -> String {
+    let data = app
+        .ok(
+            CREATE_PROVIDER,
+            json!({ "i": { "name": name, "issuerUrl": issuer, "clientId": "keyward",
+                "clientSecret": "a client secret" } }),
+            &Auth::admin(),
+        )
+        .await;
+    id_of(&data["createIdentityProvider"]["identityProvider"])
 }
 
 async fn add_member(app: &TestApp, project: &str, user: &str, role: &str) {
@@ -480,6 +528,8 @@ enum Spare {
     Project,
     /// A DISABLED user, to delete.
     DisabledUser,
+    /// An identity provider, to delete.
+    IdentityProvider,
 }
 
 /// The cases, run as one caller after another against one world; what a
@@ -614,6 +664,10 @@ impl Table<'_> {
                 set_user_state(app, &id, "DISABLED").await;
                 id
             }
+            Spare::IdentityProvider => {
+                let name = format!("spare-{}", self.spare_count);
+                create_provider(app, &name, &self.world.issuer).await
+            }
         };
         self.state = None;
         self.spares.insert(what, id.clone());
@@ -630,6 +684,7 @@ impl Table<'_> {
         self.run_queries().await;
         self.run_project_and_key_mutations().await;
         self.run_people_mutations().await;
+        self.run_single_sign_on_mutations().await;
         self.run_access_control_mutations().await;
     }
 
@@ -729,6 +784,47 @@ impl Table<'_> {
             "{ auditEvents(first: 100, action: PROJECT_CREATED) { edges { node { project { id } } } } }",
             json!({}),
             found,
+        )
+        .await;
+        let found = |data: &Value| {
+            data["identityProviders"]
+                .as_array()
+                .is_some_and(|list| list.iter().any(|p| p["id"] == json!(w.provider)))
+        };
+        self.query(
+            "identityProviders",
+            admin_only(caller, Allowed),
+            "{ identityProviders { id } }",
+            json!({}),
+            found,
+        )
+        .await;
+        self.query(
+            "node(IdentityProvider)",
+            seen_by_admins(caller),
+            "query($id: ID!) { node(id: $id) { id } }",
+            json!({ "id": w.provider }),
+            |data| data["node"]["id"] == json!(w.provider),
+        )
+        .await;
+        self.query(
+            "accessControl.mode",
+            admin_only(caller, Allowed),
+            "{ accessControl { mode } }",
+            json!({}),
+            |data| data["accessControl"]["mode"].is_string(),
+        )
+        .await;
+        self.query(
+            "Project.groupMembers",
+            read(caller),
+            "query($id: ID!) { project(id: $id) { groupMembers { group } } }",
+            json!({ "id": home }),
+            |data| {
+                data["project"]["groupMembers"]
+                    .as_array()
+                    .is_some_and(|list| list.iter().any(|member| member["group"] == "ops"))
+            },
         )
         .await;
         let own_id = w.people.get(&caller).map_or(Value::Null, |id| json!(id));
@@ -1045,6 +1141,99 @@ impl Table<'_> {
                 input,
             )
             .await;
+        }
+    }
+
+    async fn run_single_sign_on_mutations(&mut self) {
+        let caller = self.caller;
+        let w = self.world;
+        let by = format!("{caller:?}").to_lowercase();
+        self.mutate(
+            "createIdentityProvider",
+            admin_only(caller, Allowed),
+            CREATE_PROVIDER,
+            json!({ "i": { "name": format!("by-{by}"), "issuerUrl": w.issuer,
+                "clientId": "keyward", "clientSecret": "a client secret" } }),
+        )
+        .await;
+        self.mutate(
+            "updateIdentityProvider",
+            admin_only(caller, Allowed),
+            "mutation($i: UpdateIdentityProviderInput!) {
+                updateIdentityProvider(input: $i) { identityProvider { id } } }",
+            json!({ "i": { "id": w.provider, "clientId": format!("by {by}") } }),
+        )
+        .await;
+        let doomed = self.spare(Spare::IdentityProvider).await;
+        if self
+            .mutate(
+                "deleteIdentityProvider",
+                admin_only(caller, Allowed),
+                "mutation($i: DeleteIdentityProviderInput!) {
+                    deleteIdentityProvider(input: $i) { deletedIdentityProviderId } }",
+                json!({ "i": { "id": doomed } }),
+            )
+            .await
+        {
+            self.spares.remove(&Spare::IdentityProvider);
+        }
+        self.mutate(
+            "linkUserIdentity",
+            admin_only(caller, Allowed),
+            "mutation($i: LinkUserIdentityInput!) { linkUserIdentity(input: $i) { user { id } } }",
+            json!({ "i": { "userId": w.victim, "provider": "home-sso", "subject": by } }),
+        )
+        .await;
+        self.mutate(
+            "setAccessMode",
+            admin_only(caller, Allowed),
+            "mutation($i: SetAccessModeInput!) { setAccessMode(input: $i) { mode } }",
+            json!({ "i": { "mode": "RESTRICTED", "allowedGroups": [by] } }),
+        )
+        .await;
+
+        let expected = manage_members(caller);
+        let group = |group: &str, role: Option<&str>| {
+            let mut input = json!({ "projectId": w.home, "group": group });
+            if let Some(role) = role {
+                input["role"] = json!(role);
+            }
+            json!({ "i": input })
+        };
+        if self
+            .mutate(
+                "addProjectGroup",
+                expected,
+                ADD_GROUP,
+                group("new", Some("MEMBER")),
+            )
+            .await
+        {
+            self.restore(REMOVE_GROUP, group("new", None)).await;
+        }
+        if self
+            .mutate(
+                "setProjectGroupRole",
+                expected,
+                SET_GROUP_ROLE,
+                group("ops", Some("OWNER")),
+            )
+            .await
+        {
+            self.restore(SET_GROUP_ROLE, group("ops", Some("READ_ONLY")))
+                .await;
+        }
+        if self
+            .mutate(
+                "removeProjectGroup",
+                expected,
+                REMOVE_GROUP,
+                group("ops", None),
+            )
+            .await
+        {
+            self.restore(ADD_GROUP, group("ops", Some("READ_ONLY")))
+                .await;
         }
     }
 

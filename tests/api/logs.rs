@@ -8,9 +8,10 @@ use crate::helpers::*;
 use crate::process::ServerProcess;
 use crate::subscriptions::{Via, close_code, open_at, start};
 
-/// At `trace`, every library included: a key's lifecycle over HTTP and a
+/// At `trace`, every library included: a key's lifecycle over HTTP, a
 /// subscription authenticated in `connection_init` (whose credentials
-/// travel in a WebSocket frame) leave no secret in any encoding.
+/// travel in a WebSocket frame) and an identity provider's client secret
+/// set and changed leave no secret in any encoding.
 #[tokio::test]
 async fn a_full_lifecycle_logged_at_trace_level_shows_no_secret() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -58,6 +59,28 @@ async fn a_full_lifecycle_logged_at_trace_level_shows_no_secret() {
     server
         .ok(DELETE_KEY, json!({ "i": { "id": key.id } }), &Auth::admin())
         .await;
+    // An identity provider's client secret, given and then changed.
+    let discovery = crate::single_sign_on_admin::Discovery::start().await;
+    let client_secret = "the client secret of a logged provider";
+    let rotated_client_secret = "the rotated client secret of a logged provider";
+    let data = server
+        .ok(
+            "mutation($i: CreateIdentityProviderInput!) {
+                createIdentityProvider(input: $i) { identityProvider { id } } }",
+            json!({ "i": { "name": "logged", "issuerUrl": discovery.issuer("logged"),
+                "clientId": "keyward", "clientSecret": client_secret } }),
+            &Auth::admin(),
+        )
+        .await;
+    let provider = data["createIdentityProvider"]["identityProvider"]["id"].clone();
+    server
+        .ok(
+            "mutation($i: UpdateIdentityProviderInput!) {
+                updateIdentityProvider(input: $i) { identityProvider { id } } }",
+            json!({ "i": { "id": provider, "clientSecret": rotated_client_secret } }),
+            &Auth::admin(),
+        )
+        .await;
     server
         .ok(
             "mutation { disableAccessControl { enabled } }",
@@ -79,6 +102,8 @@ async fn a_full_lifecycle_logged_at_trace_level_shows_no_secret() {
     let forbidden = [
         ("secret key", key.secret.clone()),
         ("admin password", admin_password.to_owned()),
+        ("client secret", client_secret.to_owned()),
+        ("rotated client secret", rotated_client_secret.to_owned()),
         ("key's Basic credentials", key_basic.clone()),
         ("key Authorization header", format!("Basic {key_basic}")),
         (

@@ -66,12 +66,13 @@ DkrL3COngiBAPazX29ZjMjaruuRJABRxOGKgpTFKOQhAzXAF1Wqnj6e_BGE5T7w";
 /// whose document and keys are at `{base}/{tenant}/.well-known/…` and
 /// `{base}/{tenant}/jwks`. Tenant `liar` names another issuer in its
 /// document; `keyless` publishes no keys; `implicit` offers no code flow.
-struct Discovery {
-    base: String,
+/// (The authorization matrix configures providers with it too.)
+pub struct Discovery {
+    pub base: String,
 }
 
 impl Discovery {
-    async fn start() -> Self {
+    pub async fn start() -> Self {
         use axum::extract::{Path, State};
         use axum::routing::get;
 
@@ -117,7 +118,7 @@ impl Discovery {
         Self { base }
     }
 
-    fn issuer(&self, tenant: &str) -> String {
+    pub fn issuer(&self, tenant: &str) -> String {
         format!("{}/{tenant}", self.base)
     }
 }
