@@ -14,13 +14,19 @@
 //!   has no session: straight back if it has one after all, else to the
 //!   console's sign-in screen, which carries `return_to` on.
 //!
+//! A sign-in is bound to the browser that started it: `/start` sets a
+//! short-lived cookie holding its `state`, and the callback takes the
+//! sign-in only from a browser presenting the same (RFC 6749 §10.12).
+//! Without it, anyone could start a sign-in as themself and have someone
+//! else's browser finish it, signing that person in as the attacker.
+//!
 //! Every failure ends on the sign-in page, `/?signInError=<code>` (see
 //! `auth::oidc::Failure`), with nothing secret in the URL.
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::{Deserialize, Serialize};
 
@@ -31,6 +37,9 @@ use crate::store::{identity_provider, oidc_sign_in};
 
 /// How long a sign-in may stay at the provider.
 const SIGN_IN_TIMEOUT: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
+/// The cookie binding a sign-in to the browser that started it.
+const BINDING_COOKIE: &str = "keyward_sign_in";
+
 /// Most sign-ins under way at once, on all replicas: each is a row until it
 /// comes back or expires.
 const MOST_UNDER_WAY: u64 = 50_000;
@@ -80,9 +89,40 @@ pub(super) async fn start(
 ) -> Response {
     let return_to = return_to::checked(&app, &parts.headers, query.return_to.as_deref());
     match begin(&app, &parts, &name, &return_to).await {
-        Ok(url) => Redirect::to(&url).into_response(),
+        Ok((url, state)) => {
+            let binding =
+                binding_cookie(&app, &parts, state.expose(), SIGN_IN_TIMEOUT.num_seconds());
+            ([(header::SET_COOKIE, binding)], Redirect::to(&url)).into_response()
+        }
         Err(failure) => to_sign_in_page(failure, &return_to),
     }
+}
+
+/// The `Set-Cookie` binding a sign-in to this browser (`value` its state),
+/// or clearing it (`max_age` 0). `SameSite=Lax`: the provider sends the
+/// browser back with a top-level GET, which carries it.
+fn binding_cookie(app: &AppState, parts: &Parts, value: &str, max_age: i64) -> HeaderValue {
+    let cookie = format!(
+        "{BINDING_COOKIE}={value}; HttpOnly; SameSite=Lax; Path=/auth/oidc/; Max-Age={max_age}{}",
+        session::secure_attribute(app, parts)
+    );
+    // A state is URL-safe base64: always a valid header value.
+    HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// Whether this browser started the sign-in of `state` (see the module's
+/// comment); compared in constant time.
+fn bound_to_this_browser(parts: &Parts, state: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    parts
+        .headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .filter(|(name, _)| *name == BINDING_COOKIE)
+        .any(|(_, value)| bool::from(value.as_bytes().ct_eq(state.as_bytes())))
 }
 
 async fn begin(
@@ -90,7 +130,7 @@ async fn begin(
     parts: &Parts,
     name: &str,
     return_to: &str,
-) -> Result<String, Failure> {
+) -> Result<(String, Secret), Failure> {
     let settings = app.store.settings().await.map_err(internal)?;
     if !settings.access_control_enabled {
         return Err(Failure::AccessControlOff);
@@ -120,7 +160,7 @@ async fn begin(
         tracing::warn!("too many sign-ins through identity providers are under way");
         return Err(Failure::TooManySignIns);
     }
-    Ok(url)
+    Ok((url, pending.state))
 }
 
 /// What a provider sends back (RFC 6749 §4.1.2 and §4.1.2.1).
@@ -138,9 +178,13 @@ pub(super) async fn callback(
     Query(query): Query<Callback>,
     parts: Parts,
 ) -> Response {
-    // Taken before anything else, so that a state is used once whatever
-    // happens next.
+    // Taken before anything else (but only by the browser that started
+    // it), so that a state is used once whatever happens next.
     let taken = match &query.state {
+        Some(state) if !bound_to_this_browser(&parts, state) => {
+            tracing::debug!("a sign-in came back to a browser that did not start it");
+            Ok(None)
+        }
         Some(state) => app
             .store
             .take_oidc_sign_in(&crate::auth::secret_digest(&Secret::new(state.clone())))

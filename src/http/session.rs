@@ -337,7 +337,7 @@ fn domain_attribute(app: &AppState) -> String {
 /// `; Secure` when the request came over HTTPS: the public URL is https,
 /// or a trusted proxy (`--trusted-proxy`) says so with
 /// `X-Forwarded-Proto: https`.
-fn secure_attribute(app: &AppState, parts: &Parts) -> &'static str {
+pub(super) fn secure_attribute(app: &AppState, parts: &Parts) -> &'static str {
     let public_https = app
         .public_url
         .as_deref()

@@ -333,6 +333,52 @@ async fn tokens_failing_any_check_sign_no_one_in() {
     assert_eq!(sign_in(&app, None).await.error(), None);
 }
 
+/// A sign-in is finished only by the browser that started it: someone who
+/// starts one as themself and gets another browser to open its callback
+/// (login CSRF) signs nobody in there, and their own sign-in still works.
+#[tokio::test]
+async fn a_sign_in_is_finished_only_by_the_browser_that_started_it() {
+    let fake = FakeProvider::start(CLIENT_ID, CLIENT_SECRET).await;
+    let app = app_with_provider(&fake).await;
+    let attacker = crate::oidc_provider::browser();
+    let started = attacker
+        .get(app.url("/auth/oidc/corp/start"))
+        .send()
+        .await
+        .unwrap();
+    let at_provider = attacker
+        .get(location(started.headers()))
+        .send()
+        .await
+        .unwrap();
+    let callback = location(at_provider.headers());
+
+    let victim = crate::oidc_provider::browser();
+    let answer = victim.get(&callback).send().await.unwrap();
+    assert_eq!(location(answer.headers()), "/?signInError=state_invalid");
+    let session = victim.get(app.url("/auth/session")).send().await.unwrap();
+    assert_eq!(
+        session.status(),
+        StatusCode::UNAUTHORIZED,
+        "the victim is not signed in"
+    );
+
+    let answer = attacker.get(&callback).send().await.unwrap();
+    assert_eq!(
+        location(answer.headers()),
+        "/",
+        "the starter's own sign-in goes on"
+    );
+    let session = attacker.get(app.url("/auth/session")).send().await.unwrap();
+    assert_eq!(session.status(), StatusCode::OK);
+    let again = attacker.get(&callback).send().await.unwrap();
+    assert_eq!(
+        location(again.headers()),
+        "/?signInError=state_invalid",
+        "used once"
+    );
+}
+
 /// A state is used once, a forged one is nobody's, a code is exchanged
 /// once; the provider's own refusal is reported without its words.
 #[tokio::test]
