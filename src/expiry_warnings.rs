@@ -63,7 +63,7 @@ impl fmt::Display for ExpiryWarnings {
 }
 
 /// `7d`, `12h`, `30m`, `45s`: a positive whole number and a unit.
-fn parse_duration(item: &str) -> Result<Duration, String> {
+pub fn parse_duration(item: &str) -> Result<Duration, String> {
     let split = item.len().saturating_sub(1);
     let (number, unit) = (
         item.get(..split).unwrap_or(""),

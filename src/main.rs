@@ -41,6 +41,9 @@ enum Command {
     /// Copy a SQLite database into a new file, consistently, while the
     /// server runs.
     Backup(keyward::cli::backup::BackupArgs),
+    /// A client of a running server's GraphQL API, for scripts: projects,
+    /// keys, webhooks, the audit trail (credentials from the environment).
+    Client(keyward::cli::client::ClientArgs),
 }
 
 #[tokio::main]
@@ -63,6 +66,10 @@ async fn main() -> ExitCode {
         Some(Command::Backup(args)) => {
             keyward::logging::init_for_command(cli.logging);
             return keyward::cli::backup::run(args).await;
+        }
+        Some(Command::Client(args)) => {
+            keyward::logging::init_for_command(cli.logging);
+            return keyward::cli::client::run(args).await;
         }
         Some(Command::Serve(config)) => *config,
         None => cli.serve,

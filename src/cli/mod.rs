@@ -1,5 +1,6 @@
 //! The operator's commands besides `serve` and `schema`: `migrate`, `admin`
-//! (break-glass) and `backup`.
+//! (break-glass) and `backup`; and `client`, which speaks to a running
+//! server over its API (see [`client`]) rather than to the database.
 //!
 //! Each prints what it did on standard output and exits 0, or prints why it
 //! did nothing on standard error and exits 1. They work on the database
@@ -17,6 +18,7 @@
 
 pub mod admin;
 pub mod backup;
+pub mod client;
 pub mod migrate;
 
 use std::path::PathBuf;

@@ -22,6 +22,7 @@ mod backups;
 mod break_glass;
 mod browser;
 mod cli;
+mod client;
 mod connections;
 mod console;
 mod cross_project;
