@@ -1,6 +1,7 @@
-//! The deployment files of `docs/deploy/`: the systemd unit is one systemd
-//! accepts and stays hardened, and the example environment file sets only
-//! variables keyward reads.
+//! The deployment files of `docs/deploy/`, which the Debian package installs:
+//! the systemd unit is one systemd accepts and stays hardened, and the
+//! environment file (`/etc/default/keyward`) offers every variable
+//! `keyward serve` reads, and no other.
 //!
 //! The unit's checks need `systemd-analyze` (Debian's `systemd`); without it
 //! they are ignored (see `build.rs`), unless `KEYWARD_SYSTEMD_TESTS=require`
@@ -11,8 +12,9 @@ use std::process::{Command, Output};
 
 const UNIT: &str = "docs/deploy/keyward.service";
 const ENVIRONMENT_FILE: &str = "docs/deploy/keyward.env";
-/// Where docs/deploy.md installs the binary, as the unit names it.
-const INSTALLED_BINARY: &str = "/usr/local/bin/keyward";
+/// Where the Debian package (and docs/deploy.md) installs the binary, as the
+/// unit names it.
+const INSTALLED_BINARY: &str = "/usr/bin/keyward";
 /// The highest `systemd-analyze security` exposure accepted (0 to 10; the
 /// unit scores 1.1 with systemd 252, "OK"): a directive dropped from the
 /// sandbox fails the test.
@@ -67,16 +69,57 @@ fn the_systemd_unit_keeps_its_exposure_score() {
 }
 
 #[test]
-fn the_example_environment_file_sets_only_variables_keyward_reads() {
+fn the_environment_file_sets_only_variables_keyward_reads() {
+    let read = variables_keyward_serve_reads();
+    for name in environment_file_names() {
+        assert!(
+            read.contains(&name) || name == "RUST_LOG",
+            "{ENVIRONMENT_FILE} sets {name}, which `keyward serve --help` does not name"
+        );
+    }
+}
+
+#[test]
+fn the_environment_file_offers_every_variable_keyward_reads() {
+    let offered = environment_file_names();
+    assert!(
+        offered.iter().any(|name| name == "DATABASE_URL"),
+        "{offered:?}"
+    );
+    for name in variables_keyward_serve_reads() {
+        assert!(
+            offered.contains(&name),
+            "`keyward serve --help` reads {name}, which {ENVIRONMENT_FILE} (the package's \
+             /etc/default/keyward) does not offer"
+        );
+    }
+}
+
+/// The variables named in `keyward serve --help`, as `[env: NAME` (or
+/// `[env: NAME=value]` when set in this environment).
+fn variables_keyward_serve_reads() -> Vec<String> {
     let help = Command::new(env!("CARGO_BIN_EXE_keyward"))
         .args(["serve", "--help"])
         .output()
         .expect("keyward serve --help runs");
     let help = String::from_utf8_lossy(&help.stdout);
-    let file = repository_file(ENVIRONMENT_FILE);
-    let names: Vec<&str> = file
+    let names: Vec<String> = help
+        .split("[env: ")
+        .skip(1)
+        .filter_map(|rest| {
+            let end = rest.find(['=', ']'])?;
+            Some(rest[..end].to_owned())
+        })
+        .collect();
+    assert!(names.iter().any(|name| name == "KEYWARD_LISTEN"), "{help}");
+    names
+}
+
+/// The variables the environment file sets, commented-out settings too:
+/// they are offered at their defaults.
+fn environment_file_names() -> Vec<String> {
+    repository_file(ENVIRONMENT_FILE)
         .lines()
-        // Commented-out settings too: they are offered as examples.
         .map(|line| line.trim_start_matches('#').trim())
         .filter_map(|line| line.split_once('=').map(|(name, _)| name))
         .filter(|name| {
@@ -85,14 +128,8 @@ fn the_example_environment_file_sets_only_variables_keyward_reads() {
                     .chars()
                     .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
         })
-        .collect();
-    assert!(names.contains(&"DATABASE_URL"), "{names:?}");
-    for name in names {
-        assert!(
-            help.contains(&format!("[env: {name}")),
-            "{ENVIRONMENT_FILE} sets {name}, which `keyward serve --help` does not name"
-        );
-    }
+        .map(str::to_owned)
+        .collect()
 }
 
 /// The unit, in a temporary directory, with `ExecStart` pointing at the
