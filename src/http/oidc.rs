@@ -114,15 +114,8 @@ fn binding_cookie(app: &AppState, parts: &Parts, value: &str, max_age: i64) -> H
 /// comment); compared in constant time.
 fn bound_to_this_browser(parts: &Parts, state: &str) -> bool {
     use subtle::ConstantTimeEq;
-    parts
-        .headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .filter(|(name, _)| *name == BINDING_COOKIE)
-        .any(|(_, value)| bool::from(value.as_bytes().ct_eq(state.as_bytes())))
+    session::cookie_values(&parts.headers, BINDING_COOKIE)
+        .any(|value| bool::from(value.as_bytes().ct_eq(state.as_bytes())))
 }
 
 async fn begin(

@@ -23,7 +23,11 @@ pub fn checked(app: &AppState, headers: &HeaderMap, raw: Option<&str>) -> String
     let own_host = headers
         .get(header::HOST)
         .and_then(|host| host.to_str().ok());
-    let public = app.public_url.as_deref().and_then(authority_of);
+    let public = app
+        .public_url
+        .as_deref()
+        .and_then(|url| url::Url::parse(url).ok())
+        .and_then(|url| authority_of(&url));
     let allowed = Allowed {
         own: [own_host.map(str::to_ascii_lowercase), public]
             .into_iter()
@@ -64,10 +68,7 @@ impl Allowed<'_> {
             return None;
         }
         let host = url.host_str()?.to_ascii_lowercase();
-        let authority = match url.port() {
-            Some(port) => format!("{host}:{port}"),
-            None => host.clone(),
-        };
+        let authority = authority_of(&url)?;
         let permitted = self.own.contains(&authority)
             || self
                 .extra
@@ -78,8 +79,7 @@ impl Allowed<'_> {
 }
 
 /// The `host[:port]` of a URL, lower case.
-fn authority_of(url: &str) -> Option<String> {
-    let url = url::Url::parse(url).ok()?;
+fn authority_of(url: &url::Url) -> Option<String> {
     let host = url.host_str()?.to_ascii_lowercase();
     Some(match url.port() {
         Some(port) => format!("{host}:{port}"),

@@ -32,15 +32,25 @@ use crate::store::user;
 
 /// The session cookie's value in `headers`, if any.
 pub(super) fn cookie(headers: &HeaderMap) -> Option<Secret> {
+    cookie_values(headers, SESSION_COOKIE)
+        .next()
+        .map(|value| Secret::new(value.trim_matches('"')))
+        .filter(|value| !value.expose().is_empty())
+}
+
+/// The values of every cookie named `name` in `headers`' `Cookie` lines.
+pub(super) fn cookie_values<'a>(
+    headers: &'a HeaderMap,
+    name: &'a str,
+) -> impl Iterator<Item = &'a str> + 'a {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
-        .map(|(_, value)| Secret::new(value.trim_matches('"')))
-        .filter(|value| !value.expose().is_empty())
+        .filter(move |(found, _)| *found == name)
+        .map(|(_, value)| value)
 }
 
 /// FORBIDDEN unless the request comes from keyward's own pages: by

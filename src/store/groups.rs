@@ -11,7 +11,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveEnum, ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, SqlErr,
+    ActiveEnum, ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, Set, SqlErr,
 };
 
 use super::access::{Grant, ProjectOwner};
@@ -38,14 +39,7 @@ impl Store {
 
     /// The groups user `user_id` was in at their last sign-in, sorted.
     pub async fn groups_of(&self, user_id: i64) -> Result<Vec<String>, Error> {
-        Ok(user_group::Entity::find()
-            .filter(user_group::Column::UserId.eq(user_id))
-            .order_by_asc(user_group::Column::GroupName)
-            .all(self.db())
-            .await?
-            .into_iter()
-            .map(|row| row.group_name)
-            .collect())
+        Ok(held_groups(self.db(), user_id).await?.into_iter().collect())
     }
 
     /// The role each project gives someone in `groups`: the highest of the
@@ -152,6 +146,20 @@ impl Store {
     }
 }
 
+/// User `user_id`'s groups as of their last sign-in (sorted, being a set).
+pub(super) async fn held_groups<C: ConnectionTrait>(
+    db: &C,
+    user_id: i64,
+) -> Result<BTreeSet<String>, Error> {
+    Ok(user_group::Entity::find()
+        .filter(user_group::Column::UserId.eq(user_id))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|row| row.group_name)
+        .collect())
+}
+
 /// Sets user `user_id`'s groups to `groups`, inside `txn`; whether they
 /// changed (and so the epoch must be bumped).
 pub(super) async fn replace_groups_of(
@@ -159,14 +167,7 @@ pub(super) async fn replace_groups_of(
     user_id: i64,
     groups: &BTreeSet<String>,
 ) -> Result<bool, Error> {
-    let held: BTreeSet<String> = user_group::Entity::find()
-        .filter(user_group::Column::UserId.eq(user_id))
-        .all(txn)
-        .await?
-        .into_iter()
-        .map(|row| row.group_name)
-        .collect();
-    if &held == groups {
+    if &held_groups(txn, user_id).await? == groups {
         return Ok(false);
     }
     user_group::Entity::delete_many()

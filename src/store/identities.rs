@@ -10,7 +10,6 @@
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
     SqlErr,
@@ -22,10 +21,8 @@ use super::bounded::Txn;
 use super::entity::identity_provider;
 use super::entity::settings::{self, SETTINGS_ID};
 use super::entity::user::{self, UserState, username_key};
-use super::entity::{
-    project_group_member, project_member, user_group, user_identity, user_session,
-};
-use super::{Store, access_mode, bump_auth_epoch, groups, now};
+use super::entity::{project_group_member, project_member, user_identity};
+use super::{Store, access_mode, bump_auth_epoch, groups, now, sessions, users};
 use crate::error::Error;
 
 /// Who a provider says signed in, after every check of its ID token.
@@ -171,7 +168,7 @@ impl Store {
         }
         let groups = match (&identity.groups, &existing) {
             (Some(groups), _) => groups.clone(),
-            (None, Some(user)) => held_groups(&txn, user.id).await?,
+            (None, Some(user)) => groups::held_groups(&txn, user.id).await?,
             (None, None) => BTreeSet::new(),
         };
         let mode = access_mode::read(&txn).await?;
@@ -188,7 +185,7 @@ impl Store {
         let (user, signed_up) = match existing {
             Some(user) => (user, false),
             None => {
-                let user = insert_person(&txn, &identity, now).await?;
+                let user = insert_person(&txn, &identity).await?;
                 user_identity::ActiveModel {
                     provider_id: Set(provider.id),
                     subject: Set(identity.subject.clone()),
@@ -203,23 +200,7 @@ impl Store {
         if identity.groups.is_some() && groups::replace_groups_of(&txn, user.id, &groups).await? {
             bump_auth_epoch(&txn).await?;
         }
-        user_session::ActiveModel {
-            user_id: Set(user.id),
-            token_hash: Set(token_hash),
-            created_at: Set(now),
-            last_seen_at: Set(now),
-            expires_at: Set(expires_at),
-            ..Default::default()
-        }
-        .insert(&txn)
-        .await?;
-        let user = user::Entity::update_many()
-            .col_expr(user::Column::LastSignInAt, Expr::value(now))
-            .filter(user::Column::Id.eq(user.id))
-            .exec_with_returning(&txn)
-            .await?
-            .pop()
-            .ok_or(Error::NotFound("user"))?;
+        let (_, user) = sessions::start_session(&txn, user.id, token_hash, expires_at).await?;
         if signed_up {
             let context = AuditContext::sign_up(
                 Actor::Person {
@@ -239,16 +220,6 @@ impl Store {
         }
         Ok(SsoSignInOutcome::SignedIn(user))
     }
-}
-
-async fn held_groups(txn: &Txn, user_id: i64) -> Result<BTreeSet<String>, Error> {
-    Ok(user_group::Entity::find()
-        .filter(user_group::Column::UserId.eq(user_id))
-        .all(txn)
-        .await?
-        .into_iter()
-        .map(|row| row.group_name)
-        .collect())
 }
 
 /// Whether `user` (if any) is a member of a project directly, or anyone in
@@ -280,11 +251,7 @@ async fn member_somewhere(
 /// A new user for `identity`, with no password: the first free username of
 /// `name`, `name-2`, `name-3`, … (usernames are unique without regard to
 /// case).
-async fn insert_person(
-    txn: &Txn,
-    identity: &ProviderIdentity,
-    now: DateTime<Utc>,
-) -> Result<user::Model, Error> {
+async fn insert_person(txn: &Txn, identity: &ProviderIdentity) -> Result<user::Model, Error> {
     let base = identity.username.as_str();
     let mut username = base.to_owned();
     let mut n = 1u32;
@@ -309,18 +276,5 @@ async fn insert_person(
         .display_name
         .clone()
         .unwrap_or_else(|| username.clone());
-    Ok(user::ActiveModel {
-        username_key: Set(username_key(&username)),
-        username: Set(username),
-        display_name: Set(display_name),
-        administrator: Set(false),
-        state: Set(UserState::Active),
-        password_hash: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-        last_sign_in_at: Set(None),
-        ..Default::default()
-    }
-    .insert(txn)
-    .await?)
+    users::insert_account(txn, username, display_name, false, None).await
 }

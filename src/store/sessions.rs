@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 
+use super::bounded::Txn;
 use super::entity::user::{self, UserState};
 use super::entity::user_session::{self, Column, Entity as Session};
 use super::{Store, bump_auth_epoch, now};
@@ -26,23 +27,8 @@ impl Store {
         token_hash: String,
         expires_at: DateTime<Utc>,
     ) -> Result<user_session::Model, Error> {
-        let now = now();
         let txn = self.begin_write().await?;
-        let session = user_session::ActiveModel {
-            user_id: Set(user_id),
-            token_hash: Set(token_hash),
-            created_at: Set(now),
-            last_seen_at: Set(now),
-            expires_at: Set(expires_at),
-            ..Default::default()
-        }
-        .insert(&txn)
-        .await?;
-        user::Entity::update_many()
-            .col_expr(user::Column::LastSignInAt, Expr::value(now))
-            .filter(user::Column::Id.eq(user_id))
-            .exec(&txn)
-            .await?;
+        let (session, _) = start_session(&txn, user_id, token_hash, expires_at).await?;
         self.commit_with_events(txn, []).await?;
         Ok(session)
     }
@@ -104,4 +90,33 @@ impl Store {
             .await?
             .rows_affected)
     }
+}
+
+/// Inserts a session of `user_id` inside `txn` and notes the sign-in on the
+/// user: a password sign-in's and a sign-in through a provider's.
+pub(super) async fn start_session(
+    txn: &Txn,
+    user_id: i64,
+    token_hash: String,
+    expires_at: DateTime<Utc>,
+) -> Result<(user_session::Model, user::Model), Error> {
+    let now = now();
+    let session = user_session::ActiveModel {
+        user_id: Set(user_id),
+        token_hash: Set(token_hash),
+        created_at: Set(now),
+        last_seen_at: Set(now),
+        expires_at: Set(expires_at),
+        ..Default::default()
+    }
+    .insert(txn)
+    .await?;
+    let user = user::Entity::update_many()
+        .col_expr(user::Column::LastSignInAt, Expr::value(now))
+        .filter(user::Column::Id.eq(user_id))
+        .exec_with_returning(txn)
+        .await?
+        .pop()
+        .ok_or(Error::NotFound("user"))?;
+    Ok((session, user))
 }

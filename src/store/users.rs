@@ -262,15 +262,34 @@ impl Store {
 }
 
 async fn insert_user(txn: &Txn, new: NewUser) -> Result<user::Model, Error> {
+    insert_account(
+        txn,
+        new.username,
+        new.display_name,
+        new.administrator,
+        Some(new.password_hash),
+    )
+    .await
+}
+
+/// An ACTIVE user, with a password (`createUser`, the first administrator)
+/// or without one (signing in through an identity provider); CONFLICT if
+/// the username is taken.
+pub(super) async fn insert_account(
+    txn: &Txn,
+    username: String,
+    display_name: String,
+    administrator: bool,
+    password_hash: Option<String>,
+) -> Result<user::Model, Error> {
     let now = now();
-    let username = new.username;
     user::ActiveModel {
         username_key: Set(username_key(&username)),
         username: Set(username.clone()),
-        display_name: Set(new.display_name),
-        administrator: Set(new.administrator),
+        display_name: Set(display_name),
+        administrator: Set(administrator),
         state: Set(UserState::Active),
-        password_hash: Set(Some(new.password_hash)),
+        password_hash: Set(password_hash),
         created_at: Set(now),
         updated_at: Set(now),
         last_sign_in_at: Set(None),
