@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# keyward benchmark: one command, prints the table of targets R1–R5 and V1–V3.
+# keyward benchmark: one command, prints the table of targets R1–R5, V1–V3,
+# F1–F3 (keyward against a bare axum reference), P1 (a page of keys against
+# the build of BASELINE_REV) and N1 (nginx with auth_request against nginx
+# without it).
 #
 #   bench/run.sh                 # SQLite, and PostgreSQL when reachable
 #   DURATION=20 bench/run.sh     # seconds per load run (default 10)
 #   KEYS=100000 bench/run.sh     # keys in the large project (default 1,000,000)
+#   BASELINE_REV=<commit>        # what P1 compares with (default: the commit
+#                                # before the HTTP stack work of issue 28)
 #
 # Server and load generator (wrk) share this machine, on 127.0.0.1; every
 # target is a ratio of two runs made here, in this one invocation.
@@ -14,13 +19,14 @@ DURATION=${DURATION:-10}
 KEYS=${KEYS:-1000000}
 SMALL_KEYS=1000
 PG_SERVER=${KEYWARD_BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432}
+BASELINE_REV=${BASELINE_REV:-ccdc929}
 WORK=$(mktemp -d /tmp/keyward-bench.XXXXXX)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
 need() { command -v "$1" >/dev/null 2>&1; }
-if ! need wrk || ! need jq || ! need curl; then
-  echo "installing wrk, jq, curl" >&2
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk jq curl >/dev/null
+if ! need wrk || ! need jq || ! need curl || ! [ -x /usr/sbin/nginx ]; then
+  echo "installing wrk, jq, curl, nginx" >&2
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk jq curl nginx >/dev/null
 fi
 
 echo "building (release)" >&2
@@ -28,6 +34,20 @@ cargo build --release --quiet -p keyward -p keyward-bench
 BIN=${CARGO_TARGET_DIR:-target}/release/keyward
 SEED=${CARGO_TARGET_DIR:-target}/release/keyward-bench
 LUA=bench/wrk/graphql.lua
+# The asset every static run serves: keyward's from the binary, the
+# reference's from this file.
+ASSET=favicon.svg
+
+# The build P1 compares with, kept between runs in its own target dir.
+BASELINE_DIR=${CARGO_TARGET_DIR:-target}/bench-baseline
+if [ "$(cat "$BASELINE_DIR/rev" 2>/dev/null)" != "$BASELINE_REV" ]; then
+  echo "building the baseline $BASELINE_REV (release)" >&2
+  rm -rf "$BASELINE_DIR/src" && mkdir -p "$BASELINE_DIR/src"
+  git archive "$BASELINE_REV" | tar -x -C "$BASELINE_DIR/src"
+  CARGO_TARGET_DIR="$BASELINE_DIR" cargo build --release --quiet \
+    --manifest-path "$BASELINE_DIR/src/Cargo.toml" -p keyward -p keyward-bench
+  echo "$BASELINE_REV" >"$BASELINE_DIR/rev"
+fi
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 now_ms() { date +%s%3N; }
@@ -56,6 +76,93 @@ load() {
     echo "run $name: responses that are not GraphQL successes: $summary" >&2; exit 1
   fi
   echo "$summary"
+}
+
+# The reference: bare axum serving the same asset, for every backend's
+# F rows (measured next to keyward's own static runs).
+REF_PORT=$(free_port)
+"$SEED" reference --listen "127.0.0.1:$REF_PORT" --file "web/$ASSET" >"$WORK/reference.log" 2>&1 &
+until curl -sf -o /dev/null "http://127.0.0.1:$REF_PORT/"; do sleep 0.01; done
+
+# start_server BIN URL LOG: a keyward serving URL; prints "PID PORT" once it
+# answers.
+start_server() {
+  local port; port=$(free_port)
+  RUST_LOG=warn "$1" serve --listen "127.0.0.1:$port" --database-url "$2" >"$3" 2>&1 &
+  local pid=$!
+  until curl -sf "http://127.0.0.1:$port/graphql" -H 'Content-Type: application/json' --data '{"query":"{ __typename }"}' >/dev/null 2>&1; do
+    kill -0 "$pid" 2>/dev/null || { cat "$3" >&2; exit 1; }
+    sleep 0.005
+  done
+  echo "$pid $port"
+}
+
+ADMIN_AUTH="Basic $(printf '%s' 'admin:correct horse battery staple' | base64 -w0)"
+ENABLE_ACCESS_CONTROL='mutation { enableAccessControl(input: {username: "admin", password: "correct horse battery staple"}) { enabled } }'
+# P1's page: 50 keys with totalCount, the first page of a 1,000-key project.
+PAGE_QUERY='query($p: ID!) { project(id: $p) { apiKeys(first: 50) { totalCount edges { cursor node { id name state } } } } }'
+
+# baseline_page BACKEND: P1's page on the baseline build, on a database of
+# its own seeded by its own seeder (the current one may hold migrations the
+# baseline does not know); prints wrk's summary.
+baseline_page() {
+  local backend=$1 url
+  if [ "$backend" = postgres ]; then
+    psql "$PG_SERVER/postgres" -qc 'DROP DATABASE IF EXISTS keyward_bench_baseline WITH (FORCE)' -qc 'CREATE DATABASE keyward_bench_baseline' >/dev/null
+    url="$PG_SERVER/keyward_bench_baseline"
+  else
+    url="sqlite://$WORK/baseline.db?mode=rwc"
+  fi
+  local seeded small
+  seeded=$("$BASELINE_DIR/release/keyward-bench" seed --database-url "$url" --large 1 --small "$SMALL_KEYS")
+  small=$(jq -r .small <<<"$seeded")
+  local started pid port
+  started=$(start_server "$BASELINE_DIR/release/keyward" "$url" "$WORK/$backend-baseline.log")
+  read -r pid port <<<"$started"
+  gql "http://127.0.0.1:$port/graphql" "$(body "$ENABLE_ACCESS_CONTROL")" >/dev/null
+  load "$backend-page-baseline" 32 "http://127.0.0.1:$port/graphql" "$(jq -cn --arg q "$PAGE_QUERY" --arg p "$small" '{query: $q, variables: {p: $p}}')" "$ADMIN_AUTH"
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+  if [ "$backend" = postgres ]; then
+    psql "$PG_SERVER/postgres" -qc 'DROP DATABASE IF EXISTS keyward_bench_baseline WITH (FORCE)' >/dev/null
+  fi
+}
+
+# start_nginx KEYWARD_PORT PROJECT: one nginx with two servers in front of
+# the reference (the protected service): docs/proxies/nginx.conf as the
+# guide gives it, asking keyward, and the same proxying without
+# auth_request. Prints "GATED_PORT PLAIN_PORT".
+start_nginx() {
+  local keyward_port=$1 project=$2 gated plain dir=$WORK/nginx
+  gated=$(free_port); plain=$(free_port)
+  mkdir -p "$dir"
+  sed -e "s/127.0.0.1:8080/127.0.0.1:$keyward_port/g" -e "s/127.0.0.1:9000/127.0.0.1:$REF_PORT/g" \
+    -e "s/listen 8000;/listen 127.0.0.1:$gated;/" -e "s/PROJECT_ID/$project/g" docs/proxies/nginx.conf >"$dir/keyward.conf"
+  cat >"$dir/nginx.conf" <<NGINX
+worker_processes 1;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $dir/client_body;
+  proxy_temp_path $dir/proxy;
+  fastcgi_temp_path $dir/fastcgi;
+  uwsgi_temp_path $dir/uwsgi;
+  scgi_temp_path $dir/scgi;
+  include $dir/keyward.conf;
+  server {
+    listen 127.0.0.1:$plain;
+    location / {
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_pass http://protected_service;
+    }
+  }
+}
+NGINX
+  /usr/sbin/nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" -g 'daemon off;' &
+  until curl -s -o /dev/null "http://127.0.0.1:$plain/"; do sleep 0.01; done
+  echo "$gated $plain $!"
 }
 
 ROWS=()
@@ -109,8 +216,10 @@ bench_backend() {
 
   # The hot-path targets (V1–V3) compare against a static asset of the same
   # server: the console's stylesheet, served from the binary.
-  local asset; asset=$(curl -sS "$base/" | grep -o '/assets/[^"]*/console.css' | head -n 1)
+  local asset; asset=$(curl -sS "$base/" | grep -o "/assets/[^\"]*/$ASSET" | head -n 1)
   [ -n "$asset" ] || { echo "no asset link on /" >&2; exit 1; }
+  echo "== $backend: F reference (bare axum, same asset)" >&2
+  local reference; reference=$(load "$backend-reference" 32 "http://127.0.0.1:$REF_PORT/$ASSET" "")
   echo "== $backend: V static asset" >&2
   local static; static=$(load "$backend-static" 32 "$base$asset" "")
   echo "== $backend: V1 /verify" >&2
@@ -119,6 +228,16 @@ bench_backend() {
   local v2; v2=$(load "$backend-v2" 32 "$base/graphql" "$(body '{ __typename }')" "$key_auth")
   echo "== $backend: V3 project" >&2
   local v3; v3=$(load "$backend-v3" 32 "$endpoint" "$(body '{ project { id name } }')" "$key_auth")
+
+  echo "== $backend: N1 nginx with and without auth_request" >&2
+  local gated plain nginx_pid
+  read -r gated plain nginx_pid <<<"$(start_nginx "$port" "$large")"
+  local through; through=$(load "$backend-nginx-verify" 32 "http://127.0.0.1:$gated/" "" "$key_auth")
+  local direct; direct=$(load "$backend-nginx-plain" 32 "http://127.0.0.1:$plain/" "")
+  kill "$nginx_pid"; wait "$nginx_pid" 2>/dev/null || true
+
+  echo "== $backend: P1 page of 50 with totalCount, 32 connections, and the baseline's" >&2
+  local p1; p1=$(load "$backend-page" 32 "$base/graphql" "$(jq -cn --arg q "$PAGE_QUERY" --arg p "$small" '{query: $q, variables: {p: $p}}')" "$admin_auth")
 
   echo "== $backend: R3 pages" >&2
   local page='query($p: ID!, $c: String) { project(id: $p) { apiKeys(first: 50, after: $c) { totalCount edges { cursor node { id name state } } } } }'
@@ -139,6 +258,7 @@ bench_backend() {
   wait "$flood_pid"
   local peak; peak=$(awk '/VmHWM/ { print int($2 / 1024) }' "/proc/$pid/status")
   kill "$pid"; wait "$pid" 2>/dev/null || true
+  local p1_baseline; p1_baseline=$(baseline_page "$backend")
 
   local r
   r=$(ratio "$(jq .rps <<<"$authed")" "$(jq .rps <<<"$open")")
@@ -154,6 +274,26 @@ bench_backend() {
   row "$backend" "V2" "authenticated { __typename } / static asset (req/s)" "$(jq .rps <<<"$v2")" "$(jq .rps <<<"$static")" "$r" ">= 0.50" "$(verdict "$r" ">=" 0.5)"
   r=$(ratio "$(jq .rps <<<"$v3")" "$(jq .rps <<<"$static")")
   row "$backend" "V3" "authenticated { project { id name } } / static (req/s)" "$(jq .rps <<<"$v3")" "$(jq .rps <<<"$static")" "$r" ">= $v3_target" "$(verdict "$r" ">=" "$v3_target")"
+  r=$(ratio "$(jq .rps <<<"$static")" "$(jq .rps <<<"$reference")")
+  row "$backend" "F1" "static asset / bare axum reference, same asset (req/s)" "$(jq .rps <<<"$static")" "$(jq .rps <<<"$reference")" "$r" ">= 0.80" "$(verdict "$r" ">=" 0.8)"
+  r=$(ratio "$(jq .rps <<<"$verify")" "$(jq .rps <<<"$reference")")
+  row "$backend" "F2" "/verify, verified key / reference (req/s)" "$(jq .rps <<<"$verify")" "$(jq .rps <<<"$reference")" "$r" ">= 0.60" "$(verdict "$r" ">=" 0.6)"
+  r=$(ratio "$(jq .rps <<<"$v2")" "$(jq .rps <<<"$reference")")
+  row "$backend" "F3" "authenticated { __typename } / reference (req/s)" "$(jq .rps <<<"$v2")" "$(jq .rps <<<"$reference")" "$r" ">= 0.45" "$(verdict "$r" ">=" 0.45)"
+  r=$(ratio "$(jq .rps <<<"$through")" "$(jq .rps <<<"$direct")")
+  row "$backend" "N1" "nginx auth_request, verified key / nginx alone (req/s)" "$(jq .rps <<<"$through")" "$(jq .rps <<<"$direct")" "$r" ">= 0.50" "$(verdict "$r" ">=" 0.5)"
+  r=$(ratio "$(jq .rps <<<"$p1")" "$(jq .rps <<<"$p1_baseline")")
+  local p1_target=">= 3.00" p1_verdict
+  p1_verdict=$(verdict "$r" ">=" 3)
+  # The page target is PostgreSQL's; SQLite's figures are shown for
+  # comparison.
+  [ "$backend" = postgres ] || { p1_target="(info)"; p1_verdict="-"; }
+  row "$backend" "P1 rps" "page of 50, 1000 keys, 32 conns / $BASELINE_REV (req/s)" "$(jq .rps <<<"$p1")" "$(jq .rps <<<"$p1_baseline")" "$r" "$p1_target" "$p1_verdict"
+  local p99_ms; p99_ms=$(awk -v us="$(jq .p99_us <<<"$p1")" 'BEGIN { printf "%.2f", us / 1000 }')
+  local p99_target="<= 8 ms" p99_verdict
+  p99_verdict=$(verdict "$p99_ms" "<=" 8)
+  [ "$backend" = postgres ] || { p99_target="(info)"; p99_verdict="-"; }
+  row "$backend" "P1 p99" "page of 50, 32 conns: p99 (ms) / $BASELINE_REV's (ms)" "$p99_ms" "$(awk -v us="$(jq .p99_us <<<"$p1_baseline")" 'BEGIN { printf "%.2f", us / 1000 }')" "-" "$p99_target" "$p99_verdict"
   r=$(ratio "$(jq .p50_us <<<"$page_large")" "$(jq .p50_us <<<"$page_small")")
   row "$backend" "R3" "page of 50 at $KEYS keys / at $SMALL_KEYS keys (p50 us)" "$(jq .p50_us <<<"$page_large")" "$(jq .p50_us <<<"$page_small")" "$r" "<= 1.50" "$(verdict "$r" "<=" 1.5)"
   r=$(ratio "$(jq .rps <<<"$flooded")" "$(jq .rps <<<"$calm")")

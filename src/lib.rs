@@ -242,6 +242,7 @@ impl Application {
                 websocket_slots,
                 shutdown: websockets.clone(),
                 migrations_logged: std::sync::Mutex::default(),
+                key_answers: http::KeyAnswers::default(),
             }
             .into(),
             &config.limits,

@@ -5,6 +5,10 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use keyward::{Application, Config};
 
+/// See `mimalloc` in Cargo.toml.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A GraphQL server for project-scoped API keys.
 #[derive(Parser)]
 #[command(

@@ -1,5 +1,6 @@
 //! `keyward-bench seed`: fills a database with many keys, fast, for
-//! `bench/run.sh`.
+//! `bench/run.sh`; `keyward-bench reference`: the bare HTTP stack keyward's
+//! own routes are measured against.
 //!
 //! Seeded keys all share one argon2id hash (of a secret nobody knows): only
 //! the keys the benchmark authenticates with need real secrets, and those are
@@ -11,6 +12,8 @@
     clippy::print_stderr,
     reason = "a command line: what it did is what it prints"
 )]
+
+mod reference;
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -40,6 +43,21 @@ enum Cli {
         #[arg(long, default_value_t = 1_000_000)]
         large: u32,
     },
+    /// Serve one file from memory at every path with bare axum on hyper,
+    /// with the listener settings keyward's own listener uses (HTTP/1 and 2,
+    /// the same head size limit and head timeout), and nothing else: the
+    /// fastest this stack answers on this machine.
+    Reference {
+        #[arg(long)]
+        listen: std::net::SocketAddr,
+        /// The file to serve (the benchmark serves the asset it also asks
+        /// keyward for).
+        #[arg(long)]
+        file: std::path::PathBuf,
+        /// Its `Content-Type`.
+        #[arg(long, default_value = "image/svg+xml")]
+        content_type: String,
+    },
 }
 
 /// Rows per INSERT: under SQLite's limit of bound variables.
@@ -49,15 +67,26 @@ const ROWS_PER_TRANSACTION: u32 = 100_000;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let Cli::Seed {
-        database_url,
-        small,
-        large,
-    } = Cli::parse();
-    match seed(&database_url, small, large).await {
+    let outcome = match Cli::parse() {
+        Cli::Seed {
+            database_url,
+            small,
+            large,
+        } => seed(&database_url, small, large)
+            .await
+            .map_err(|err| format!("seeding failed: {err}")),
+        Cli::Reference {
+            listen,
+            file,
+            content_type,
+        } => reference::serve(listen, &file, &content_type)
+            .await
+            .map_err(|err| format!("reference server: {err}")),
+    };
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("seeding failed: {err}");
+            eprintln!("{err}");
             ExitCode::FAILURE
         }
     }

@@ -7,9 +7,12 @@
 //! of every embedded file: assets can then be cached for a year, and a new
 //! binary's pages ask for new URLs.
 
+use std::borrow::Cow;
+use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use axum::extract::Path;
+use axum::body::Bytes;
+use axum::extract::{RawPathParams, Request};
 use axum::http::header::{self, HeaderMap, HeaderValue};
 use axum::http::{HeaderName, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -98,43 +101,79 @@ pub fn page(page: Page, request: &HeaderMap) -> Response {
     response
 }
 
+/// An embedded asset with the headers it is served with, prepared once:
+/// serving one copies nothing and formats nothing.
+struct Asset {
+    body: Bytes,
+    /// Quoted, as sent and as compared with `If-None-Match`.
+    etag: HeaderValue,
+    content_type: HeaderValue,
+}
+
+/// Every asset (every embedded file but the pages), by path.
+fn assets() -> &'static HashMap<String, Asset> {
+    static ASSETS_BY_PATH: OnceLock<HashMap<String, Asset>> = OnceLock::new();
+    ASSETS_BY_PATH.get_or_init(|| {
+        Web::iter()
+            .filter(|path| !path.ends_with(".html"))
+            .filter_map(|path| {
+                let file = Web::get(&path)?;
+                let hash = file.metadata.sha256_hash();
+                let etag: String = hash[..8].iter().map(|byte| format!("{byte:02x}")).collect();
+                // Licence texts have no extension to guess from.
+                let content_type = if path
+                    .rsplit('/')
+                    .next()
+                    .is_some_and(|name| name.starts_with("LICENSE"))
+                {
+                    "text/plain; charset=utf-8"
+                } else {
+                    file.metadata.mimetype()
+                };
+                let asset = Asset {
+                    body: match file.data {
+                        Cow::Borrowed(data) => Bytes::from_static(data),
+                        Cow::Owned(data) => Bytes::from(data),
+                    },
+                    etag: HeaderValue::from_str(&format!("\"{etag}\"")).ok()?,
+                    content_type: HeaderValue::from_str(content_type).ok()?,
+                };
+                Some((path.into_owned(), asset))
+            })
+            .collect()
+    })
+}
+
 /// `GET /assets/{version}/{*path}`. Pages are not assets: they are served
 /// at their own routes, with their security headers.
-pub async fn asset(Path((version, path)): Path<(String, String)>, request: HeaderMap) -> Response {
-    let file = Web::get(&path).filter(|_| version == self::version() && !path.ends_with(".html"));
-    let Some(file) = file else {
+pub async fn asset(params: RawPathParams, request: Request) -> Response {
+    let (mut version, mut path) = (None, None);
+    for (name, value) in &params {
+        match name {
+            "version" => version = Some(value),
+            "path" => path = Some(value),
+            _ => {}
+        }
+    }
+    let asset = path
+        .filter(|_| version == Some(self::version()))
+        .and_then(|path| assets().get(path));
+    let Some(asset) = asset else {
         return (
             StatusCode::NOT_FOUND,
             axum::Json(error_body("no such asset", ErrorCode::NotFound)),
         )
             .into_response();
     };
-    let hash = file.metadata.sha256_hash();
-    let etag = format!(
-        "\"{}\"",
-        hash[..8]
-            .iter()
-            .map(|byte| format!("{byte:02x}"))
-            .collect::<String>()
-    );
-    if not_modified(&request, &etag) {
-        return not_modified_response(&etag, IMMUTABLE);
+    let etag = asset.etag.to_str().unwrap_or_default();
+    if not_modified(request.headers(), etag) {
+        return not_modified_response(etag, IMMUTABLE);
     }
-    // Licence texts have no extension to guess from.
-    let content_type = if path
-        .rsplit('/')
-        .next()
-        .is_some_and(|name| name.starts_with("LICENSE"))
-    {
-        "text/plain; charset=utf-8"
-    } else {
-        file.metadata.mimetype()
-    };
-    let mut response = file.data.into_owned().into_response();
+    let mut response = asset.body.clone().into_response();
     let headers = response.headers_mut();
-    insert(headers, header::CONTENT_TYPE, content_type);
-    insert(headers, header::CACHE_CONTROL, IMMUTABLE);
-    insert(headers, header::ETAG, &etag);
+    headers.insert(header::CONTENT_TYPE, asset.content_type.clone());
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
+    headers.insert(header::ETAG, asset.etag.clone());
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),

@@ -4,10 +4,9 @@
 //! a [`ProjectScope`] through this module, so that the principal, the client
 //! address, the request id and the project are each computed in one place.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 
-use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Path};
+use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, RawPathParams};
 use axum::http::HeaderValue;
 use axum::http::header::{self, HeaderMap};
 use axum::http::request::Parts;
@@ -248,13 +247,15 @@ fn is_read(method: &axum::http::Method) -> bool {
     method == axum::http::Method::GET || method == axum::http::Method::HEAD
 }
 
-/// The `{project_id}` of the route, as sent.
+/// The `{project_id}` of the route, as sent (percent-decoded).
 async fn route_project_id(parts: &mut Parts, app: &AppState) -> Result<String, Error> {
-    let Path(mut params) = Path::<HashMap<String, String>>::from_request_parts(parts, app)
+    let params = RawPathParams::from_request_parts(parts, app)
         .await
         .map_err(|_| Error::NotFound("project"))?;
     params
-        .remove("project_id")
+        .iter()
+        .find(|(name, _)| *name == "project_id")
+        .map(|(_, value)| value.to_owned())
         .ok_or(Error::NotFound("project"))
 }
 

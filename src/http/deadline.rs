@@ -8,15 +8,11 @@
 //! argon2 run). Cancelling it instead could leave changes committed that no
 //! answer reports: keys created whose secrets nobody received.
 
+//!
+//! The deadline itself is kept by the request's envelope (`envelope`).
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
-
-use axum::extract::{Request, State};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-
-use crate::error::Error;
 
 /// Set by a handler when its request may no longer be cancelled.
 #[derive(Clone, Default)]
@@ -28,27 +24,7 @@ impl PointOfNoReturn {
         self.0.store(true, Ordering::Release);
     }
 
-    fn passed(&self) -> bool {
+    pub(super) fn passed(&self) -> bool {
         self.0.load(Ordering::Acquire)
-    }
-}
-
-/// Middleware: answers `TIMEOUT` once `limit` has passed, unless the
-/// handler has passed its point of no return.
-pub async fn deadline(State(limit): State<Duration>, mut request: Request, next: Next) -> Response {
-    let point = PointOfNoReturn::default();
-    request.extensions_mut().insert(point.clone());
-    let response = next.run(request);
-    tokio::pin!(response);
-    match tokio::time::timeout(limit, &mut response).await {
-        Ok(response) => response,
-        Err(_) if point.passed() => {
-            tracing::warn!(
-                ?limit,
-                "a mutation outlived the request timeout; answering when it is done"
-            );
-            response.await
-        }
-        Err(_) => Error::Timeout { limit }.into_response(),
     }
 }

@@ -5,30 +5,33 @@ mod assets;
 mod caller;
 mod cors;
 mod deadline;
+mod envelope;
 mod graphql;
 mod negotiation;
 mod observe;
 mod oidc;
+mod request_id;
 mod return_to;
 mod session;
 mod verify;
 mod websocket;
 
 pub use caller::{Caller, Presented, ProjectScope, RequestOrigin};
+pub use verify::KeyAnswers;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::header::{self, HeaderMap, HeaderValue};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, any, get, post};
 use axum::{Json, Router};
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
+use tower::ServiceBuilder;
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 
 use crate::auth::Authenticator;
 use crate::config::Limits;
@@ -87,6 +90,8 @@ pub struct Shared {
     /// The migration status `/readyz` last logged: the names are logged
     /// once per change, not once per probe.
     pub migrations_logged: std::sync::Mutex<Option<MigrationStatus>>,
+    /// `/verify`'s answers to keys, rendered once per key.
+    pub key_answers: KeyAnswers,
 }
 
 pub fn router(state: AppState, limits: &Limits) -> Router {
@@ -143,72 +148,30 @@ pub fn router(state: AppState, limits: &Limits) -> Router {
         .route("/healthz", methods(get(healthz), PAGE))
         .route("/livez", methods(get(livez), PAGE))
         .route("/readyz", methods(get(readyz), PAGE))
-        .route_layer(axum::middleware::from_fn(observe::note_route))
+        .route_layer(tower::util::MapRequestLayer::new(observe::note_route))
         .fallback(not_found)
-        .layer(axum::middleware::from_fn(session::no_basic_challenge))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(axum::middleware::from_fn(count_statements))
-        .layer(axum::middleware::from_fn_with_state(
-            Duration::from_millis(limits.request_timeout_ms),
-            deadline::deadline,
-        ))
-        // Each request's span records its method, path and request id: never
-        // headers or the query string, so credentials cannot reach the log
-        // through it.
-        .layer(TraceLayer::new_for_http().make_span_with(request_span));
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+    let trusted_proxies = Arc::clone(&state.trusted_proxies);
     router
-        // One log line and the request metrics for every answer, timeouts,
-        // preflights and 404s included, carrying the request id set just
-        // outside.
-        .layer(axum::middleware::from_fn(observe::observe))
-        // Outermost: every response, errors included, carries the id its log
-        // lines have. An id set by a proxy in front is kept.
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            untrusted_request_ids,
-        ))
+        .layer(
+            // Outermost first. Every layer here boxes nothing: the request
+            // ids are tower-http's, the rest is one envelope (see
+            // `envelope`: the span, the timeout, statement counting, the
+            // Basic challenge, the log line and the metrics).
+            ServiceBuilder::new()
+                // An id a client chose is dropped before one is made.
+                .map_request(move |request| request_id::admit(&trusted_proxies, request))
+                .layer(SetRequestIdLayer::x_request_id(
+                    request_id::RequestIds::new(),
+                ))
+                // Every response, errors included, carries the id its log
+                // lines have. An id set by a proxy in front is kept.
+                .layer(PropagateRequestIdLayer::x_request_id())
+                .layer(envelope::EnvelopeLayer {
+                    request_timeout: Duration::from_millis(limits.request_timeout_ms),
+                }),
+        )
         .with_state(state)
-}
-
-/// Counts the statements each request runs (see `store::counting_statements`).
-async fn count_statements(
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    crate::store::counting_statements(next.run(request)).await
-}
-
-/// Drops an incoming `x-request-id` unless a trusted proxy sent it and it is
-/// short printable ASCII, so that the id in the audit trail and the logs is
-/// either ours or the proxy's, never one a client chose (to forge or reuse
-/// another request's).
-async fn untrusted_request_ids(
-    State(app): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    mut request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    let keep = app.trusted_proxies.contains(&peer.ip())
-        && request.headers().get(REQUEST_ID).is_some_and(|id| {
-            id.len() <= crate::store::MAX_REQUEST_ID_LEN
-                && id.as_bytes().iter().all(u8::is_ascii_graphic)
-        });
-    if !keep {
-        request.headers_mut().remove(REQUEST_ID);
-    }
-    next.run(request).await
-}
-
-fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
-    let request_id = caller::request_id(request.headers()).unwrap_or_default();
-    tracing::info_span!(
-        "request",
-        method = %request.method(),
-        path = %request.uri().path(),
-        request_id,
-    )
 }
 
 /// The web console. A static page: everything it shows comes from API

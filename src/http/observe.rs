@@ -1,17 +1,17 @@
 //! What every request leaves behind, whatever answered it (a handler, a
 //! refusal, a 404, a timeout): one log line and the request metrics.
 //!
-//! The outermost layer ([`observe`]) hands the request an [`Observation`];
-//! the router notes the matched route in it ([`note_route`]) and the one
-//! place credentials are resolved (`caller`) notes who called. Nothing else
-//! has to remember to log or count a request.
+//! The request's envelope (`envelope`) hands it an [`Observation`] and
+//! calls [`record`] with the answer; the router notes the matched route in
+//! it ([`note_route`]) and the one place credentials are resolved
+//! (`caller`) notes who called. Nothing else has to remember to log or
+//! count a request.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::extract::{MatchedPath, Request};
-use axum::middleware::Next;
-use axum::response::Response;
-use tokio::time::Instant;
+use axum::http::{HeaderValue, Method, StatusCode};
 
 use crate::auth::Principal;
 use crate::error::Error;
@@ -99,25 +99,21 @@ impl Observation {
     }
 }
 
-/// The outermost layer: times the request, then logs and counts it.
-pub(super) async fn observe(mut request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = request.method().clone();
-    // Kept as the header (a reference count), read only if the line is logged.
-    let request_id = request.headers().get(super::REQUEST_ID).cloned();
-    let observation = Observation::default();
-    request.extensions_mut().insert(observation.clone());
-
-    let response = next.run(request).await;
-
-    let elapsed = started.elapsed();
-    let status = response.status();
+/// Logs and counts an answered request (the envelope calls it once per
+/// request, whatever answered it).
+pub(super) fn record(
+    observation: &Observation,
+    method: &Method,
+    request_id: Option<&HeaderValue>,
+    elapsed: Duration,
+    status: StatusCode,
+) {
     let (route, caller) = {
         let observed = observation.0.lock().unwrap_or_else(|e| e.into_inner());
         (observed.route.clone(), observed.caller)
     };
     let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
-    metrics::http_request(route, &method, status, elapsed);
+    metrics::http_request(route, method, status, elapsed);
     // Never headers, the query string or a body: credentials cannot reach
     // the log through this line. The fields are only computed when the line
     // is logged (the macro evaluates them behind its level check).
@@ -128,22 +124,22 @@ pub(super) async fn observe(mut request: Request, next: Next) -> Response {
         status = status.as_u16(),
         // Microseconds, in milliseconds: 1.234, not 1.2339870000000001.
         latency_ms = elapsed.as_micros() as f64 / 1000.0,
-        request_id = request_id.as_ref().and_then(|id| id.to_str().ok()),
+        request_id = request_id.and_then(|id| id.to_str().ok()),
         principal = caller.map_or("NONE", Seen::kind),
         key_id = caller.and_then(Seen::key_id).map(tracing::field::display),
         user_id = caller.and_then(Seen::user_id).map(tracing::field::display),
         "request"
     );
-    response
 }
 
-/// A route layer: notes the route template the request matched.
-pub(super) async fn note_route(request: Request, next: Next) -> Response {
+/// A route layer (`map_request`, which boxes nothing): notes the route
+/// template the request matched.
+pub(super) fn note_route(request: Request) -> Request {
     if let (Some(observation), Some(route)) = (
         request.extensions().get::<Observation>(),
         request.extensions().get::<MatchedPath>(),
     ) {
         observation.with(|observed| observed.route = Some(route.clone()));
     }
-    next.run(request).await
+    request
 }

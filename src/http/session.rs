@@ -16,10 +16,9 @@
 //!   password dialog over the page.
 
 use axum::Json;
-use axum::extract::{Request, State};
+use axum::extract::State;
 use axum::http::header::{self, HeaderMap, HeaderValue};
 use axum::http::{StatusCode, request::Parts};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -103,27 +102,20 @@ pub(super) fn is_own_origin(app: &AppState, headers: &HeaderMap, origin: &str) -
     own_host || public
 }
 
-/// Drops the Basic challenge from the answer to a request that came with
-/// the session cookie and without `Authorization` (see the module's
-/// comment).
+/// Whether the answer to a request with these headers goes without its
+/// Basic challenge: one that came with the session cookie and without
+/// `Authorization` (see the module's comment). The envelope drops it.
 ///
 /// A page's own script (`fetch`, `Sec-Fetch-Mode` other than `navigate`)
 /// that sent no credentials is not challenged either: its cookie may have
 /// just ended (signed out in another tab), and the console, not a browser
 /// dialog, should ask for a sign-in. Navigations, and clients that are no
 /// browsers (no `Sec-Fetch-Mode`), keep the challenge.
-pub(super) async fn no_basic_challenge(request: Request, next: Next) -> Response {
-    let headers = request.headers();
+pub(super) fn no_basic_challenge(headers: &HeaderMap) -> bool {
     let scripted = headers
         .get("sec-fetch-mode")
         .is_some_and(|mode| mode.as_bytes() != b"navigate");
-    let quiet =
-        !headers.contains_key(header::AUTHORIZATION) && (cookie(headers).is_some() || scripted);
-    let mut response = next.run(request).await;
-    if quiet {
-        response.headers_mut().remove(header::WWW_AUTHENTICATE);
-    }
-    response
+    !headers.contains_key(header::AUTHORIZATION) && (cookie(headers).is_some() || scripted)
 }
 
 /// What `POST /auth/sign-in` takes, as JSON or as an HTML form.

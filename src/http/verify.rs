@@ -9,16 +9,19 @@
 //! proxy acts on, and the caller's facts as `X-Keyward-*` headers the proxy
 //! passes on to the service.
 
-use axum::Json;
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use axum::body::{Body, Bytes};
 use axum::extract::State;
+use axum::http::Method;
 use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use axum::http::request::Parts;
-use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::{AppState, Caller, ProjectScope};
-use crate::auth::Principal;
+use crate::auth::{KeyPrincipal, Principal};
 use crate::error::{Error, Unmet};
 use crate::ids::GlobalId;
 use crate::scopes::Scopes;
@@ -42,7 +45,13 @@ pub(super) async fn verify_project(State(app): State<AppState>, parts: Parts) ->
 
 async fn answer(app: &AppState, mut parts: Parts, project_scoped: bool) -> Response {
     match judge(app, &mut parts, project_scoped).await {
-        Ok(allowed) => allowed.into_response(),
+        Ok(Allowed {
+            principal: Principal::ApiKey(key),
+            ..
+        }) => app.key_answers.response(&key),
+        Ok(allowed) => allowed
+            .render()
+            .map_or_else(IntoResponse::into_response, ok),
         // A proxy tells "retry later" from "refused" by the status alone.
         Err(Error::Internal(cause)) => Error::Unavailable(cause).into_response(),
         Err(refused) => refused.into_response(),
@@ -200,8 +209,9 @@ struct AllowedBody {
     groups: Option<Vec<String>>,
 }
 
-impl IntoResponse for Allowed {
-    fn into_response(self) -> Response {
+impl Allowed {
+    /// The answer's headers and JSON body.
+    fn render(&self) -> Result<(HeaderMap, Bytes), Error> {
         let body = match &self.principal {
             Principal::Anonymous => AllowedBody {
                 kind: kind(&self.principal),
@@ -294,7 +304,76 @@ impl IntoResponse for Allowed {
             .map(|group| header_text(group, false))
             .collect();
         set("x-keyward-groups", &groups.join(" "));
-        (StatusCode::OK, headers, Json(body)).into_response()
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        let body = serde_json::to_vec(&body)
+            .map_err(|err| Error::internal(format!("cannot write /verify's answer: {err}")))?;
+        Ok((headers, body.into()))
+    }
+}
+
+/// A `200` with these headers and body.
+fn ok((headers, body): (HeaderMap, Bytes)) -> Response {
+    let mut response = Response::new(Body::from(body));
+    *response.headers_mut() = headers;
+    response
+}
+
+/// The answers to keys, rendered once per key and reused while the key's
+/// facts stay the same: a proxy asks about the same few keys again and
+/// again, and rendering their ids, headers and JSON body cost as much as
+/// the rest of a verification. Keyed by the key's id and checked against
+/// the whole principal, so a key whose facts changed (a new role, say, or
+/// its successor after rotation) is rendered anew. Bounded: past
+/// [`MAX_KEY_ANSWERS`] keys it starts over.
+#[derive(Default)]
+pub struct KeyAnswers(RwLock<HashMap<i64, Arc<KeyAnswer>>>);
+
+/// How many keys' answers are kept (about 1 KiB each).
+const MAX_KEY_ANSWERS: usize = 10_000;
+
+struct KeyAnswer {
+    key: KeyPrincipal,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl KeyAnswers {
+    fn response(&self, key: &KeyPrincipal) -> Response {
+        let known = self
+            .0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key.key_id)
+            .filter(|answer| answer.key == *key)
+            .cloned();
+        let answer = match known {
+            Some(answer) => answer,
+            None => {
+                let allowed = Allowed {
+                    principal: Principal::ApiKey(key.clone()),
+                    project: Some(key.project_id),
+                };
+                let (headers, body) = match allowed.render() {
+                    Ok(rendered) => rendered,
+                    Err(err) => return err.into_response(),
+                };
+                let answer = Arc::new(KeyAnswer {
+                    key: key.clone(),
+                    headers,
+                    body,
+                });
+                let mut answers = self.0.write().unwrap_or_else(PoisonError::into_inner);
+                if answers.len() >= MAX_KEY_ANSWERS {
+                    answers.clear();
+                }
+                answers.insert(key.key_id, Arc::clone(&answer));
+                answer
+            }
+        };
+        ok((answer.headers.clone(), answer.body.clone()))
     }
 }
 
@@ -343,7 +422,6 @@ impl NoStore for Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::KeyPrincipal;
     use crate::error::ErrorCode;
 
     fn parts(method: Method, uri: &str, headers: &[(&str, &str)]) -> Parts {

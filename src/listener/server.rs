@@ -14,6 +14,7 @@
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -24,7 +25,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::{Layer, Service};
@@ -151,10 +152,16 @@ struct Connection {
 
 impl Connection {
     async fn run(self, stream: TcpStream) {
-        let (activity, watched) = Activity::new();
+        // Answers go out as soon as they are written: without this, a
+        // response written in two pieces waits for the client's delayed
+        // ACK (up to 40 ms on Linux) before its second piece is sent.
+        if let Err(err) = stream.set_nodelay(true) {
+            tracing::debug!(peer = %self.peer, error = %err, "cannot set TCP_NODELAY");
+        }
+        let activity = Activity::new();
         let service = Tracked {
             inner: Extension(ConnectInfo(self.peer)).layer(self.router),
-            activity,
+            activity: activity.clone(),
         };
         let connection = self.builder.serve_connection_with_upgrades(
             TokioIo::new(stream),
@@ -165,7 +172,7 @@ impl Connection {
         // GOAWAY, which waits for a PING the peer may never answer).
         let (reason, grace) = tokio::select! {
             result = connection.as_mut() => return log_end(self.peer, result),
-            () = idle_for(watched, HEAD_TIMEOUT) => ("idle", IDLE_CLOSE_GRACE),
+            () = idle_for(activity, HEAD_TIMEOUT) => ("idle", IDLE_CLOSE_GRACE),
             () = self.stopping.cancelled() => ("shutdown", SHUTDOWN_GRACE),
         };
         tracing::debug!(peer = %self.peer, reason, "closing connection");
@@ -187,61 +194,96 @@ fn log_end(peer: SocketAddr, result: Result<(), Box<dyn std::error::Error + Send
     }
 }
 
-/// Requests of one connection: how many are in progress, and how many have
-/// started in all (so that a request that came and went between two looks
-/// is still seen).
-#[derive(Clone, Copy, Default, PartialEq, Eq)]
-struct Load {
-    in_progress: usize,
-    started: u64,
+/// Requests of one connection, for its idle watchdog: how many are in
+/// progress, and when one last began or ended. Atomics, so that a request
+/// costs the watchdog nothing: the watchdog looks when its deadline comes,
+/// instead of being woken at every request's start and end.
+#[derive(Clone)]
+struct Activity(Arc<ActivityState>);
+
+struct ActivityState {
+    /// The clock [`ActivityState::last`] counts from: the connection's start.
+    opened: Instant,
+    in_progress: AtomicUsize,
+    /// Nanoseconds from `opened` to the last start or end of a request.
+    last: AtomicU64,
 }
 
-/// The sending side of a connection's [`Load`], held by its service.
-#[derive(Clone)]
-struct Activity(Arc<watch::Sender<Load>>);
-
 impl Activity {
-    fn new() -> (Self, watch::Receiver<Load>) {
-        let (sender, receiver) = watch::channel(Load::default());
-        (Self(Arc::new(sender)), receiver)
+    fn new() -> Self {
+        Self(Arc::new(ActivityState {
+            opened: Instant::now(),
+            in_progress: AtomicUsize::new(0),
+            last: AtomicU64::new(0),
+        }))
+    }
+
+    fn touch(&self) {
+        let since = Instant::now().saturating_duration_since(self.0.opened);
+        let nanos = u64::try_from(since.as_nanos()).unwrap_or(u64::MAX);
+        self.0.last.fetch_max(nanos, Ordering::Relaxed);
+    }
+
+    /// When a request last began or ended (the connection's start if none
+    /// has).
+    fn last(&self) -> Instant {
+        self.0.opened + Duration::from_nanos(self.0.last.load(Ordering::Relaxed))
     }
 
     /// Counts a request in until the returned guard is dropped (its response
     /// is ready, or it was abandoned).
     fn begin(&self) -> InProgress {
-        self.0.send_modify(|load| {
-            load.in_progress += 1;
-            load.started += 1;
-        });
-        InProgress(Arc::clone(&self.0))
+        self.0.in_progress.fetch_add(1, Ordering::AcqRel);
+        self.touch();
+        InProgress(self.clone())
     }
 }
 
-struct InProgress(Arc<watch::Sender<Load>>);
+struct InProgress(Activity);
 
 impl Drop for InProgress {
     fn drop(&mut self) {
-        self.0
-            .send_modify(|load| load.in_progress = load.in_progress.saturating_sub(1));
+        // Touched before the count falls, so the watchdog that sees no
+        // request in progress also sees when the last one ended.
+        self.0.touch();
+        self.0.0.in_progress.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
 /// Resolves once the connection has had no request in progress, and none
-/// started, for `limit`.
-async fn idle_for(mut load: watch::Receiver<Load>, limit: Duration) {
+/// started, for `limit`. While a request is in progress it looks again a
+/// whole `limit` later, so after a request longer than `limit` the
+/// connection is closed between one and two `limit`s of idleness.
+async fn idle_for(activity: Activity, limit: Duration) {
+    let mut wake = activity.last() + limit;
     loop {
-        let Ok(idle) = load
-            .wait_for(|load| load.in_progress == 0)
-            .await
-            .map(|l| *l)
-        else {
-            // The service is gone: the connection is ending by itself.
-            return std::future::pending().await;
-        };
-        let next_request = load.wait_for(|load| load.started != idle.started);
-        if tokio::time::timeout(limit, next_request).await.is_err() {
+        tokio::time::sleep_until(wake).await;
+        if activity.0.in_progress.load(Ordering::Acquire) > 0 {
+            wake = Instant::now() + limit;
+            continue;
+        }
+        let idle_until = activity.last() + limit;
+        if idle_until <= Instant::now() {
             return;
         }
+        wake = idle_until;
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A request's future, counted in progress until it is done or dropped.
+    struct Counted<F> {
+        #[pin]
+        inner: F,
+        in_progress: InProgress,
+    }
+}
+
+impl<F: Future> Future for Counted<F> {
+    type Output = F::Output;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        self.project().inner.poll(cx)
     }
 }
 
@@ -255,11 +297,10 @@ struct Tracked<S> {
 impl<S, R> Service<R> for Tracked<S>
 where
     S: Service<R>,
-    S::Future: Send + 'static,
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future = futures::future::BoxFuture<'static, Result<S::Response, S::Error>>;
+    type Future = Counted<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -267,12 +308,10 @@ where
 
     fn call(&mut self, request: R) -> Self::Future {
         let in_progress = self.activity.begin();
-        let response = self.inner.call(request);
-        Box::pin(async move {
-            let response = response.await;
-            drop(in_progress);
-            response
-        })
+        Counted {
+            inner: self.inner.call(request),
+            in_progress,
+        }
     }
 }
 
@@ -282,8 +321,8 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_connection_is_idle_only_after_a_whole_timeout_without_requests() {
-        let (activity, load) = Activity::new();
-        let idle = tokio::spawn(idle_for(load, Duration::from_secs(10)));
+        let activity = Activity::new();
+        let idle = tokio::spawn(idle_for(activity.clone(), Duration::from_secs(10)));
         tokio::time::sleep(Duration::from_secs(9)).await;
         // A request that comes and goes between two looks still counts.
         drop(activity.begin());

@@ -62,7 +62,7 @@ pub use lock::{DatabaseLock, LockError, missing_sqlite_file, sqlite_file};
 pub use migrations::MigrationStatus;
 pub use outbox::{Claimed, DISABLE_AFTER, message_id};
 pub use project_memory::KnownProject;
-pub use statements::{RequestStatements, counting_statements};
+pub use statements::{CountingStatements, RequestStatements, counting_statements};
 pub use users::{NewUser, UserChanges};
 pub use webhooks::{NewWebhook, WebhookChanges, parse_actions, stored_actions};
 

@@ -32,7 +32,10 @@ impl RequestStatements {
     }
 }
 
+/// `work` (a request), run so that its statements are counted.
+pub type CountingStatements<F> = tokio::task::futures::TaskLocalFuture<(), F>;
+
 /// Runs `work` (a request) so that its statements are counted.
-pub async fn counting_statements<F: Future>(work: F) -> F::Output {
-    IN_REQUEST.scope((), work).await
+pub fn counting_statements<F: Future>(work: F) -> CountingStatements<F> {
+    IN_REQUEST.scope((), work)
 }
