@@ -10,7 +10,7 @@ use super::{
 };
 use crate::graphql::context::parts;
 use crate::ids::{GlobalId, NodeKind};
-use crate::store::{EventFilter, KeyCounts, KnownProject, project};
+use crate::store::{KeyCounts, KnownProject, project};
 
 /// The published fields of a project row (GraphQL description on the impl).
 #[derive(Clone, Debug)]
@@ -213,13 +213,16 @@ impl Project {
         #[graphql(desc = "Cursor after which to continue (`endCursor` of the previous page).")]
         after: Option<String>,
         #[graphql(desc = "Only events of this action.")] action: Option<AuditAction>,
+        #[graphql(
+            desc = "Only events by or about this key (its global id): it acted, was acted on, or replaced the key acted on (`newKeyId`)."
+        )]
+        key_id: Option<ID>,
         #[graphql(desc = "Only events at or after this instant.")] since: Option<DateTime<Utc>>,
+        #[graphql(desc = "Only events before this instant; later than `since`.")] until: Option<
+            DateTime<Utc>,
+        >,
     ) -> Result<AuditEventConnection> {
-        let filter = EventFilter {
-            project_id: Some(self.id),
-            action: action.map(Into::into),
-            since,
-        };
+        let filter = audit_event::filter(Some(self.id), action, key_id.as_ref(), since, until)?;
         audit_event::page(ctx, filter, first, after.as_deref(), Some(self)).await
     }
 
