@@ -164,6 +164,10 @@ impl Query {
         guard = "AdminGuard",
         complexity = "connection_complexity(first, child_complexity)"
     )]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "each argument of the GraphQL field is a parameter of its resolver"
+    )]
     async fn audit_events(
         &self,
         ctx: &Context<'_>,

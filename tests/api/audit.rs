@@ -1311,6 +1311,17 @@ async fn project_trails_are_readable_by_every_key_of_the_project_and_only_its_ow
     assert!(whole_trail(&app).await.len() > events.len());
 }
 
+/// One case of the filters' table: its name, the `keyId`, `action`,
+/// `since` and `until` given, and the actions listed, newest first.
+type FilterCase = (
+    &'static str,
+    Value,
+    &'static str,
+    Value,
+    Value,
+    Vec<&'static str>,
+);
+
 /// Both trails with every filter: `keyId`, `since`, `until` and `action`.
 fn filtered_trail_query(root: &str) -> String {
     let page = "(first: 100, action: $action, keyId: $key, since: $since, until: $until)";
@@ -1372,8 +1383,8 @@ async fn trails_are_filtered_by_key_and_by_period() {
     let stranger = app.create_key(&admin, &q, "OWNER").await;
 
     let none = Value::Null;
-    // (key, action, since, until, the project's events newest first)
-    let cases: Vec<(&str, Value, &str, Value, Value, Vec<&str>)> = vec![
+    // (case, key, action, since, until, the project's events newest first)
+    let cases: Vec<FilterCase> = vec![
         (
             "key a: what it did and what was done to it",
             json!(a.id),

@@ -206,6 +206,10 @@ impl Project {
     /// project and its keys, succeeded or refused, and keys expiring.
     /// Readable by every key of the project, READ_ONLY included.
     #[graphql(complexity = "connection_complexity(first, child_complexity)")]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "each argument of the GraphQL field is a parameter of its resolver"
+    )]
     async fn audit_events(
         &self,
         ctx: &Context<'_>,
