@@ -6,6 +6,10 @@
 //                            administrator, their own for a user)
 //   #/projects/<id>          API & Keys of one project
 //   #/projects/<id>/members  Members of one project
+//   #/projects/<id>/audit    the project's audit trail
+//   #/projects/<id>/webhooks the project's webhooks (those who manage them)
+//   #/projects/<id>/keys/<keyId>  one key's page: its facts and its trail
+//   #/audit                  the administrators' server-wide audit trail
 //   #/users                  the administrators' Users page
 //   #/sso                    the administrators' Single sign-on page
 //   #/account                My account (a signed-in user)
@@ -29,6 +33,9 @@ import { membersView } from './js/members.js';
 import { usersView } from './js/users.js';
 import { ssoView } from './js/sso.js';
 import { accountView } from './js/account.js';
+import { projectAuditView, serverAuditView } from './js/audit.js';
+import { webhooksView } from './js/webhooks.js';
+import { keyPageView } from './js/key_page.js';
 import { errorBox, announce, menuButton, ROLE_LABELS } from './js/ui.js';
 
 const ALL_ROLES = ['OWNER', 'MEMBER', 'READ_ONLY'];
@@ -82,6 +89,8 @@ function makeApp(data) {
         creatableRoles,
         editProject: role === 'OWNER',
         manageMembers: role === 'OWNER',
+        // Webhooks: administrators and the project's OWNERs (keys and users).
+        manageWebhooks: role === 'OWNER',
         canManageKey: (key) => creatableRoles.includes(key.role),
       };
     },
@@ -296,7 +305,7 @@ function renderTopbar() {
   const nav = h('nav', { class: 'topnav', 'aria-label': 'Main' });
   if (app) {
     const onProjectPage = location.hash.startsWith('#/projects/');
-    const onProjects = !onProjectPage && !['#/users', '#/sso', '#/account'].includes(location.hash);
+    const onProjects = !onProjectPage && !['#/users', '#/sso', '#/account', '#/audit'].includes(location.hash);
     if (app.can.listProjects) {
       nav.append(h('a', { href: '#/projects', class: 'topnav-link', 'aria-current': onProjects ? 'page' : null, 'data-testid': 'nav-projects' }, 'Projects'));
     }
@@ -304,6 +313,7 @@ function renderTopbar() {
       nav.append(
         h('a', { href: '#/users', class: 'topnav-link', 'aria-current': location.hash === '#/users' ? 'page' : null, 'data-testid': 'nav-users' }, 'Users'),
         h('a', { href: '#/sso', class: 'topnav-link', 'aria-current': location.hash === '#/sso' ? 'page' : null, 'data-testid': 'nav-sso' }, 'Single sign-on'),
+        h('a', { href: '#/audit', class: 'topnav-link', 'aria-current': location.hash === '#/audit' ? 'page' : null, 'data-testid': 'nav-audit' }, 'Audit'),
       );
     }
     const project = app.currentProject || app.viewer.project;
@@ -407,8 +417,8 @@ function projectSwitcher(current) {
         icon: node.id === current.id ? 'check' : 'folder',
         current: node.id === current.id,
         attrs: { 'data-project-id': node.id, title: node.description || null },
-        // The same tab (API & Keys or Members) of the other project.
-        onSelect: () => app?.navigate(`#/projects/${encodeURIComponent(node.id)}${location.hash.endsWith('/members') ? '/members' : ''}`),
+        // The same tab (API & Keys, Members, Audit, Webhooks) of the other project.
+        onSelect: () => app?.navigate(`#/projects/${encodeURIComponent(node.id)}${projectTabOf(location.hash)}`),
       }));
       if (totalCount > edges.length) all.label = `All ${totalCount} projects`;
       return [...items, 'separator', all];
@@ -418,17 +428,39 @@ function projectSwitcher(current) {
 
 // ---- routing ------------------------------------------------------------------------------
 
+/** A project page's route: `#/projects/<id>` and what follows it, or null. */
+function projectRoute(hash) {
+  const match = /^#\/projects\/([^/?#]+)(?:\/(members|audit|webhooks)|\/keys\/([^/?#]+))?$/.exec(hash);
+  if (!match) return null;
+  return { projectId: decodeURIComponent(match[1]), tab: match[2] || (match[3] ? 'key' : 'keys'), keyId: match[3] ? decodeURIComponent(match[3]) : null };
+}
+
+/** The tab suffix of a project page's route ('' for API & Keys and a key's page). */
+function projectTabOf(hash) {
+  const tab = projectRoute(hash)?.tab;
+  return ['members', 'audit', 'webhooks'].includes(tab) ? `/${tab}` : '';
+}
+
 function route() {
   if (!app) return;
-  const match = /^#\/projects\/([^/?#]+)(\/members)?$/.exec(location.hash);
+  const match = projectRoute(location.hash);
   clear(main);
   const view = h('div', { class: 'view' });
   main.append(view);
   app.currentProject = null;
-  const projectPage = (projectId, members) => {
-    if (members) {
+  const projectPage = ({ projectId, tab, keyId }) => {
+    if (tab === 'members') {
       app.setTitle('Members');
       membersView(view, app, projectId);
+    } else if (tab === 'audit') {
+      app.setTitle('Audit');
+      projectAuditView(view, app, projectId);
+    } else if (tab === 'webhooks') {
+      app.setTitle('Webhooks');
+      webhooksView(view, app, projectId);
+    } else if (tab === 'key') {
+      app.setTitle('API key');
+      keyPageView(view, app, projectId, keyId);
     } else {
       app.setTitle('API & Keys');
       keysView(view, app, projectId);
@@ -440,6 +472,9 @@ function route() {
   } else if (location.hash === '#/sso' && app.can.manageUsers) {
     app.setTitle('Single sign-on');
     ssoView(view, app);
+  } else if (location.hash === '#/audit' && app.can.manageUsers) {
+    app.setTitle('Audit');
+    serverAuditView(view, app);
   } else if (location.hash === '#/account' && app.viewer.user) {
     app.setTitle('My account');
     accountView(view, app);
@@ -451,11 +486,11 @@ function route() {
       return;
     }
     const home = `#/projects/${encodeURIComponent(project.id)}`;
-    const members = location.hash === `${home}/members`;
-    if (!members && location.hash !== '' && location.hash !== home) history.replaceState(null, '', home);
-    projectPage(project.id, members);
+    const own = match && match.projectId === project.id ? match : null;
+    if (!own && location.hash !== '' && location.hash !== home) history.replaceState(null, '', home);
+    projectPage(own || { projectId: project.id, tab: 'keys', keyId: null });
   } else if (match) {
-    projectPage(decodeURIComponent(match[1]), Boolean(match[2]));
+    projectPage(match);
   } else {
     if (location.hash !== '#/projects') history.replaceState(null, '', '#/projects');
     app.setTitle('Projects');

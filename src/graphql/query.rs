@@ -14,7 +14,6 @@ use super::types::{
 };
 use crate::error::Error;
 use crate::ids::{GlobalId, NodeKind};
-use crate::store::EventFilter;
 
 /// Most ids `nodes` accepts in one call.
 const MAX_NODES: usize = 100;
@@ -165,6 +164,10 @@ impl Query {
         guard = "AdminGuard",
         complexity = "connection_complexity(first, child_complexity)"
     )]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "each argument of the GraphQL field is a parameter of its resolver"
+    )]
     async fn audit_events(
         &self,
         ctx: &Context<'_>,
@@ -172,15 +175,18 @@ impl Query {
         #[graphql(desc = "Cursor after which to continue (`endCursor` of the previous page).")]
         after: Option<String>,
         #[graphql(desc = "Only events of this action.")] action: Option<AuditAction>,
+        #[graphql(
+            desc = "Only events by or about this key (its global id): it acted, was acted on, or replaced the key acted on (`newKeyId`)."
+        )]
+        key_id: Option<ID>,
         #[graphql(desc = "Only events at or after this instant.")] since: Option<
             chrono::DateTime<chrono::Utc>,
         >,
+        #[graphql(desc = "Only events before this instant; later than `since`.")] until: Option<
+            chrono::DateTime<chrono::Utc>,
+        >,
     ) -> Result<AuditEventConnection> {
-        let filter = EventFilter {
-            project_id: None,
-            action: action.map(Into::into),
-            since,
-        };
+        let filter = audit_event::filter(None, action, key_id.as_ref(), since, until)?;
         audit_event::page(ctx, filter, first, after.as_deref(), None).await
     }
 

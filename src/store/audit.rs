@@ -13,8 +13,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Select, Set, Statement,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select, Set, Statement,
 };
 use tokio::sync::broadcast;
 
@@ -259,8 +259,13 @@ pub struct EventFilter {
     /// Only this project's events; `None` for every event (the admin's view).
     pub project_id: Option<i64>,
     pub action: Option<AuditAction>,
+    /// Only events by or about this key: it acted, was acted on, or
+    /// replaced the key acted on (rotation).
+    pub key_id: Option<i64>,
     /// Only events at or after this instant.
     pub since: Option<DateTime<Utc>>,
+    /// Only events before this instant.
+    pub until: Option<DateTime<Utc>>,
 }
 
 /// Committed events, as they happen, for live subscriptions. On SQLite the
@@ -638,8 +643,19 @@ fn filtered(filter: EventFilter) -> Select<AuditEvent> {
     if let Some(action) = filter.action {
         query = query.filter(Column::Action.eq(action));
     }
+    if let Some(key_id) = filter.key_id {
+        query = query.filter(
+            Condition::any()
+                .add(Column::ActorKeyId.eq(key_id))
+                .add(Column::TargetKeyId.eq(key_id))
+                .add(Column::NewKeyId.eq(key_id)),
+        );
+    }
     if let Some(since) = filter.since {
         query = query.filter(Column::At.gte(since));
+    }
+    if let Some(until) = filter.until {
+        query = query.filter(Column::At.lt(until));
     }
     query
 }

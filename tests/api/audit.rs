@@ -13,6 +13,7 @@ use crate::helpers::*;
 on_every_backend!(
     every_mutation_leaves_exactly_its_audit_event_refused_ones_included,
     project_trails_are_readable_by_every_key_of_the_project_and_only_its_own,
+    trails_are_filtered_by_key_and_by_period,
     a_mutation_whose_event_cannot_be_written_changes_nothing,
     events_older_than_the_retention_period_are_pruned,
     a_key_reaching_its_expiry_is_recorded_once_whatever_the_replicas,
@@ -1308,6 +1309,249 @@ async fn project_trails_are_readable_by_every_key_of_the_project_and_only_its_ow
         .await
         .assert_code("FORBIDDEN");
     assert!(whole_trail(&app).await.len() > events.len());
+}
+
+/// One case of the filters' table: its name, the `keyId`, `action`,
+/// `since` and `until` given, and the actions listed, newest first.
+type FilterCase = (
+    &'static str,
+    Value,
+    &'static str,
+    Value,
+    Value,
+    Vec<&'static str>,
+);
+
+/// Both trails with every filter: `keyId`, `since`, `until` and `action`.
+fn filtered_trail_query(root: &str) -> String {
+    let page = "(first: 100, action: $action, keyId: $key, since: $since, until: $until)";
+    let body = "{ totalCount edges { node { action targetKeyId actorKeyId newKeyId } } }";
+    let parameters = "$action: AuditAction, $key: ID, $since: DateTime, $until: DateTime";
+    match root {
+        "root" => format!("query({parameters}) {{ auditEvents{page} {body} }}"),
+        _ => format!(
+            "query($p: ID!, {parameters}) {{ project(id: $p) {{ auditEvents{page} {body} }} }}"
+        ),
+    }
+}
+
+async fn trails_are_filtered_by_key_and_by_period() {
+    // No expiry warnings: the rotated key's would come at any moment.
+    let app = TestApp::spawn_with(|config| {
+        config.key_expiry_warnings = "none".parse().expect("no warnings");
+    })
+    .await;
+    app.enable_access_control().await;
+    let admin = Auth::admin();
+    let p = app.create_project(&admin, "p").await;
+    let q = app.create_project(&admin, "q").await;
+    let a = app.create_key(&admin, &p, "OWNER").await;
+    let b = app.create_key(&admin, &p, "MEMBER").await;
+    let reader = app.create_key(&admin, &p, "READ_ONLY").await;
+    let instant = || async {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let at = chrono::Utc::now();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        at
+    };
+    let t1 = instant().await;
+    // Key a acts on b, then creates c.
+    app.ok(
+        RENAME,
+        json!({ "i": { "id": b.id, "name": "b2" } }),
+        &a.auth(),
+    )
+    .await;
+    let c = app.create_key(&a.auth(), &p, "READ_ONLY").await;
+    let t2 = instant().await;
+    // The administrator rotates c into c2, then deactivates a.
+    let rotated = app
+        .ok(
+            ROTATE,
+            json!({ "i": { "id": c.id, "gracePeriodSeconds": 3600 } }),
+            &admin,
+        )
+        .await;
+    let c2 = id_of(&rotated["rotateKey"]["apiKey"]);
+    app.ok(
+        SET_STATE,
+        json!({ "i": { "id": a.id, "state": "INACTIVE" } }),
+        &admin,
+    )
+    .await;
+    // Another project's key, to be left out of p's trail.
+    let stranger = app.create_key(&admin, &q, "OWNER").await;
+
+    let none = Value::Null;
+    // (case, key, action, since, until, the project's events newest first)
+    let cases: Vec<FilterCase> = vec![
+        (
+            "key a: what it did and what was done to it",
+            json!(a.id),
+            "",
+            none.clone(),
+            none.clone(),
+            vec![
+                "KEY_DEACTIVATED",
+                "KEY_CREATED",
+                "KEY_RENAMED",
+                "KEY_CREATED",
+            ],
+        ),
+        (
+            "key b: acted on",
+            json!(b.id),
+            "",
+            none.clone(),
+            none.clone(),
+            vec!["KEY_RENAMED", "KEY_CREATED"],
+        ),
+        (
+            "key c: created, then rotated",
+            json!(c.id),
+            "",
+            none.clone(),
+            none.clone(),
+            vec!["KEY_ROTATED", "KEY_CREATED"],
+        ),
+        (
+            "key c2: the rotation that made it",
+            json!(c2),
+            "",
+            none.clone(),
+            none.clone(),
+            vec!["KEY_ROTATED"],
+        ),
+        (
+            "key a and an action",
+            json!(a.id),
+            "KEY_CREATED",
+            none.clone(),
+            none.clone(),
+            vec!["KEY_CREATED", "KEY_CREATED"],
+        ),
+        (
+            "a period",
+            none.clone(),
+            "",
+            json!(t1),
+            json!(t2),
+            vec!["KEY_CREATED", "KEY_RENAMED"],
+        ),
+        (
+            "until alone",
+            none.clone(),
+            "",
+            none.clone(),
+            json!(t1),
+            vec![
+                "KEY_CREATED",
+                "KEY_CREATED",
+                "KEY_CREATED",
+                "PROJECT_CREATED",
+            ],
+        ),
+        (
+            "a key and a period",
+            json!(a.id),
+            "",
+            json!(t2),
+            none.clone(),
+            vec!["KEY_DEACTIVATED"],
+        ),
+        (
+            "another project's key",
+            json!(stranger.id),
+            "",
+            none.clone(),
+            none.clone(),
+            vec![],
+        ),
+    ];
+    for (case, key, action, since, until, expected) in cases {
+        let action = if action.is_empty() {
+            Value::Null
+        } else {
+            json!(action)
+        };
+        let variables =
+            json!({ "p": p, "key": key, "action": action, "since": since, "until": until });
+        let data = app
+            .ok(
+                &filtered_trail_query("project"),
+                variables.clone(),
+                &reader.auth(),
+            )
+            .await;
+        let events = nodes(&data["project"]["auditEvents"]);
+        let actions: Vec<&str> = events
+            .iter()
+            .map(|e| e["action"].as_str().expect("action"))
+            .collect();
+        assert_eq!(actions, expected, "{case}");
+        assert_eq!(
+            data["project"]["auditEvents"]["totalCount"],
+            expected.len(),
+            "{case}"
+        );
+        if key != Value::Null {
+            assert!(
+                events
+                    .iter()
+                    .all(|e| [&e["targetKeyId"], &e["actorKeyId"], &e["newKeyId"]].contains(&&key)),
+                "{case}: {events:?}"
+            );
+        }
+        // The administrator's whole trail filters the same, with the
+        // other project's events too (before t1: both projects' creation).
+        if until == json!(t1) {
+            continue;
+        }
+        let whole = app
+            .ok(&filtered_trail_query("root"), variables, &admin)
+            .await;
+        let whole: Vec<Value> = nodes(&whole["auditEvents"]);
+        let whole: Vec<&str> = whole
+            .iter()
+            .map(|e| e["action"].as_str().expect("action"))
+            .collect();
+        if key == json!(stranger.id) {
+            assert_eq!(whole, ["KEY_CREATED"], "{case}");
+        } else {
+            assert_eq!(whole, expected, "{case}");
+        }
+    }
+
+    // Arguments that name no key, or a period that ends before it starts.
+    let bad = [
+        ("a project's id as keyId", json!({ "key": p }), "keyId"),
+        ("garbage as keyId", json!({ "key": "not-an-id" }), "keyId"),
+        (
+            "until before since",
+            json!({ "since": t2, "until": t1 }),
+            "until",
+        ),
+        (
+            "until equal to since",
+            json!({ "since": t1, "until": t1 }),
+            "until",
+        ),
+    ];
+    for (case, variables, field) in bad {
+        for root in ["root", "project"] {
+            let mut variables = variables.clone();
+            variables["p"] = json!(p);
+            let reply = app
+                .gql(&filtered_trail_query(root), variables, &admin)
+                .await;
+            reply.assert_code("BAD_USER_INPUT");
+            assert_eq!(
+                reply.body["errors"][0]["extensions"]["field"],
+                json!(field),
+                "{case} ({root})"
+            );
+        }
+    }
 }
 
 /// Runs `sql` on the server's database, whichever backend.

@@ -134,7 +134,7 @@ impl Browser {
     }
 
     /// The element with `data-testid`, once it is there.
-    async fn get(&self, testid: &str) -> Element {
+    pub(crate) async fn get(&self, testid: &str) -> Element {
         self.css(&format!("[data-testid='{testid}']")).await
     }
 
@@ -147,18 +147,18 @@ impl Browser {
             .unwrap_or_else(|e| panic!("no {selector} on the page: {e}"))
     }
 
-    async fn click(&self, testid: &str) {
+    pub(crate) async fn click(&self, testid: &str) {
         self.get(testid).await.click().await.expect("click");
     }
 
-    async fn fill(&self, testid: &str, text: &str) {
+    pub(crate) async fn fill(&self, testid: &str, text: &str) {
         let input = self.get(testid).await;
         input.clear().await.expect("clear");
         input.send_keys(text).await.expect("type");
     }
 
     /// Runs `script` (a function body) with `args`; its return value.
-    async fn js(&self, script: &str, args: Vec<Value>) -> Value {
+    pub(crate) async fn js(&self, script: &str, args: Vec<Value>) -> Value {
         self.client
             .execute(script, args)
             .await
@@ -192,7 +192,7 @@ impl Browser {
     }
 
     /// The value or text of the element with `testid`.
-    async fn value(&self, testid: &str) -> String {
+    pub(crate) async fn value(&self, testid: &str) -> String {
         let element = self.get(testid).await;
         let value = self
             .js(
@@ -204,7 +204,7 @@ impl Browser {
     }
 
     /// The state badge of the key row with `access_key`, once it says `state`.
-    async fn key_state_becomes(&self, access_key: &str, state: &str) {
+    pub(crate) async fn key_state_becomes(&self, access_key: &str, state: &str) {
         self.until(
             &format!("key {access_key} is {state}"),
             "const row = document.querySelector(`[data-testid='key-row'][data-access-key='${arguments[0]}']`);
@@ -269,7 +269,7 @@ impl Browser {
 
     /// Signs in with the sign-in form: `method` "user" (username and
     /// password, a session) or "key" (access key and secret key).
-    async fn sign_in(&self, method: &str, username: &str, secret: &str) {
+    pub(crate) async fn sign_in(&self, method: &str, username: &str, secret: &str) {
         self.click(&format!("signin-method-{method}")).await;
         self.fill("signin-username", username).await;
         self.fill("signin-password", secret).await;
@@ -278,7 +278,7 @@ impl Browser {
 
     /// Opens the menu `button` in the table row `row` (a CSS selector) and
     /// picks its item `action`.
-    async fn row_action(&self, row: &str, button: &str, action: &str) {
+    pub(crate) async fn row_action(&self, row: &str, button: &str, action: &str) {
         self.css(&format!("{row} [data-testid='{button}']"))
             .await
             .click()
@@ -294,7 +294,7 @@ impl Browser {
     }
 
     /// The text of every element matching `selector`, in page order.
-    async fn texts(&self, selector: &str) -> Vec<String> {
+    pub(crate) async fn texts(&self, selector: &str) -> Vec<String> {
         let texts = self
             .js(
                 "return [...document.querySelectorAll(arguments[0])].map(e => e.textContent.trim());",
@@ -305,7 +305,7 @@ impl Browser {
     }
 
     /// Screen readers can name every visible form control and button.
-    async fn assert_every_control_is_labelled(&self) {
+    pub(crate) async fn assert_every_control_is_labelled(&self) {
         let unnamed = self
             .js(
                 "return [...document.querySelectorAll('input, select, textarea, button')]
@@ -354,7 +354,7 @@ impl Browser {
     }
 
     /// No request of this browser so far left this machine's server.
-    async fn assert_only_local_requests(&self, app: &TestApp) {
+    pub(crate) async fn assert_only_local_requests(&self, app: &TestApp) {
         let origin = app.url("/");
         let requests = self.requests_made().await;
         assert!(!requests.is_empty(), "the network log is empty");
@@ -366,7 +366,7 @@ impl Browser {
         }
     }
 
-    async fn screenshot(&self, name: &str) {
+    pub(crate) async fn screenshot(&self, name: &str) {
         // Status messages would cover the screen being documented.
         self.js(
             "document.querySelectorAll('.toast').forEach(t => t.remove());",

@@ -21,6 +21,7 @@ mod backend;
 mod backups;
 mod break_glass;
 mod browser;
+mod browser_activity;
 mod cli;
 mod client;
 mod connections;

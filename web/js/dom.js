@@ -60,6 +60,10 @@ const ICONS = {
   user: ['M16 8a4 4 0 1 1-8 0 4 4 0 0 1 8 0z', 'M4 21c0-4 3.6-7 8-7s8 3 8 7'],
   users: ['M13 8a3.5 3.5 0 1 1-7 0 3.5 3.5 0 0 1 7 0z', 'M2.5 20c0-3.6 3-6 7-6s7 2.4 7 6', 'M15.5 4.8a3.5 3.5 0 0 1 0 6.4', 'M18 14.4c2.1.8 3.5 2.8 3.5 5.6'],
   lock: ['M6 11h12v10H6z', 'M8.5 11V7.5a3.5 3.5 0 0 1 7 0V11'],
+  list: ['M9 6h11', 'M9 12h11', 'M9 18h11', 'M4 6h.5', 'M4 12h.5', 'M4 18h.5'],
+  send: ['M21 3 10 14', 'M21 3l-7 18-4-7-7-4 18-7z'],
+  filter: ['M3 5h18l-7 8v6l-4 2v-8z'],
+  clock: ['M21 12a9 9 0 1 1-18 0 9 9 0 0 1 18 0z', 'M12 7v5l3 2'],
 };
 
 export function icon(name, { size = 16, label } = {}) {
@@ -103,6 +107,7 @@ export function icon(name, { size = 16, label } = {}) {
 
 const absolute = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
 const dateOnly = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium' });
+const withSeconds = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
 const full = new Intl.DateTimeFormat(undefined, { dateStyle: 'full', timeStyle: 'long' });
 const relativeFmt = new Intl.RelativeTimeFormat(undefined, { numeric: 'auto' });
 
@@ -132,7 +137,8 @@ export function formatRelative(iso, now = Date.now()) {
 
 /**
  * A <time> element (full date and time in its tooltip). `style`: 'absolute'
- * (date and time), 'date' (date only), 'relative' ("5 minutes ago"), or
+ * (date and time), 'seconds' (date and time to the second), 'date' (date
+ * only), 'relative' ("5 minutes ago"), or
  * 'near' (relative within two days of now, else the date). null → fallback.
  */
 export function timeEl(iso, { style = 'absolute', fallback = '—' } = {}) {
@@ -140,6 +146,7 @@ export function timeEl(iso, { style = 'absolute', fallback = '—' } = {}) {
   let text;
   if (style === 'relative') text = formatRelative(iso);
   else if (style === 'date') text = dateOnly.format(new Date(iso));
+  else if (style === 'seconds') text = withSeconds.format(new Date(iso));
   else if (style === 'near') {
     const near = Math.abs(new Date(iso).getTime() - Date.now()) < 2 * 86400 * 1000;
     text = near ? formatRelative(iso) : dateOnly.format(new Date(iso));

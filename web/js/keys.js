@@ -8,7 +8,7 @@ import {
   field,
   formDialog,
   confirmDialog,
-  openDialog,
+  secretDialog,
   menuButton,
   pager,
   errorBox,
@@ -23,7 +23,7 @@ import {
   clearRowErrors,
   ROLE_LABELS,
 } from './ui.js';
-import { editProjectDialog, projectTabs, projectNotFound } from './projects.js';
+import { editProjectDialog, projectTabs, projectNotFound, keyPageHref } from './projects.js';
 
 const ROLE_HINTS = {
   OWNER: 'Owner manages all keys of the project and edits the project.',
@@ -163,7 +163,7 @@ export function keysView(root, app, projectId) {
         ),
         headActions,
       ),
-      projectTabs(project.id, 'keys'),
+      projectTabs(project.id, 'keys', access),
       h(
         'section',
         { class: 'card project-card', 'aria-labelledby': 'endpoint-title', 'data-testid': 'project-card' },
@@ -297,7 +297,8 @@ export function keysView(root, app, projectId) {
       h(
         'td',
         { role: 'cell', 'data-label': 'Name', class: 'cell-name' },
-        h('span', { class: 'row-title', 'data-testid': 'key-name-text' }, key.name),
+        // The key's own page: its facts and its audit trail.
+        h('a', { href: keyPageHref(projectId, key.id), class: 'row-title', 'data-testid': 'key-name-text', title: 'Open the key’s page' }, key.name),
         isSelf ? h('span', { class: 'tag', title: 'You are signed in with this key' }, 'you') : null,
         key.description ? h('div', { class: 'row-sub', 'data-testid': 'key-description-text' }, key.description) : null,
       ),
@@ -573,50 +574,25 @@ export function keysView(root, app, projectId) {
   }
 
   function showSecret(apiKey, secretKey, title = `API key “${apiKey.name}” created`) {
-    const accessCode = h('code', { class: 'secret-value', 'data-testid': 'new-access-key' }, apiKey.accessKey);
-    const secretCode = h('code', { class: 'secret-value', 'data-testid': 'new-secret-key' }, secretKey);
-    const done = h('button', { type: 'button', class: 'btn btn-primary', 'data-testid': 'secret-done', autofocus: true }, 'Done');
-    const dialog = openDialog({
+    secretDialog({
       title,
-      testid: 'secret-dialog',
-      dismissable: false,
-      content: [
-        h(
-          'div',
-          { class: 'alert alert-warning', role: 'alert' },
-          icon('warning'),
-          h(
-            'div',
-            { class: 'alert-body' },
-            h('strong', { 'data-testid': 'secret-warning' }, 'This secret key will not be shown again.'),
-            h('span', {}, ' Copy it now and keep it somewhere safe, such as a password manager. If it is lost, deactivate this key and add a new one.'),
-          ),
-        ),
-        h(
-          'dl',
-          { class: 'secret-list' },
-          h('dt', {}, 'Access key ', h('span', { class: 'muted' }, '(username)')),
-          h('dd', {}, accessCode, copyButton(() => accessCode.textContent, { what: 'access key', testid: 'copy-access-key' })),
-          h('dt', {}, 'Secret key ', h('span', { class: 'muted' }, '(password)')),
-          h('dd', {}, secretCode, copyButton(() => secretCode.textContent, { what: 'secret key', testid: 'copy-secret-key' })),
-        ),
-        h(
-          'p',
-          { class: 'muted small' },
-          `Role: ${ROLE_LABELS[apiKey.role]}. `,
-          h('span', { 'data-testid': 'new-key-scopes' }, apiKey.scopes.length ? `Scopes: ${apiKey.scopes.join(' ')}. ` : 'No scopes. '),
-          apiKey.expiresAt ? ['Expires: ', timeEl(apiKey.expiresAt), '. '] : 'Does not expire. ',
-          'Use the pair as HTTP Basic credentials for this project’s endpoint.',
-        ),
-      ],
-      footer: [done],
-      onClose: () => {
-        // Forget the secret: nothing else holds it.
-        secretCode.textContent = '';
+      warning: {
+        title: 'This secret key will not be shown again.',
+        text: 'Copy it now and keep it somewhere safe, such as a password manager. If it is lost, deactivate this key and add a new one.',
       },
+      values: [
+        { label: 'Access key', hint: 'username', value: apiKey.accessKey, testid: 'new-access-key', copyTestid: 'copy-access-key', what: 'access key' },
+        { label: 'Secret key', hint: 'password', value: secretKey, testid: 'new-secret-key', copyTestid: 'copy-secret-key', what: 'secret key' },
+      ],
+      details: h(
+        'p',
+        { class: 'muted small' },
+        `Role: ${ROLE_LABELS[apiKey.role]}. `,
+        h('span', { 'data-testid': 'new-key-scopes' }, apiKey.scopes.length ? `Scopes: ${apiKey.scopes.join(' ')}. ` : 'No scopes. '),
+        apiKey.expiresAt ? ['Expires: ', timeEl(apiKey.expiresAt), '. '] : 'Does not expire. ',
+        'Use the pair as HTTP Basic credentials for this project’s endpoint.',
+      ),
     });
-    done.addEventListener('click', () => dialog.close('ok'));
-    done.focus();
     announce(`${title}. Copy its secret key now.`);
   }
 
@@ -633,13 +609,13 @@ function splitScopes(text) {
  * when nobody is known (made by a key, with access control off, before
  * people existed, or by a user since deleted).
  */
-function createdBy(user) {
+export function createdBy(user) {
   if (!user) return h('span', { class: 'muted', title: 'Created by an API key, with access control off, or by a user since deleted' }, '—');
   return h('span', { class: 'created-by', title: user.username }, user.displayName || user.username);
 }
 
 /** A key's scopes as tags, or a muted "None". */
-function scopeList(scopes) {
+export function scopeList(scopes) {
   if (!scopes.length) return h('span', { class: 'muted' }, 'None');
   return h('span', { class: 'scopes' }, scopes.map((scope) => h('code', { class: 'scope' }, scope)));
 }

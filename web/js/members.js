@@ -129,7 +129,7 @@ export function membersView(root, app, projectId) {
           ),
         ),
       ),
-      projectTabs(project.id, 'members'),
+      projectTabs(project.id, 'members', access),
       h(
         'section',
         { class: 'card card-flush', 'aria-labelledby': 'members-title' },

@@ -21,16 +21,65 @@ import {
   tabNav,
 } from './ui.js';
 
-/** The tabs of a project's pages; `current` is 'keys' or 'members'. */
-export function projectTabs(projectId, current) {
+/**
+ * The tabs of a project's pages; `current` is 'keys', 'members', 'audit' or
+ * 'webhooks'. The Webhooks tab only for those who may manage webhooks
+ * (`access` from `app.access`).
+ */
+export function projectTabs(projectId, current, access) {
   const base = `#/projects/${encodeURIComponent(projectId)}`;
   return tabNav({
     label: 'Project',
     tabs: [
       { href: base, label: 'API & Keys', testid: 'tab-keys', icon: 'key', current: current === 'keys' },
       { href: `${base}/members`, label: 'Members', testid: 'tab-members', icon: 'users', current: current === 'members' },
-    ],
+      { href: `${base}/audit`, label: 'Audit', testid: 'tab-audit', icon: 'list', current: current === 'audit' },
+      access?.manageWebhooks
+        ? { href: `${base}/webhooks`, label: 'Webhooks', testid: 'tab-webhooks', icon: 'send', current: current === 'webhooks' }
+        : null,
+    ].filter(Boolean),
   });
+}
+
+/**
+ * The top of a project's page: breadcrumbs (for whoever lists projects,
+ * with `trail` links after the project), the heading with `lead` under it
+ * and `actions` beside it, then the project's tabs (`tab` current, none
+ * for null).
+ */
+export function projectPageHead(app, project, { title, lead, tab, actions = null, trail = [] }) {
+  const access = app.access(project.id);
+  const projectHref = `#/projects/${encodeURIComponent(project.id)}`;
+  const crumbs = app.can.listProjects
+    ? h(
+        'nav',
+        { class: 'breadcrumbs', 'aria-label': 'Breadcrumb' },
+        h(
+          'ol',
+          {},
+          h('li', {}, h('a', { href: '#/projects' }, 'Projects')),
+          trail.length ? h('li', {}, h('a', { href: projectHref }, project.name)) : h('li', { 'aria-current': 'page' }, project.name),
+          trail.map((item, index) =>
+            index === trail.length - 1 ? h('li', { 'aria-current': 'page' }, item.label) : h('li', {}, h('a', { href: item.href }, item.label)),
+          ),
+        ),
+      )
+    : null;
+  return [
+    crumbs,
+    h(
+      'div',
+      { class: 'page-head' },
+      h('div', { class: 'page-head-text' }, h('h1', { tabindex: '-1' }, title), lead ? h('p', { class: 'lead' }, lead) : null),
+      actions ? h('div', { class: 'page-actions' }, actions) : null,
+    ),
+    tab ? projectTabs(project.id, tab, access) : null,
+  ];
+}
+
+/** The URL of key `keyId`'s own page in project `projectId`. */
+export function keyPageHref(projectId, keyId) {
+  return `#/projects/${encodeURIComponent(projectId)}/keys/${encodeURIComponent(keyId)}`;
 }
 
 /** Replaces `body` with "Project not found" (missing, deleted, or not visible). */

@@ -297,3 +297,110 @@ export function viewInApiUrl(id) {
 `;
   return `/graphql?query=${encodeURIComponent(query)}`;
 }
+
+// ---- audit trail -------------------------------------------------------------------------
+
+const EVENT_FIELDS = `id at action outcome reason requestId clientAddress
+  actorKind actorKeyId actorAccessKey actorRole actorUserId actorUsername
+  projectId project { id name }
+  targetKeyId targetAccessKey targetUserId targetUsername targetProvider targetGroup newKeyId`;
+
+const EVENT_PAGE = `totalCount
+      pageInfo { hasNextPage endCursor }
+      edges { node { ${EVENT_FIELDS} } }`;
+
+const EVENT_ARGUMENTS = `first: $first, after: $after, action: $action, keyId: $keyId, since: $since, until: $until`;
+const EVENT_PARAMETERS = `$first: Int!, $after: String, $action: AuditAction, $keyId: ID, $since: DateTime, $until: DateTime`;
+
+/** A page of a project's audit trail (with the project, for the page around it). */
+export const PROJECT_AUDIT = `query ConsoleProjectAudit($id: ID, ${EVENT_PARAMETERS}) {
+  viewer { ${VIEWER_FIELDS} }
+  project(id: $id) {
+    ${PROJECT_FIELDS}
+    auditEvents(${EVENT_ARGUMENTS}) {
+      ${EVENT_PAGE}
+    }
+  }
+}`;
+
+/** A page of the whole audit trail (administrators). */
+export const AUDIT = `query ConsoleAudit(${EVENT_PARAMETERS}) {
+  viewer { ${VIEWER_FIELDS} }
+  auditEvents(${EVENT_ARGUMENTS}) {
+    ${EVENT_PAGE}
+  }
+}`;
+
+/** The actions an event may record, from the schema itself (names and descriptions). */
+export const AUDIT_ACTIONS = `query ConsoleAuditActions {
+  __type(name: "AuditAction") { enumValues { name description } }
+}`;
+
+/** A project's first keys, for the audit trail's key filter. */
+export const PROJECT_KEY_CHOICES = `query ConsoleProjectKeyChoices($id: ID, $first: Int!) {
+  project(id: $id) {
+    id
+    apiKeys(first: $first) { totalCount edges { node { id name accessKey state } } }
+  }
+}`;
+
+/** One key with its project, for the key's own page. */
+export const PROJECT_KEY = `query ConsoleProjectKey($project: ID, $key: ID!) {
+  viewer { ${VIEWER_FIELDS} }
+  project(id: $project) { ${PROJECT_FIELDS} }
+  key: node(id: $key) {
+    ... on ApiKey {
+      ${KEY_FIELDS}
+      project { id }
+      rotatedTo { id name accessKey }
+      rotatedFrom { id name accessKey }
+    }
+  }
+}`;
+
+// ---- webhooks ---------------------------------------------------------------------------------
+
+const WEBHOOK_FIELDS = `id url description actions enabled disabledAt failingSince createdAt updatedAt`;
+
+export const PROJECT_WEBHOOKS = `query ConsoleProjectWebhooks($id: ID) {
+  viewer { ${VIEWER_FIELDS} }
+  project(id: $id) {
+    ${PROJECT_FIELDS}
+    webhooks { ${WEBHOOK_FIELDS} }
+  }
+}`;
+
+export const WEBHOOK_DELIVERIES = `query ConsoleWebhookDeliveries($id: ID!, $first: Int!, $after: String) {
+  webhook: node(id: $id) {
+    ... on Webhook {
+      id
+      deliveries(first: $first, after: $after) {
+        totalCount
+        pageInfo { hasNextPage endCursor }
+        edges {
+          node {
+            id eventId messageId attempts lastStatus lastError
+            createdAt deliveredAt failedAt nextAttemptAt
+            event { id at action outcome }
+          }
+        }
+      }
+    }
+  }
+}`;
+
+export const CREATE_WEBHOOK = `mutation ConsoleCreateWebhook($input: CreateWebhookInput!) {
+  createWebhook(input: $input) { signingSecret webhook { ${WEBHOOK_FIELDS} } }
+}`;
+
+export const UPDATE_WEBHOOK = `mutation ConsoleUpdateWebhook($input: UpdateWebhookInput!) {
+  updateWebhook(input: $input) { webhook { ${WEBHOOK_FIELDS} } }
+}`;
+
+export const DELETE_WEBHOOK = `mutation ConsoleDeleteWebhook($input: DeleteWebhookInput!) {
+  deleteWebhook(input: $input) { deletedWebhookId }
+}`;
+
+export const REDELIVER_WEBHOOK_EVENT = `mutation ConsoleRedeliverWebhookEvent($input: RedeliverWebhookEventInput!) {
+  redeliverWebhookEvent(input: $input) { delivery { id attempts nextAttemptAt } }
+}`;

@@ -321,6 +321,48 @@ export function confirmDialog({ title, message, confirmLabel, danger = true, onC
   return dialog;
 }
 
+/**
+ * The one-time secret dialog: a secret the server shows once (a key's
+ * secret key, a webhook's signing secret), with a warning, a Copy button
+ * per value and `details` under them. It closes only with **Done**, and
+ * forgets the values when it does. `values`: [{label, hint, value, testid,
+ * copyTestid, what}].
+ */
+export function secretDialog({ title, warning, values, details = null }) {
+  const codes = values.map((item) => h('code', { class: 'secret-value', 'data-testid': item.testid }, item.value));
+  const done = h('button', { type: 'button', class: 'btn btn-primary', 'data-testid': 'secret-done', autofocus: true }, 'Done');
+  const dialog = openDialog({
+    title,
+    testid: 'secret-dialog',
+    dismissable: false,
+    content: [
+      h(
+        'div',
+        { class: 'alert alert-warning', role: 'alert' },
+        icon('warning'),
+        h('div', { class: 'alert-body' }, h('strong', { 'data-testid': 'secret-warning' }, warning.title), h('span', {}, ` ${warning.text}`)),
+      ),
+      h(
+        'dl',
+        { class: 'secret-list' },
+        values.map((item, index) => [
+          h('dt', {}, item.label, item.hint ? [' ', h('span', { class: 'muted' }, `(${item.hint})`)] : null),
+          h('dd', {}, codes[index], copyButton(() => codes[index].textContent, { what: item.what, testid: item.copyTestid })),
+        ]),
+      ),
+      details,
+    ],
+    footer: [done],
+    onClose: () => {
+      // Forget the secret: nothing else holds it.
+      for (const code of codes) code.textContent = '';
+    },
+  });
+  done.addEventListener('click', () => dialog.close('ok'));
+  done.focus();
+  return dialog;
+}
+
 // ---- actions menu (menu button pattern) ---------------------------------------
 
 let openMenuClose = null;

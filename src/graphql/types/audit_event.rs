@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use super::connection::{AuditEventConnection, Connection, PageArgs, wants_total_count};
 use super::{ActorKind, AuditAction, AuditOutcome, Project, Role};
 use crate::audit;
+use crate::error::Error;
 use crate::graphql::context::parts;
 use crate::ids::{GlobalId, NodeKind};
 use crate::store::{EventFilter, audit_event};
@@ -186,6 +187,33 @@ impl AuditEvent {
     async fn reason(&self) -> Option<&str> {
         self.event.reason.as_deref()
     }
+}
+
+/// The filters of an `auditEvents` list, from its arguments: `key_id`
+/// must be a key's global id, and a period's `until` must come after its
+/// `since`.
+pub fn filter(
+    project_id: Option<i64>,
+    action: Option<AuditAction>,
+    key_id: Option<&ID>,
+    since: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+) -> Result<EventFilter, Error> {
+    let key_id = key_id
+        .map(|id| GlobalId::parse_as(NodeKind::ApiKey, "keyId", id))
+        .transpose()?;
+    if let (Some(since), Some(until)) = (since, until)
+        && until <= since
+    {
+        return Err(Error::bad_input("until", "must be later than since"));
+    }
+    Ok(EventFilter {
+        project_id,
+        action: action.map(Into::into),
+        key_id,
+        since,
+        until,
+    })
 }
 
 /// A page of the events `filter` selects, newest first. `project` is the

@@ -10,7 +10,7 @@ use super::{
 };
 use crate::graphql::context::parts;
 use crate::ids::{GlobalId, NodeKind};
-use crate::store::{EventFilter, KeyCounts, KnownProject, project};
+use crate::store::{KeyCounts, KnownProject, project};
 
 /// The published fields of a project row (GraphQL description on the impl).
 #[derive(Clone, Debug)]
@@ -206,6 +206,10 @@ impl Project {
     /// project and its keys, succeeded or refused, and keys expiring.
     /// Readable by every key of the project, READ_ONLY included.
     #[graphql(complexity = "connection_complexity(first, child_complexity)")]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "each argument of the GraphQL field is a parameter of its resolver"
+    )]
     async fn audit_events(
         &self,
         ctx: &Context<'_>,
@@ -213,13 +217,16 @@ impl Project {
         #[graphql(desc = "Cursor after which to continue (`endCursor` of the previous page).")]
         after: Option<String>,
         #[graphql(desc = "Only events of this action.")] action: Option<AuditAction>,
+        #[graphql(
+            desc = "Only events by or about this key (its global id): it acted, was acted on, or replaced the key acted on (`newKeyId`)."
+        )]
+        key_id: Option<ID>,
         #[graphql(desc = "Only events at or after this instant.")] since: Option<DateTime<Utc>>,
+        #[graphql(desc = "Only events before this instant; later than `since`.")] until: Option<
+            DateTime<Utc>,
+        >,
     ) -> Result<AuditEventConnection> {
-        let filter = EventFilter {
-            project_id: Some(self.id),
-            action: action.map(Into::into),
-            since,
-        };
+        let filter = audit_event::filter(Some(self.id), action, key_id.as_ref(), since, until)?;
         audit_event::page(ctx, filter, first, after.as_deref(), Some(self)).await
     }
 
