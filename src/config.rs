@@ -100,8 +100,12 @@ pub enum UsageCounting {
 pub struct UsageOptions {
     /// Count every authentication of a key by outcome (`on`), or nothing
     /// (`off`: usage and recent clients stay as they are).
-    #[arg(long = "usage-counting", env = "KEYWARD_USAGE_COUNTING",
-          value_enum, default_value = "on")]
+    #[arg(
+        long = "usage-counting",
+        env = "KEYWARD_USAGE_COUNTING",
+        value_enum,
+        default_value = "on"
+    )]
     pub counting: UsageCounting,
 
     /// How long per-minute usage buckets are kept, in hours.

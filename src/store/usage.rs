@@ -171,18 +171,21 @@ impl Store {
         let rows: Vec<_> = rows.into_iter().collect();
         let txn = self.begin_write().await?;
         for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-            let models = chunk.iter().map(|((key_id, granularity, start), (project_id, counts))| {
-                key_usage::ActiveModel {
-                    key_id: Set(*key_id),
-                    granularity: Set(granularity.name().to_owned()),
-                    bucket_start: Set(*start),
-                    project_id: Set(*project_id),
-                    accepted: Set(counts.accepted),
-                    refused: Set(counts.refused),
-                    forbidden: Set(counts.forbidden),
-                    throttled: Set(counts.throttled),
-                }
-            });
+            let models =
+                chunk
+                    .iter()
+                    .map(|((key_id, granularity, start), (project_id, counts))| {
+                        key_usage::ActiveModel {
+                            key_id: Set(*key_id),
+                            granularity: Set(granularity.name().to_owned()),
+                            bucket_start: Set(*start),
+                            project_id: Set(*project_id),
+                            accepted: Set(counts.accepted),
+                            refused: Set(counts.refused),
+                            forbidden: Set(counts.forbidden),
+                            throttled: Set(counts.throttled),
+                        }
+                    });
             key_usage::Entity::insert_many(models)
                 .on_conflict(
                     OnConflict::columns([
@@ -270,8 +273,10 @@ impl Store {
                     .equals((key_client::Entity, key_client::Column::KeyId)),
             )
             .and_where(
-                Expr::col((newer, key_client::Column::LastSeenAt))
-                    .gt(Expr::col((key_client::Entity, key_client::Column::LastSeenAt))),
+                Expr::col((newer, key_client::Column::LastSeenAt)).gt(Expr::col((
+                    key_client::Entity,
+                    key_client::Column::LastSeenAt,
+                ))),
             )
             .to_owned();
         let mut keys: Vec<i64> = seen.iter().map(|client| client.key_id).collect();
@@ -279,11 +284,13 @@ impl Store {
         for chunk in keys.chunks(ROWS_PER_STATEMENT) {
             key_client::Entity::delete_many()
                 .filter(key_client::Column::KeyId.is_in(chunk.iter().copied()))
-                .filter(Expr::expr(Expr::SubQuery(
-                    None,
-                    Box::new(SubQueryStatement::SelectStatement(newer_count.clone())),
-                ))
-                .gte(RECENT_CLIENTS))
+                .filter(
+                    Expr::expr(Expr::SubQuery(
+                        None,
+                        Box::new(SubQueryStatement::SelectStatement(newer_count.clone())),
+                    ))
+                    .gte(RECENT_CLIENTS),
+                )
                 .exec(txn)
                 .await?;
         }
@@ -304,9 +311,8 @@ impl Store {
             UsageOf::Key(id) => key_usage::Column::KeyId.eq(id),
             UsageOf::Project(id) => key_usage::Column::ProjectId.eq(id),
         };
-        let sum = |column: key_usage::Column| {
-            Func::sum(Expr::col(column)).cast_as(Alias::new("BIGINT"))
-        };
+        let sum =
+            |column: key_usage::Column| Func::sum(Expr::col(column)).cast_as(Alias::new("BIGINT"));
         let rows = key_usage::Entity::find()
             .select_only()
             .column(key_usage::Column::BucketStart)

@@ -70,9 +70,7 @@ impl Pending {
     fn shard(&self, key_id: i64) -> std::sync::MutexGuard<'_, Shard> {
         let index = usize::try_from(key_id.rem_euclid(SHARDS as i64)).unwrap_or_default();
         // A poisoned lock only means a panic mid-update: counts stay usable.
-        self.shards[index]
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        self.shards[index].lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub(super) fn add(
@@ -145,7 +143,8 @@ impl Pending {
                     })
                 }));
         }
-        batch.throttled = std::mem::take(&mut *self.throttled.lock().unwrap_or_else(|e| e.into_inner()));
+        batch.throttled =
+            std::mem::take(&mut *self.throttled.lock().unwrap_or_else(|e| e.into_inner()));
         batch
     }
 

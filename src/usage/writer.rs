@@ -69,7 +69,9 @@ async fn run(store: Store, usage: Usage, options: WriterOptions, stop: Cancellat
         if stopping {
             return;
         }
-        let now = usage.clock().map_or_else(Utc::now, crate::clock::Clock::now);
+        let now = usage
+            .clock()
+            .map_or_else(Utc::now, crate::clock::Clock::now);
         if last_pruned.is_none_or(|at| now - at >= PRUNE_EVERY) {
             match store.prune_usage(now, options.retention).await {
                 Ok(pruned) if pruned > 0 => tracing::debug!(pruned, "usage buckets pruned"),
@@ -104,7 +106,11 @@ async fn resolve_throttled(store: &Store, batch: &mut Batch) -> Result<(), crate
     if batch.throttled.is_empty() {
         return Ok(());
     }
-    let mut names: Vec<String> = batch.throttled.keys().map(|(name, _)| name.clone()).collect();
+    let mut names: Vec<String> = batch
+        .throttled
+        .keys()
+        .map(|(name, _)| name.clone())
+        .collect();
     names.sort_unstable();
     names.dedup();
     let keys: HashMap<String, (i64, i64)> = store

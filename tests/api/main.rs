@@ -66,5 +66,6 @@ mod single_sign_on_admin;
 mod store_robustness;
 mod subscriptions;
 mod upgrade;
+mod usage;
 mod verify;
 mod webhooks;

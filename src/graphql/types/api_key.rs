@@ -1,7 +1,9 @@
 use async_graphql::{Context, ID, Object, Result};
 use chrono::{DateTime, Utc};
 
-use super::{KeyClient, KeyState, Project, Role, UsageBucket, UsageGranularity, User, usage_bucket};
+use super::{
+    KeyClient, KeyState, Project, Role, UsageBucket, UsageGranularity, User, usage_bucket,
+};
 use crate::error::Error;
 use crate::graphql::context::parts;
 use crate::ids::GlobalId;
@@ -219,9 +221,7 @@ impl ApiKey {
     async fn usage(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Start of the period: its bucket is the first one.")] since: DateTime<
-            Utc,
-        >,
+        #[graphql(desc = "Start of the period: its bucket is the first one.")] since: DateTime<Utc>,
         #[graphql(desc = "End of the period (excluded); now if omitted.")] until: Option<
             DateTime<Utc>,
         >,

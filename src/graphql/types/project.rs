@@ -231,9 +231,7 @@ impl Project {
     async fn usage(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Start of the period: its bucket is the first one.")] since: DateTime<
-            Utc,
-        >,
+        #[graphql(desc = "Start of the period: its bucket is the first one.")] since: DateTime<Utc>,
         #[graphql(desc = "End of the period (excluded); now if omitted.")] until: Option<
             DateTime<Utc>,
         >,
