@@ -12,6 +12,8 @@ use super::{Client, Counted, Outcome, truncated_user_agent};
 use crate::store::{ClientSeen, RECENT_CLIENTS, UsageCounts, UsageDelta};
 
 const SHARDS: usize = 16;
+/// [`SHARDS`], to take a key id's remainder by.
+const SHARDS_I64: i64 = 16;
 /// Distinct access keys whose throttled requests wait for their key to be
 /// looked up; past it, further ones in the interval are not counted (they
 /// are only names sent by clients, which may be made up).
@@ -68,7 +70,7 @@ impl Batch {
 
 impl Pending {
     fn shard(&self, key_id: i64) -> std::sync::MutexGuard<'_, Shard> {
-        let index = usize::try_from(key_id.rem_euclid(SHARDS as i64)).unwrap_or_default();
+        let index = usize::try_from(key_id.rem_euclid(SHARDS_I64)).unwrap_or_default();
         // A poisoned lock only means a panic mid-update: counts stay usable.
         self.shards[index].lock().unwrap_or_else(|e| e.into_inner())
     }

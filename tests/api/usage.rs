@@ -38,6 +38,8 @@ const RECENT_CLIENTS: &str = "query($id: ID!) { node(id: $id) { ... on ApiKey { 
 
 /// Accepted, refused, forbidden, throttled.
 type Counts = [i64; 4];
+/// A bucket's start (to the minute) and its accepted count.
+type Expected = (&'static str, i64);
 
 fn at(text: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(text)
@@ -273,7 +275,8 @@ async fn buckets_roll_up_across_minute_hour_and_day_boundaries() {
             app.ok(VIEWER, json!({}), &key.auth()).await;
         }
     }
-    let cases: [(&str, &str, &str, Vec<(&str, i64)>); 3] = [
+    // (granularity, since, until, the buckets' starts and accepted counts)
+    let cases: [(&str, &str, &str, Vec<Expected>); 3] = [
         (
             "MINUTE",
             "2026-12-31T23:59:45Z",
