@@ -539,6 +539,24 @@ mod tests {
         assert!(parsed.limits.cors_origins.is_empty());
         assert_eq!(parsed.hashing.argon2_memory_kib, 19_456);
         assert_eq!(parsed.hashing.argon2_iterations, 2);
+        assert_eq!(parsed.usage.counting, UsageCounting::On);
+        assert_eq!(parsed.usage.counting, defaults.usage.counting);
+        assert_eq!(
+            (
+                parsed.usage.minute_retention_hours,
+                parsed.usage.hour_retention_days,
+                parsed.usage.day_retention_days
+            ),
+            (48, 90, 730)
+        );
+        assert_eq!(
+            (
+                defaults.usage.minute_retention_hours,
+                defaults.usage.hour_retention_days,
+                defaults.usage.day_retention_days
+            ),
+            (48, 90, 730)
+        );
     }
 
     #[test]

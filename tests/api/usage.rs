@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use crate::backend::{Backend, TestDatabase, on_every_backend, run_on};
 use crate::helpers::*;
 use crate::process::{ServerProcess, signal};
+use crate::subscriptions::{Via, acknowledged, connected, open};
 
 on_every_backend!(
     counts_equal_the_traffic_sent_outcome_by_outcome,
@@ -154,9 +155,18 @@ async fn counts_equal_the_traffic_sent_outcome_by_outcome() {
     let guessed = app.create_key(&admin, &project, "MEMBER").await;
     let inactive = app.create_key(&admin, &project, "MEMBER").await;
     let bystander = app.create_key(&admin, &other, "OWNER").await;
+    let expires_at = Utc::now() + chrono::Duration::seconds(2);
+    let expiring = key_from(
+        &app.ok(
+            CREATE_KEY,
+            json!({ "i": { "projectId": project, "name": "expiring", "expiresAt": expires_at } }),
+            &admin,
+        )
+        .await,
+    );
 
-    // Accepted: /graphql, the project's endpoint, /verify, and a request
-    // refused by a field's own authorization.
+    // Accepted: /graphql, the project's endpoint, /verify, a request
+    // refused by a field's own authorization, and the WebSocket.
     for _ in 0..3 {
         app.ok(VIEWER, json!({}), &key.auth()).await;
     }
@@ -176,6 +186,14 @@ async fn counts_equal_the_traffic_sent_outcome_by_outcome() {
     )
     .await
     .assert_code("FORBIDDEN");
+    // The WebSocket, with credentials in the upgrade or in connection_init.
+    drop(connected(&app, &key.auth()).await);
+    let mut socket = open(&app, &key.auth(), &Via::InitPayload)
+        .await
+        .expect("an upgrade");
+    acknowledged(&mut socket, &key.auth(), &Via::InitPayload).await;
+    drop(socket);
+    app.ok(VIEWER, json!({}), &expiring.auth()).await;
     // Forbidden: another project's endpoints, and /verify's requirements.
     let reply = app
         .post(
@@ -208,6 +226,11 @@ async fn counts_equal_the_traffic_sent_outcome_by_outcome() {
     app.gql(VIEWER, json!({}), &inactive.auth())
         .await
         .assert_unauthenticated();
+    // An expired key.
+    tokio::time::sleep((expires_at - Utc::now()).to_std().unwrap_or_default()).await;
+    app.gql(VIEWER, json!({}), &expiring.auth())
+        .await
+        .assert_unauthenticated();
     // Throttled: past the limit, even the right secret.
     for auth in [guessed.auth(), Auth::basic(&guessed.access_key, "wrong")] {
         assert_eq!(
@@ -216,17 +239,18 @@ async fn counts_equal_the_traffic_sent_outcome_by_outcome() {
         );
     }
 
-    expect_total(&app, &key.id, [6, 0, 4, 0]).await;
+    expect_total(&app, &key.id, [8, 0, 4, 0]).await;
+    expect_total(&app, &expiring.id, [1, 1, 0, 0]).await;
     expect_total(&app, &guessed.id, [0, 2, 0, 2]).await;
     expect_total(&app, &inactive.id, [0, 1, 0, 0]).await;
     expect_total(&app, &bystander.id, [0, 0, 0, 0]).await;
-    expect_total(&app, &project, [6, 3, 4, 2]).await;
+    expect_total(&app, &project, [9, 4, 4, 2]).await;
     expect_total(&app, &other, [0, 0, 0, 0]).await;
 
     // A deleted key's usage stays in its project's.
     app.ok(DELETE_KEY, json!({ "i": { "id": inactive.id } }), &admin)
         .await;
-    expect_total(&app, &project, [6, 3, 4, 2]).await;
+    expect_total(&app, &project, [9, 4, 4, 2]).await;
 }
 
 async fn replicas_add_their_counts_without_losing_any() {
