@@ -17,7 +17,7 @@ use sea_orm::{
 };
 
 use super::Store;
-use super::entity::{api_key, key_client, key_usage};
+use super::entity::{api_key, key_client, key_usage, project};
 use crate::error::Error;
 
 /// How many client addresses are kept per key (`ApiKey.recentClients`).
@@ -149,7 +149,8 @@ struct SummedRow {
 impl Store {
     /// Adds `deltas` to their buckets of every granularity and records
     /// `clients`, in one transaction: a batch is written whole or not at
-    /// all (and then retried by the caller).
+    /// all (and then retried by the caller). Counts of a project deleted
+    /// since are dropped: its usage went with it.
     pub async fn add_usage(
         &self,
         deltas: &[UsageDelta],
@@ -168,8 +169,26 @@ impl Store {
                     .add(delta.counts);
             }
         }
-        let rows: Vec<_> = rows.into_iter().collect();
         let txn = self.begin_write().await?;
+        let mut projects: Vec<i64> = rows.values().map(|(project, _)| *project).collect();
+        projects.sort_unstable();
+        projects.dedup();
+        let mut live = std::collections::HashSet::new();
+        for chunk in projects.chunks(ROWS_PER_STATEMENT) {
+            live.extend(
+                project::Entity::find()
+                    .select_only()
+                    .column(project::Column::Id)
+                    .filter(project::Column::Id.is_in(chunk.iter().copied()))
+                    .into_tuple::<i64>()
+                    .all(&txn)
+                    .await?,
+            );
+        }
+        let rows: Vec<_> = rows
+            .into_iter()
+            .filter(|(_, (project, _))| live.contains(project))
+            .collect();
         for chunk in rows.chunks(ROWS_PER_STATEMENT) {
             let models =
                 chunk

@@ -22,6 +22,7 @@ on_every_backend!(
     buckets_roll_up_across_minute_hour_and_day_boundaries,
     retention_prunes_each_granularity_after_its_time,
     a_graceful_restart_loses_no_count,
+    counts_of_a_project_deleted_before_they_are_written_go_with_it,
     recent_clients_are_the_last_five_addresses_as_trusted_proxies_report_them,
     usage_is_read_by_whoever_may_read_the_key_and_no_one_else,
     usage_periods_are_checked,
@@ -422,6 +423,32 @@ async fn a_graceful_restart_loses_no_count() {
         app.restart().await;
         assert_eq!(total(&app, &key.id).await, [25 * round, 0, 0, 0]);
     }
+}
+
+async fn counts_of_a_project_deleted_before_they_are_written_go_with_it() {
+    let mut app = TestApp::spawn().await;
+    app.enable_access_control().await;
+    let admin = Auth::admin();
+    let project = app.default_project(&admin).await;
+    let doomed = app.create_project(&admin, "doomed").await;
+    let key = app.create_key(&admin, &project, "READ_ONLY").await;
+    let doomed_key = app.create_key(&admin, &doomed, "READ_ONLY").await;
+    app.ok(VIEWER, json!({}), &doomed_key.auth()).await;
+    app.ok(VIEWER, json!({}), &key.auth()).await;
+    app.ok(DELETE_PROJECT, json!({ "i": { "id": doomed } }), &admin)
+        .await;
+    // The batch holding both is written, without the deleted project's.
+    expect_total(&app, &key.id, [1, 0, 0, 0]).await;
+    app.ok(VIEWER, json!({}), &key.auth()).await;
+    app.restart().await;
+    assert_eq!(total(&app, &key.id).await, [2, 0, 0, 0]);
+    // A project whose usage is written goes, usage and all.
+    let used = app.create_project(&admin, "used").await;
+    let used_key = app.create_key(&admin, &used, "READ_ONLY").await;
+    app.ok(VIEWER, json!({}), &used_key.auth()).await;
+    expect_total(&app, &used, [1, 0, 0, 0]).await;
+    app.ok(DELETE_PROJECT, json!({ "i": { "id": used } }), &admin)
+        .await;
 }
 
 async fn recent_clients_are_the_last_five_addresses_as_trusted_proxies_report_them() {
