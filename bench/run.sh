@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # keyward benchmark: one command, prints the table of targets R1–R5, V1–V3,
 # F1–F3 (keyward against a bare axum reference), P1 (a page of keys against
-# the build of BASELINE_REV) and N1 (nginx with auth_request against nginx
-# without it).
+# the build of BASELINE_REV), N1 (nginx with auth_request against nginx
+# without it) and U1 (usage counting on against off).
 #
 #   bench/run.sh                 # SQLite, and PostgreSQL when reachable
 #   DURATION=20 bench/run.sh     # seconds per load run (default 10)
@@ -170,6 +170,23 @@ row() { ROWS+=("$(printf '%-8s %-11s %-58s %14s %14s %8s %-10s %s' "$@")"); }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b == 0 ? 0 : a / b) }'; }
 verdict() { awk -v r="$1" -v op="$2" -v t="$3" 'BEGIN { ok = (op == ">=" ? r >= t : r <= t); print (ok ? "PASS" : "FAIL") }'; }
 
+# verify_with_usage BACKEND URL PROJECT AUTH on|off: /verify's summary on a
+# server started with --usage-counting on or off.
+verify_with_usage() {
+  local backend=$1 url=$2 project=$3 auth=$4 counting=$5 port
+  port=$(free_port)
+  RUST_LOG=warn "$BIN" serve --listen "127.0.0.1:$port" --database-url "$url" --usage-counting "$counting" \
+    >"$WORK/$backend-usage-$counting.log" 2>&1 &
+  local pid=$!
+  until curl -sf "http://127.0.0.1:$port/graphql" -H 'Content-Type: application/json' --data '{"query":"{ __typename }"}' >/dev/null 2>&1; do
+    kill -0 "$pid" 2>/dev/null || { cat "$WORK/$backend-usage-$counting.log" >&2; exit 1; }
+    sleep 0.005
+  done
+  echo "== $backend: U1 /verify, usage counting $counting" >&2
+  load "$backend-usage-$counting" 32 "http://127.0.0.1:$port/projects/$project/verify" "" "$auth"
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+}
+
 bench_backend() {
   local backend=$1 url=$2
   echo "== $backend: seeding $KEYS + $SMALL_KEYS keys" >&2
@@ -260,6 +277,12 @@ bench_backend() {
   kill "$pid"; wait "$pid" 2>/dev/null || true
   local p1_baseline; p1_baseline=$(baseline_page "$backend")
 
+  # U1: what usage counting costs /verify: a server with it and one without
+  # (--usage-counting off), one after the other on the same database.
+  local usage_on usage_off
+  usage_on=$(verify_with_usage "$backend" "$url" "$large" "$key_auth" on)
+  usage_off=$(verify_with_usage "$backend" "$url" "$large" "$key_auth" off)
+
   local r
   r=$(ratio "$(jq .rps <<<"$authed")" "$(jq .rps <<<"$open")")
   row "$backend" "R1 rps" "authenticated viewer / access control off (req/s)" "$(jq .rps <<<"$authed")" "$(jq .rps <<<"$open")" "$r" ">= 0.80" "$(verdict "$r" ">=" 0.8)"
@@ -298,6 +321,8 @@ bench_backend() {
   row "$backend" "R3" "page of 50 at $KEYS keys / at $SMALL_KEYS keys (p50 us)" "$(jq .p50_us <<<"$page_large")" "$(jq .p50_us <<<"$page_small")" "$r" "<= 1.50" "$(verdict "$r" "<=" 1.5)"
   r=$(ratio "$(jq .rps <<<"$flooded")" "$(jq .rps <<<"$calm")")
   row "$backend" "R4" "legit req/s under 64-conn wrong-secret flood / calm" "$(jq .rps <<<"$flooded")" "$(jq .rps <<<"$calm")" "$r" ">= 0.50" "$(verdict "$r" ">=" 0.5)"
+  r=$(ratio "$(jq .rps <<<"$usage_on")" "$(jq .rps <<<"$usage_off")")
+  row "$backend" "U1" "/verify with usage counting / without (req/s)" "$(jq .rps <<<"$usage_on")" "$(jq .rps <<<"$usage_off")" "$r" ">= 0.95" "$(verdict "$r" ">=" 0.95)"
   row "$backend" "R4 mem" "RSS during the flood (MiB) / limit" "$flood_rss" 150 "$(ratio "$flood_rss" 150)" "< 1.00" "$(verdict "$(ratio "$flood_rss" 150)" "<=" 0.999)"
   row "$backend" "R5 rss" "peak RSS at $KEYS keys under load (MiB) / limit" "$peak" 150 "$(ratio "$peak" 150)" "< 1.00" "$(verdict "$(ratio "$peak" 150)" "<=" 0.999)"
   row "$backend" "R5 start" "cold start to first answer (ms) / limit" "$cold" 500 "$(ratio "$cold" 500)" "< 1.00" "$(verdict "$(ratio "$cold" 500)" "<=" 0.999)"

@@ -82,6 +82,63 @@ pub struct Config {
 
     #[command(flatten)]
     pub sign_in: SignInOptions,
+
+    #[command(flatten)]
+    pub usage: UsageOptions,
+}
+
+/// Whether keys' authentications are counted over time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum UsageCounting {
+    On,
+    Off,
+}
+
+/// Usage over time (`ApiKey.usage`, `Project.usage`, `recentClients`):
+/// whether it is counted, and how long each bucket width is kept.
+#[derive(Clone, Debug, clap::Args)]
+pub struct UsageOptions {
+    /// Count every authentication of a key by outcome (`on`), or nothing
+    /// (`off`: usage and recent clients stay as they are).
+    #[arg(
+        long = "usage-counting",
+        env = "KEYWARD_USAGE_COUNTING",
+        value_enum,
+        default_value = "on"
+    )]
+    pub counting: UsageCounting,
+
+    /// How long per-minute usage buckets are kept, in hours.
+    #[arg(long = "usage-minute-retention-hours", env = "KEYWARD_USAGE_MINUTE_RETENTION_HOURS",
+          default_value_t = 48, value_parser = clap::value_parser!(u32).range(1..=8_760))]
+    pub minute_retention_hours: u32,
+
+    /// How long per-hour usage buckets are kept, in days.
+    #[arg(long = "usage-hour-retention-days", env = "KEYWARD_USAGE_HOUR_RETENTION_DAYS",
+          default_value_t = 90, value_parser = clap::value_parser!(u32).range(1..=3_650))]
+    pub hour_retention_days: u32,
+
+    /// How long per-day usage buckets are kept, in days.
+    #[arg(long = "usage-day-retention-days", env = "KEYWARD_USAGE_DAY_RETENTION_DAYS",
+          default_value_t = 730, value_parser = clap::value_parser!(u32).range(1..=36_500))]
+    pub day_retention_days: u32,
+
+    /// The clock usage buckets are counted and pruned by: the system's,
+    /// unless a test sets one.
+    #[arg(skip)]
+    pub clock: crate::clock::Clock,
+}
+
+impl Default for UsageOptions {
+    fn default() -> Self {
+        Self {
+            counting: UsageCounting::On,
+            minute_retention_hours: 48,
+            hour_retention_days: 90,
+            day_retention_days: 730,
+            clock: crate::clock::Clock::System,
+        }
+    }
 }
 
 /// Where signing in may lead, and which hosts one session covers: keyward
@@ -416,6 +473,7 @@ impl Config {
             webhooks: WebhookOptions::default(),
             sessions: SessionOptions::default(),
             sign_in: SignInOptions::default(),
+            usage: UsageOptions::default(),
         }
     }
 }
@@ -481,6 +539,24 @@ mod tests {
         assert!(parsed.limits.cors_origins.is_empty());
         assert_eq!(parsed.hashing.argon2_memory_kib, 19_456);
         assert_eq!(parsed.hashing.argon2_iterations, 2);
+        assert_eq!(parsed.usage.counting, UsageCounting::On);
+        assert_eq!(parsed.usage.counting, defaults.usage.counting);
+        assert_eq!(
+            (
+                parsed.usage.minute_retention_hours,
+                parsed.usage.hour_retention_days,
+                parsed.usage.day_retention_days
+            ),
+            (48, 90, 730)
+        );
+        assert_eq!(
+            (
+                defaults.usage.minute_retention_hours,
+                defaults.usage.hour_retention_days,
+                defaults.usage.day_retention_days
+            ),
+            (48, 90, 730)
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod auth;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod error;
 pub mod expiry_warnings;
@@ -20,6 +21,7 @@ pub mod metrics;
 pub mod scopes;
 pub mod store;
 mod tasks;
+mod usage;
 pub mod validation;
 pub mod webhooks;
 
@@ -80,6 +82,8 @@ pub struct Application {
     shutdown: oneshot::Sender<()>,
     server: JoinHandle<()>,
     last_used_writer: JoinHandle<()>,
+    /// Writes usage counts in batches, and the last of them at a stop.
+    usage_writer: usage::UsageWriter,
     tasks: tasks::Tasks,
     /// Delivers the webhook outbox.
     webhook_worker: JoinHandle<()>,
@@ -133,11 +137,27 @@ impl Application {
         }
         let hasher = Hasher::new(config.hashing).await?;
         let (last_used, last_used_writer) = LastUsed::start(store.clone());
+        let usage = match config.usage.counting {
+            config::UsageCounting::On => usage::Usage::counting(config.usage.clock.clone()),
+            config::UsageCounting::Off => usage::Usage::off(),
+        };
+        let usage_writer = usage::UsageWriter::start(
+            store.clone(),
+            usage.clone(),
+            usage::WriterOptions {
+                retention: store::UsageRetention {
+                    minute: chrono::Duration::hours(i64::from(config.usage.minute_retention_hours)),
+                    hour: chrono::Duration::days(i64::from(config.usage.hour_retention_days)),
+                    day: chrono::Duration::days(i64::from(config.usage.day_retention_days)),
+                },
+            },
+        );
         let refusals = graphql::RefusalBudget::default();
         let auth = Authenticator::new(
             store.clone(),
             hasher.clone(),
             last_used,
+            usage,
             &config.limits,
             auth::SessionPolicy::new(&config.sessions),
         );
@@ -160,6 +180,7 @@ impl Application {
             webhook_destinations: webhooks::DestinationPolicy {
                 allow_private_networks: config.webhooks.allow_private_networks,
             },
+            usage_clock: config.usage.clock.clone(),
         });
 
         let (listener, local_addr) = bind(config.listen).await?;
@@ -267,6 +288,7 @@ impl Application {
             shutdown,
             server,
             last_used_writer,
+            usage_writer,
             tasks,
             webhook_worker,
             hasher,
@@ -330,6 +352,8 @@ impl Application {
         self.webhook_worker.abort();
         let _ = self.webhook_worker.await;
         self.tasks.stop().await;
+        // No request runs any more: what they counted is final.
+        self.usage_writer.stop().await;
         // The router (and with it the last handle of the writer's channel) is
         // gone now, so the writer drains its queue and ends.
         if let Err(err) = self.last_used_writer.await {

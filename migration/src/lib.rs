@@ -16,6 +16,7 @@ mod m20261204_000008_key_expiry_warnings;
 mod m20261204_000009_webhooks;
 mod m20261207_000010_people;
 mod m20261208_000011_single_sign_on;
+mod m20261208_000012_usage;
 
 /// Every migration of keyward, in the order it must be applied.
 pub struct Migrator;
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000009_webhooks::Migration),
             Box::new(m20261207_000010_people::Migration),
             Box::new(m20261208_000011_single_sign_on::Migration),
+            Box::new(m20261208_000012_usage::Migration),
         ]
     }
 }

@@ -34,6 +34,7 @@ use crate::error::Error;
 use crate::last_used::LastUsed;
 use crate::metrics::{self, AuthEndpoint, AuthOutcome};
 use crate::store::{KeyState, Store, UserState, user, user_session};
+use crate::usage::{Client, Counted, Outcome, Usage};
 
 /// The credentials a request presents, as its entry point found them.
 #[derive(Clone, Copy, Debug)]
@@ -43,6 +44,25 @@ pub enum Credential<'a> {
     Header(&'a HeaderValue),
     /// The value of the `keyward_session` cookie.
     Session(&'a Secret),
+}
+
+/// Where an authentication comes from, as its entry point found it.
+#[derive(Clone, Copy, Debug)]
+pub struct Attempt<'a> {
+    /// The client's address (see `http::caller`).
+    pub client: Option<IpAddr>,
+    /// The request's `User-Agent`, as sent.
+    pub user_agent: Option<&'a str>,
+    /// The endpoint, for the authentication metrics.
+    pub endpoint: AuthEndpoint,
+}
+
+/// An authenticated caller, and how a key's authentication was counted in
+/// its usage (for [`Usage::forbid`], should the endpoint refuse it).
+#[derive(Clone, Debug)]
+pub struct Authenticated {
+    pub principal: Principal,
+    pub counted: Option<Counted>,
 }
 
 /// A new browser session: the cookie's value (shown to the browser only)
@@ -60,6 +80,8 @@ pub struct Authenticator {
     store: Store,
     hasher: Hasher,
     last_used: LastUsed,
+    /// Every authentication of a key, counted by outcome (see `usage`).
+    usage: Usage,
     cache: Arc<VerifiedCache>,
     /// One slow-path verification at a time per username: concurrent
     /// requests with the same credentials (a client's first burst, or just
@@ -78,6 +100,7 @@ impl Authenticator {
         store: Store,
         hasher: Hasher,
         last_used: LastUsed,
+        usage: Usage,
         limits: &Limits,
         sessions: SessionPolicy,
     ) -> Self {
@@ -91,6 +114,7 @@ impl Authenticator {
             store,
             hasher,
             last_used,
+            usage,
             cache: Arc::new(VerifiedCache::new(cache::DEFAULT_CAPACITY)),
             in_flight: Arc::default(),
             throttle: Arc::new(throttle),
@@ -115,22 +139,57 @@ impl Authenticator {
     ///
     /// Every authentication is counted under `endpoint` with its outcome
     /// (see [`metrics::auth_attempt`]).
-    #[tracing::instrument(skip_all)]
     pub async fn authenticate(
         &self,
         credential: Credential<'_>,
         client: Option<IpAddr>,
         endpoint: AuthEndpoint,
     ) -> Result<Principal, Error> {
-        let resolved = self.resolve(credential, client).await;
+        let attempt = Attempt {
+            client,
+            user_agent: None,
+            endpoint,
+        };
+        self.authenticate_attempt(credential, attempt)
+            .await
+            .map(|authenticated| authenticated.principal)
+    }
+
+    /// [`Self::authenticate`], with the client's user agent, saying how a
+    /// key's authentication was counted in its usage. Every authentication
+    /// of a key is counted here or below (`admit`, `verify`, throttling):
+    /// refused and throttled ones where they are refused, accepted ones
+    /// here, once the key is known to be let in.
+    #[tracing::instrument(skip_all)]
+    pub async fn authenticate_attempt(
+        &self,
+        credential: Credential<'_>,
+        attempt: Attempt<'_>,
+    ) -> Result<Authenticated, Error> {
+        let resolved = self.resolve(credential, attempt.client).await;
         let outcome = match &resolved {
             Ok((_, outcome)) => *outcome,
             Err(Error::Unauthenticated) => AuthOutcome::Refused,
             Err(Error::RateLimited { .. }) => AuthOutcome::Throttled,
             Err(_) => AuthOutcome::Error,
         };
-        metrics::auth_attempt(endpoint, outcome);
-        resolved.map(|(principal, _)| principal)
+        metrics::auth_attempt(attempt.endpoint, outcome);
+        let (principal, _) = resolved?;
+        let counted = principal.key().and_then(|key| {
+            let client = attempt.client.map(|address| Client {
+                address,
+                user_agent: attempt.user_agent,
+            });
+            self.usage
+                .record(key.key_id, key.project_id, Outcome::Accepted, client)
+        });
+        Ok(Authenticated { principal, counted })
+    }
+
+    /// Usage counting, for the endpoints that refuse an authenticated key
+    /// ([`Usage::forbid`]).
+    pub fn usage(&self) -> &Usage {
+        &self.usage
     }
 
     /// [`Self::authenticate`], saying how the principal was admitted.
@@ -169,6 +228,7 @@ impl Authenticator {
         let verdict = self.throttle.check(&credentials.username, client);
         if let Verdict::UsernameThrottled { retry_after } = verdict {
             // Before the cache: even the right secret is refused (no oracle).
+            self.count_throttled(&credentials.username);
             return Err(self.throttled(retry_after).await);
         }
         let epoch = settings.auth_epoch;
@@ -200,6 +260,7 @@ impl Authenticator {
             Ok(reservation) => reservation,
             Err(retry_after) => {
                 drop(held);
+                self.count_throttled(&credentials.username);
                 return Err(self.throttled(retry_after).await);
             }
         };
@@ -416,6 +477,14 @@ impl Authenticator {
         self.store.end_session(&session::token_hash(token)).await
     }
 
+    /// Counts a throttled authentication in the usage of the key
+    /// `username` names, if it names one.
+    fn count_throttled(&self, username: &str) {
+        if token::looks_like_access_key(username) {
+            self.usage.throttled(username);
+        }
+    }
+
     /// The RATE_LIMITED error, after a pause: a flood of throttled requests
     /// then ties up connections (capped) rather than CPU.
     async fn throttled(&self, retry_after: Duration) -> Error {
@@ -435,6 +504,8 @@ impl Authenticator {
         if let Principal::ApiKey(key) = &principal {
             if key.expires_at.is_some_and(|at| at <= crate::store::now()) {
                 tracing::debug!(key_id = key.key_id, "refused: key has expired");
+                self.usage
+                    .record(key.key_id, key.project_id, Outcome::Refused, None);
                 return Err(Error::Unauthenticated);
             }
             self.last_used.record(key.key_id);
@@ -461,10 +532,14 @@ impl Authenticator {
             }
             Some(key) if secret_matches => {
                 tracing::debug!(access_key = %key.access_key, "refused: key is inactive");
+                self.usage
+                    .record(key.id, key.project_id, Outcome::Refused, None);
                 Err(Error::Unauthenticated)
             }
             Some(key) => {
                 tracing::debug!(access_key = %key.access_key, "refused: wrong secret key");
+                self.usage
+                    .record(key.id, key.project_id, Outcome::Refused, None);
                 self.store.record_failed_auth(key.id).await?;
                 Err(Error::Unauthenticated)
             }

@@ -26,6 +26,9 @@ pub struct Services {
     /// checked when it is configured, and what was fetched of it forgotten
     /// when it changes.
     pub oidc: std::sync::Arc<crate::auth::oidc::Oidc>,
+    /// The clock usage is counted by: `usage` without `until` reads up to
+    /// its now.
+    pub usage_clock: crate::clock::Clock,
 }
 
 /// Server-wide rules for new keys.

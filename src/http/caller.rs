@@ -14,12 +14,13 @@ use axum::http::uri::Authority;
 
 use super::observe::Observation;
 use super::{AppState, REQUEST_ID};
-use crate::auth::{Credential, Principal, Secret};
+use crate::auth::{Attempt, Credential, Principal, Secret};
 use crate::error::Error;
 use crate::graphql::RequestContext;
 use crate::ids::{GlobalId, NodeKind};
 use crate::metrics::AuthEndpoint;
 use crate::store::KnownProject;
+use crate::usage::Counted;
 
 /// Where a request comes from, before anything is known of who sent it.
 #[derive(Clone, Debug)]
@@ -33,6 +34,8 @@ pub struct RequestOrigin {
     pub base_url: String,
     /// Which endpoint it came to, for the authentication metrics.
     pub endpoint: AuthEndpoint,
+    /// The `User-Agent` header, for a key's recent clients.
+    pub user_agent: Option<HeaderValue>,
     /// Where the request's log line learns who called.
     observation: Option<Observation>,
 }
@@ -42,6 +45,8 @@ pub struct RequestOrigin {
 pub struct Caller {
     pub principal: Principal,
     pub origin: RequestOrigin,
+    /// How a key's authentication was counted in its usage.
+    counted: Option<Counted>,
 }
 
 /// The project a `/projects/{projectId}/…` request is confined to, as read
@@ -66,6 +71,7 @@ impl RequestOrigin {
                 .map_or(AuthEndpoint::Other, |route| {
                     AuthEndpoint::of_route(route.as_str())
                 }),
+            user_agent: parts.headers.get(header::USER_AGENT).cloned(),
             observation: parts.extensions.get::<Observation>().cloned(),
         })
     }
@@ -82,24 +88,41 @@ impl FromRequestParts<AppState> for RequestOrigin {
 impl Caller {
     /// Resolves `credential` (an `Authorization` header value, wherever it
     /// travelled, or the session cookie) into a caller. Throttling, the
-    /// verification cache, expiry, sessions' timeouts and `lastUsedAt` all
-    /// happen inside, and the request's log line is told who called.
+    /// verification cache, expiry, sessions' timeouts, `lastUsedAt` and a
+    /// key's usage all happen inside, and the request's log line is told
+    /// who called.
     pub async fn authenticate(
         app: &AppState,
         origin: RequestOrigin,
         credential: Credential<'_>,
     ) -> Result<Self, Error> {
-        let principal = app
-            .auth
-            .authenticate(credential, Some(origin.client), origin.endpoint)
-            .await;
+        let attempt = Attempt {
+            client: Some(origin.client),
+            user_agent: origin
+                .user_agent
+                .as_ref()
+                .and_then(|value| value.to_str().ok()),
+            endpoint: origin.endpoint,
+        };
+        let authenticated = app.auth.authenticate_attempt(credential, attempt).await;
         if let Some(observation) = &origin.observation {
-            observation.caller(&principal);
+            observation.caller(authenticated.as_ref().map(|it| &it.principal));
         }
+        let authenticated = authenticated?;
         Ok(Self {
-            principal: principal?,
+            principal: authenticated.principal,
             origin,
+            counted: authenticated.counted,
         })
+    }
+
+    /// Counts this caller's authentication as `forbidden` rather than
+    /// `accepted` in its key's usage: the endpoint itself refused it
+    /// (another project's endpoint, `/verify`'s requirements).
+    pub fn forbidden(&self, app: &AppState) {
+        if let Some(counted) = self.counted {
+            app.auth.usage().forbid(counted);
+        }
     }
 
     /// What resolvers are given, for a request confined to `scope` (if any).
@@ -205,7 +228,10 @@ impl ProjectScope {
             // known to it); a person who is not a member must not learn that
             // the project exists.
             return Err(match caller.principal.key() {
-                Some(_) => Error::Forbidden("these credentials belong to another project"),
+                Some(_) => {
+                    caller.forbidden(app);
+                    Error::Forbidden("these credentials belong to another project")
+                }
                 None => Error::NotFound("project"),
             });
         }

@@ -84,7 +84,7 @@ impl Observation {
     /// Notes who called, or that the credentials were refused. A check that
     /// could not be made (the database unavailable) notes nothing: the
     /// line's status tells that story.
-    pub(super) fn caller(&self, authenticated: &Result<Principal, Error>) {
+    pub(super) fn caller(&self, authenticated: Result<&Principal, &Error>) {
         let seen = match authenticated {
             Ok(Principal::Anonymous) => Seen::Anonymous,
             Ok(Principal::Person(person)) => Seen::Person {

@@ -70,7 +70,10 @@ async fn judge(app: &AppState, parts: &mut Parts, project_scoped: bool) -> Resul
     } else {
         None
     };
-    requirements.check(&caller.principal, project)?;
+    if let Err(unmet) = requirements.check(&caller.principal, project) {
+        caller.forbidden(app);
+        return Err(unmet);
+    }
     Ok(Allowed {
         principal: caller.principal,
         project,

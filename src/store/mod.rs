@@ -25,6 +25,7 @@ mod projects;
 mod sessions;
 mod settings;
 mod statements;
+mod usage;
 mod users;
 mod webhooks;
 
@@ -50,7 +51,7 @@ pub use entity::api_key::{KeyState, Role};
 pub use entity::settings::AccessMode;
 pub use entity::user::UserState;
 pub use entity::{
-    access_allowed_group, access_allowed_user, api_key, audit_event, identity_provider,
+    access_allowed_group, access_allowed_user, api_key, audit_event, identity_provider, key_client,
     oidc_sign_in, project, project_group_member, project_member, settings as settings_entity, user,
     user_group, user_identity, user_session, webhook, webhook_delivery,
 };
@@ -63,6 +64,10 @@ pub use migrations::MigrationStatus;
 pub use outbox::{Claimed, DISABLE_AFTER, message_id};
 pub use project_memory::KnownProject;
 pub use statements::{CountingStatements, RequestStatements, counting_statements};
+pub use usage::{
+    ClientSeen, RECENT_CLIENTS, UsageBucketRow, UsageCounts, UsageDelta, UsageGranularity, UsageOf,
+    UsageRetention,
+};
 pub use users::{NewUser, UserChanges};
 pub use webhooks::{NewWebhook, WebhookChanges, parse_actions, stored_actions};
 

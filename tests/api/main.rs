@@ -67,5 +67,6 @@ mod single_sign_on_admin;
 mod store_robustness;
 mod subscriptions;
 mod upgrade;
+mod usage;
 mod verify;
 mod webhooks;

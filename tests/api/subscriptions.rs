@@ -48,7 +48,7 @@ fn basic(auth: &Auth) -> Option<String> {
 
 /// Opens `/graphql/ws` speaking graphql-transport-ws; the handshake's answer
 /// on failure.
-async fn open(app: &TestApp, auth: &Auth, via: &Via) -> Result<Socket, u16> {
+pub(crate) async fn open(app: &TestApp, auth: &Auth, via: &Via) -> Result<Socket, u16> {
     open_at(app.addr, [127, 0, 0, 1], auth, via).await
 }
 
@@ -85,13 +85,13 @@ pub(crate) async fn open_at(
 
 /// `connection_init`, then the server's first answer.
 /// `connection_init`, answered with `connection_ack`.
-async fn acknowledged(socket: &mut Socket, auth: &Auth, via: &Via) {
+pub(crate) async fn acknowledged(socket: &mut Socket, auth: &Auth, via: &Via) {
     let ack = json_of(&init(socket, auth, via).await);
     assert_eq!(ack["type"], "connection_ack", "{ack}");
 }
 
 /// A connection opened and acknowledged, with credentials in the upgrade.
-async fn connected(app: &TestApp, auth: &Auth) -> Socket {
+pub(crate) async fn connected(app: &TestApp, auth: &Auth) -> Socket {
     let mut socket = open(app, auth, &Via::Header).await.expect("upgrade");
     acknowledged(&mut socket, auth, &Via::Header).await;
     socket

@@ -1,7 +1,9 @@
 use async_graphql::{Context, ID, Object, Result};
 use chrono::{DateTime, Utc};
 
-use super::{KeyState, Project, Role, User};
+use super::{
+    KeyClient, KeyState, Project, Role, UsageBucket, UsageGranularity, User, usage_bucket,
+};
 use crate::error::Error;
 use crate::graphql::context::parts;
 use crate::ids::GlobalId;
@@ -210,5 +212,39 @@ impl ApiKey {
     /// if it never has.
     async fn last_used_at(&self) -> Option<DateTime<Utc>> {
         self.last_used_at
+    }
+
+    /// How often the key authenticated, by outcome, from `since` to `until`
+    /// in buckets of `granularity`, oldest first; buckets without traffic
+    /// are left out. Counts are written about once a second. Readable by
+    /// whoever may read the key.
+    async fn usage(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Start of the period: its bucket is the first one.")] since: DateTime<Utc>,
+        #[graphql(desc = "End of the period (excluded); now if omitted.")] until: Option<
+            DateTime<Utc>,
+        >,
+        #[graphql(desc = "The buckets' width; it bounds the period's length.")]
+        granularity: UsageGranularity,
+    ) -> Result<Vec<UsageBucket>> {
+        let (_, request) = parts(ctx)?;
+        request.principal.require_visible(self.project_id, "key")?;
+        usage_bucket::read(ctx, store::UsageOf::Key(self.id), since, until, granularity).await
+    }
+
+    /// The last client addresses the key was used from (at most 5), most
+    /// recent first, each with its user agent and when it was last seen.
+    /// Readable by whoever may read the key.
+    async fn recent_clients(&self, ctx: &Context<'_>) -> Result<Vec<KeyClient>> {
+        let (services, request) = parts(ctx)?;
+        request.principal.require_visible(self.project_id, "key")?;
+        Ok(services
+            .store
+            .recent_clients(self.id, store::RECENT_CLIENTS)
+            .await?
+            .into_iter()
+            .map(KeyClient::from)
+            .collect())
     }
 }

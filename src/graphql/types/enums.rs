@@ -188,3 +188,18 @@ pub enum ActorKind {
     /// the command line.
     System,
 }
+
+/// The width of usage buckets (`ApiKey.usage`, `Project.usage`).
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(remote = "store::UsageGranularity")]
+pub enum UsageGranularity {
+    /// One bucket per minute; kept 48 hours by default, at most 48 hours
+    /// per answer.
+    Minute,
+    /// One bucket per hour; kept 90 days by default, at most 90 days per
+    /// answer.
+    Hour,
+    /// One bucket per UTC day; kept 2 years by default, at most 731 days
+    /// per answer.
+    Day,
+}

@@ -6,11 +6,12 @@ use super::connection::{
     connection_complexity, wants_total_count,
 };
 use super::{
-    ApiKey, AuditAction, KeyState, ProjectGroupMember, ProjectMember, User, Webhook, audit_event,
+    ApiKey, AuditAction, KeyState, ProjectGroupMember, ProjectMember, UsageBucket,
+    UsageGranularity, User, Webhook, audit_event, usage_bucket,
 };
 use crate::graphql::context::parts;
 use crate::ids::{GlobalId, NodeKind};
-use crate::store::{KeyCounts, KnownProject, project};
+use crate::store::{KeyCounts, KnownProject, UsageOf, project};
 
 /// The published fields of a project row (GraphQL description on the impl).
 #[derive(Clone, Debug)]
@@ -228,6 +229,25 @@ impl Project {
     ) -> Result<AuditEventConnection> {
         let filter = audit_event::filter(Some(self.id), action, key_id.as_ref(), since, until)?;
         audit_event::page(ctx, filter, first, after.as_deref(), Some(self)).await
+    }
+
+    /// How often the project's keys authenticated, by outcome, summed over
+    /// its keys (deleted ones included), from `since` to `until` in buckets
+    /// of `granularity`, oldest first; buckets without traffic are left
+    /// out. Readable by whoever may read the project.
+    async fn usage(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Start of the period: its bucket is the first one.")] since: DateTime<Utc>,
+        #[graphql(desc = "End of the period (excluded); now if omitted.")] until: Option<
+            DateTime<Utc>,
+        >,
+        #[graphql(desc = "The buckets' width; it bounds the period's length.")]
+        granularity: UsageGranularity,
+    ) -> Result<Vec<UsageBucket>> {
+        let (_, request) = parts(ctx)?;
+        request.principal.require_visible(self.id, "project")?;
+        usage_bucket::read(ctx, UsageOf::Project(self.id), since, until, granularity).await
     }
 
     /// The project's webhooks, oldest first. The administrator's and the
