@@ -37,7 +37,8 @@
 //! frames deep whatever the worker's stack size, and its validation walks at
 //! most [`MAX_DOCUMENT_SELECTIONS`] selections and [`MAX_DOCUMENT_VALUES`]
 //! argument values. The parsed document is handed
-//! on with the request, so nothing is parsed twice.
+//! on with the request, so nothing is parsed twice; and a document admitted
+//! before is taken from memory (`documents`), steps 4 to 6 included.
 
 use std::collections::HashMap;
 
@@ -125,11 +126,18 @@ pub fn admit(mut request: Request) -> Result<Request, ServerError> {
     check_size(&request.query)?;
     check_nesting(&request.query)?;
     check_variables(&request.variables)?;
-    let document = async_graphql::parser::parse_query(&request.query).map_err(syntax_error)?;
-    check_operations(&document)?;
-    let shapes = Shapes::of(&document)?;
-    shapes.check_inlined(&document)?;
-    shapes.check_mutation_fields(&document, request.operation_name.as_deref())?;
+    let operation_name = request.operation_name.as_deref();
+    // Steps 4 to 6 depend on the text and the operation's name only: a
+    // document admitted before is not parsed and walked again.
+    let document = super::documents::shared().admitted(&request.query, operation_name, || {
+        let document = async_graphql::parser::parse_query(&request.query).map_err(syntax_error)?;
+        check_operations(&document)?;
+        let shapes = Shapes::of(&document)?;
+        shapes.check_inlined(&document)?;
+        shapes.check_mutation_fields(&document, operation_name)?;
+        drop(shapes);
+        Ok(document)
+    })?;
     if let Some(operation) = executed(&document, request.operation_name.as_deref()) {
         super::variables::check_required(operation, &request.variables)?;
     }

@@ -2,6 +2,7 @@
 //! the builder.
 
 pub mod context;
+mod documents;
 mod executor;
 mod guard;
 pub use executor::{Executed, SessionExecutor, execute};
