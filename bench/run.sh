@@ -160,7 +160,9 @@ http {
   }
 }
 NGINX
-  /usr/sbin/nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" -g 'daemon off;' &
+  # Its output goes to a file: an inherited stdout would keep the caller's
+  # $(...) waiting for ever.
+  /usr/sbin/nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" -g 'daemon off;' >"$dir/output.log" 2>&1 &
   until curl -s -o /dev/null "http://127.0.0.1:$plain/"; do sleep 0.01; done
   echo "$gated $plain $!"
 }

@@ -31,7 +31,7 @@ const CHANNEL: &str = "keyward_audit";
 /// Events a slow subscriber may fall behind by before it misses some.
 const FEED_CAPACITY: usize = 1024;
 /// Longest request id the trail keeps. The HTTP layer drops a proxy's
-/// longer ids whole (`http::untrusted_request_ids`); the store cuts any other
+/// longer ids whole (`http::request_id::admit`); the store cuts any other
 /// caller's here.
 pub const MAX_REQUEST_ID_LEN: usize = 128;
 /// Events deleted per statement when pruning.
