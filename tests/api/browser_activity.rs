@@ -2,7 +2,8 @@
 //! `browser.rs` for the driver): a key's own page, a project's Audit tab
 //! and the administrators' whole trail, filtered; a project's Webhooks tab,
 //! with the signing secret shown once, the deliveries to a receiver running
-//! in the test, and Redeliver. Each page is screenshot, wide and on a phone.
+//! in the test, and Redeliver; the usage charts of a project and a key, and
+//! a key's recent clients. Each page is screenshot, wide and on a phone.
 
 use std::sync::{Arc, Mutex};
 
@@ -135,15 +136,9 @@ async fn a_keys_page_and_the_audit_trail_show_what_happened_filtered() {
             .await;
         assert_eq!(markup, json!(0), "the description became markup");
         assert_ne!(admin.value("key-page-last-used").await, "Never");
-        // The usage chart's place, empty and hidden until it comes.
-        let usage = admin
-            .js(
-                "const slot = document.querySelector(\"[data-testid='key-usage']\");
-                 return !!slot && slot.hidden && slot.childElementCount === 0;",
-                vec![],
-            )
-            .await;
-        assert_eq!(usage, json!(true));
+        // Its usage and recent clients (see the usage test below).
+        admin.get("usage-chart").await;
+        admin.get("key-clients").await;
         // Its events: created, then 30 renames of another key by it (a
         // page and the rest), and the refused deletion; no key filter to
         // pick, the key being fixed.
@@ -305,6 +300,261 @@ async fn a_keys_page_and_the_audit_trail_show_what_happened_filtered() {
         audit_rows_become(&key_browser, 25).await;
         key_browser.assert_only_local_requests(&app).await;
         key_browser.close().await;
+        admin.assert_only_local_requests(&app).await;
+        admin.close().await;
+    })
+    .await;
+}
+
+/// What a client of the usage test says it is: markup, to be shown as text.
+const USER_AGENT: &str = "deploy-bot/2.1 <b>bold</b><img src=x onerror=\"document.title='pwned'\">";
+
+/// A request of the usage test: `auth`, from `USER_AGENT`.
+async fn send_as_bot(app: &TestApp, path: &str, auth: &Auth) -> StatusCode {
+    with_auth(
+        app.client
+            .get(app.url(path))
+            .header(reqwest::header::USER_AGENT, USER_AGENT),
+        auth,
+    )
+    .send()
+    .await
+    .expect("an answer")
+    .status()
+}
+
+/// Accepted, refused, forbidden, throttled: the order of the chart's series.
+const OUTCOMES: [&str; 4] = ["accepted", "refused", "forbidden", "throttled"];
+
+/// Waits (at most 10 s: counts are written about once a second) until
+/// key or project `id` counts `expected` over the last two hours.
+async fn usage_becomes(app: &TestApp, id: &str, expected: [i64; 4]) {
+    let query = "query($id: ID!, $since: DateTime!) { node(id: $id) {
+        ... on ApiKey { usage(since: $since, granularity: HOUR) { accepted refused forbidden throttled } }
+        ... on Project { usage(since: $since, granularity: HOUR) { accepted refused forbidden throttled } } } }";
+    let since = chrono::Utc::now() - chrono::Duration::hours(2);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let data = app
+            .ok(query, json!({ "id": id, "since": since }), &Auth::admin())
+            .await;
+        let buckets = data["node"]["usage"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let seen = OUTCOMES.map(|outcome| {
+            buckets
+                .iter()
+                .map(|bucket| bucket[outcome].as_i64().expect("a count"))
+                .sum::<i64>()
+        });
+        if seen == expected {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "usage of {id}: {seen:?}, expected {expected:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// The usage chart on the page once loaded for `period`: how many buckets
+/// it draws, the counts its bars carry summed by outcome, its legend
+/// (outcome and total), and its accessible title and description.
+async fn usage_shown(browser: &crate::browser::Browser, period: &str) -> Value {
+    browser
+        .until(
+            &format!("the usage chart of {period} is drawn"),
+            "const card = document.querySelector(\"[data-testid='usage']\");
+             return !!card && !card.hasAttribute('aria-busy') && card.dataset.period === arguments[0]
+               && !!card.querySelector(\"[data-testid='usage-chart']\");",
+            vec![json!(period)],
+        )
+        .await;
+    browser
+        .js(
+            "const card = document.querySelector(\"[data-testid='usage']\");
+             const svg = card.querySelector(\"[data-testid='usage-chart']\");
+             const bars = [...svg.querySelectorAll(\"[data-testid='chart-bar']\")];
+             const sums = arguments[0].map(o => bars.reduce((sum, bar) => sum + Number(bar.getAttribute('data-' + o)), 0));
+             const legend = [...card.querySelectorAll(\"[data-testid='usage-chart-legend-item']\")]
+               .map(item => [item.dataset.series, item.textContent.trim()]);
+             const titled = bars.every(bar => bar.querySelector('title').textContent.includes(' accepted, '));
+             return {
+               buckets: Number(svg.getAttribute('data-buckets')),
+               sums,
+               legend,
+               titled,
+               title: svg.querySelector(':scope > title').textContent,
+               desc: svg.querySelector(':scope > desc').textContent,
+               labelled: svg.getAttribute('role') === 'img' && !!svg.getAttribute('aria-labelledby'),
+               xLabels: svg.querySelectorAll('.chart-axis text').length,
+               quiet: !!card.querySelector(\"[data-testid='usage-empty']\"),
+             };",
+            vec![json!(OUTCOMES)],
+        )
+        .await
+}
+
+/// Waits until the usage chart is drawn at its width on screen (narrower
+/// than the window's `window_width`): its labels keep their size.
+async fn drawn_at_its_width(browser: &crate::browser::Browser, window_width: u32) {
+    browser
+        .until(
+            &format!("the chart is drawn at its width in a window {window_width} wide"),
+            "const svg = document.querySelector(\"[data-testid='usage-chart']\");
+             const width = svg.getBoundingClientRect().width;
+             return width > 200 && width < arguments[0]
+               && Math.abs(Number(svg.getAttribute('viewBox').split(' ')[2]) - width) <= 1;",
+            vec![json!(window_width)],
+        )
+        .await;
+}
+
+/// The traffic of a key, outcome by outcome, on its project's chart and on
+/// its own page's, over each period; its recent clients with the test's
+/// address and user agent (as text).
+#[tokio::test]
+#[cfg_attr(
+    not(keyward_browser),
+    ignore = "needs Chromium: apt-get install chromium chromium-driver"
+)]
+async fn usage_charts_show_the_traffic_sent_by_outcome_and_the_recent_clients() {
+    backend::run_on(Backend::Sqlite, async {
+        let driver = Driver::start().await;
+        let app = TestApp::spawn_with(|config| {
+            config.limits.auth_failures_per_key = 2;
+            config.limits.auth_throttle_delay_ms = 0;
+        })
+        .await;
+        app.enable_access_control().await;
+        let admin_auth = Auth::admin();
+        let payments = app.create_project(&admin_auth, "payments").await;
+        let billing = app.create_project(&admin_auth, "billing").await;
+        let deployer = create_named_key(&app, &admin_auth, &payments, "ci-deployer", "MEMBER").await;
+        let idle = create_named_key(&app, &admin_auth, &payments, "idle", "READ_ONLY").await;
+
+        // (path, credentials, answer, how many times): 5 accepted, 3
+        // forbidden (another project's endpoint, a role it lacks), 2
+        // refused (a wrong secret, up to the limit), then 1 throttled.
+        let wrong = Auth::basic(&deployer.access_key, &"0".repeat(40));
+        let traffic = [
+            ("/verify".to_owned(), deployer.auth(), StatusCode::OK, 5),
+            (format!("/projects/{billing}/verify"), deployer.auth(), StatusCode::FORBIDDEN, 2),
+            ("/verify?role=OWNER".to_owned(), deployer.auth(), StatusCode::FORBIDDEN, 1),
+            ("/verify".to_owned(), wrong.clone(), StatusCode::UNAUTHORIZED, 2),
+        ];
+        for (path, auth, expected, times) in &traffic {
+            for _ in 0..*times {
+                assert_eq!(send_as_bot(&app, path, auth).await, *expected, "{path}");
+            }
+        }
+        assert!(!send_as_bot(&app, "/verify", &wrong).await.is_success());
+        let sent = [5, 2, 3, 1];
+        usage_becomes(&app, &deployer.id, sent).await;
+        usage_becomes(&app, &payments, sent).await;
+
+        let admin = driver.browser().await;
+        admin.goto(&app.url("/")).await;
+        admin.sign_in("user", ADMIN.0, ADMIN.1).await;
+        admin.get("nav-audit").await;
+
+        // The project's page: its keys' usage, over each period.
+        admin.goto(&app.url(&format!("/#/projects/{payments}"))).await;
+        admin.key_state_becomes(&deployer.access_key, "ACTIVE").await;
+        let legend = json!([
+            ["accepted", "Accepted5"],
+            ["refused", "Refused2"],
+            ["forbidden", "Forbidden3"],
+            ["throttled", "Throttled1"]
+        ]);
+        for (period, buckets) in [("24h", 24), ("7d", 168), ("30d", 30), ("24h", 24)] {
+            if admin.value("usage-period").await != period {
+                admin
+                    .get("usage-period")
+                    .await
+                    .select_by_value(period)
+                    .await
+                    .expect("pick a period");
+            }
+            let shown = usage_shown(&admin, period).await;
+            assert_eq!(shown["buckets"], json!(buckets), "{period}: {shown}");
+            assert_eq!(shown["sums"], json!(sent), "{period}: {shown}");
+            assert_eq!(shown["legend"], legend, "{period}: {shown}");
+            assert_eq!(shown["titled"], json!(true), "{period}: {shown}");
+            assert_eq!(shown["quiet"], json!(false), "{period}: {shown}");
+            assert_eq!(shown["labelled"], json!(true), "{period}: {shown}");
+            assert!(
+                shown["desc"].as_str().expect("desc").contains("5 accepted, 2 refused, 3 forbidden, 1 throttled"),
+                "{shown}"
+            );
+            assert!(shown["title"].as_str().expect("title").contains("payments"), "{shown}");
+            assert!(shown["xLabels"].as_i64().expect("labels") >= 2, "{shown}");
+        }
+        admin.assert_every_control_is_labelled().await;
+        admin
+            .js("document.querySelector(\"[data-testid='usage']\").scrollIntoView({ block: 'center' });", vec![])
+            .await;
+        admin.screenshot("project-usage").await;
+
+        // The key's page: its own chart, and its recent clients.
+        admin
+            .goto(&app.url(&format!("/#/projects/{payments}/keys/{}", deployer.id)))
+            .await;
+        admin.get("key-page").await;
+        let shown = usage_shown(&admin, "24h").await;
+        assert_eq!(shown["sums"], json!(sent), "{shown}");
+        assert_eq!(shown["legend"], legend, "{shown}");
+        assert!(shown["title"].as_str().expect("title").contains("ci-deployer"), "{shown}");
+        // Drawn at its width: a pixel of the picture is a pixel on screen.
+        drawn_at_its_width(&admin, 1280).await;
+        let clients = admin
+            .js(
+                "return [...document.querySelectorAll(\"[data-testid='client-row']\")].map(row => ({
+                   address: row.dataset.address,
+                   shown: row.querySelector(\"[data-testid='client-address']\").textContent,
+                   agent: row.querySelector(\"[data-testid='client-user-agent']\").textContent,
+                   markup: row.querySelectorAll(\"[data-testid='client-user-agent'] *\").length,
+                   seen: !!row.querySelector(\"[data-testid='client-last-seen'] time[datetime]\"),
+                 }));",
+                vec![],
+            )
+            .await;
+        assert_eq!(
+            clients,
+            json!([{ "address": "127.0.0.1", "shown": "127.0.0.1", "agent": USER_AGENT, "markup": 0, "seen": true }])
+        );
+        admin.assert_every_control_is_labelled().await;
+        admin
+            .js("document.querySelector(\"[data-testid='key-usage']\").scrollIntoView();", vec![])
+            .await;
+        admin.screenshot("key-usage").await;
+
+        // A key never used: an empty chart that says so, and no clients.
+        admin
+            .goto(&app.url(&format!("/#/projects/{payments}/keys/{}", idle.id)))
+            .await;
+        admin.get("key-page").await;
+        let shown = usage_shown(&admin, "24h").await;
+        assert_eq!(shown["sums"], json!([0, 0, 0, 0]), "{shown}");
+        admin.get("usage-empty").await;
+        admin.get("clients-empty").await;
+
+        // On a phone: drawn again at the phone's width.
+        admin.client.set_window_size(390, 844).await.expect("resize");
+        admin
+            .goto(&app.url(&format!("/#/projects/{payments}/keys/{}", deployer.id)))
+            .await;
+        admin.get("key-page").await;
+        usage_shown(&admin, "24h").await;
+        drawn_at_its_width(&admin, 390).await;
+        admin
+            .js("document.querySelector(\"[data-testid='key-usage']\").scrollIntoView();", vec![])
+            .await;
+        admin.screenshot("key-usage-phone").await;
+        let title = admin.js("return document.title;", vec![]).await;
+        assert_ne!(title, json!("pwned"));
         admin.assert_only_local_requests(&app).await;
         admin.close().await;
     })

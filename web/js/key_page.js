@@ -1,5 +1,6 @@
 // One API key's own page (`#/projects/<id>/keys/<keyId>`, from its row in
-// the keys table): its facts, the place of its usage, and its audit events.
+// the keys table): its facts, its usage chart and recent clients, and its
+// audit events.
 
 import { h, icon, clear, timeEl } from './dom.js';
 import { gql } from './api.js';
@@ -8,6 +9,7 @@ import { errorBox, retryButton, copyButton, stateBadge, roleBadge } from './ui.j
 import { projectNotFound, projectPageHead, keyPageHref } from './projects.js';
 import { auditTrail } from './audit.js';
 import { createdBy, scopeList } from './keys.js';
+import { usageCard, recentClientsCard } from './usage.js';
 
 export function keyPageView(root, app, projectId, keyId) {
   const body = h('div', { class: 'view-body' });
@@ -118,11 +120,12 @@ export function keyPageView(root, app, projectId, keyId) {
         h('h2', { id: 'key-facts-title', class: 'card-title' }, icon('key'), ' Facts'),
         facts,
       ),
-      // USAGE: the key's usage chart (`ApiKey.usage(since, until,
-      // granularity)`) and its recent clients (`ApiKey.recentClients`) go
-      // in this container, between the facts and the audit events. It
-      // stays hidden, and those fields unread, until that step fills it.
-      h('div', { class: 'key-usage', 'data-testid': 'key-usage', 'data-key-id': key.id, hidden: true }),
+      h(
+        'div',
+        { class: 'key-usage', 'data-testid': 'key-usage', 'data-key-id': key.id },
+        usageCard({ id: key.id, what: 'key', name: key.name }),
+        recentClientsCard(key.recentClients ?? []),
+      ),
       trail.element,
     );
   }

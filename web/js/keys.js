@@ -1,5 +1,6 @@
 // The "API & Keys" page of one project: endpoint, keys table (with who
-// created each key), add / activate / deactivate / edit / rotate / delete.
+// created each key), add / activate / deactivate / edit / rotate / delete,
+// and the project's usage chart.
 
 import { h, icon, clear, timeEl, append } from './dom.js';
 import { gql } from './api.js';
@@ -24,6 +25,7 @@ import {
   ROLE_LABELS,
 } from './ui.js';
 import { editProjectDialog, projectTabs, projectNotFound, keyPageHref } from './projects.js';
+import { usageCard } from './usage.js';
 
 const ROLE_HINTS = {
   OWNER: 'Owner manages all keys of the project and edits the project.',
@@ -199,6 +201,7 @@ export function keysView(root, app, projectId) {
         ),
         tableSlot,
       ),
+      usageCard({ id: project.id, what: 'project', name: project.name }),
     ]);
     refreshProjectInfo();
   }

@@ -352,9 +352,22 @@ export const PROJECT_KEY = `query ConsoleProjectKey($project: ID, $key: ID!) {
     ... on ApiKey {
       ${KEY_FIELDS}
       project { id }
+      recentClients { address userAgent lastSeenAt }
       rotatedTo { id name accessKey }
       rotatedFrom { id name accessKey }
     }
+  }
+}`;
+
+// ---- usage ------------------------------------------------------------------------------------
+
+const USAGE_BUCKET_FIELDS = `start accepted refused forbidden throttled`;
+
+/** The usage of a project or a key (by id), from `since` to now (buckets without counts left out). */
+export const USAGE = `query ConsoleUsage($id: ID!, $since: DateTime!, $granularity: UsageGranularity!) {
+  node(id: $id) {
+    ... on Project { id usage(since: $since, granularity: $granularity) { ${USAGE_BUCKET_FIELDS} } }
+    ... on ApiKey { id usage(since: $since, granularity: $granularity) { ${USAGE_BUCKET_FIELDS} } }
   }
 }`;
 
