@@ -90,7 +90,7 @@ start_server() {
   local port; port=$(free_port)
   RUST_LOG=warn "$1" serve --listen "127.0.0.1:$port" --database-url "$2" >"$3" 2>&1 &
   local pid=$!
-  until curl -sf "http://127.0.0.1:$port/graphql" -H 'Content-Type: application/json' --data '{"query":"{ __typename }"}' >/dev/null 2>&1; do
+  until curl -sf -o /dev/null "http://127.0.0.1:$port/livez"; do
     kill -0 "$pid" 2>/dev/null || { cat "$3" >&2; exit 1; }
     sleep 0.005
   done
@@ -180,7 +180,7 @@ verify_with_usage() {
   RUST_LOG=warn "$BIN" serve --listen "127.0.0.1:$port" --database-url "$url" --usage-counting "$counting" \
     >"$WORK/$backend-usage-$counting.log" 2>&1 &
   local pid=$!
-  until curl -sf "http://127.0.0.1:$port/graphql" -H 'Content-Type: application/json' --data '{"query":"{ __typename }"}' >/dev/null 2>&1; do
+  until curl -sf -o /dev/null "http://127.0.0.1:$port/livez"; do
     kill -0 "$pid" 2>/dev/null || { cat "$WORK/$backend-usage-$counting.log" >&2; exit 1; }
     sleep 0.005
   done
