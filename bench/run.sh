@@ -84,17 +84,25 @@ REF_PORT=$(free_port)
 "$SEED" reference --listen "127.0.0.1:$REF_PORT" --file "web/$ASSET" >"$WORK/reference.log" 2>&1 &
 until curl -sf -o /dev/null "http://127.0.0.1:$REF_PORT/"; do sleep 0.01; done
 
-# start_server BIN URL LOG: a keyward serving URL; prints "PID PORT" once it
-# answers.
+# start_server BIN URL LOG [ARGS...]: a keyward serving URL (with ARGS),
+# once it answers; sets SERVER_PID and SERVER_PORT. Call it and
+# stop_server in the same shell (never start_server alone in a $(...)): the
+# server must be that shell's child for `wait` to see it exit, and on
+# SQLite the next server needs the file it held.
 start_server() {
-  local port; port=$(free_port)
-  RUST_LOG=warn "$1" serve --listen "127.0.0.1:$port" --database-url "$2" >"$3" 2>&1 &
-  local pid=$!
-  until curl -sf -o /dev/null "http://127.0.0.1:$port/livez"; do
-    kill -0 "$pid" 2>/dev/null || { cat "$3" >&2; exit 1; }
+  SERVER_PORT=$(free_port)
+  RUST_LOG=warn "$1" serve --listen "127.0.0.1:$SERVER_PORT" --database-url "$2" "${@:4}" >"$3" 2>&1 &
+  SERVER_PID=$!
+  until curl -sf -o /dev/null "http://127.0.0.1:$SERVER_PORT/livez"; do
+    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$3" >&2; exit 1; }
     sleep 0.005
   done
-  echo "$pid $port"
+}
+
+# stop_server: stops the server start_server started, and waits for it.
+stop_server() {
+  kill "$SERVER_PID"
+  wait "$SERVER_PID" 2>/dev/null || true
 }
 
 ADMIN_AUTH="Basic $(printf '%s' 'admin:correct horse battery staple' | base64 -w0)"
@@ -116,12 +124,10 @@ baseline_page() {
   local seeded small
   seeded=$("$BASELINE_DIR/release/keyward-bench" seed --database-url "$url" --large 1 --small "$SMALL_KEYS")
   small=$(jq -r .small <<<"$seeded")
-  local started pid port
-  started=$(start_server "$BASELINE_DIR/release/keyward" "$url" "$WORK/$backend-baseline.log")
-  read -r pid port <<<"$started"
-  gql "http://127.0.0.1:$port/graphql" "$(body "$ENABLE_ACCESS_CONTROL")" >/dev/null
-  load "$backend-page-baseline" 32 "http://127.0.0.1:$port/graphql" "$(jq -cn --arg q "$PAGE_QUERY" --arg p "$small" '{query: $q, variables: {p: $p}}')" "$ADMIN_AUTH"
-  kill "$pid"; wait "$pid" 2>/dev/null || true
+  start_server "$BASELINE_DIR/release/keyward" "$url" "$WORK/$backend-baseline.log"
+  gql "http://127.0.0.1:$SERVER_PORT/graphql" "$(body "$ENABLE_ACCESS_CONTROL")" >/dev/null
+  load "$backend-page-baseline" 32 "http://127.0.0.1:$SERVER_PORT/graphql" "$(jq -cn --arg q "$PAGE_QUERY" --arg p "$small" '{query: $q, variables: {p: $p}}')" "$ADMIN_AUTH"
+  stop_server
   if [ "$backend" = postgres ]; then
     psql "$PG_SERVER/postgres" -qc 'DROP DATABASE IF EXISTS keyward_bench_baseline WITH (FORCE)' >/dev/null
   fi
@@ -175,18 +181,11 @@ verdict() { awk -v r="$1" -v op="$2" -v t="$3" 'BEGIN { ok = (op == ">=" ? r >= 
 # verify_with_usage BACKEND URL PROJECT AUTH on|off: /verify's summary on a
 # server started with --usage-counting on or off.
 verify_with_usage() {
-  local backend=$1 url=$2 project=$3 auth=$4 counting=$5 port
-  port=$(free_port)
-  RUST_LOG=warn "$BIN" serve --listen "127.0.0.1:$port" --database-url "$url" --usage-counting "$counting" \
-    >"$WORK/$backend-usage-$counting.log" 2>&1 &
-  local pid=$!
-  until curl -sf -o /dev/null "http://127.0.0.1:$port/livez"; do
-    kill -0 "$pid" 2>/dev/null || { cat "$WORK/$backend-usage-$counting.log" >&2; exit 1; }
-    sleep 0.005
-  done
+  local backend=$1 url=$2 project=$3 auth=$4 counting=$5
+  start_server "$BIN" "$url" "$WORK/$backend-usage-$counting.log" --usage-counting "$counting"
   echo "== $backend: U1 /verify, usage counting $counting" >&2
-  load "$backend-usage-$counting" 32 "http://127.0.0.1:$port/projects/$project/verify" "" "$auth"
-  kill "$pid"; wait "$pid" 2>/dev/null || true
+  load "$backend-usage-$counting" 32 "http://127.0.0.1:$SERVER_PORT/projects/$project/verify" "" "$auth"
+  stop_server
 }
 
 bench_backend() {
